@@ -1,0 +1,65 @@
+// larmor/coils/rss.hpp — root-sum-of-squares coil combination.
+//
+//   rss(x)[p] = sqrt( sum_c |x[c, p]|^2 )
+// over the coil axis (axis 0 by default; numpy-style negative axes allowed). Input (coils, [z,] y, x)
+// complex, output ([z,] y, x) real of the same precision. Magnitude-only: no phase, no noise
+// weighting (for an SNR-optimal combination use combine() with sensitivity maps). Parallel over pixels.
+#pragma once
+
+#include <algorithm>
+
+#include "larmor/core/array.hpp"
+#include "larmor/core/parallel.hpp"
+#include "larmor/kernels/coil_kernels.hpp"
+
+namespace larmor {
+
+template <class Real, std::size_t R>
+array<Real, R - 1> rss(strided_view<const std::complex<Real>, R> x, int axis = 0) {
+  static_assert(R >= 2, "rss needs a coil axis and at least one pixel axis");
+  const int ax = normalize_axis("rss", axis, R);
+  extents<R - 1> out_shape{};
+  for (std::size_t a = 0, k = 0; a < R; ++a)
+    if (static_cast<int>(a) != ax) out_shape[k++] = x.shape(a);
+  array<Real, R - 1> out(out_shape);
+  const index_t ncoils = x.shape(ax);
+  const index_t npix = out.size();
+  if (npix == 0) return out;
+
+  if (ax == 0 && x.is_contiguous()) {
+    // Blocks of pixels so the partial sums stay in cache while the coils stream past.
+    constexpr index_t block = 4096;
+    const index_t nblocks = (npix + block - 1) / block;
+    Real* acc = out.data();
+    parallel_for(nblocks, [&](index_t b) {
+      const index_t p0 = b * block, n = std::min(block, npix - p0);
+      for (index_t c = 0; c < ncoils; ++c) kernels::accumulate_abs2(x.data() + c * npix + p0, acc + p0, n);
+      kernels::sqrt_inplace(acc + p0, n);
+    });
+    return out;
+  }
+  // General strides / axis: gather per pixel.
+  extents<R> in_idx{};
+  for_each_index(out_shape, [&](const extents<R - 1>& o) {
+    for (std::size_t a = 0, k = 0; a < R; ++a)
+      if (static_cast<int>(a) != ax) in_idx[a] = o[k++];
+    Real s = 0;
+    for (index_t c = 0; c < ncoils; ++c) {
+      in_idx[ax] = c;
+      s += std::norm(x[in_idx]);
+    }
+    out.view()[o] = std::sqrt(s);
+  });
+  return out;
+}
+
+template <class Real, std::size_t R>
+array<Real, R - 1> rss(strided_view<std::complex<Real>, R> x, int axis = 0) {
+  return rss(strided_view<const std::complex<Real>, R>(x), axis);
+}
+template <class Real, std::size_t R>
+array<Real, R - 1> rss(const array<std::complex<Real>, R>& x, int axis = 0) {
+  return rss(x.cview(), axis);
+}
+
+}  // namespace larmor

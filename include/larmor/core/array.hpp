@@ -1,0 +1,136 @@
+// larmor/core/array.hpp — array<T, R>: an owning, 64-byte aligned, row-major N-d array.
+//
+// Algorithms take strided_view and return array. An array converts implicitly to a mutable or
+// read-only view of itself. New arrays are zero-filled. Copies are deep; moves are cheap.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "larmor/core/view.hpp"
+
+namespace larmor {
+
+inline constexpr std::size_t array_alignment = 64;
+
+inline void* aligned_allocate(std::size_t bytes) {
+  return ::operator new(bytes == 0 ? array_alignment : bytes, std::align_val_t(array_alignment));
+}
+inline void aligned_free(void* p) noexcept { ::operator delete(p, std::align_val_t(array_alignment)); }
+
+template <class T, std::size_t R>
+class array {
+  static_assert(std::is_trivially_copyable_v<T>, "larmor::array holds trivially copyable numbers");
+
+ public:
+  using value_type = T;
+  static constexpr std::size_t rank = R;
+
+  array() = default;
+  explicit array(const extents<R>& shape) : shape_(shape) {
+    const index_t n = checked_size(shape);
+    LARMOR_CHECK_ARG(static_cast<std::size_t>(n) <= SIZE_MAX / sizeof(T), "array: shape ", shape_string(shape),
+                     " is too large");
+    data_.reset(static_cast<T*>(aligned_allocate(static_cast<std::size_t>(n) * sizeof(T))));
+    if (n > 0) std::memset(static_cast<void*>(data_.get()), 0, static_cast<std::size_t>(n) * sizeof(T));
+  }
+  array(const array& o) : array(o.shape_) { std::copy(o.begin(), o.end(), begin()); }
+  array& operator=(const array& o) {
+    if (this != &o) *this = array(o);
+    return *this;
+  }
+  array(array&&) noexcept = default;
+  array& operator=(array&&) noexcept = default;
+
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  const extents<R>& shape() const { return shape_; }
+  index_t shape(std::size_t axis) const { return shape_[axis]; }
+  extents<R> strides() const { return contiguous_strides(shape_); }
+  index_t size() const {
+    index_t n = 1;
+    for (auto e : shape_) n *= e;
+    return data_ ? n : 0;
+  }
+  bool empty() const { return size() == 0; }
+  T* begin() { return data(); }
+  T* end() { return data() + size(); }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size(); }
+
+  strided_view<T, R> view() { return strided_view<T, R>(data(), shape_); }
+  strided_view<const T, R> view() const { return strided_view<const T, R>(data(), shape_); }
+  strided_view<const T, R> cview() const { return view(); }
+  operator strided_view<T, R>() { return view(); }              // NOLINT(google-explicit-constructor)
+  operator strided_view<const T, R>() const { return view(); }  // NOLINT(google-explicit-constructor)
+
+  template <class... I>
+  T& operator()(I... idx) {
+    return view()(idx...);
+  }
+  template <class... I>
+  const T& operator()(I... idx) const {
+    return view()(idx...);
+  }
+  T& operator[](index_t flat) { return data_.get()[flat]; }
+  const T& operator[](index_t flat) const { return data_.get()[flat]; }
+
+  // Same elements, new shape of equal size (no copy); the array is consumed.
+  template <std::size_t R2>
+  array<T, R2> reshape(const extents<R2>& shape) && {
+    LARMOR_CHECK_ARG(checked_size(shape) == size(), "reshape: cannot reshape ", shape_string(shape_), " to ",
+                     shape_string(shape));
+    array<T, R2> out;
+    out.adopt(data_.release(), shape);
+    return out;
+  }
+
+  // Hands the buffer to the caller, who frees it with larmor::aligned_free (used by the Python module).
+  T* release() {
+    shape_ = extents<R>{};
+    return data_.release();
+  }
+
+  // Takes ownership of a buffer from aligned_allocate (internal; used by reshape).
+  void adopt(T* p, const extents<R>& shape) {
+    data_.reset(p);
+    shape_ = shape;
+  }
+
+ private:
+  struct deleter {
+    void operator()(T* p) const noexcept { aligned_free(p); }
+  };
+  std::unique_ptr<T, deleter> data_;
+  extents<R> shape_{};
+};
+
+// Copies any view (any strides) into a new contiguous array.
+template <class T, std::size_t R>
+array<std::remove_const_t<T>, R> to_array(strided_view<T, R> v) {
+  array<std::remove_const_t<T>, R> out(v.shape());
+  if (v.is_contiguous()) {
+    std::copy(v.data(), v.data() + v.size(), out.data());
+  } else {
+    auto* dst = out.data();
+    for_each_index(v.shape(), [&](const extents<R>& i) { *dst++ = v[i]; });
+  }
+  return out;
+}
+
+// Copies src into dst element by element (any strides, equal shapes).
+template <class T, class U, std::size_t R>
+void copy(strided_view<T, R> src, strided_view<U, R> dst) {
+  check_same_shape("copy", "src", src, "dst", dst);
+  if (src.is_contiguous() && dst.is_contiguous()) {
+    std::copy(src.data(), src.data() + src.size(), dst.data());
+    return;
+  }
+  for_each_index(src.shape(), [&](const extents<R>& i) { dst[i] = src[i]; });
+}
+
+}  // namespace larmor

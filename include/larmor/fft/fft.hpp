@@ -1,0 +1,132 @@
+// larmor/fft/fft.hpp — centered unitary FFT and its inverse over any set of axes.
+//
+//   fftc(x)  = fftshift(fft(ifftshift(x))) / sqrt(N)
+//   ifftc(X) = fftshift(ifft(ifftshift(X))) * sqrt(N)   (ifft includes 1/N; exact inverse of fftc)
+// over the chosen axes, N the product of their lengths; batched over all other axes. Equal to numpy's
+// fft with norm="ortho" plus those shifts, and to `bart fft -u` / `bart fft -u -i` for even sizes;
+// odd sizes follow numpy's shift semantics. Axes are numpy-style (negative counts from the end);
+// the default is the last two (y, x). float and double, in place and out of place, any input strides.
+// Plans are cached (fftw_plan.hpp); FFTs use num_threads() threads, one inside a parallel region.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "larmor/fft/centering.hpp"
+#include "larmor/fft/fftw_plan.hpp"
+
+namespace larmor {
+
+using axis_list = std::vector<int>;
+
+namespace detail {
+
+// Validates axes against rank R and returns them as a bit mask.
+inline unsigned axes_mask(const char* func, const axis_list& axes, std::size_t rank) {
+  LARMOR_CHECK_ARG(rank <= 32, func, ": rank ", rank, " exceeds 32");
+  unsigned mask = 0;
+  for (int a : axes) {
+    const int n = normalize_axis(func, a, rank);
+    LARMOR_CHECK_ARG(!(mask & (1u << n)), func, ": axis ", a, " is given twice");
+    mask |= 1u << n;
+  }
+  return mask;
+}
+
+// out (contiguous, same shape as in) <- centered unitary DFT of in along mask. out may equal in.data()
+// only when in is contiguous and no chosen axis is odd.
+template <class Real, std::size_t R>
+void centered_dft(strided_view<const std::complex<Real>, R> in, std::complex<Real>* out, unsigned mask, int sign) {
+  if (in.size() == 0) return;
+  std::vector<index_t> shape(in.shape().begin(), in.shape().end());
+  double n_total = 1, s_pre, s_post;
+  for (std::size_t a = 0; a < R; ++a)
+    if (mask & (1u << a)) n_total *= static_cast<double>(shape[a]);
+  const auto pre = centering_recipe(shape, mask, centering_pass::before_dft, s_pre);
+  const auto post = centering_recipe(shape, mask, centering_pass::after_dft, s_post);
+  const strided_view<std::complex<Real>, R> out_view(out, in.shape());
+
+  centering_copy<std::complex<Real>, R, Real>(in, out, pre, Real(1));
+  const int threads = in_parallel_region() ? 1 : num_threads();
+  fftw_plan_cache<Real>::instance().plan(shape, mask, sign, out, out, threads).execute(out, out);
+  const Real scale = static_cast<Real>(s_post / std::sqrt(n_total));
+  bool has_shift = false;
+  for (const auto& r : post) has_shift |= r.shift != 0;
+  if (!has_shift) {
+    centering_copy<std::complex<Real>, R, Real>(out_view, out, post, scale);
+  } else {
+    array<std::complex<Real>, R> tmp(in.shape());
+    std::copy(out, out + in.size(), tmp.data());
+    centering_copy<std::complex<Real>, R, Real>(tmp.cview(), out, post, scale);
+  }
+}
+
+template <class Real, std::size_t R>
+void centered_dft_inplace(strided_view<std::complex<Real>, R> x, unsigned mask, int sign) {
+  bool odd = false;
+  for (std::size_t a = 0; a < R; ++a) odd |= (mask & (1u << a)) && (x.shape(a) % 2 == 1);
+  if (x.is_contiguous() && !odd) {
+    centered_dft<Real, R>(x, x.data(), mask, sign);
+  } else {
+    array<std::complex<Real>, R> tmp(x.shape());
+    centered_dft<Real, R>(x, tmp.data(), mask, sign);
+    copy(tmp.cview(), x);
+  }
+}
+
+}  // namespace detail
+
+// Out of place: returns fftc(x) along axes as a new contiguous array.
+template <class Real, std::size_t R>
+array<std::complex<Real>, R> fftc(strided_view<const std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
+  const unsigned mask = detail::axes_mask("fftc", axes, R);
+  array<std::complex<Real>, R> out(x.shape());
+  detail::centered_dft<Real, R>(x, out.data(), mask, FFTW_FORWARD);
+  return out;
+}
+
+template <class Real, std::size_t R>
+array<std::complex<Real>, R> ifftc(strided_view<const std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
+  const unsigned mask = detail::axes_mask("ifftc", axes, R);
+  array<std::complex<Real>, R> out(x.shape());
+  detail::centered_dft<Real, R>(x, out.data(), mask, FFTW_BACKWARD);
+  return out;
+}
+
+// Overloads so an array or mutable view can be passed directly.
+template <class Real, std::size_t R>
+array<std::complex<Real>, R> fftc(strided_view<std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
+  return fftc(strided_view<const std::complex<Real>, R>(x), axes);
+}
+template <class Real, std::size_t R>
+array<std::complex<Real>, R> ifftc(strided_view<std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
+  return ifftc(strided_view<const std::complex<Real>, R>(x), axes);
+}
+template <class Real, std::size_t R>
+array<std::complex<Real>, R> fftc(const array<std::complex<Real>, R>& x, const axis_list& axes = {-2, -1}) {
+  return fftc(x.cview(), axes);
+}
+template <class Real, std::size_t R>
+array<std::complex<Real>, R> ifftc(const array<std::complex<Real>, R>& x, const axis_list& axes = {-2, -1}) {
+  return ifftc(x.cview(), axes);
+}
+
+// In place, on any view (non-contiguous views and odd sizes go through one temporary).
+template <class Real, std::size_t R>
+void fftc_inplace(strided_view<std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
+  detail::centered_dft_inplace<Real, R>(x, detail::axes_mask("fftc_inplace", axes, R), FFTW_FORWARD);
+}
+template <class Real, std::size_t R>
+void ifftc_inplace(strided_view<std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
+  detail::centered_dft_inplace<Real, R>(x, detail::axes_mask("ifftc_inplace", axes, R), FFTW_BACKWARD);
+}
+template <class Real, std::size_t R>
+void fftc_inplace(array<std::complex<Real>, R>& x, const axis_list& axes = {-2, -1}) {
+  fftc_inplace(x.view(), axes);
+}
+template <class Real, std::size_t R>
+void ifftc_inplace(array<std::complex<Real>, R>& x, const axis_list& axes = {-2, -1}) {
+  ifftc_inplace(x.view(), axes);
+}
+
+}  // namespace larmor

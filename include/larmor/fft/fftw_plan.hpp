@@ -1,0 +1,180 @@
+// larmor/fft/fftw_plan.hpp — cached FFTW plans for unnormalised DFTs of contiguous C-order arrays.
+//
+// A plan is keyed by (precision, shape, transformed axes, direction, in-place, alignment, threads,
+// planner effort). Plans are made once under one global mutex — the FFTW planner is not thread-safe —
+// and reused: execution (fftw_execute_dft with new arrays) is thread-safe and never re-plans.
+// With planner effort `measure` the planner times candidate algorithms on a scratch buffer (never on
+// the caller's data); `estimate` (default) plans instantly.
+#pragma once
+
+#include <fftw3.h>
+
+#include <complex>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "larmor/core/array.hpp"
+#include "larmor/core/parallel.hpp"
+
+namespace larmor {
+
+enum class fft_planner_effort { estimate, measure };
+
+namespace detail {
+
+template <class Real>
+struct fftw_traits;
+
+template <>
+struct fftw_traits<float> {
+  using plan = fftwf_plan;
+  using complex = fftwf_complex;
+  static plan make(int rank, const fftw_iodim64* dims, int hrank, const fftw_iodim64* hdims, complex* in,
+                   complex* out, int sign, unsigned flags) {
+    return fftwf_plan_guru64_dft(rank, dims, hrank, hdims, in, out, sign, flags);
+  }
+  static void execute(plan p, complex* in, complex* out) { fftwf_execute_dft(p, in, out); }
+  static void destroy(plan p) { fftwf_destroy_plan(p); }
+  static int alignment_of(float* p) { return fftwf_alignment_of(p); }
+  static void init_threads() { fftwf_init_threads(); }
+  static void plan_with_nthreads(int n) { fftwf_plan_with_nthreads(n); }
+};
+
+template <>
+struct fftw_traits<double> {
+  using plan = fftw_plan;
+  using complex = fftw_complex;
+  static plan make(int rank, const fftw_iodim64* dims, int hrank, const fftw_iodim64* hdims, complex* in,
+                   complex* out, int sign, unsigned flags) {
+    return fftw_plan_guru64_dft(rank, dims, hrank, hdims, in, out, sign, flags);
+  }
+  static void execute(plan p, complex* in, complex* out) { fftw_execute_dft(p, in, out); }
+  static void destroy(plan p) { fftw_destroy_plan(p); }
+  static int alignment_of(double* p) { return fftw_alignment_of(p); }
+  static void init_threads() { fftw_init_threads(); }
+  static void plan_with_nthreads(int n) { fftw_plan_with_nthreads(n); }
+};
+
+inline std::mutex& fftw_planner_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+inline std::atomic<int>& planner_effort_setting() {
+  static std::atomic<int> e{static_cast<int>(fft_planner_effort::estimate)};
+  return e;
+}
+
+}  // namespace detail
+
+// Chooses how hard FFTW plans new sizes (already cached plans are kept).
+inline void set_fft_planner_effort(fft_planner_effort e) { detail::planner_effort_setting() = static_cast<int>(e); }
+
+// One FFTW plan (move-only) for a contiguous C-order array of `shape`, transforming `axes`.
+template <class Real>
+class fftw_plan_handle {
+  using traits = detail::fftw_traits<Real>;
+
+ public:
+  fftw_plan_handle(typename traits::plan p) : plan_(p) {}
+  fftw_plan_handle(const fftw_plan_handle&) = delete;
+  fftw_plan_handle& operator=(const fftw_plan_handle&) = delete;
+  ~fftw_plan_handle() {
+    if (plan_) {
+      std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
+      traits::destroy(plan_);
+    }
+  }
+  void execute(std::complex<Real>* in, std::complex<Real>* out) const {
+    traits::execute(plan_, reinterpret_cast<typename traits::complex*>(in),
+                    reinterpret_cast<typename traits::complex*>(out));
+  }
+
+ private:
+  typename traits::plan plan_;
+};
+
+// The process-wide plan cache. plan() returns a plan that stays valid until the program ends.
+template <class Real>
+class fftw_plan_cache {
+  using traits = detail::fftw_traits<Real>;
+
+ public:
+  struct key {
+    std::vector<index_t> shape;
+    unsigned axes_mask;
+    int sign;
+    bool in_place;
+    bool aligned;
+    int threads;
+    int effort;
+    bool operator<(const key& o) const {
+      return std::tie(shape, axes_mask, sign, in_place, aligned, threads, effort) <
+             std::tie(o.shape, o.axes_mask, o.sign, o.in_place, o.aligned, o.threads, o.effort);
+    }
+  };
+
+  static fftw_plan_cache& instance() {
+    static fftw_plan_cache cache;
+    return cache;
+  }
+
+  // sign: FFTW_FORWARD (-1) or FFTW_BACKWARD (+1). axes_mask bit a: transform axis a.
+  const fftw_plan_handle<Real>& plan(const std::vector<index_t>& shape, unsigned axes_mask, int sign,
+                                     const std::complex<Real>* in, const std::complex<Real>* out, int threads) {
+    const bool aligned = traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(in))) == 0 &&
+                         traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(out))) == 0;
+    key k{shape, axes_mask, sign, in == out, aligned, threads, detail::planner_effort_setting().load()};
+    std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
+    auto it = plans_.find(k);
+    if (it != plans_.end()) return *it->second;
+    ++plans_made_;
+    return *plans_.emplace(k, std::make_unique<fftw_plan_handle<Real>>(make(k))).first->second;
+  }
+
+  // Plans created so far (the benchmark and tests use it to show reuse).
+  std::size_t plans_made() const {
+    std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
+    return plans_made_;
+  }
+
+ private:
+  fftw_plan_cache() { traits::init_threads(); }
+
+  // Called with the planner mutex held.
+  typename traits::plan make(const key& k) {
+    const int r = static_cast<int>(k.shape.size());
+    std::vector<fftw_iodim64> dims, hdims;
+    index_t stride = 1, total = 1;
+    for (int a = r - 1; a >= 0; --a) {
+      fftw_iodim64 d{k.shape[a], stride, stride};
+      if (k.axes_mask & (1u << a))
+        dims.insert(dims.begin(), d);
+      else if (k.shape[a] > 1)
+        hdims.insert(hdims.begin(), d);
+      stride *= k.shape[a];
+      total *= k.shape[a];
+    }
+    // Plans are made on scratch memory so `measure` never touches the caller's data.
+    const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>);
+    std::unique_ptr<void, void (*)(void*)> in(aligned_allocate(bytes), aligned_free);
+    std::unique_ptr<void, void (*)(void*)> out(k.in_place ? nullptr : aligned_allocate(bytes), aligned_free);
+    auto* pin = static_cast<typename traits::complex*>(in.get());
+    auto* pout = k.in_place ? pin : static_cast<typename traits::complex*>(out.get());
+    unsigned flags = k.effort == static_cast<int>(fft_planner_effort::measure) ? FFTW_MEASURE : FFTW_ESTIMATE;
+    if (!k.aligned) flags |= FFTW_UNALIGNED;
+    traits::plan_with_nthreads(k.threads);
+    auto p = traits::make(static_cast<int>(dims.size()), dims.data(), static_cast<int>(hdims.size()), hdims.data(),
+                          pin, pout, k.sign, flags);
+    if (!p) throw Error("fft: FFTW could not plan a transform of shape " + shape_string(k.shape));
+    return p;
+  }
+
+  std::map<key, std::unique_ptr<fftw_plan_handle<Real>>> plans_;
+  std::size_t plans_made_ = 0;
+};
+
+}  // namespace larmor

@@ -1,0 +1,12 @@
+// larmor/larmor.hpp — the umbrella header: include this one.
+#pragma once
+
+#include "larmor/core/array.hpp"
+#include "larmor/core/error.hpp"
+#include "larmor/core/parallel.hpp"
+#include "larmor/core/view.hpp"
+#include "larmor/fft/fft.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/io/cfl.hpp"
+#include "larmor/sim/phantom.hpp"
+#include "larmor/version.hpp"

@@ -1,0 +1,175 @@
+// Centered unitary FFT: against a direct DFT (the definition), round trip, Parseval, in place,
+// strided input, float and double, odd sizes, plan reuse, and against `bart fft -u`.
+#include <fstream>
+
+#include "test_helpers.hpp"
+
+namespace larmor {
+namespace {
+
+// Direct centered unitary DFT along one axis, in double precision, from the definition
+//   X[k] = N^-1/2 sum_n x[n] exp(-+2 pi i (k - c)(n - c) / N),  c = floor(N/2),
+// which is fftshift(fft(ifftshift(x)))/sqrt(N) for any N (numpy's shift semantics).
+template <std::size_t R>
+array<cdouble, R> naive_dft(const array<cdouble, R>& x, int axis, bool inverse) {
+  array<cdouble, R> out(x.shape());
+  const index_t n = x.shape(axis), c = n / 2;
+  const double pi = 3.14159265358979323846, sgn = inverse ? 1.0 : -1.0;
+  for_each_index(x.shape(), [&](const extents<R>& k) {
+    extents<R> j = k;
+    cdouble s = 0;
+    for (index_t m = 0; m < n; ++m) {
+      j[axis] = m;
+      const double ph = sgn * 2 * pi * static_cast<double>((k[axis] - c) * (m - c) % n) / static_cast<double>(n);
+      s += x.view()[j] * cdouble(std::cos(ph), std::sin(ph));
+    }
+    out.view()[k] = s / std::sqrt(static_cast<double>(n));
+  });
+  return out;
+}
+
+template <std::size_t R>
+array<cdouble, R> naive_dft_axes(array<cdouble, R> x, const axis_list& axes, bool inverse) {
+  for (int a : axes) x = naive_dft(x, normalize_axis("test", a, R), inverse);
+  return x;
+}
+
+template <class T, std::size_t R>
+array<cdouble, R> to_double(const array<T, R>& a) {
+  array<cdouble, R> d(a.shape());
+  for (index_t i = 0; i < a.size(); ++i) d[i] = cdouble(a[i]);
+  return d;
+}
+
+template <class Real>
+double tolerance() {
+  return std::is_same_v<Real, float> ? 2e-6 : 1e-13;
+}
+
+template <class Real>
+class FftTyped : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(FftTyped, Precisions);
+
+struct case3 {
+  extents<3> shape;
+  axis_list axes;
+};
+
+TYPED_TEST(FftTyped, MatchesDirectDftEvenAndOddSizesManyAxisSets) {
+  using C = std::complex<TypeParam>;
+  const std::vector<case3> cases = {
+      {{3, 8, 8}, {-2, -1}},  {{2, 7, 9}, {-2, -1}}, {{4, 6, 5}, {-1}},     {{5, 6, 4}, {1}},
+      {{6, 5, 7}, {0, 1, 2}}, {{4, 4, 10}, {0, 2}},  {{3, 12, 1}, {1, 2}}, {{2, 1, 16}, {-1}},
+  };
+  for (const auto& c : cases) {
+    const auto x = test::random_array<C, 3>(c.shape, 7);
+    const auto ref_f = naive_dft_axes(to_double(x), c.axes, false);
+    const auto ref_i = naive_dft_axes(to_double(x), c.axes, true);
+    const auto got_f = fftc(x.cview(), c.axes);
+    const auto got_i = ifftc(x.cview(), c.axes);
+    EXPECT_LT(test::relative_error(to_double(got_f), ref_f), tolerance<TypeParam>())
+        << "fftc shape " << shape_string(c.shape);
+    EXPECT_LT(test::relative_error(to_double(got_i), ref_i), tolerance<TypeParam>())
+        << "ifftc shape " << shape_string(c.shape);
+  }
+}
+
+TYPED_TEST(FftTyped, OneAndFourDimensional) {
+  using C = std::complex<TypeParam>;
+  for (index_t n : {1, 2, 9, 16, 33}) {
+    const auto x = test::random_array<C, 1>(extents<1>{n}, 3);
+    EXPECT_LT(test::relative_error(to_double(fftc(x.cview(), {0})), naive_dft_axes(to_double(x), {0}, false)),
+              tolerance<TypeParam>())
+        << n;
+  }
+  const auto x4 = test::random_array<C, 4>(extents<4>{2, 5, 6, 4}, 4);  // (coils, z, y, x)
+  EXPECT_LT(test::relative_error(to_double(fftc(x4.cview(), {1, 2, 3})),
+                                 naive_dft_axes(to_double(x4), {1, 2, 3}, false)),
+            tolerance<TypeParam>());
+}
+
+TYPED_TEST(FftTyped, RoundTripParsevalAndInPlace) {
+  using C = std::complex<TypeParam>;
+  for (const extents<3>& sh : {extents<3>{4, 32, 32}, extents<3>{3, 15, 17}}) {
+    const auto x = test::random_array<C, 3>(sh, 11);
+    const auto k = fftc(x.cview());
+    EXPECT_LT(test::relative_error(ifftc(k.cview()), x), tolerance<TypeParam>());
+    double ex = 0, ek = 0;
+    for (index_t i = 0; i < x.size(); ++i) ex += std::norm(x[i]), ek += std::norm(k[i]);
+    EXPECT_NEAR(ek / ex, 1.0, 10 * tolerance<TypeParam>());
+    auto y = x;
+    fftc_inplace(y);
+    EXPECT_EQ(test::relative_error(y, k), 0.0);
+    ifftc_inplace(y);
+    EXPECT_LT(test::relative_error(y, x), tolerance<TypeParam>());
+  }
+}
+
+TYPED_TEST(FftTyped, StridedInputAndInPlaceOnStridedView) {
+  using C = std::complex<TypeParam>;
+  // Every other coil and a reversed x axis of a bigger array.
+  auto big = test::random_array<C, 3>(extents<3>{6, 8, 10}, 5);
+  strided_view<const C, 3> v(big.data() + 9, extents<3>{3, 8, 10}, extents<3>{160, 10, -1});
+  const auto dense = to_array(v);
+  EXPECT_LT(test::relative_error(fftc(v), fftc(dense.cview())), tolerance<TypeParam>());
+  strided_view<C, 3> mv(big.data() + 9, extents<3>{3, 8, 10}, extents<3>{160, 10, -1});
+  ifftc_inplace(mv, {1, 2});
+  EXPECT_LT(test::relative_error(to_array(strided_view<const C, 3>(mv)), ifftc(dense.cview(), {1, 2})),
+            tolerance<TypeParam>());
+}
+
+TEST(Fft, PlansAreCachedAndReused) {
+  auto x = test::random_array<cfloat, 3>(extents<3>{2, 24, 20}, 1);
+  const auto first = fftw_plan_cache<float>::instance().plans_made();
+  (void)fftc(x.cview());
+  const auto before = fftw_plan_cache<float>::instance().plans_made();
+  EXPECT_EQ(before, first + 1);
+  for (int i = 0; i < 5; ++i) {
+    (void)fftc(x.cview());
+    (void)ifftc(x.cview());
+    fftc_inplace(x);
+  }
+  // One more plan (the inverse direction); every other call reuses a cached plan.
+  EXPECT_EQ(fftw_plan_cache<float>::instance().plans_made(), before + 1);
+}
+
+TEST(Fft, ThreadCountDoesNotChangeResult) {
+  const auto x = test::random_array<cfloat, 3>(extents<3>{8, 64, 64}, 2);
+  set_num_threads(1);
+  const auto a = fftc(x.cview());
+  set_num_threads(2);
+  const auto b = fftc(x.cview());
+  set_num_threads(0);
+  EXPECT_LT(test::relative_error(a, b), 1e-6);
+}
+
+TEST(Fft, BadAxesAreRejected) {
+  array<cfloat, 3> x(extents<3>{2, 4, 4});
+  EXPECT_THROW(fftc(x.cview(), {3}), InvalidArgument);
+  EXPECT_THROW(fftc(x.cview(), {1, -2}), InvalidArgument);
+  EXPECT_NO_THROW(fftc(x.cview(), {}));
+  array<cfloat, 3> empty(extents<3>{0, 4, 4});
+  EXPECT_EQ(fftc(empty.cview()).size(), 0);
+}
+
+// bart fft -u: unitary centered FFT; its bitmask counts BART dims (x = bit 0), ours are reversed.
+TEST(Fft, MatchesBartFftUnitary) {
+  if (!test::have_bart()) GTEST_SKIP() << "bart not installed";
+  const auto x = test::random_array<cfloat, 3>(extents<3>{4, 48, 64}, 9);  // (coils, y, x) = BART [x y coils]
+  write_cfl(test::tmp_path("fft_in"), x.cview());
+  ASSERT_EQ(test::run_bart("fft -u 3 fft_in fft_bart"), 0);
+  ASSERT_EQ(test::run_bart("fft -u -i 3 fft_in ifft_bart"), 0);
+  const auto bart_f = read_cfl<3>(test::tmp_path("fft_bart"));
+  const auto bart_i = read_cfl<3>(test::tmp_path("ifft_bart"));
+  EXPECT_LT(test::relative_error(fftc(x.cview()), bart_f), 2e-6);
+  EXPECT_LT(test::relative_error(ifftc(x.cview()), bart_i), 2e-6);
+  // 3D transform of (coils, z, y, x) = BART [x y z coils], mask 7.
+  const auto v = test::random_array<cfloat, 4>(extents<4>{2, 8, 16, 12}, 10);
+  write_cfl(test::tmp_path("fft3_in"), v.cview());
+  ASSERT_EQ(test::run_bart("fft -u 7 fft3_in fft3_bart"), 0);
+  EXPECT_LT(test::relative_error(fftc(v.cview(), {1, 2, 3}), read_cfl<4>(test::tmp_path("fft3_bart"))), 2e-6);
+}
+
+}  // namespace
+}  // namespace larmor
