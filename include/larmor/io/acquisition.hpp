@@ -1,0 +1,87 @@
+// larmor/io/acquisition.hpp — the scanner-independent raw data model every reader produces.
+//
+// A raw_dataset is the encoding header plus the acquisitions (readout lines) in the order the
+// scanner recorded them. The ISMRMRD reader and the Siemens twix reader both fill it; the Cartesian
+// chain (acquisitions -> k-space buffers -> images) only ever sees this. Field meanings follow the
+// ISMRMRD 1.x standard (ismrmrd.h / ismrmrd.xsd); flag bit numbers are ISMRMRD's (1-based bit n is
+// the value 1 << (n-1)). Everything here is plain data: no HDF5, no file handles.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "larmor/core/array.hpp"
+
+namespace larmor::io {
+
+// ISMRMRD acquisition flags (bit numbers as in ismrmrd.h).
+enum class acq_flag : unsigned {
+  first_in_slice = 7,
+  last_in_slice = 8,
+  last_in_repetition = 14,
+  is_noise_measurement = 19,
+  is_parallel_calibration = 20,
+  is_parallel_calibration_and_imaging = 21,
+  is_reverse = 22,
+  is_navigation_data = 23,
+  is_phasecorr_data = 24,
+  last_in_measurement = 25,
+  is_hpfeedback_data = 26,
+  is_dummyscan_data = 27,
+  is_rtfeedback_data = 28,
+  is_surfacecoilcorrectionscan_data = 29,
+};
+
+inline constexpr std::uint64_t flag_bit(acq_flag f) { return std::uint64_t{1} << (static_cast<unsigned>(f) - 1); }
+
+// Loop counters of one readout (ISMRMRD EncodingCounters).
+struct encoding_counters {
+  std::uint16_t kspace_encode_step_1 = 0;  // phase-encode line (y)
+  std::uint16_t kspace_encode_step_2 = 0;  // partition (z) in 3D
+  std::uint16_t average = 0, slice = 0, contrast = 0, phase = 0, repetition = 0, set = 0, segment = 0;
+};
+
+struct acquisition {
+  std::uint64_t flags = 0;
+  std::uint32_t scan_counter = 0;
+  std::uint16_t discard_pre = 0, discard_post = 0;  // samples to drop at each end of the readout
+  std::uint16_t center_sample = 0;                  // index of k-space centre within the readout
+  float sample_time_us = 0;                          // dwell time in microseconds
+  encoding_counters idx;
+  std::array<float, 3> position{}, read_dir{}, phase_dir{}, slice_dir{}, patient_table_position{};
+  array<cfloat, 2> data;  // (channels, samples), as recorded (before discard, before reversal)
+
+  bool has(acq_flag f) const { return (flags & flag_bit(f)) != 0; }
+  index_t channels() const { return data.shape(0); }
+  index_t samples() const { return data.shape(1); }
+};
+
+// One axis of the encoding limits: minimum, maximum and centre index.
+struct limit {
+  std::uint16_t minimum = 0, maximum = 0, center = 0;
+};
+
+// The parts of the ISMRMRD XML header a reconstruction needs (one encoding).
+struct encoding_header {
+  std::array<std::uint16_t, 3> encoded_matrix{1, 1, 1};  // (x, y, z) as in the XML: readout first
+  std::array<std::uint16_t, 3> recon_matrix{1, 1, 1};
+  std::array<float, 3> encoded_fov_mm{}, recon_fov_mm{};
+  std::optional<limit> e1, e2, slice, contrast, phase, repetition, set, average, segment;
+  std::uint16_t accel_e1 = 1, accel_e2 = 1;  // parallelImaging accelerationFactor
+  std::string calibration_mode;               // "embedded", "separate", "interleaved", "other", or ""
+  std::string trajectory = "cartesian";
+  std::uint16_t receiver_channels = 0;         // acquisitionSystemInformation, 0 if absent
+  float system_field_strength_T = 0;
+  std::string protocol_name;
+};
+
+struct raw_dataset {
+  encoding_header header;
+  std::vector<acquisition> acquisitions;  // in acquisition order, noise scans included
+  std::string source;                      // file path (for messages)
+};
+
+}  // namespace larmor::io
