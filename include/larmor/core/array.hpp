@@ -1,7 +1,8 @@
 // larmor/core/array.hpp — array<T, R>: an owning, 64-byte aligned, row-major N-d array.
 //
 // Algorithms take strided_view and return array. An array converts implicitly to a mutable or
-// read-only view of itself. New arrays are zero-filled. Copies are deep; moves are cheap.
+// read-only view of itself. New arrays are zero-filled unless constructed with `uninitialized`
+// (for outputs that are fully overwritten: skips a pass over memory). Copies are deep; moves are cheap.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +18,12 @@ namespace larmor {
 
 inline constexpr std::size_t array_alignment = 64;
 
+// Tag: allocate without zero-filling; every element must be written before it is read.
+struct uninitialized_t {
+  explicit uninitialized_t() = default;
+};
+inline constexpr uninitialized_t uninitialized{};
+
 inline void* aligned_allocate(std::size_t bytes) {
   return ::operator new(bytes == 0 ? array_alignment : bytes, std::align_val_t(array_alignment));
 }
@@ -31,12 +38,15 @@ class array {
   static constexpr std::size_t rank = R;
 
   array() = default;
-  explicit array(const extents<R>& shape) : shape_(shape) {
+  explicit array(const extents<R>& shape) : array(shape, uninitialized) {
+    const index_t n = checked_size(shape);
+    if (n > 0) std::memset(static_cast<void*>(data_.get()), 0, static_cast<std::size_t>(n) * sizeof(T));
+  }
+  array(const extents<R>& shape, uninitialized_t) : shape_(shape) {
     const index_t n = checked_size(shape);
     LARMOR_CHECK_ARG(static_cast<std::size_t>(n) <= SIZE_MAX / sizeof(T), "array: shape ", shape_string(shape),
                      " is too large");
     data_.reset(static_cast<T*>(aligned_allocate(static_cast<std::size_t>(n) * sizeof(T))));
-    if (n > 0) std::memset(static_cast<void*>(data_.get()), 0, static_cast<std::size_t>(n) * sizeof(T));
   }
   array(const array& o) : array(o.shape_) { std::copy(o.begin(), o.end(), begin()); }
   array& operator=(const array& o) {
@@ -112,7 +122,7 @@ class array {
 // Copies any view (any strides) into a new contiguous array.
 template <class T, std::size_t R>
 array<std::remove_const_t<T>, R> to_array(strided_view<T, R> v) {
-  array<std::remove_const_t<T>, R> out(v.shape());
+  array<std::remove_const_t<T>, R> out(v.shape(), uninitialized);  // every element is written below
   if (v.is_contiguous()) {
     std::copy(v.data(), v.data() + v.size(), out.data());
   } else {

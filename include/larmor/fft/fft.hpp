@@ -80,7 +80,7 @@ void centered_dft_inplace(strided_view<std::complex<Real>, R> x, unsigned mask, 
 template <class Real, std::size_t R>
 array<std::complex<Real>, R> fftc(strided_view<const std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
   const unsigned mask = detail::axes_mask("fftc", axes, R);
-  array<std::complex<Real>, R> out(x.shape());
+  array<std::complex<Real>, R> out(x.shape(), uninitialized);  // every element is written
   detail::centered_dft<Real, R>(x, out.data(), mask, FFTW_FORWARD);
   return out;
 }
@@ -88,7 +88,7 @@ array<std::complex<Real>, R> fftc(strided_view<const std::complex<Real>, R> x, c
 template <class Real, std::size_t R>
 array<std::complex<Real>, R> ifftc(strided_view<const std::complex<Real>, R> x, const axis_list& axes = {-2, -1}) {
   const unsigned mask = detail::axes_mask("ifftc", axes, R);
-  array<std::complex<Real>, R> out(x.shape());
+  array<std::complex<Real>, R> out(x.shape(), uninitialized);  // every element is written
   detail::centered_dft<Real, R>(x, out.data(), mask, FFTW_BACKWARD);
   return out;
 }
