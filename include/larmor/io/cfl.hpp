@@ -72,7 +72,7 @@ inline cfl_data read_cfl(const std::string& base) {
   LARMOR_CHECK_DATA(bytes >= n * 8, "read_cfl: ", cfl_path, " holds ", bytes, " bytes, expected ", n * 8,
                     " for dims ", shape_string(out.bart_dims));
   cfl.seekg(0);
-  out.samples = array<cfloat, 1>(extents<1>{n});
+  out.samples = array<cfloat, 1>(extents<1>{n}, uninitialized);  // filled by the read below
   cfl.read(reinterpret_cast<char*>(out.samples.data()), static_cast<std::streamsize>(n * 8));
   LARMOR_CHECK_DATA(cfl.good(), "read_cfl: read error in ", cfl_path);
   return out;
@@ -109,10 +109,12 @@ void write_cfl(const std::string& base, strided_view<const cfloat, R> x) {
     hdr << "\n";
     LARMOR_CHECK_DATA(hdr.good(), "write_cfl: write error in ", hdr_path);
   }
-  const array<cfloat, R> dense = to_array(x);
+  array<cfloat, R> dense;  // a contiguous copy only when x is strided
+  if (!x.is_contiguous()) dense = to_array(x);
+  const cfloat* samples = x.is_contiguous() ? x.data() : dense.data();
   std::ofstream cfl(cfl_path, std::ios::binary);
   LARMOR_CHECK_DATA(cfl.good(), "write_cfl: cannot create ", cfl_path);
-  cfl.write(reinterpret_cast<const char*>(dense.data()), static_cast<std::streamsize>(dense.size() * 8));
+  cfl.write(reinterpret_cast<const char*>(samples), static_cast<std::streamsize>(x.size() * 8));
   LARMOR_CHECK_DATA(cfl.good(), "write_cfl: write error in ", cfl_path);
 }
 

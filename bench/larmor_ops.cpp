@@ -1,0 +1,87 @@
+// larmor_ops — runs one larmor operation on BART cfl files, so that larmor and BART can be timed on
+// identical input by bench/compare_bart.sh (same file in, same file out, same process start-up).
+//
+//   larmor_ops OP IN OUT [REPEAT]
+//
+// OP     BART equivalent          input dims (BART order)      larmor call
+// fft    bart fft -u 3 IN OUT     [x y 1 coils]                fftc  over (y, x) of (coils, 1, y, x)
+// ifft   bart fft -u -i 3 IN OUT  [x y 1 coils]                ifftc over (y, x)
+// rss    bart rss 8 IN OUT        [x y 1 coils]                rss over the coil axis
+// copy   bart copy IN OUT         any                          read + write only (I/O baseline)
+//
+// The operation runs REPEAT times (default 1) in the process; the median compute time in ms is
+// printed to stderr as "compute_ms <median>", so the script can separate compute from file I/O.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "larmor/larmor.hpp"
+
+namespace {
+
+using larmor::cfloat;
+using larmor::index_t;
+
+larmor::array<cfloat, 4> as_coils_1_y_x(larmor::cfl_data&& d) {
+  const auto& b = d.bart_dims;
+  for (std::size_t i = 4; i < b.size(); ++i)
+    LARMOR_CHECK_ARG(b[i] == 1, "larmor_ops: expects BART dims [x y 1 coils], got extra dim ", i, " = ", b[i]);
+  auto dim = [&](std::size_t i) { return i < b.size() ? b[i] : index_t{1}; };
+  LARMOR_CHECK_ARG(dim(2) == 1, "larmor_ops: expects BART dim 2 (z) = 1, got ", dim(2));
+  const larmor::extents<4> shape{dim(3), 1, dim(1), dim(0)};
+  return std::move(d.samples).reshape(shape);
+}
+
+template <class F>
+double median_ms(int repeat, F&& f) {
+  std::vector<double> ms;
+  for (int r = 0; r < repeat; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: larmor_ops fft|ifft|rss|copy IN OUT [REPEAT]\n");
+    return 2;
+  }
+  const std::string op = argv[1], in = argv[2], out = argv[3];
+  const int repeat = argc > 4 ? std::max(1, std::atoi(argv[4])) : 1;
+  try {
+    if (op == "copy") {
+      larmor::write_cfl(out, larmor::read_cfl<8>(in).cview());
+      std::fprintf(stderr, "compute_ms 0\n");
+      return 0;
+    }
+    auto x = as_coils_1_y_x(larmor::read_cfl(in));
+    double ms = 0;
+    if (op == "fft" || op == "ifft") {
+      larmor::array<cfloat, 4> y;
+      ms = median_ms(repeat, [&] { y = op == "fft" ? larmor::fftc(x.cview()) : larmor::ifftc(x.cview()); });
+      larmor::write_cfl(out, y.cview());
+    } else if (op == "rss") {
+      larmor::array<float, 3> r;
+      ms = median_ms(repeat, [&] { r = larmor::rss(x.cview(), 0); });
+      larmor::array<cfloat, 3> rc(r.shape());
+      std::transform(r.begin(), r.end(), rc.begin(), [](float v) { return cfloat(v, 0.f); });
+      larmor::write_cfl(out, rc.cview());
+    } else {
+      std::fprintf(stderr, "larmor_ops: unknown operation '%s'\n", op.c_str());
+      return 2;
+    }
+    std::fprintf(stderr, "compute_ms %.3f\n", ms);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "larmor_ops: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
