@@ -17,6 +17,8 @@ ops=$build/bench/larmor_ops
 command -v bart >/dev/null || { echo "compare_bart.sh: bart is not installed" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# FFTW plans are measured once (the warm-up run of each size) and kept as wisdom for later runs.
+export LARMOR_FFTW_WISDOM=$work/wisdom
 
 # median wall ms of RUNS runs of a command (output discarded)
 wall_ms() {
@@ -76,6 +78,8 @@ cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
   echo
   echo "Wall = whole process (start-up + read cfl + compute + write cfl), the same files for both."
   echo "Compute = larmor's in-process median; BART's wall minus \`bart copy\` wall on the same file."
+  echo "larmor measures FFTW plans (FFTW_MEASURE) once per size and keeps them as wisdom"
+  echo "(LARMOR_FFTW_WISDOM); the medians exclude that first planning run (0.1-0.3 s per size)."
   echo "Ratio > 1 means larmor is faster."
   echo
   echo "| operation | size | larmor wall ms | BART wall ms | ratio | larmor compute ms | BART compute ms (est.) | ratio |"

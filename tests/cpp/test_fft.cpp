@@ -1,6 +1,9 @@
 // Centered unitary FFT: against a direct DFT (the definition), round trip, Parseval, in place,
 // strided input, float and double, odd sizes, plan reuse, and against `bart fft -u`.
+#include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "test_helpers.hpp"
 
@@ -142,6 +145,23 @@ TEST(Fft, ThreadCountDoesNotChangeResult) {
   const auto b = fftc(x.cview());
   set_num_threads(0);
   EXPECT_LT(test::relative_error(a, b), 1e-6);
+}
+
+// Measured plans can be kept as FFTW wisdom and read back (what LARMOR_FFTW_WISDOM does per process).
+TEST(Fft, WisdomRoundTrip) {
+  set_fft_planner_effort(fft_planner_effort::measure);
+  const auto x = test::random_array<cfloat, 3>(extents<3>{3, 30, 18}, 4);
+  const auto y = fftc(x.cview());
+  const std::string path = test::tmp_path("larmor_wisdom");
+  std::remove((path + ".f").c_str());
+  EXPECT_FALSE(fft_wisdom_import(path));  // nothing there yet
+  fft_wisdom_export(path);
+  std::ifstream f(path + ".f");
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("fftwf_wisdom"), std::string::npos);
+  EXPECT_TRUE(fft_wisdom_import(path));
+  EXPECT_THROW(fft_wisdom_export("/nonexistent-dir/w"), DataError);
+  EXPECT_LT(test::relative_error(fftc(x.cview()), y), 1e-6);
 }
 
 TEST(Fft, BadAxesAreRejected) {

@@ -2,9 +2,13 @@
 //
 // A centered transform is fftshift(F(ifftshift(x))). For an even axis length N the shifts are
 // modulations:  fftshift(F(ifftshift(x)))[k] = (-1)^(k + N/2) * F(x[n] * (-1)^n)[k],
-// so they fold into the copy (and the 1/sqrt(N) scale) without moving data. An odd axis (numpy
-// semantics: ifftshift rolls by -floor(N/2), fftshift by +floor(N/2)) is rolled by index arithmetic.
-// centering_copy does one such pass for all chosen axes at once.
+// and a modulation of the output is a roll of the input, (-1)^k F(z)[k] = F(z[(n + N/2) mod N])[k],
+// so both shifts of an even axis fold into ONE pass before the DFT:
+//     fftshift(F(ifftshift(x)))[k] = F(w)[k],   w[n] = (-1)^n * x[(n + N/2) mod N]
+// (the two (-1)^(N/2) cancel). An out-of-place transform therefore costs one copy pass + the DFT.
+// In place, the roll cannot be done by a streaming pass, so the modulation form is used instead:
+// one modulation pass before and one after. An odd axis (numpy semantics: ifftshift rolls by
+// -floor(N/2), fftshift by +floor(N/2)) is rolled by index arithmetic before and after.
 #pragma once
 
 #include <vector>
@@ -23,15 +27,18 @@ struct centering_axis {
 enum class centering_pass { before_dft, after_dft };
 
 // The recipe of the pass before (ifftshift) or after (fftshift) the DFT, for the axes in mask.
-// The after pass also carries the (-1)^(N/2) of each even axis.
+// fold_even: even axes get their whole centering in the before pass (roll by N/2 and alternate;
+// needs src != dst); otherwise they alternate in both passes and the after pass carries (-1)^(N/2).
 inline std::vector<centering_axis> centering_recipe(const std::vector<index_t>& shape, unsigned mask,
-                                                    centering_pass pass, double& sign) {
+                                                    centering_pass pass, bool fold_even, double& sign) {
   std::vector<centering_axis> r(shape.size());
   sign = 1.0;
   for (std::size_t a = 0; a < shape.size(); ++a) {
     if (!(mask & (1u << a))) continue;
     const index_t n = shape[a];
-    if (n % 2 == 0) {
+    if (n % 2 == 0 && fold_even) {
+      if (pass == centering_pass::before_dft) r[a] = centering_axis{n / 2, true};
+    } else if (n % 2 == 0) {
       r[a].alternate = true;
       if (pass == centering_pass::after_dft && (n / 2) % 2 == 1) sign = -sign;
     } else {
@@ -39,6 +46,12 @@ inline std::vector<centering_axis> centering_recipe(const std::vector<index_t>& 
     }
   }
   return r;
+}
+
+inline bool centering_moves_data(const std::vector<centering_axis>& recipe) {
+  for (const auto& r : recipe)
+    if (r.shift != 0) return true;
+  return false;
 }
 
 // dst (contiguous, shape of src) <- recipe applied to src (any strides). src and dst must not
@@ -66,14 +79,12 @@ void centering_copy(strided_view<const T, R> src, T* dst, const std::vector<cent
     const T* s = src.data() + src_off;
     T* d = dst + row * nx;
     const Real f0 = negate ? -factor : factor;
+    // Along the row: d[x] = f0 * s[(x + sh) mod nx] * (alternate ? (-1)^x : 1), as two contiguous runs.
+    const index_t sh = last.shift;
     if (last.alternate) {
-      // Even last axis: alternate the sign along the row.
-      for (index_t x = 0; x + 1 < nx; x += 2) {
-        d[x] = s[x * sx] * f0;
-        d[x + 1] = s[(x + 1) * sx] * (-f0);
-      }
+      for (index_t x = 0; x < nx - sh; ++x) d[x] = s[(x + sh) * sx] * ((x & 1) ? -f0 : f0);
+      for (index_t x = nx - sh; x < nx; ++x) d[x] = s[(x + sh - nx) * sx] * ((x & 1) ? -f0 : f0);
     } else {
-      const index_t sh = last.shift;
       for (index_t x = 0; x < nx - sh; ++x) d[x] = s[(x + sh) * sx] * f0;
       for (index_t x = nx - sh; x < nx; ++x) d[x] = s[(x + sh - nx) * sx] * f0;
     }

@@ -34,7 +34,7 @@ inline unsigned axes_mask(const char* func, const axis_list& axes, std::size_t r
 }
 
 // out (contiguous, same shape as in) <- centered unitary DFT of in along mask. out may equal in.data()
-// only when in is contiguous and no chosen axis is odd.
+// only when in is contiguous and no chosen axis is odd (then the in-place recipe is used).
 template <class Real, std::size_t R>
 void centered_dft(strided_view<const std::complex<Real>, R> in, std::complex<Real>* out, unsigned mask, int sign) {
   if (in.size() == 0) return;
@@ -42,20 +42,22 @@ void centered_dft(strided_view<const std::complex<Real>, R> in, std::complex<Rea
   double n_total = 1, s_pre, s_post;
   for (std::size_t a = 0; a < R; ++a)
     if (mask & (1u << a)) n_total *= static_cast<double>(shape[a]);
-  const auto pre = centering_recipe(shape, mask, centering_pass::before_dft, s_pre);
-  const auto post = centering_recipe(shape, mask, centering_pass::after_dft, s_post);
-  const strided_view<std::complex<Real>, R> out_view(out, in.shape());
+  const bool fold_even = in.data() != out;  // see centering.hpp: one pass instead of two
+  const auto pre = centering_recipe(shape, mask, centering_pass::before_dft, fold_even, s_pre);
+  const auto post = centering_recipe(shape, mask, centering_pass::after_dft, fold_even, s_post);
+  bool post_pass = false;
+  for (const auto& r : post) post_pass |= r.shift != 0 || r.alternate;
+  const Real scale = static_cast<Real>(s_post / std::sqrt(n_total));
 
-  centering_copy<std::complex<Real>, R, Real>(in, out, pre, Real(1));
+  centering_copy<std::complex<Real>, R, Real>(in, out, pre, post_pass ? Real(1) : scale);
   const int threads = in_parallel_region() ? 1 : num_threads();
   fftw_plan_cache<Real>::instance().plan(shape, mask, sign, out, out, threads).execute(out, out);
-  const Real scale = static_cast<Real>(s_post / std::sqrt(n_total));
-  bool has_shift = false;
-  for (const auto& r : post) has_shift |= r.shift != 0;
-  if (!has_shift) {
+  if (!post_pass) return;
+  const strided_view<std::complex<Real>, R> out_view(out, in.shape());
+  if (!centering_moves_data(post)) {
     centering_copy<std::complex<Real>, R, Real>(out_view, out, post, scale);
   } else {
-    array<std::complex<Real>, R> tmp(in.shape());
+    array<std::complex<Real>, R> tmp(in.shape(), uninitialized);
     std::copy(out, out + in.size(), tmp.data());
     centering_copy<std::complex<Real>, R, Real>(tmp.cview(), out, post, scale);
   }
@@ -68,7 +70,7 @@ void centered_dft_inplace(strided_view<std::complex<Real>, R> x, unsigned mask, 
   if (x.is_contiguous() && !odd) {
     centered_dft<Real, R>(x, x.data(), mask, sign);
   } else {
-    array<std::complex<Real>, R> tmp(x.shape());
+    array<std::complex<Real>, R> tmp(x.shape(), uninitialized);
     centered_dft<Real, R>(x, tmp.data(), mask, sign);
     copy(tmp.cview(), x);
   }
