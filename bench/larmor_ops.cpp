@@ -8,6 +8,10 @@
 // ifft   bart fft -u -i 3 IN OUT  [x y 1 coils]                ifftc over (y, x)
 // rss    bart rss 8 IN OUT        [x y 1 coils]                rss over the coil axis
 // copy   bart copy IN OUT         any                          read + write only (I/O baseline)
+// ecalib bart ecalib -m1 IN OUT   [x y 1 coils]                espirit_maps (BART defaults)
+//
+//   larmor_ops phantom COILS N OUT   writes a simulated acquisition (Shepp-Logan x smooth coil
+//                                    sensitivities, centred k-space, noise sigma 1e-3) as [x y 1 coils].
 //
 // The operation runs REPEAT times (default 1) in the process; the median compute time in ms is
 // printed to stderr as "compute_ms <median>", so the script can separate compute from file I/O.
@@ -18,6 +22,9 @@
 #include <string>
 #include <vector>
 
+#include <random>
+
+#include "larmor/coils/espirit.hpp"
 #include "larmor/larmor.hpp"
 
 namespace {
@@ -51,8 +58,21 @@ double median_ms(int repeat, F&& f) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: larmor_ops fft|ifft|rss|copy IN OUT [REPEAT]\n");
+    std::fprintf(stderr, "usage: larmor_ops fft|ifft|rss|copy|ecalib IN OUT [REPEAT] | phantom COILS N OUT\n");
     return 2;
+  }
+  if (std::string(argv[1]) == "phantom" && argc == 5) {
+    const index_t nc = std::atol(argv[2]), n = std::atol(argv[3]);
+    const auto obj = larmor::shepp_logan<float>(n, n);
+    auto img = larmor::simulated_coil_maps<float>(nc, n, n);
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t i = 0; i < n * n; ++i) img[c * n * n + i] *= obj[i];
+    auto k = larmor::fftc(img.cview());
+    std::mt19937 rng(7);
+    std::normal_distribution<float> g(0.f, 1e-3f);
+    for (auto& v : k) v += cfloat(g(rng), g(rng));
+    larmor::write_cfl(argv[4], std::move(k).reshape(larmor::extents<4>{nc, 1, n, n}).cview());
+    return 0;
   }
   const std::string op = argv[1], in = argv[2], out = argv[3];
   const int repeat = argc > 4 ? std::max(1, std::atoi(argv[4])) : 1;
@@ -74,6 +94,11 @@ int main(int argc, char** argv) {
       larmor::array<cfloat, 3> rc(r.shape());
       std::transform(r.begin(), r.end(), rc.begin(), [](float v) { return cfloat(v, 0.f); });
       larmor::write_cfl(out, rc.cview());
+    } else if (op == "ecalib") {
+      const auto k3 = std::move(x).reshape(larmor::extents<3>{x.shape(0), x.shape(2), x.shape(3)});
+      larmor::array<cfloat, 4> m;
+      ms = median_ms(repeat, [&] { m = larmor::espirit_maps(k3.cview()); });
+      larmor::write_cfl(out, m.cview());
     } else {
       std::fprintf(stderr, "larmor_ops: unknown operation '%s'\n", op.c_str());
       return 2;

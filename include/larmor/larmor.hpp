@@ -6,6 +6,8 @@
 #include "larmor/core/parallel.hpp"
 #include "larmor/core/view.hpp"
 #include "larmor/fft/fft.hpp"
+#include "larmor/calib/calibration_region.hpp"
+#include "larmor/coils/espirit.hpp"
 #include "larmor/coils/rss.hpp"
 #include "larmor/io/cfl.hpp"
 #include "larmor/sim/phantom.hpp"
