@@ -27,14 +27,13 @@ array<Real, R - 1> rss(strided_view<const std::complex<Real>, R> x, int axis = 0
   if (npix == 0) return out;
 
   if (ax == 0 && x.is_contiguous()) {
-    // Blocks of pixels so the partial sums stay in cache while the coils stream past.
+    // Blocks of pixels over the threads; within a block the SIMD kernel keeps the partial sums in
+    // registers while the coils stream past (kernels/coil_kernels.hpp: rss_coils).
     constexpr index_t block = 4096;
     const index_t nblocks = (npix + block - 1) / block;
-    Real* acc = out.data();
     parallel_for(nblocks, [&](index_t b) {
       const index_t p0 = b * block, n = std::min(block, npix - p0);
-      for (index_t c = 0; c < ncoils; ++c) kernels::accumulate_abs2(x.data() + c * npix + p0, acc + p0, n);
-      kernels::sqrt_inplace(acc + p0, n);
+      kernels::rss_coils(x.data() + p0, ncoils, npix, out.data() + p0, n);
     });
     return out;
   }

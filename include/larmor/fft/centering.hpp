@@ -15,6 +15,7 @@
 
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/kernels/centering_kernels.hpp"
 
 namespace larmor::detail {
 
@@ -81,7 +82,15 @@ void centering_copy(strided_view<const T, R> src, T* dst, const std::vector<cent
     const Real f0 = negate ? -factor : factor;
     // Along the row: d[x] = f0 * s[(x + sh) mod nx] * (alternate ? (-1)^x : 1), as two contiguous runs.
     const index_t sh = last.shift;
-    if (last.alternate) {
+    if (sx == 1) {  // contiguous rows: the SIMD row kernels (kernels/centering_kernels.hpp)
+      if (last.alternate) {
+        kernels::scale_copy_alternate(s + sh, d, nx - sh, f0);
+        kernels::scale_copy_alternate(s, d + (nx - sh), sh, ((nx - sh) & 1) ? -f0 : f0);
+      } else {
+        kernels::scale_copy(s + sh, d, nx - sh, f0);
+        kernels::scale_copy(s, d + (nx - sh), sh, f0);
+      }
+    } else if (last.alternate) {
       for (index_t x = 0; x < nx - sh; ++x) d[x] = s[(x + sh) * sx] * ((x & 1) ? -f0 : f0);
       for (index_t x = nx - sh; x < nx; ++x) d[x] = s[(x + sh - nx) * sx] * ((x & 1) ? -f0 : f0);
     } else {
