@@ -6,8 +6,12 @@
 # For every operation both tools run as whole processes on the same input file, writing the same
 # output file (so process start-up and file I/O are included on both sides). The table gives the median
 # wall time of RUNS runs (default 5), the ratio BART/larmor, and BART's compute time estimated as its wall
-# time minus that of `bart copy` on the same file (I/O and start-up only). larmor_ops also reports its
-# in-process compute time. Numbers are checked for agreement before they are timed.
+# time minus that of `bart copy` on the same file (I/O and start-up only; BART 0.8 prints no internal
+# timings). larmor_ops also reports its in-process compute time (median of RUNS repetitions in one
+# process) and its peak resident memory; BART's peak memory comes from /usr/bin/time.
+# Memory bandwidth is measured in the same run (larmor_ops stream: STREAM-like copy and triad), and the
+# memory-bound kernels are reported as GB/s and as a fraction of it. Numbers are checked for agreement
+# with BART before they are timed. Thread scaling: larmor compute with OMP_NUM_THREADS=1 and =2.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -19,6 +23,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # FFTW plans are measured once (the warm-up run of each size) and kept as wisdom for later runs.
 export LARMOR_FFTW_WISDOM=$work/wisdom
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # median wall ms of RUNS runs of a command (output discarded)
 wall_ms() {
@@ -32,27 +37,46 @@ wall_ms() {
 }
 # median in-process compute ms reported by larmor_ops (REPEAT = RUNS inside one process)
 compute_ms() { "$ops" "$1" "$2" "$work/lo" "$runs" 2>&1 >/dev/null | awk '/compute_ms/ {print $2}'; }
+# peak resident MiB of one run of larmor_ops / of a BART command
+larmor_peak_mb() { "$ops" "$1" "$2" "$work/lo" 1 2>&1 >/dev/null | awk '/peak_rss_mb/ {print $2}'; }
+bart_peak_mb() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1 / 1024}'; }
+
+# Memory bandwidth of this machine now (all threads, then one), 512 MiB arrays.
+read -r copy_bw triad_bw < <("$ops" stream 512 | awk '/copy_gbs/ {c=$2} /triad_gbs/ {t=$2} END {print c, t}')
+read -r copy_bw1 triad_bw1 < <(OMP_NUM_THREADS=1 "$ops" stream 512 | awk '/copy_gbs/ {c=$2} /triad_gbs/ {t=$2} END {print c, t}')
+peak_bw=$(awk -v a="$copy_bw" -v b="$triad_bw" 'BEGIN {print (a > b ? a : b)}')
 
 rows=()
-add_row() {  # op size larmor_wall bart_wall larmor_compute bart_compute
-  local ratio ratio_c
+add_row() {  # op size larmor_wall bart_wall larmor_compute bart_compute [bytes moved]
+  local ratio ratio_c bw=""
   ratio=$(awk -v b="$4" -v l="$3" 'BEGIN {printf "%.2f", b / l}')
   ratio_c=$(awk -v b="$6" -v l="$5" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "n/a"}')
-  rows+=("| $1 | $2 | $3 | $4 | $ratio | $5 | $6 | $ratio_c |")
+  if [ -n "${7:-}" ]; then
+    bw=$(awk -v by="$7" -v ms="$5" -v pk="$peak_bw" 'BEGIN {g = by / ms * 1e-6; printf "%.1f GB/s = %.0f %%", g, 100 * g / pk}')
+  fi
+  rows+=("| $1 | $2 | $3 | $4 | $ratio | $5 | $6 | $ratio_c | $bw |")
 }
+scaling=()
+mem=()
 
-for size in "32 256" "64 512"; do
+# (coils, slices, n, label)
+for size in "32 1 256 3T-class" "32 30 256 3T-class-stack" "64 1 512 5T-class"; do
   set -- $size
-  coils=$1 n=$2
-  label="${coils} ch × ${n}²"
-  bart zeros 4 "$n" "$n" 1 "$coils" "$work/z"
+  coils=$1 slices=$2 n=$3
+  label="${coils} ch × ${n}²"; [ "$slices" -gt 1 ] && label="$label × $slices slices"
+  bart zeros 4 "$n" "$n" "$slices" "$coils" "$work/z"
   bart noise -s 1 "$work/z" "$work/k"
+  rm -f "$work/z.cfl"
   io=$(wall_ms bart copy "$work/k" "$work/bo")
+  bytes_in=$(( coils * slices * n * n * 8 ))
 
   # agreement first: larmor and BART must produce the same numbers
-  "$ops" ifft "$work/k" "$work/lo" && bart fft -u -i 3 "$work/k" "$work/bo"
+  "$ops" ifft "$work/k" "$work/lo" 2>/dev/null && bart fft -u -i 3 "$work/k" "$work/bo"
   err=$(bart nrmse "$work/bo" "$work/lo")
   awk -v e="$err" 'BEGIN {exit !(e < 2e-6)}' || { echo "ifft disagrees with BART: nrmse $err" >&2; exit 1; }
+  "$ops" rss "$work/k" "$work/lo" 2>/dev/null && bart rss 8 "$work/k" "$work/bo"
+  err=$(bart nrmse "$work/bo" "$work/lo")
+  awk -v e="$err" 'BEGIN {exit !(e < 2e-6)}' || { echo "rss disagrees with BART: nrmse $err" >&2; exit 1; }
 
   for op in fft ifft; do
     flag=""; [ "$op" = ifft ] && flag="-i"
@@ -60,30 +84,71 @@ for size in "32 256" "64 512"; do
     bw=$(wall_ms bart fft -u $flag 3 "$work/k" "$work/bo")
     lc=$(compute_ms "$op" "$work/k")
     add_row "$op (centered, unitary, 2D)" "$label" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))"
+    l1=$(OMP_NUM_THREADS=1 compute_ms "$op" "$work/k")
+    scaling+=("| $op | $label | $l1 | $lc | $(awk -v a="$l1" -v b="$lc" 'BEGIN {printf "%.2f", a / b}') |")
   done
   lw=$(wall_ms "$ops" rss "$work/k" "$work/lo")
   bw=$(wall_ms bart rss 8 "$work/k" "$work/bo")
   lc=$(compute_ms rss "$work/k")
-  add_row "rss over coils" "$label" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))"
+  add_row "rss over coils" "$label" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))" "$(( bytes_in + bytes_in / coils / 2 ))"
+  l1=$(OMP_NUM_THREADS=1 compute_ms rss "$work/k")
+  scaling+=("| rss | $label | $l1 | $lc | $(awk -v a="$l1" -v b="$lc" 'BEGIN {printf "%.2f", a / b}') |")
+  mem+=("| ifft | $label | $(larmor_peak_mb ifft "$work/k") | $(bart_peak_mb bart fft -u -i 3 "$work/k" "$work/bo") | $(( bytes_in / 1048576 )) |")
 done
+
+# ESPIRiT calibration on a simulated 3T-class acquisition (structure, not noise: ESPIRiT needs signal).
+# Maps are compared in the script only by shape (they agree with BART up to a per-pixel phase, checked
+# in tests/cpp/test_espirit.cpp); times are one run each (BART ecalib takes seconds).
+"$ops" phantom 32 256 "$work/ph"
+ecalib_runs=$runs; runs=1
+lw=$(wall_ms "$ops" ecalib "$work/ph" "$work/lo")
+bw=$(wall_ms bart ecalib -m1 "$work/ph" "$work/bo")
+io=$(wall_ms bart copy "$work/ph" "$work/bc")
+lc=$(compute_ms ecalib "$work/ph")
+add_row "ecalib (ESPIRiT, 1 map, BART defaults)" "32 ch × 256², 24² calib" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))"
+mem+=("| ecalib | 32 ch × 256² | $(larmor_peak_mb ecalib "$work/ph") | $(bart_peak_mb bart ecalib -m1 "$work/ph" "$work/bo") | 16 |")
+runs=$ecalib_runs
 
 cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
 {
   echo "# larmor vs BART, side by side"
   echo
-  echo "Machine: $cpu, $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo);"
+  echo "Machine: $cpu, $(nproc) cores ($(lscpu | awk -F: '/^Thread\(s\) per core/ {gsub(/ /, "", $2); print $2}') thread(s) per core),"
+  echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), SIMD target chosen by larmor_kernels: $("$ops" targets 2>/dev/null || echo n/a)."
   echo "$(bart version 2>/dev/null | sed 's/^/BART /'), larmor $(git -C "$here/.." describe --always --dirty 2>/dev/null)."
-  echo "Generated by \`bash bench/compare_bart.sh\` on $(date -u +%Y-%m-%d), median of $runs runs, complex64,"
-  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
+  echo "Generated by \`bash bench/compare_bart.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), median of $runs runs, complex64."
+  echo "Load average at start: $load_start; at end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared:"
+  echo "other jobs were compiling during the run, so absolute times are noisy; the larmor and BART runs of"
+  echo "one row are taken back to back, so the ratios are fairer than the absolute numbers)."
+  echo
+  echo "Memory bandwidth measured in the same run (larmor_ops stream, 512 MiB float arrays, bytes read +"
+  echo "written as STREAM counts them): copy $copy_bw GB/s, triad $triad_bw GB/s with all threads;"
+  echo "copy $copy_bw1 GB/s, triad $triad_bw1 GB/s with one thread. Fractions below are of $peak_bw GB/s."
   echo
   echo "Wall = whole process (start-up + read cfl + compute + write cfl), the same files for both."
-  echo "Compute = larmor's in-process median; BART's wall minus \`bart copy\` wall on the same file."
+  echo "larmor compute = in-process median (larmor_ops); BART compute (est.) = BART's wall minus \`bart copy\`"
+  echo "wall on the same file (BART 0.8 has no internal timer), so it also absorbs BART's extra passes."
   echo "larmor measures FFTW plans (FFTW_MEASURE) once per size and keeps them as wisdom"
   echo "(LARMOR_FFTW_WISDOM); the medians exclude that first planning run (0.1-0.3 s per size)."
-  echo "Ratio > 1 means larmor is faster."
+  echo "Both use all cores (OpenMP default). Ratio > 1 means larmor is faster. rss GB/s counts the complex"
+  echo "input read once plus the float output written."
   echo
-  echo "| operation | size | larmor wall ms | BART wall ms | ratio | larmor compute ms | BART compute ms (est.) | ratio |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| operation | size | larmor wall ms | BART wall ms | ratio | larmor compute ms | BART compute ms (est.) | ratio | bandwidth |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
+  echo "| cc (SVD coil compression) | 64 ch × 512² → 16 | TODO | TODO | | | | | |"
+  echo "| pics -l2 / cgsense | 32 ch × 256², R=4 | TODO | TODO | | | | | |"
+  echo
+  echo "## Thread scaling (larmor compute ms, OMP_NUM_THREADS=1 vs 2)"
+  echo
+  echo "| operation | size | 1 thread ms | 2 threads ms | speed-up |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${scaling[@]}"
+  echo
+  echo "## Peak resident memory (MiB, whole process)"
+  echo
+  echo "| operation | size | larmor_ops | BART | input cfl MiB |"
+  echo "|---|---|---|---|---|"
+  printf '%s\n' "${mem[@]}"
 } > "$here/RESULTS.md"
 cat "$here/RESULTS.md"

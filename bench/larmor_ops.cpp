@@ -4,17 +4,22 @@
 //   larmor_ops OP IN OUT [REPEAT]
 //
 // OP     BART equivalent          input dims (BART order)      larmor call
-// fft    bart fft -u 3 IN OUT     [x y 1 coils]                fftc  over (y, x) of (coils, 1, y, x)
-// ifft   bart fft -u -i 3 IN OUT  [x y 1 coils]                ifftc over (y, x)
-// rss    bart rss 8 IN OUT        [x y 1 coils]                rss over the coil axis
+// fft    bart fft -u 3 IN OUT     [x y z coils]                fftc  over (y, x) of (coils, z, y, x)
+// ifft   bart fft -u -i 3 IN OUT  [x y z coils]                ifftc over (y, x)
+// rss    bart rss 8 IN OUT        [x y z coils]                rss over the coil axis
 // copy   bart copy IN OUT         any                          read + write only (I/O baseline)
 // ecalib bart ecalib -m1 IN OUT   [x y 1 coils]                espirit_maps (BART defaults)
 //
+//   larmor_ops stream MB             STREAM-like memory bandwidth: copy (a = b) and triad (a = b + s c)
+//                                    on float arrays of MB MiB each, num_threads() threads; prints
+//                                    "copy_gbs X" and "triad_gbs Y" (bytes read + written per second).
+//   larmor_ops targets               prints the SIMD target the kernels run on (e.g. AVX3).
 //   larmor_ops phantom COILS N OUT   writes a simulated acquisition (Shepp-Logan x smooth coil
 //                                    sensitivities, centred k-space, noise sigma 1e-3) as [x y 1 coils].
 //
 // The operation runs REPEAT times (default 1) in the process; the median compute time in ms is
-// printed to stderr as "compute_ms <median>", so the script can separate compute from file I/O.
+// printed to stderr as "compute_ms <median>", so the script can separate compute from file I/O, and
+// the process's peak resident memory as "peak_rss_mb <MiB>". Threads: OMP_NUM_THREADS.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +28,8 @@
 #include <vector>
 
 #include <random>
+
+#include <sys/resource.h>
 
 #include "larmor/coils/espirit.hpp"
 #include "larmor/larmor.hpp"
@@ -37,8 +44,7 @@ larmor::array<cfloat, 4> as_coils_1_y_x(larmor::cfl_data&& d) {
   for (std::size_t i = 4; i < b.size(); ++i)
     LARMOR_CHECK_ARG(b[i] == 1, "larmor_ops: expects BART dims [x y 1 coils], got extra dim ", i, " = ", b[i]);
   auto dim = [&](std::size_t i) { return i < b.size() ? b[i] : index_t{1}; };
-  LARMOR_CHECK_ARG(dim(2) == 1, "larmor_ops: expects BART dim 2 (z) = 1, got ", dim(2));
-  const larmor::extents<4> shape{dim(3), 1, dim(1), dim(0)};
+  const larmor::extents<4> shape{dim(3), dim(2), dim(1), dim(0)};
   return std::move(d.samples).reshape(shape);
 }
 
@@ -57,9 +63,42 @@ double median_ms(int repeat, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4) {
-    std::fprintf(stderr, "usage: larmor_ops fft|ifft|rss|copy|ecalib IN OUT [REPEAT] | phantom COILS N OUT\n");
+  if (argc == 2 && std::string(argv[1]) == "targets") {  // the SIMD target the kernels dispatch to
+    std::printf("%s\n", larmor::kernels::active_target());
+    return 0;
+  }
+  if (argc < 4 && !(argc == 3 && std::string(argv[1]) == "stream")) {
+    std::fprintf(stderr, "usage: larmor_ops fft|ifft|rss|copy|ecalib IN OUT [REPEAT] | phantom COILS N OUT | stream MB | targets\n");
     return 2;
+  }
+  if (std::string(argv[1]) == "stream" && argc >= 3) {
+    // Each thread works on its own contiguous share (first touch by the same thread: local pages).
+    const index_t n = std::atol(argv[2]) * (index_t{1} << 20) / index_t(sizeof(float));
+    larmor::array<float, 1> a({n}, larmor::uninitialized), b({n}, larmor::uninitialized), c({n}, larmor::uninitialized);
+    const index_t chunks = 64 * larmor::num_threads(), per = (n + chunks - 1) / chunks;
+    auto each = [&](auto&& f) {
+      larmor::parallel_for(chunks, [&](index_t k) {
+        const index_t i0 = std::min(n, k * per), i1 = std::min(n, i0 + per);
+        f(i0, i1);
+      });
+    };
+    each([&](index_t i0, index_t i1) {
+      for (index_t i = i0; i < i1; ++i) a[i] = 0.f, b[i] = 1.f, c[i] = 2.f;
+    });
+    const double bytes_copy = 2.0 * n * sizeof(float), bytes_triad = 3.0 * n * sizeof(float);
+    const double copy_ms = median_ms(7, [&] {
+      each([&](index_t i0, index_t i1) {
+        for (index_t i = i0; i < i1; ++i) a[i] = b[i];
+      });
+    });
+    const double triad_ms = median_ms(7, [&] {
+      each([&](index_t i0, index_t i1) {
+        for (index_t i = i0; i < i1; ++i) a[i] = b[i] + 0.5f * c[i];
+      });
+    });
+    std::printf("copy_gbs %.2f\ntriad_gbs %.2f\ncheck %g\n", bytes_copy / copy_ms * 1e-6, bytes_triad / triad_ms * 1e-6,
+                double(a[n / 2]));
+    return 0;
   }
   if (std::string(argv[1]) == "phantom" && argc == 5) {
     const index_t nc = std::atol(argv[2]), n = std::atol(argv[3]);
@@ -95,6 +134,7 @@ int main(int argc, char** argv) {
       std::transform(r.begin(), r.end(), rc.begin(), [](float v) { return cfloat(v, 0.f); });
       larmor::write_cfl(out, rc.cview());
     } else if (op == "ecalib") {
+      LARMOR_CHECK_ARG(x.shape(1) == 1, "larmor_ops ecalib: expects one slice, got ", x.shape(1));
       const auto k3 = std::move(x).reshape(larmor::extents<3>{x.shape(0), x.shape(2), x.shape(3)});
       larmor::array<cfloat, 4> m;
       ms = median_ms(repeat, [&] { m = larmor::espirit_maps(k3.cview()); });
@@ -104,6 +144,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::fprintf(stderr, "compute_ms %.3f\n", ms);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    std::fprintf(stderr, "peak_rss_mb %.0f\n", ru.ru_maxrss / 1024.0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "larmor_ops: %s\n", e.what());
     return 1;
