@@ -7,6 +7,7 @@
 #include "larmor/core/view.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/calib/calibration_region.hpp"
+#include "larmor/coils/coil_compress.hpp"
 #include "larmor/coils/combine.hpp"
 #include "larmor/coils/espirit.hpp"
 #include "larmor/coils/inati.hpp"

@@ -50,7 +50,8 @@ void centered_dft(strided_view<const std::complex<Real>, R> in, std::complex<Rea
   const Real scale = static_cast<Real>(s_post / std::sqrt(n_total));
 
   centering_copy<std::complex<Real>, R, Real>(in, out, pre, post_pass ? Real(1) : scale);
-  const int threads = in_parallel_region() ? 1 : num_threads();
+  // Small transforms run on one thread: FFTW's thread start-up costs more than it saves below ~64k points.
+  const int threads = (in_parallel_region() || in.size() < (index_t{1} << 16)) ? 1 : num_threads();
   fftw_plan_cache<Real>::instance().plan(shape, mask, sign, out, out, threads).execute(out, out);
   if (!post_pass) return;
   const strided_view<std::complex<Real>, R> out_view(out, in.shape());

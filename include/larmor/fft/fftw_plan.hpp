@@ -6,7 +6,7 @@
 // With planner effort `measure` (default) the planner times candidate algorithms on a scratch buffer
 // (never on the caller's data): 0.1-0.3 s once per size, after which a batched 2D transform runs up to
 // 10x faster than an `estimate` plan (64 coils x 512^2 on AVX-512: 31 ms vs 365 ms). `estimate` plans
-// instantly; it is used for transforms whose scratch buffer would exceed 1 GiB, and everywhere when
+// instantly; it is used for transforms under 2^20 points or whose scratch would exceed 1 GiB, and when
 // the environment sets LARMOR_FFT_PLANNER=estimate. Wisdom (FFTW's record of measured plans) can be
 // saved and loaded with fft_wisdom_export/import (or the LARMOR_FFTW_WISDOM environment variable, see
 // fftw_plan_cache) so later processes skip the measuring.
@@ -83,6 +83,10 @@ inline std::atomic<int>& planner_effort_setting() {
   }()};
   return e;
 }
+
+// Transforms below this many points are estimated: they take microseconds either way, and measuring
+// many small shapes (a test suite, a 1D readout FFT) costs more than it can ever save.
+inline constexpr index_t measure_min_points = index_t{1} << 20;
 
 // Scratch limit for measuring: above it a plan is estimated instead (memory, not time, is the limit).
 inline constexpr std::size_t measure_scratch_limit_bytes = std::size_t{1} << 30;
@@ -209,6 +213,7 @@ class fftw_plan_cache {
     // Plans are made on scratch memory so `measure` never touches the caller's data.
     const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>);
     const bool measure = k.effort == static_cast<int>(fft_planner_effort::measure) &&
+                         total >= detail::measure_min_points &&
                          bytes * (k.in_place ? 1 : 2) <= detail::measure_scratch_limit_bytes;
     const std::size_t scratch_bytes = measure ? bytes : 64;  // an estimate never touches the arrays
     std::unique_ptr<void, void (*)(void*)> in(aligned_allocate(scratch_bytes), aligned_free);
