@@ -2,12 +2,14 @@
 // compiled once per x86 target by Google Highway (foreach_target.h re-includes this file) and
 // dispatched at run time to the best target of the CPU (HWY_DYNAMIC_DISPATCH).
 //
-// Complex data are interleaved (re, im) floats. LoadInterleaved2 splits a run of Lanes(d) complex
-// samples into one vector of real parts and one of imaginary parts; the arithmetic is then plain
-// lane-wise float math and StoreInterleaved2 writes it back. Every kernel ends with the scalar
-// formula for the last n mod Lanes(d) samples.
+// Complex data are interleaved (re, im) floats and stay interleaved in the vectors (no de-interleaving
+// permutes in the inner loops; see the comment above AccumulateAbs2). Every kernel ends with the
+// scalar reference for the samples left over after whole vector steps. HWY_SCALAR (1 lane) uses the
+// scalar references throughout.
+#include <algorithm>
 #include <complex>
 #include <cstddef>
+#include <cstdint>
 
 #include "larmor/kernels/centering_kernels.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
@@ -26,14 +28,54 @@ using D = hn::ScalableTag<float>;
 inline const float* fp(const cf* p) { return reinterpret_cast<const float*>(p); }
 inline float* fp(cf* p) { return reinterpret_cast<float*>(p); }
 
+#if HWY_TARGET == HWY_SCALAR
+// One lane: nothing to gain from the interleaved tricks below; the scalar references are the kernels.
+void AccumulateAbs2(const cf* x, float* acc, std::ptrdiff_t n) { scalar::accumulate_abs2(x, acc, n); }
+void SqrtInplace(float* acc, std::ptrdiff_t n) { scalar::sqrt_inplace(acc, n); }
+void RssCoils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* out, std::ptrdiff_t n) {
+  scalar::rss_coils(x, ncoils, stride, out, n);
+}
+void Cmul(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) { scalar::cmul(a, b, out, n); }
+void CmulConj(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) { scalar::cmul_conj(a, b, out, n); }
+void Cmac(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) { scalar::cmac(a, b, acc, n); }
+void CmacConj(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) { scalar::cmac_conj(a, b, acc, n); }
+void CombineRoemer(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
+                   std::ptrdiff_t n) {
+  scalar::combine_roemer(maps, img, ncoils, stride, out, n);
+}
+void UnmixApply(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
+                std::ptrdiff_t n) {
+  scalar::unmix_apply(w, img, ncoils, stride, out, n);
+}
+#else
+// Vectors hold L = Lanes(d) floats = L/2 interleaved complex samples (re in even lanes, im in odd).
+// All work stays in that layout: Swap exchanges re and im of each sample (an in-lane shuffle), and
+// sums over coils are kept as lane-wise products whose pair sums are formed once per pixel at the end,
+// so the per-coil inner loop has no cross-lane shuffles.
+template <class V>
+HWY_INLINE V Swap(V v) {
+  return hn::Shuffle2301(v);
+}
+// Sign-bit masks: -0.0f in the odd (imaginary) lanes, or in the even (real) lanes.
+HWY_INLINE hn::Vec<D> SignOdd(D d) {
+  const hn::RebindToUnsigned<D> du;
+  return hn::BitCast(d, hn::ShiftLeft<31>(hn::And(hn::Iota(du, 0), hn::Set(du, 1u))));
+}
+HWY_INLINE hn::Vec<D> SignEven(D d) {
+  const hn::RebindToUnsigned<D> du;
+  return hn::BitCast(d, hn::ShiftLeft<31>(hn::And(hn::Iota(du, 1), hn::Set(du, 1u))));
+}
+
 void AccumulateAbs2(const cf* x, float* acc, std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
-  std::ptrdiff_t i = 0;
+  const float* xf = fp(x);
+  std::ptrdiff_t i = 0;  // pixels; L per step (two vectors of samples)
   for (; i + L <= n; i += L) {
-    hn::Vec<D> re, im;
-    hn::LoadInterleaved2(d, fp(x + i), re, im);
-    hn::StoreU(hn::MulAdd(im, im, hn::MulAdd(re, re, hn::LoadU(d, acc + i))), d, acc + i);
+    const auto v0 = hn::LoadU(d, xf + 2 * i), v1 = hn::LoadU(d, xf + 2 * i + L);
+    const auto p0 = hn::Mul(v0, v0), p1 = hn::Mul(v1, v1);
+    const auto s = hn::ConcatEven(d, hn::Add(p1, Swap(p1)), hn::Add(p0, Swap(p0)));
+    hn::StoreU(hn::Add(hn::LoadU(d, acc + i), s), d, acc + i);
   }
   scalar::accumulate_abs2(x + i, acc + i, n - i);
 }
@@ -46,53 +88,61 @@ void SqrtInplace(float* acc, std::ptrdiff_t n) {
   scalar::sqrt_inplace(acc + i, n - i);
 }
 
-// Two vectors of pixels per step: coil loads are 2 * Lanes complex = 128 B (AVX2) / 256 B
-// (AVX-512) contiguous runs, and two independent FMA chains hide the FMA latency.
+// 2L pixels per step: per coil four vectors (4L floats = 256 B with AVX-512) read contiguously,
+// four independent FMA chains; pair sums and compaction (ConcatEven) once per step.
 void RssCoils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* out, std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
   std::ptrdiff_t i = 0;
   for (; i + 2 * L <= n; i += 2 * L) {
-    auto a0 = hn::Zero(d), a1 = hn::Zero(d);
-    const cf* p = x + i;
-    for (std::ptrdiff_t c = 0; c < ncoils; ++c, p += stride) {
-      hn::Vec<D> r0, i0, r1, i1;
-      hn::LoadInterleaved2(d, fp(p), r0, i0);
-      hn::LoadInterleaved2(d, fp(p + L), r1, i1);
-      a0 = hn::MulAdd(i0, i0, hn::MulAdd(r0, r0, a0));
-      a1 = hn::MulAdd(i1, i1, hn::MulAdd(r1, r1, a1));
+    auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+    const float* p = fp(x + i);
+    for (std::ptrdiff_t c = 0; c < ncoils; ++c, p += 2 * stride) {
+      const auto v0 = hn::LoadU(d, p), v1 = hn::LoadU(d, p + L), v2 = hn::LoadU(d, p + 2 * L),
+                 v3 = hn::LoadU(d, p + 3 * L);
+      a0 = hn::MulAdd(v0, v0, a0);
+      a1 = hn::MulAdd(v1, v1, a1);
+      a2 = hn::MulAdd(v2, v2, a2);
+      a3 = hn::MulAdd(v3, v3, a3);
     }
-    hn::StoreU(hn::Sqrt(a0), d, out + i);
-    hn::StoreU(hn::Sqrt(a1), d, out + i + L);
+    const auto s01 = hn::ConcatEven(d, hn::Add(a1, Swap(a1)), hn::Add(a0, Swap(a0)));
+    const auto s23 = hn::ConcatEven(d, hn::Add(a3, Swap(a3)), hn::Add(a2, Swap(a2)));
+    hn::StoreU(hn::Sqrt(s01), d, out + i);
+    hn::StoreU(hn::Sqrt(s23), d, out + i + L);
   }
   scalar::rss_coils(x + i, ncoils, stride, out + i, n - i);
 }
 
-// (ar + i ai)(br + i bi) = (ar br - ai bi) + i (ar bi + ai br); with conj(a): ai -> -ai.
+// a b = DupEven(a) b + (DupOdd(a) with the real lanes negated) Swap(b);
+// conj(a) b: the imaginary lanes negated instead.
 template <bool kConjA, bool kAccumulate>
 void ComplexProduct(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
-  std::ptrdiff_t i = 0;
-  for (; i + L <= n; i += L) {
-    hn::Vec<D> ar, ai, br, bi;
-    hn::LoadInterleaved2(d, fp(a + i), ar, ai);
-    hn::LoadInterleaved2(d, fp(b + i), br, bi);
-    hn::Vec<D> re, im;
-    if (kConjA) {
-      re = hn::MulAdd(ai, bi, hn::Mul(ar, br));
-      im = hn::NegMulAdd(ai, br, hn::Mul(ar, bi));
-    } else {
-      re = hn::NegMulAdd(ai, bi, hn::Mul(ar, br));
-      im = hn::MulAdd(ai, br, hn::Mul(ar, bi));
-    }
+  const auto sign = kConjA ? SignOdd(d) : SignEven(d);
+  const float *af = fp(a), *bf = fp(b);
+  float* of = fp(out);
+  std::ptrdiff_t i = 0;  // samples; L/2 per vector
+  // Scalar head until out is vector-aligned: a store that splits two cache lines costs twice (AVX-512).
+  const std::ptrdiff_t head = std::min<std::ptrdiff_t>(
+      n, static_cast<std::ptrdiff_t>((hn::Lanes(d) * sizeof(float) - reinterpret_cast<std::uintptr_t>(of) %
+                                                                         (hn::Lanes(d) * sizeof(float))) %
+                                     (hn::Lanes(d) * sizeof(float)) / sizeof(cf)));
+  if (reinterpret_cast<std::uintptr_t>(of) % sizeof(cf) == 0 && head > 0) {
     if (kAccumulate) {
-      hn::Vec<D> orr, oi;
-      hn::LoadInterleaved2(d, fp(out + i), orr, oi);
-      re = hn::Add(orr, re);
-      im = hn::Add(oi, im);
+      if (kConjA) scalar::cmac_conj(a, b, out, head);
+      else scalar::cmac(a, b, out, head);
+    } else {
+      if (kConjA) scalar::cmul_conj(a, b, out, head);
+      else scalar::cmul(a, b, out, head);
     }
-    hn::StoreInterleaved2(re, im, d, fp(out + i));
+    i = head;
+  }
+  for (; 2 * i + L <= 2 * n; i += L / 2) {
+    const auto va = hn::LoadU(d, af + 2 * i), vb = hn::LoadU(d, bf + 2 * i);
+    auto p = hn::MulAdd(hn::DupEven(va), vb, hn::Mul(hn::Xor(hn::DupOdd(va), sign), Swap(vb)));
+    if (kAccumulate) p = hn::Add(hn::LoadU(d, of + 2 * i), p);
+    hn::StoreU(p, d, of + 2 * i);
   }
   if (kAccumulate) {
     if (kConjA) scalar::cmac_conj(a + i, b + i, out + i, n - i);
@@ -107,49 +157,60 @@ void CmulConj(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) { ComplexProd
 void Cmac(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) { ComplexProduct<false, true>(a, b, acc, n); }
 void CmacConj(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) { ComplexProduct<true, true>(a, b, acc, n); }
 
+// Per coil: t1 += S I = (sr ir, si ii), t2 += S Swap(I) = (sr ii, si ir), den += S S = (sr^2, si^2).
+// Then re = t1 even + odd, im = t2 even - odd, |S|^2 = den even + odd. Two vectors (L pixels) per step.
 void CombineRoemer(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
                    std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
   std::ptrdiff_t i = 0;
   for (; i + L <= n; i += L) {
-    auto nr = hn::Zero(d), ni = hn::Zero(d), den = hn::Zero(d);
-    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
-      hn::Vec<D> sr, si, vr, vi;
-      hn::LoadInterleaved2(d, fp(maps + c * stride + i), sr, si);
-      hn::LoadInterleaved2(d, fp(img + c * stride + i), vr, vi);
-      nr = hn::MulAdd(si, vi, hn::MulAdd(sr, vr, nr));
-      ni = hn::NegMulAdd(si, vr, hn::MulAdd(sr, vi, ni));
-      den = hn::MulAdd(si, si, hn::MulAdd(sr, sr, den));
+    hn::Vec<D> t1[2] = {hn::Zero(d), hn::Zero(d)}, t2[2] = {hn::Zero(d), hn::Zero(d)},
+               den[2] = {hn::Zero(d), hn::Zero(d)};
+    const float *sp = fp(maps + i), *ip = fp(img + i);
+    for (std::ptrdiff_t c = 0; c < ncoils; ++c, sp += 2 * stride, ip += 2 * stride) {
+      for (int h = 0; h < 2; ++h) {
+        const auto vs = hn::LoadU(d, sp + h * L), vi = hn::LoadU(d, ip + h * L);
+        t1[h] = hn::MulAdd(vs, vi, t1[h]);
+        t2[h] = hn::MulAdd(vs, Swap(vi), t2[h]);
+        den[h] = hn::MulAdd(vs, vs, den[h]);
+      }
     }
-    const auto has = hn::Gt(den, hn::Zero(d));
-    // Divide only where den > 0 (den = 1 elsewhere), then zero those lanes: no inf/NaN is formed.
-    const auto safe = hn::IfThenElse(has, den, hn::Set(d, 1.0f));
-    const auto re = hn::IfThenElseZero(has, hn::Div(nr, safe));
-    const auto im = hn::IfThenElseZero(has, hn::Div(ni, safe));
-    hn::StoreInterleaved2(re, im, d, fp(out + i));
+    for (int h = 0; h < 2; ++h) {
+      const auto num = hn::OddEven(hn::Sub(Swap(t2[h]), t2[h]), hn::Add(t1[h], Swap(t1[h])));
+      const auto dd = hn::Add(den[h], Swap(den[h]));
+      const auto has = hn::Gt(dd, hn::Zero(d));
+      // Divide only where |S|^2 > 0 (1 elsewhere), then zero those samples: no inf/NaN is formed.
+      const auto q = hn::IfThenElseZero(has, hn::Div(num, hn::IfThenElse(has, dd, hn::Set(d, 1.0f))));
+      hn::StoreU(q, d, fp(out + i) + h * L);
+    }
   }
   scalar::combine_roemer(maps + i, img + i, ncoils, stride, out + i, n - i);
 }
 
+// Per coil: t1 += W I = (wr ir, wi ii), t2 += W Swap(I) = (wr ii, wi ir); re = t1 even - odd,
+// im = t2 even + odd.
 void UnmixApply(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
                 std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
   std::ptrdiff_t i = 0;
   for (; i + L <= n; i += L) {
-    auto sr = hn::Zero(d), si = hn::Zero(d);
-    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
-      hn::Vec<D> wr, wi, vr, vi;
-      hn::LoadInterleaved2(d, fp(w + c * stride + i), wr, wi);
-      hn::LoadInterleaved2(d, fp(img + c * stride + i), vr, vi);
-      sr = hn::NegMulAdd(wi, vi, hn::MulAdd(wr, vr, sr));
-      si = hn::MulAdd(wi, vr, hn::MulAdd(wr, vi, si));
+    hn::Vec<D> t1[2] = {hn::Zero(d), hn::Zero(d)}, t2[2] = {hn::Zero(d), hn::Zero(d)};
+    const float *wp = fp(w + i), *ip = fp(img + i);
+    for (std::ptrdiff_t c = 0; c < ncoils; ++c, wp += 2 * stride, ip += 2 * stride) {
+      for (int h = 0; h < 2; ++h) {
+        const auto vw = hn::LoadU(d, wp + h * L), vi = hn::LoadU(d, ip + h * L);
+        t1[h] = hn::MulAdd(vw, vi, t1[h]);
+        t2[h] = hn::MulAdd(vw, Swap(vi), t2[h]);
+      }
     }
-    hn::StoreInterleaved2(sr, si, d, fp(out + i));
+    for (int h = 0; h < 2; ++h)
+      hn::StoreU(hn::OddEven(hn::Add(t2[h], Swap(t2[h])), hn::Sub(t1[h], Swap(t1[h]))), d, fp(out + i) + h * L);
   }
   scalar::unmix_apply(w + i, img + i, ncoils, stride, out + i, n - i);
 }
+#endif  // HWY_TARGET == HWY_SCALAR
 
 // Works on the floats directly (2 per complex sample): dst = src * f, and for the alternating
 // version the sign bit of the floats of odd samples is flipped after the multiply (exactly
