@@ -109,6 +109,16 @@ add_row "ecalib (ESPIRiT, 1 map, BART defaults)" "32 ch × 256², 24² calib" "$
 mem+=("| ecalib | 32 ch × 256² | $(larmor_peak_mb ecalib "$work/ph") | $(bart_peak_mb bart ecalib -m1 "$work/ph" "$work/bo") | 16 |")
 runs=$ecalib_runs
 
+# SIMD kernels against their scalar references (one thread, Google Benchmark), if built.
+kernel_table=""
+if [ -x "$build/bench/bench_kernels" ]; then
+  kernel_table=$("$build/bench/bench_kernels" --benchmark_min_time=0.3 --benchmark_format=csv 2>/dev/null |
+    awk -F, '/^"/ {gsub(/"/, "", $1); split($1, n, "/"); ms[n[1] "/" n[2]] = $3 / 1e6; gbs[n[1] "/" n[2]] = $6 / 1e9;
+                   if (!(n[1] in seen)) {seen[n[1]] = 1; order[++k] = n[1]}}
+         END {for (i = 1; i <= k; ++i) {o = order[i]; s = o "/scalar"; v = o "/simd";
+              printf "| %s | %.3f | %.3f | %.1f | %.1f | %.1f× |\n", o, ms[s], ms[v], gbs[s], gbs[v], ms[s] / ms[v]}}')
+fi
+
 cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
 {
   echo "# larmor vs BART, side by side"
@@ -139,6 +149,14 @@ cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
   echo "| cc (SVD coil compression) | 64 ch × 512² → 16 | TODO | TODO | | | | | |"
   echo "| pics -l2 / cgsense | 32 ch × 256², R=4 | TODO | TODO | | | | | |"
   echo
+  if [ -n "$kernel_table" ]; then
+    echo "## SIMD kernels vs scalar reference (bench/bench_kernels, 1 thread, 32 coils × 256², 64-byte aligned)"
+    echo
+    echo "| kernel | scalar ms | SIMD ms | scalar GB/s | SIMD GB/s | speed-up |"
+    echo "|---|---|---|---|---|---|"
+    echo "$kernel_table"
+    echo
+  fi
   echo "## Thread scaling (larmor compute ms, OMP_NUM_THREADS=1 vs 2)"
   echo
   echo "| operation | size | 1 thread ms | 2 threads ms | speed-up |"
