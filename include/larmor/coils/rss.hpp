@@ -21,7 +21,7 @@ array<Real, R - 1> rss(strided_view<const std::complex<Real>, R> x, int axis = 0
   extents<R - 1> out_shape{};
   for (std::size_t a = 0, k = 0; a < R; ++a)
     if (static_cast<int>(a) != ax) out_shape[k++] = x.shape(a);
-  array<Real, R - 1> out(out_shape);
+  array<Real, R - 1> out(out_shape, uninitialized);  // every element is written below
   const index_t ncoils = x.shape(ax);
   const index_t npix = out.size();
   if (npix == 0) return out;
