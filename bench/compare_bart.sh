@@ -163,6 +163,26 @@ cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
   echo "|---|---|---|---|---|"
   printf '%s\n' "${scaling[@]}"
   echo
+  cat <<'NOTES'
+## Notes (measured separately with small driver programs on the same machine, 2026-11-25)
+
+- **First-touch page faults dominate small fresh outputs here.** Writing a freshly allocated 1 MiB array
+  costs 3.3 ms in this VM (about 13 µs per 4 KiB page fault). `rss` of 64 ch × 512² takes 9.2 ms
+  through `larmor::rss` (which must return a new 1 MiB image) but 5.9 ms (22.5 GB/s, ~80 % of copy
+  bandwidth with one thread) when the kernel writes into an already-touched buffer. Arrays of 4 MiB
+  and more get transparent huge pages (`core/array.hpp`), which removes most of this for FFT outputs.
+- **Skipping the x-FFT of non-acquired lines does not pay on this machine.** For 64 × 512² complex64,
+  one thread: full 2D `ifftc` 95 ms, y-only 73 ms, x-only 56 ms, x-only on 1/4 of the lines 11.5 ms.
+  The best case for R = 4 (x on acquired lines, then y on all columns) is 85 ms before gathering and
+  zero-filling; a working implementation measured 190 ms vs 122 ms for the plain 2D transform, so it
+  was not kept. FFTW's 2D plan does both passes more cheaply than a strided 1D y pass alone.
+- **Two threads on two loaded cores.** With other jobs compiling, OpenMP regions wait for the thread
+  that is descheduled, so 2 threads can be slower than 1 (see the scaling table); scaling on an idle
+  machine was not measured here. `set_num_threads(1)` / `OMP_NUM_THREADS=1` is the right setting for a
+  machine that is already busy. Inside larmor's own parallel loops FFTW runs single-threaded (no
+  nesting); results for 1 and 2 threads agree to round-off (tests/cpp/test_kernels.cpp).
+
+NOTES
   echo "## Peak resident memory (MiB, whole process)"
   echo
   echo "| operation | size | larmor_ops | BART | input cfl MiB |"
