@@ -198,14 +198,15 @@ array<cfloat, R> coil_compression::apply(strided_view<const cfloat, R> kspace) c
                    " readout samples, the GCC matrices were estimated for ", per_readout.shape(0));
   auto hybrid = ifftc(kspace, {-1});
   const index_t lines = npix / nx;
+  using Mat = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   parallel_for(nx, [&](index_t x) {
-    const cfloat* a = per_readout.data() + x * nv * nc;
+    // Gather the readout position x of every coil and line, mix with A(x), scatter back.
+    Mat col(nc, lines);
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t l = 0; l < lines; ++l) col(c, l) = hybrid.data()[(c * lines + l) * nx + x];
+    const Mat mixed = Eigen::Map<const Mat>(per_readout.data() + x * nv * nc, nv, nc) * col;
     for (index_t v = 0; v < nv; ++v)
-      for (index_t l = 0; l < lines; ++l) {
-        cfloat s(0.f, 0.f);
-        for (index_t c = 0; c < nc; ++c) s += a[v * nc + c] * hybrid.data()[(c * lines + l) * nx + x];
-        out.data()[(v * lines + l) * nx + x] = s;
-      }
+      for (index_t l = 0; l < lines; ++l) out.data()[(v * lines + l) * nx + x] = mixed(v, l);
   });
   fftc_inplace(out.view(), {-1});
   return out;

@@ -78,18 +78,30 @@ array<cfloat, R> walsh_maps(strided_view<const cfloat, R> coil_imgs, index_t ker
   const index_t nblocks = std::min<index_t>(rows, 4 * std::max(1, num_threads()));
   parallel_for(nblocks, [&](index_t b) {
     const index_t r0 = rows * b / nblocks, r1 = rows * (b + 1) / nblocks;
-    std::vector<std::complex<double>> v(static_cast<std::size_t>(nx * n2)), acc(static_cast<std::size_t>(n2));
+    // Window sums in double precision (they slide: rows enter and leave), upper triangle only, stored
+    // as interleaved (re, im) pairs: v[x][i][j] for j >= i.
+    std::vector<double> v(static_cast<std::size_t>(nx * n2 * 2)), acc(static_cast<std::size_t>(n2 * 2));
     std::vector<cfloat> m(static_cast<std::size_t>(n2)), q(static_cast<std::size_t>(nc)), tmp(static_cast<std::size_t>(nc));
+    std::vector<double> col(static_cast<std::size_t>(2 * nc));
     detail::eig_workspace ws(nc, 1);
     float lam = 0;
     // v[x] += sign * I(z', y', x) I(z', y', x)^H for one image row.
     auto add_row = [&](index_t z, index_t y, double sign) {
       for (index_t x = 0; x < nx; ++x) {
-        std::complex<double>* vx = v.data() + x * n2;
         for (index_t i = 0; i < nc; ++i) {
-          const std::complex<double> a = std::complex<double>(xd[(i * nz + z) * ny * nx + y * nx + x]) * sign;
-          for (index_t j = 0; j < nc; ++j)
-            vx[i * nc + j] += a * std::conj(std::complex<double>(xd[(j * nz + z) * ny * nx + y * nx + x]));
+          const cfloat a = xd[(i * nz + z) * ny * nx + y * nx + x];
+          col[static_cast<std::size_t>(2 * i)] = a.real();
+          col[static_cast<std::size_t>(2 * i + 1)] = a.imag();
+        }
+        double* vx = v.data() + x * n2 * 2;
+        for (index_t i = 0; i < nc; ++i) {
+          const double ar = sign * col[static_cast<std::size_t>(2 * i)], ai = sign * col[static_cast<std::size_t>(2 * i + 1)];
+          double* row = vx + 2 * i * nc;
+          for (index_t j = i; j < nc; ++j) {  // a_i conj(a_j)
+            const double br = col[static_cast<std::size_t>(2 * j)], bi = col[static_cast<std::size_t>(2 * j + 1)];
+            row[2 * j] += ar * br + ai * bi;
+            row[2 * j + 1] += ai * br - ar * bi;
+          }
         }
       }
     };
@@ -97,7 +109,7 @@ array<cfloat, R> walsh_maps(strided_view<const cfloat, R> coil_imgs, index_t ker
     for (index_t r = r0; r < r1; ++r) {
       const index_t z = r / ny, y = r % ny;
       if (z != cur_z || y != cur_y + 1) {
-        std::fill(v.begin(), v.end(), std::complex<double>(0));
+        std::fill(v.begin(), v.end(), 0.0);
         for (index_t zz = std::max<index_t>(0, z - hz); zz <= std::min(nz - 1, z + hz); ++zz)
           for (index_t yy = std::max<index_t>(0, y - h); yy <= std::min(ny - 1, y + h); ++yy) add_row(zz, yy, 1.0);
       } else {
@@ -109,17 +121,24 @@ array<cfloat, R> walsh_maps(strided_view<const cfloat, R> coil_imgs, index_t ker
       cur_z = z;
       cur_y = y;
       // Slide the window along x.
-      std::fill(acc.begin(), acc.end(), std::complex<double>(0));
+      std::fill(acc.begin(), acc.end(), 0.0);
+      const index_t n2r = 2 * n2;
       for (index_t x = 0; x <= std::min(nx - 1, h); ++x)
-        for (index_t i = 0; i < n2; ++i) acc[static_cast<std::size_t>(i)] += v[static_cast<std::size_t>(x * n2 + i)];
+        for (index_t i = 0; i < n2r; ++i) acc[static_cast<std::size_t>(i)] += v[static_cast<std::size_t>(x * n2r + i)];
       for (index_t x = 0; x < nx; ++x) {
         if (x > 0) {
           if (x + h < nx)
-            for (index_t i = 0; i < n2; ++i) acc[static_cast<std::size_t>(i)] += v[static_cast<std::size_t>((x + h) * n2 + i)];
+            for (index_t i = 0; i < n2r; ++i) acc[static_cast<std::size_t>(i)] += v[static_cast<std::size_t>((x + h) * n2r + i)];
           if (x - h - 1 >= 0)
-            for (index_t i = 0; i < n2; ++i) acc[static_cast<std::size_t>(i)] -= v[static_cast<std::size_t>((x - h - 1) * n2 + i)];
+            for (index_t i = 0; i < n2r; ++i) acc[static_cast<std::size_t>(i)] -= v[static_cast<std::size_t>((x - h - 1) * n2r + i)];
         }
-        for (index_t i = 0; i < n2; ++i) m[static_cast<std::size_t>(i)] = cfloat(acc[static_cast<std::size_t>(i)]);
+        for (index_t i = 0; i < nc; ++i)
+          for (index_t j = i; j < nc; ++j) {
+            const cfloat e(static_cast<float>(acc[static_cast<std::size_t>(2 * (i * nc + j))]),
+                           static_cast<float>(acc[static_cast<std::size_t>(2 * (i * nc + j) + 1)]));
+            m[static_cast<std::size_t>(i * nc + j)] = e;
+            m[static_cast<std::size_t>(j * nc + i)] = std::conj(e);
+          }
         if (x == 0) {  // cold start: the column with the largest diagonal entry
           index_t best = 0;
           for (index_t c = 1; c < nc; ++c)
@@ -127,7 +146,7 @@ array<cfloat, R> walsh_maps(strided_view<const cfloat, R> coil_imgs, index_t ker
               best = c;
           for (index_t k = 0; k < nc; ++k) q[static_cast<std::size_t>(k)] = m[static_cast<std::size_t>(k * nc + best)];
         }
-        detail::dominant_eigenvectors(m.data(), nc, 1, q.data(), &lam, ws, 50, 1e-9);
+        detail::dominant_eigenvectors(m.data(), nc, 1, q.data(), &lam, ws, 20, 1e-7);
         std::copy(q.begin(), q.end(), tmp.begin());
         detail::align_phase(pc, tmp.data(), nc);
         const index_t p = r * nx + x;
