@@ -5,11 +5,12 @@
 // is noexcept and single-threaded; the drivers (rss, combine, grappa, sense, …) validate arguments
 // and split the work across threads with parallel_for, then call these on contiguous runs.
 //
-// complex<float>: compiled once per x86 target (SSE2 … AVX-512) with Google Highway in the static
-// library larmor_kernels (kernels/*.cpp); the best target the CPU supports is chosen at the first
-// call (HWY_DYNAMIC_DISPATCH). complex<double>: the scalar reference, inlined.
+// complex<float>: compiled once per x86 target (SSSE3, SSE4, AVX2, AVX-512, and a scalar fallback)
+// with Google Highway in the static library larmor_kernels (kernels/*.cpp); the best target the CPU
+// supports is chosen at the first call (HWY_DYNAMIC_DISPATCH). complex<double>: the scalar reference, inlined.
 // The SIMD versions use fused multiply-add where the target has it, so they agree with the scalar
-// reference to float round-off (a few ulp), not bit for bit.
+// reference to float round-off (a few ulp), not bit for bit. Data 64-byte aligned (larmor::array)
+// runs fastest: complex products peel a scalar head to align their stores.
 //
 // Products use the textbook formula (ar br - ai bi, ar bi + ai br) without std::complex's NaN/inf
 // recovery (C99 Annex G), so non-finite inputs give non-finite outputs.
