@@ -2,10 +2,20 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "larmor/recon/recon.hpp"
 
 namespace larmor::cli {
 
 // Registers `larmor demo` on app; the callback runs the demo reconstruction.
 void add_demo_command(CLI::App& app);
+// `larmor recon IN -o OUT` and `larmor info IN` (recon.cpp).
+void add_recon_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+// Reads IN, reconstructs with `method`, writes OUT (if not empty) and the PNG (if not empty).
+recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
+                       const std::string& png, const std::string& noise_scaling, const std::string& group);
 
 }  // namespace larmor::cli

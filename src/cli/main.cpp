@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "worker threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);
   larmor::cli::add_demo_command(app);
+  larmor::cli::add_recon_command(app);
+  larmor::cli::add_info_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,32 @@
+// larmor/io/ismrmrd.hpp — ISMRMRD raw data in, ISMRMRD images out (compiled in src/io, target
+// larmor::io; HDF5 and libismrmrd stay out of every other header).
+//
+// read_ismrmrd parses the XML header of the first encoding (encoded and recon space, encoding limits
+// with centres, acceleration factors, calibration mode) and reads every acquisition of
+// <file>/<group>/data into the scanner-independent raw_dataset (acquisition.hpp). Nothing is
+// interpreted here: the Cartesian chain (recon/kspace_assembly.hpp) decides what each flag means.
+// Errors (missing file, not HDF5, no such group, malformed header, truncated data) raise
+// larmor::DataError with one line naming the file; the HDF5 library's error printing is silenced.
+//
+// write_ismrmrd_images writes one ISMRMRD magnitude image (float, matrix x/y/z, one channel) per
+// image_record with its geometry and loop indices into <file>/<group>/image_0. The file is written
+// under a temporary name and renamed at the end, so a failure never leaves a partial file behind.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "larmor/io/acquisition.hpp"
+#include "larmor/io/image_record.hpp"
+
+namespace larmor::io {
+
+raw_dataset read_ismrmrd(const std::string& path, const std::string& group = "dataset");
+
+void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images,
+                          const std::string& group = "dataset");
+
+// Reads back what write_ismrmrd_images wrote (for tests and `larmor info` of image files).
+std::vector<image_record> read_ismrmrd_images(const std::string& path, const std::string& group = "dataset");
+
+}  // namespace larmor::io

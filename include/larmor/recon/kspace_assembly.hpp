@@ -1,0 +1,223 @@
+// larmor/recon/kspace_assembly.hpp — Cartesian acquisitions -> k-space buffers.
+//
+// Every readout of a raw_dataset (acquisition.hpp) is sorted by what its ISMRMRD flags and counters say:
+//   noise-adjust scans (ACQ_IS_NOISE_MEASUREMENT)       -> the noise matrix (coils, samples)
+//   navigator, phase-correction, dummy, RT/HP feedback,  -> skipped (counted)
+//   surface-coil-correction scans
+//   ACQ_IS_PARALLEL_CALIBRATION                          -> the calibration buffer only
+//   ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING              -> calibration and imaging buffers
+//   everything else                                      -> the imaging buffer of its
+//                                                           (slice, contrast, phase, repetition, set)
+// Placement of one readout (Nx, Ny, Nz = encoded matrix):
+//   samples: drop discard_pre/discard_post; flip when ACQ_IS_REVERSE; the k-space centre sample
+//            (center_sample, counted in the acquired readout) lands at Nx/2, i.e. readout offset
+//            Nx/2 - (center_sample - discard_pre) — an asymmetric echo fills only part of the line;
+//   line:    y = kspace_encode_step_1 + Ny/2 - limits.e1.center (partial Fourier), likewise
+//            z = kspace_encode_step_2 + Nz/2 - limits.e2.center in 3D.
+// Averages are summed. With calibrationMode "interleaved" (no dedicated ACS lines: the repetitions
+// sample complementary lines) the calibration buffer is the union of all repetitions, each line the mean
+// of the repetitions that acquired it. Readout oversampling (encoded FOV x > recon FOV x) is removed per
+// buffer: inverse FFT along x, keep the central Nx * reconFOVx / encodedFOVx samples, FFT back.
+// Buffers are (coils, z, y, x) complex float. Bad data (channel count changing, an index beyond the
+// encoding limits, NaN samples, a readout that does not fit) raises DataError naming the acquisition.
+#pragma once
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "larmor/fft/fft.hpp"
+#include "larmor/io/acquisition.hpp"
+
+namespace larmor {
+
+// The loop indices that select one image (averages and segments are summed into it).
+struct buffer_key {
+  std::uint16_t slice = 0, contrast = 0, phase = 0, repetition = 0, set = 0;
+  bool operator<(const buffer_key& o) const {
+    return std::tie(slice, contrast, phase, repetition, set) < std::tie(o.slice, o.contrast, o.phase, o.repetition, o.set);
+  }
+};
+
+struct kspace_buffer {
+  buffer_key key;
+  array<cfloat, 4> kspace;          // (coils, z, y, x), readout oversampling removed
+  const io::acquisition* first = nullptr;  // geometry source (position, directions)
+  index_t lines = 0;                // readouts placed
+};
+
+struct assembled_kspace {
+  std::vector<kspace_buffer> imaging;
+  std::map<buffer_key, array<cfloat, 4>> calibration;  // key.repetition = 0; empty if none
+  array<cfloat, 2> noise;                              // (coils, samples); empty if no noise scans
+  float noise_dwell_us = 0, acquisition_dwell_us = 0;
+  index_t coils = 0, noise_scans = 0, skipped = 0, calibration_lines = 0;
+  index_t acceleration_y = 1, acceleration_z = 1;     // from the header
+};
+
+struct assembly_options {
+  bool remove_oversampling = true;
+};
+
+namespace detail {
+
+inline bool skipped_readout(const io::acquisition& a) {
+  using io::acq_flag;
+  return a.has(acq_flag::is_navigation_data) || a.has(acq_flag::is_phasecorr_data) ||
+         a.has(acq_flag::is_dummyscan_data) || a.has(acq_flag::is_rtfeedback_data) ||
+         a.has(acq_flag::is_hpfeedback_data) || a.has(acq_flag::is_surfacecoilcorrectionscan_data);
+}
+
+// Central crop along x in image space: (coils, z, y, nx) k-space -> (coils, z, y, keep) k-space.
+inline array<cfloat, 4> crop_readout(const array<cfloat, 4>& k, index_t keep) {
+  const index_t nc = k.shape(0), nz = k.shape(1), ny = k.shape(2), nx = k.shape(3);
+  auto hybrid = ifftc(k.cview(), {3});
+  array<cfloat, 4> out(extents<4>{nc, nz, ny, keep}, uninitialized);
+  const index_t start = nx / 2 - keep / 2, rows = nc * nz * ny;
+  for (index_t r = 0; r < rows; ++r)
+    std::copy(hybrid.data() + r * nx + start, hybrid.data() + r * nx + start + keep, out.data() + r * keep);
+  // Unitary transforms both ways: the image values of the kept FOV are unchanged by the crop.
+  fftc_inplace(out.view(), {3});
+  return out;
+}
+
+}  // namespace detail
+
+inline assembled_kspace assemble_kspace(const io::raw_dataset& raw, const assembly_options& opt = {}) {
+  using io::acq_flag;
+  const auto& h = raw.header;
+  LARMOR_CHECK_DATA(h.trajectory == "cartesian" || h.trajectory == "epi", "assemble_kspace: ", raw.source,
+                    ": trajectory '", h.trajectory, "' is not Cartesian");
+  LARMOR_CHECK_DATA(!raw.acquisitions.empty(), "assemble_kspace: ", raw.source, ": zero acquisitions");
+  const index_t nx = h.encoded_matrix[0], ny = h.encoded_matrix[1], nz = std::max<index_t>(1, h.encoded_matrix[2]);
+  LARMOR_CHECK_DATA(nx >= 1 && ny >= 1, "assemble_kspace: ", raw.source, ": encoded matrix ", nx, " x ", ny,
+                    " is empty");
+  const index_t y_shift = h.e1 ? ny / 2 - static_cast<index_t>(h.e1->center) : 0;
+  const index_t z_shift = (h.e2 && nz > 1) ? nz / 2 - static_cast<index_t>(h.e2->center) : 0;
+  const bool interleaved = h.calibration_mode == "interleaved";
+
+  assembled_kspace out;
+  out.acceleration_y = std::max<index_t>(1, h.accel_e1);
+  out.acceleration_z = std::max<index_t>(1, h.accel_e2);
+  std::map<buffer_key, kspace_buffer> imaging;
+  std::map<buffer_key, std::pair<array<cfloat, 4>, std::vector<std::uint16_t>>> calib;  // sum, count per line
+  std::vector<const io::acquisition*> noise;
+
+  for (std::size_t i = 0; i < raw.acquisitions.size(); ++i) {
+    const auto& a = raw.acquisitions[i];
+    const index_t nc = a.channels();
+    if (out.coils == 0) out.coils = nc;
+    LARMOR_CHECK_DATA(nc == out.coils, "assemble_kspace: ", raw.source, ": acquisition ", i, " has ", nc,
+                      " channels, earlier ones ", out.coils);
+    LARMOR_CHECK_DATA(nc >= 1, "assemble_kspace: ", raw.source, ": acquisition ", i, " has no channels");
+    for (const cfloat& v : a.data)
+      LARMOR_CHECK_DATA(std::isfinite(v.real()) && std::isfinite(v.imag()), "assemble_kspace: ", raw.source,
+                        ": acquisition ", i, " holds NaN or Inf samples");
+    if (a.has(acq_flag::is_noise_measurement)) {
+      noise.push_back(&a);
+      out.noise_dwell_us = a.sample_time_us;
+      continue;
+    }
+    if (detail::skipped_readout(a)) {
+      ++out.skipped;
+      continue;
+    }
+    out.acquisition_dwell_us = a.sample_time_us;
+    const index_t ns = a.samples() - a.discard_pre - a.discard_post;
+    LARMOR_CHECK_DATA(ns > 0, "assemble_kspace: ", raw.source, ": acquisition ", i, " discards all of its ",
+                      a.samples(), " samples");
+    index_t centre = static_cast<index_t>(a.center_sample) - a.discard_pre;
+    if (a.center_sample == 0 && ns == nx) centre = nx / 2;  // centre not recorded: a symmetric readout
+    const index_t x0 = nx / 2 - centre;
+    LARMOR_CHECK_DATA(x0 >= 0 && x0 + ns <= nx, "assemble_kspace: ", raw.source, ": acquisition ", i, " has ", ns,
+                      " samples with centre ", centre, ", which does not fit the encoded readout of ", nx);
+    const index_t y = a.idx.kspace_encode_step_1 + y_shift, z = (nz > 1 ? a.idx.kspace_encode_step_2 : 0) + z_shift;
+    LARMOR_CHECK_DATA(y >= 0 && y < ny, "assemble_kspace: ", raw.source, ": acquisition ", i,
+                      " has kspace_encode_step_1 = ", a.idx.kspace_encode_step_1,
+                      " beyond the encoding limits (matrix y = ", ny, ")");
+    LARMOR_CHECK_DATA(z >= 0 && z < nz, "assemble_kspace: ", raw.source, ": acquisition ", i,
+                      " has kspace_encode_step_2 = ", a.idx.kspace_encode_step_2,
+                      " beyond the encoding limits (matrix z = ", nz, ")");
+    const bool reverse = a.has(acq_flag::is_reverse);
+    auto place = [&](array<cfloat, 4>& k) {
+      for (index_t c = 0; c < nc; ++c) {
+        const cfloat* src = a.data.data() + c * a.samples() + a.discard_pre;
+        cfloat* dst = k.data() + ((c * nz + z) * ny + y) * nx + x0;
+        for (index_t s = 0; s < ns; ++s) dst[s] += reverse ? src[ns - 1 - s] : src[s];
+      }
+    };
+    const bool is_calib = a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging);
+    const bool is_imaging = !a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging);
+    buffer_key key{a.idx.slice, a.idx.contrast, a.idx.phase, a.idx.repetition, a.idx.set};
+    if (is_calib || (interleaved && is_imaging)) {
+      buffer_key ck = key;
+      ck.repetition = 0;
+      auto it = calib.find(ck);
+      if (it == calib.end())
+        it = calib.emplace(ck, std::make_pair(array<cfloat, 4>(extents<4>{nc, nz, ny, nx}),
+                                              std::vector<std::uint16_t>(static_cast<std::size_t>(nz * ny), 0)))
+                 .first;
+      place(it->second.first);
+      ++it->second.second[static_cast<std::size_t>(z * ny + y)];
+      if (is_calib) ++out.calibration_lines;
+    }
+    if (is_imaging) {
+      auto it = imaging.find(key);
+      if (it == imaging.end()) {
+        kspace_buffer b;
+        b.key = key;
+        b.kspace = array<cfloat, 4>(extents<4>{nc, nz, ny, nx});
+        b.first = &a;
+        it = imaging.emplace(key, std::move(b)).first;
+      }
+      place(it->second.kspace);
+      ++it->second.lines;
+    }
+  }
+  LARMOR_CHECK_DATA(!imaging.empty(), "assemble_kspace: ", raw.source, ": no imaging readouts (only noise, "
+                    "calibration or skipped lines)");
+
+  // Noise matrix.
+  if (!noise.empty()) {
+    index_t total = 0;
+    for (const auto* a : noise) total += a->samples();
+    out.noise = array<cfloat, 2>(extents<2>{out.coils, total}, uninitialized);
+    index_t off = 0;
+    for (const auto* a : noise) {
+      for (index_t c = 0; c < out.coils; ++c)
+        std::copy(a->data.data() + c * a->samples(), a->data.data() + (c + 1) * a->samples(),
+                  out.noise.data() + c * total + off);
+      off += a->samples();
+    }
+    out.noise_scans = static_cast<index_t>(noise.size());
+  }
+
+  // Readout oversampling.
+  index_t keep = nx;
+  if (opt.remove_oversampling && h.encoded_fov_mm[0] > 0 && h.recon_fov_mm[0] > 0 &&
+      h.recon_fov_mm[0] < h.encoded_fov_mm[0] * 0.999f) {
+    keep = static_cast<index_t>(std::lround(static_cast<double>(nx) * h.recon_fov_mm[0] / h.encoded_fov_mm[0]));
+    keep = std::max<index_t>(1, std::min(keep, nx));
+  }
+  auto finish = [&](array<cfloat, 4>&& k) { return keep < nx ? detail::crop_readout(k, keep) : std::move(k); };
+  for (auto& [key, b] : imaging) {
+    b.kspace = finish(std::move(b.kspace));
+    out.imaging.push_back(std::move(b));
+  }
+  for (auto& [key, sc] : calib) {
+    auto& [k, count] = sc;
+    // Mean over the repetitions that acquired each line (1 for dedicated ACS lines).
+    for (index_t c = 0; c < out.coils; ++c)
+      for (index_t l = 0; l < nz * ny; ++l) {
+        const auto n = count[static_cast<std::size_t>(l)];
+        if (n > 1)
+          for (index_t x = 0; x < nx; ++x) k.data()[(c * nz * ny + l) * nx + x] /= static_cast<float>(n);
+      }
+    out.calibration.emplace(key, finish(std::move(k)));
+  }
+  return out;
+}
+
+}  // namespace larmor

@@ -1,0 +1,226 @@
+// larmor/recon/recon.hpp — the Cartesian reconstruction chain: raw data -> images.
+//
+//   1. assemble_kspace (kspace_assembly.hpp): readouts -> k-space buffers per slice/contrast/phase/
+//      repetition/set, calibration buffers, noise matrix; readout oversampling removed.
+//   2. Noise pre-whitening (coils/noise.hpp) of every buffer when noise scans are present
+//      (recon_options::prewhiten; scale convention recon_options::noise).
+//   3. A reconstruction method per buffer, chosen by name from a registry: it takes the buffer's
+//      k-space (coils, z, y, x), the matching calibration buffer (if any) and the header, and returns
+//      the complex image (z, y, x). Built in: "rss", "walsh", "inati", "espirit". Further methods (parallel
+//      imaging) register themselves with register_recon_method under their name.
+//      "auto" picks "espirit" for fully sampled data; accelerated data needs a parallel-imaging method.
+//   4. Crop to the recon space in y and z (centre), magnitude, geometry from the buffer's first readout
+//      -> io::image_record.
+// Progress is reported through an optional callback (the CLI prints it); the library never prints.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "larmor/coils/combine.hpp"
+#include "larmor/coils/espirit.hpp"
+#include "larmor/coils/inati.hpp"
+#include "larmor/coils/noise.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/coils/walsh.hpp"
+#include "larmor/io/image_record.hpp"
+#include "larmor/recon/kspace_assembly.hpp"
+
+namespace larmor {
+
+// What a method sees of one buffer.
+struct method_input {
+  const array<cfloat, 4>& kspace;            // (coils, z, y, x), pre-whitened
+  const array<cfloat, 4>* calibration;       // separate/interleaved calibration, same shape, or nullptr
+  const io::encoding_header& header;
+  index_t acceleration_y, acceleration_z;
+};
+using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
+
+namespace detail {
+
+inline std::map<std::string, recon_method>& method_registry() {
+  static std::map<std::string, recon_method> r;
+  return r;
+}
+inline std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// (coils, z, y, x) -> coil images, 2D when z = 1.
+inline array<cfloat, 4> coil_images(const array<cfloat, 4>& k) {
+  return k.shape(1) == 1 ? ifftc(k.cview(), {2, 3}) : ifftc(k.cview(), {1, 2, 3});
+}
+
+// Runs f on the (coils, y, x) view when z = 1, else on (coils, z, y, x); f returns maps of the same
+// shape as its input; the result is reshaped to (coils, z, y, x).
+template <class F>
+array<cfloat, 4> per_dimensionality(const array<cfloat, 4>& x, F&& f) {
+  if (x.shape(1) == 1) {
+    const strided_view<const cfloat, 3> v(x.data(), extents<3>{x.shape(0), x.shape(2), x.shape(3)});
+    return f(v).reshape(x.shape());
+  }
+  return f(x.cview());
+}
+
+inline array<cfloat, 3> combine_with(const array<cfloat, 4>& imgs, const array<cfloat, 4>& maps) {
+  auto c = combine(imgs.cview(), maps.cview());
+  return c;
+}
+
+inline bool fully_sampled(const array<cfloat, 4>& k) {
+  const index_t nc = k.shape(0), lines = k.shape(1) * k.shape(2), nx = k.shape(3);
+  for (index_t l = 0; l < lines; ++l) {
+    bool any = false;
+    for (index_t c = 0; c < nc && !any; ++c)
+      for (index_t x = 0; x < nx && !any; ++x) any = k.data()[(c * lines + l) * nx + x] != cfloat(0.f, 0.f);
+    if (!any) return false;
+  }
+  return true;
+}
+
+inline void register_builtin_methods() {
+  auto& r = method_registry();
+  if (r.count("rss")) return;
+  r["rss"] = [](const method_input& in) {
+    const auto imgs = coil_images(in.kspace);
+    const auto mag = rss(imgs.cview());
+    array<cfloat, 3> out(mag.shape(), uninitialized);
+    std::transform(mag.begin(), mag.end(), out.begin(), [](float v) { return cfloat(v, 0.f); });
+    return out;
+  };
+  r["walsh"] = [](const method_input& in) {
+    const auto imgs = coil_images(in.kspace);
+    const auto maps = per_dimensionality(imgs, [](auto v) { return walsh_maps(v, 7); });
+    return combine_with(imgs, maps);
+  };
+  r["inati"] = [](const method_input& in) {
+    const auto imgs = coil_images(in.kspace);
+    const auto maps = per_dimensionality(imgs, [](auto v) { return inati_maps(v, 5, 5); });
+    return combine_with(imgs, maps);
+  };
+  r["espirit"] = [](const method_input& in) {
+    const auto& src = in.calibration ? *in.calibration : in.kspace;
+    const auto maps = per_dimensionality(src, [](auto v) {
+      auto m = espirit_maps(v);  // (1, coils, ...): the first set of maps
+      extents<decltype(v)::rank> s = v.shape();
+      return std::move(m).reshape(s);
+    });
+    return combine_with(coil_images(in.kspace), maps);
+  };
+}
+
+}  // namespace detail
+
+// Adds (or replaces) a reconstruction method under `name`.
+inline void register_recon_method(const std::string& name, recon_method m) {
+  std::lock_guard<std::mutex> lock(detail::registry_mutex());
+  detail::register_builtin_methods();
+  detail::method_registry()[name] = std::move(m);
+}
+
+// The names accepted by recon (besides "auto").
+inline std::vector<std::string> recon_methods() {
+  std::lock_guard<std::mutex> lock(detail::registry_mutex());
+  detail::register_builtin_methods();
+  std::vector<std::string> names;
+  for (const auto& [n, m] : detail::method_registry()) names.push_back(n);
+  return names;
+}
+
+struct recon_options {
+  std::string method = "auto";
+  bool prewhiten = true;                 // when noise scans are present
+  prewhitener_options noise;             // scale convention (BART's unit variance by default)
+  std::function<void(const std::string&)> progress;  // optional progress messages
+};
+
+struct recon_result {
+  std::vector<io::image_record> images;
+  std::string method;  // the method that ran ("auto" resolved)
+};
+
+inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt = {}) {
+  auto say = [&](const std::string& s) {
+    if (opt.progress) opt.progress(s);
+  };
+  const auto names = recon_methods();
+  LARMOR_CHECK_ARG(opt.method == "auto" || std::find(names.begin(), names.end(), opt.method) != names.end(),
+                   "recon: unknown method '", opt.method, "'");
+  say("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
+  auto kd = assemble_kspace(raw);
+  if (opt.prewhiten && kd.noise.size() > 0) {
+    say("noise pre-whitening from " + std::to_string(kd.noise_scans) + " noise scans");
+    prewhitener_options po = opt.noise;
+    if (po.scaling == noise_scaling::snr_units && kd.noise_dwell_us > 0 && kd.acquisition_dwell_us > 0) {
+      po.noise_dwell = kd.noise_dwell_us;
+      po.acquisition_dwell = kd.acquisition_dwell_us;
+    }
+    const auto w = noise_prewhitener(kd.noise.cview(), po);
+    for (auto& b : kd.imaging) b.kspace = prewhiten(b.kspace.cview(), w.cview());
+    for (auto& [k, c] : kd.calibration) c = prewhiten(c.cview(), w.cview());
+  }
+  std::string method = opt.method;
+  if (method == "auto") {
+    const bool full = detail::fully_sampled(kd.imaging.front().kspace);
+    LARMOR_CHECK_DATA(full, "recon: ", raw.source, " is undersampled (acceleration ", kd.acceleration_y, " x ",
+                      kd.acceleration_z, "); pick a parallel-imaging method with --method (available: ",
+                      [&] {
+                        std::string s;
+                        for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+                        return s;
+                      }(),
+                      ")");
+    method = "espirit";
+  }
+  recon_method fn;
+  {
+    std::lock_guard<std::mutex> lock(detail::registry_mutex());
+    fn = detail::method_registry().at(method);
+  }
+  const auto& h = raw.header;
+  recon_result res;
+  res.method = method;
+  for (std::size_t i = 0; i < kd.imaging.size(); ++i) {
+    const auto& b = kd.imaging[i];
+    say("image " + std::to_string(i + 1) + "/" + std::to_string(kd.imaging.size()) + " (" + method + ")");
+    buffer_key ck = b.key;
+    ck.repetition = 0;
+    const auto cal = kd.calibration.find(ck);
+    const method_input in{b.kspace, cal == kd.calibration.end() ? nullptr : &cal->second, h, kd.acceleration_y,
+                          kd.acceleration_z};
+    const auto img = fn(in);
+    // Crop to the recon matrix in y and z (x was cropped with the readout oversampling).
+    const index_t nz = img.shape(0), ny = img.shape(1), nx = img.shape(2);
+    const index_t rz = std::min<index_t>(nz, std::max<index_t>(1, h.recon_matrix[2]));
+    const index_t ry = std::min<index_t>(ny, std::max<index_t>(1, h.recon_matrix[1]));
+    io::image_record r;
+    r.magnitude = array<float, 3>(extents<3>{rz, ry, nx}, uninitialized);
+    for (index_t z = 0; z < rz; ++z)
+      for (index_t y = 0; y < ry; ++y)
+        for (index_t x = 0; x < nx; ++x)
+          r.magnitude(z, y, x) = std::abs(img(z + nz / 2 - rz / 2, y + ny / 2 - ry / 2, x));
+    r.fov_mm = {h.recon_fov_mm[0], h.recon_fov_mm[1], h.recon_fov_mm[2]};
+    if (b.first) {
+      r.position = b.first->position;
+      r.read_dir = b.first->read_dir;
+      r.phase_dir = b.first->phase_dir;
+      r.slice_dir = b.first->slice_dir;
+      r.patient_table_position = b.first->patient_table_position;
+    }
+    r.slice = b.key.slice;
+    r.contrast = b.key.contrast;
+    r.phase = b.key.phase;
+    r.repetition = b.key.repetition;
+    r.set = b.key.set;
+    r.image_index = static_cast<std::uint16_t>(i + 1);
+    res.images.push_back(std::move(r));
+  }
+  return res;
+}
+
+}  // namespace larmor

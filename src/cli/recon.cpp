@@ -1,0 +1,131 @@
+// `larmor recon` and `larmor info`: ISMRMRD raw data -> ISMRMRD images (+ PNG preview), and a summary
+// of what a raw file holds.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "larmor/io/ismrmrd.hpp"
+#include "larmor/larmor.hpp"
+#include "larmor/recon/recon.hpp"
+#include "preview/png_preview.hpp"
+
+namespace larmor::cli {
+
+namespace {
+
+io::raw_dataset read_raw(const std::string& path, const std::string& group) {
+  const auto ext = std::filesystem::path(path).extension().string();
+  LARMOR_CHECK_DATA(ext != ".dat", path, ": Siemens twix files are not supported yet (convert with siemens_to_ismrmrd)");
+  return io::read_ismrmrd(path, group);
+}
+
+// The middle partition of an image as a 2D view.
+strided_view<const float, 2> middle_slice(const array<float, 3>& m) {
+  const index_t z = m.shape(0) / 2;
+  return strided_view<const float, 2>(m.data() + z * m.shape(1) * m.shape(2), extents<2>{m.shape(1), m.shape(2)});
+}
+
+}  // namespace
+
+recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
+                       const std::string& png, const std::string& noise_scaling_name, const std::string& group) {
+  recon_options o;
+  o.method = method;
+  LARMOR_CHECK_ARG(noise_scaling_name == "unit" || noise_scaling_name == "snr",
+                   "--noise-scaling must be unit or snr, got ", noise_scaling_name);
+  o.noise.scaling = noise_scaling_name == "snr" ? noise_scaling::snr_units : noise_scaling::unit;
+  o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
+  const auto raw = read_raw(in, group);
+  auto res = recon(raw, o);
+  if (!out.empty()) io::write_ismrmrd_images(out, res.images);
+  if (!png.empty()) write_png_preview(png, middle_slice(res.images.front().magnitude));
+  return res;
+}
+
+void add_recon_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("recon", "reconstruct an ISMRMRD raw-data file into ISMRMRD images");
+  struct options {
+    std::string in, out, method = "auto", png, noise = "unit", group = "dataset";
+    int threads = 0;
+  };
+  auto opt = std::make_shared<options>();
+  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5)")->required();
+  cmd->add_option("-o,--output", opt->out, "ISMRMRD image file to write")->required();
+  std::string methods = "auto";
+  for (const auto& m : recon_methods()) methods += "|" + m;
+  cmd->add_option("--method", opt->method, "reconstruction: " + methods)->capture_default_str();
+  cmd->add_option("--png", opt->png, "also write a PNG preview of the first image");
+  cmd->add_option("--noise-scaling", opt->noise,
+                  "pre-whitening scale: unit (BART whiten) or snr (Gadgetron, SNR units)")
+      ->capture_default_str();
+  cmd->add_option("--dataset", opt->group, "HDF5 group of the raw data")->capture_default_str();
+  cmd->add_option("--threads", opt->threads, "worker threads")->check(CLI::NonNegativeNumber);
+  cmd->callback([opt] {
+    if (opt->threads > 0) set_num_threads(opt->threads);
+    const auto res = run_recon(opt->in, opt->out, opt->method, opt->png, opt->noise, opt->group);
+    std::fprintf(stderr, "larmor: %zu image(s), method %s -> %s\n", res.images.size(), res.method.c_str(),
+                 opt->out.c_str());
+  });
+}
+
+void add_info_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "describe what an ISMRMRD raw-data file holds");
+  struct options {
+    std::string in, group = "dataset";
+  };
+  auto opt = std::make_shared<options>();
+  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5)")->required();
+  cmd->add_option("--dataset", opt->group, "HDF5 group of the raw data")->capture_default_str();
+  cmd->callback([opt] {
+    const auto raw = read_raw(opt->in, opt->group);
+    const auto& h = raw.header;
+    index_t noise = 0, calib = 0, skipped = 0, imaging = 0, channels = 0;
+    std::set<int> slices, contrasts, reps, sets, phases, averages;
+    for (const auto& a : raw.acquisitions) {
+      channels = std::max(channels, a.channels());
+      if (a.has(io::acq_flag::is_noise_measurement)) {
+        ++noise;
+        continue;
+      }
+      if (detail::skipped_readout(a)) {
+        ++skipped;
+        continue;
+      }
+      if (a.has(io::acq_flag::is_parallel_calibration) || a.has(io::acq_flag::is_parallel_calibration_and_imaging))
+        ++calib;
+      if (!a.has(io::acq_flag::is_parallel_calibration) || a.has(io::acq_flag::is_parallel_calibration_and_imaging))
+        ++imaging;
+      slices.insert(a.idx.slice);
+      contrasts.insert(a.idx.contrast);
+      reps.insert(a.idx.repetition);
+      sets.insert(a.idx.set);
+      phases.insert(a.idx.phase);
+      averages.insert(a.idx.average);
+    }
+    std::printf("file            %s\n", opt->in.c_str());
+    if (!h.protocol_name.empty()) std::printf("protocol        %s\n", h.protocol_name.c_str());
+    if (h.system_field_strength_T > 0) std::printf("field strength  %.2f T\n", h.system_field_strength_T);
+    std::printf("trajectory      %s\n", h.trajectory.c_str());
+    std::printf("coils           %td\n", channels);
+    std::printf("encoded matrix  %u x %u x %u (FOV %.1f x %.1f x %.1f mm)\n", h.encoded_matrix[0],
+                h.encoded_matrix[1], h.encoded_matrix[2], h.encoded_fov_mm[0], h.encoded_fov_mm[1],
+                h.encoded_fov_mm[2]);
+    std::printf("recon matrix    %u x %u x %u (FOV %.1f x %.1f x %.1f mm)\n", h.recon_matrix[0], h.recon_matrix[1],
+                h.recon_matrix[2], h.recon_fov_mm[0], h.recon_fov_mm[1], h.recon_fov_mm[2]);
+    if (h.e1)
+      std::printf("e1 limits       %u..%u, centre %u\n", h.e1->minimum, h.e1->maximum, h.e1->center);
+    if (h.e2) std::printf("e2 limits       %u..%u, centre %u\n", h.e2->minimum, h.e2->maximum, h.e2->center);
+    std::printf("acceleration    %u x %u\n", h.accel_e1, h.accel_e2);
+    std::printf("calibration     %s, %td lines\n", h.calibration_mode.empty() ? "none" : h.calibration_mode.c_str(),
+                calib);
+    std::printf("readouts        %zu (%td imaging, %td noise, %td skipped)\n", raw.acquisitions.size(), imaging,
+                noise, skipped);
+    std::printf("slices %zu, contrasts %zu, phases %zu, repetitions %zu, sets %zu, averages %zu\n", slices.size(),
+                contrasts.size(), phases.size(), reps.size(), sets.size(), averages.size());
+  });
+}
+
+}  // namespace larmor::cli

@@ -1,0 +1,215 @@
+// ISMRMRD raw-data reader and image writer (see include/larmor/io/ismrmrd.hpp).
+#include <hdf5.h>
+#include <ismrmrd/dataset.h>
+#include <ismrmrd/ismrmrd.h>
+#include <ismrmrd/xml.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "larmor/io/ismrmrd.hpp"
+
+namespace larmor::io {
+
+namespace {
+
+// The HDF5 library prints an error stack to stderr on every failed call; the library must not print.
+void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+std::optional<limit> convert(const ISMRMRD::Optional<ISMRMRD::Limit>& l) {
+  if (!l) return std::nullopt;
+  return limit{l->minimum, l->maximum, l->center};
+}
+
+encoding_header parse_header(const std::string& xml, const std::string& path) {
+  ISMRMRD::IsmrmrdHeader h;
+  try {
+    ISMRMRD::deserialize(xml.c_str(), h);
+  } catch (const std::exception& e) {
+    throw DataError("read_ismrmrd: " + path + ": malformed XML header (" + e.what() + ")");
+  }
+  LARMOR_CHECK_DATA(!h.encoding.empty(), "read_ismrmrd: ", path, ": the header has no <encoding>");
+  const auto& e = h.encoding[0];
+  encoding_header out;
+  out.encoded_matrix = {e.encodedSpace.matrixSize.x, e.encodedSpace.matrixSize.y, e.encodedSpace.matrixSize.z};
+  out.recon_matrix = {e.reconSpace.matrixSize.x, e.reconSpace.matrixSize.y, e.reconSpace.matrixSize.z};
+  out.encoded_fov_mm = {e.encodedSpace.fieldOfView_mm.x, e.encodedSpace.fieldOfView_mm.y,
+                        e.encodedSpace.fieldOfView_mm.z};
+  out.recon_fov_mm = {e.reconSpace.fieldOfView_mm.x, e.reconSpace.fieldOfView_mm.y, e.reconSpace.fieldOfView_mm.z};
+  const auto& lim = e.encodingLimits;
+  out.e1 = convert(lim.kspace_encoding_step_1);
+  out.e2 = convert(lim.kspace_encoding_step_2);
+  out.slice = convert(lim.slice);
+  out.contrast = convert(lim.contrast);
+  out.phase = convert(lim.phase);
+  out.repetition = convert(lim.repetition);
+  out.set = convert(lim.set);
+  out.average = convert(lim.average);
+  out.segment = convert(lim.segment);
+  if (e.parallelImaging) {
+    out.accel_e1 = e.parallelImaging->accelerationFactor.kspace_encoding_step_1;
+    out.accel_e2 = e.parallelImaging->accelerationFactor.kspace_encoding_step_2;
+    if (e.parallelImaging->calibrationMode) out.calibration_mode = *e.parallelImaging->calibrationMode;
+  }
+  switch (e.trajectory) {
+    case ISMRMRD::TrajectoryType::CARTESIAN: out.trajectory = "cartesian"; break;
+    case ISMRMRD::TrajectoryType::EPI: out.trajectory = "epi"; break;
+    case ISMRMRD::TrajectoryType::RADIAL: out.trajectory = "radial"; break;
+    case ISMRMRD::TrajectoryType::GOLDENANGLE: out.trajectory = "goldenangle"; break;
+    case ISMRMRD::TrajectoryType::SPIRAL: out.trajectory = "spiral"; break;
+    default: out.trajectory = "other"; break;
+  }
+  if (h.acquisitionSystemInformation) {
+    if (h.acquisitionSystemInformation->receiverChannels)
+      out.receiver_channels = *h.acquisitionSystemInformation->receiverChannels;
+    if (h.acquisitionSystemInformation->systemFieldStrength_T)
+      out.system_field_strength_T = *h.acquisitionSystemInformation->systemFieldStrength_T;
+  }
+  if (h.measurementInformation && h.measurementInformation->protocolName)
+    out.protocol_name = *h.measurementInformation->protocolName;
+  return out;
+}
+
+template <class T, std::size_t N>
+std::array<float, 3> to3(const T (&a)[N]) {
+  return {a[0], a[1], a[2]};
+}
+
+}  // namespace
+
+raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
+  silence_hdf5();
+  LARMOR_CHECK_DATA(std::filesystem::exists(path), "read_ismrmrd: ", path, ": no such file");
+  LARMOR_CHECK_DATA(H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd: ", path, ": not an HDF5 file (or truncated)");
+  {
+    // Check the group and its data before libismrmrd opens them (it would create a missing group).
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    LARMOR_CHECK_DATA(f >= 0, "read_ismrmrd: ", path, ": cannot open the HDF5 file (truncated or damaged?)");
+    const bool has_group = H5Lexists(f, group.c_str(), H5P_DEFAULT) > 0;
+    const bool has_xml = has_group && H5Lexists(f, (group + "/xml").c_str(), H5P_DEFAULT) > 0;
+    const bool has_data = has_group && H5Lexists(f, (group + "/data").c_str(), H5P_DEFAULT) > 0;
+    H5Fclose(f);
+    LARMOR_CHECK_DATA(has_group, "read_ismrmrd: ", path, ": no dataset group '", group, "'");
+    LARMOR_CHECK_DATA(has_xml, "read_ismrmrd: ", path, ": '", group, "' has no XML header ('", group, "/xml')");
+    LARMOR_CHECK_DATA(has_data, "read_ismrmrd: ", path, ": '", group, "' holds no acquisitions ('", group, "/data')");
+  }
+  raw_dataset out;
+  out.source = path;
+  try {
+    ISMRMRD::Dataset d(path.c_str(), group.c_str(), false);
+    std::string xml;
+    d.readHeader(xml);
+    out.header = parse_header(xml, path);
+    const uint32_t n = d.getNumberOfAcquisitions();
+    LARMOR_CHECK_DATA(n > 0, "read_ismrmrd: ", path, ": zero acquisitions");
+    out.acquisitions.reserve(n);
+    ISMRMRD::Acquisition a;
+    for (uint32_t i = 0; i < n; ++i) {
+      d.readAcquisition(i, a);
+      acquisition q;
+      q.flags = a.flags();
+      q.scan_counter = a.scan_counter();
+      q.discard_pre = a.discard_pre();
+      q.discard_post = a.discard_post();
+      q.center_sample = a.center_sample();
+      q.sample_time_us = a.sample_time_us();
+      const auto& idx = a.idx();
+      q.idx = {idx.kspace_encode_step_1, idx.kspace_encode_step_2, idx.average, idx.slice, idx.contrast,
+               idx.phase, idx.repetition, idx.set, idx.segment};
+      q.position = to3(a.position());
+      q.read_dir = to3(a.read_dir());
+      q.phase_dir = to3(a.phase_dir());
+      q.slice_dir = to3(a.slice_dir());
+      q.patient_table_position = to3(a.patient_table_position());
+      const index_t nc = a.active_channels(), ns = a.number_of_samples();
+      q.data = array<cfloat, 2>(extents<2>{nc, ns}, uninitialized);
+      // ISMRMRD stores data[channel * samples + sample].
+      const auto* src = reinterpret_cast<const cfloat*>(a.getDataPtr());
+      std::copy(src, src + nc * ns, q.data.data());
+      out.acquisitions.push_back(std::move(q));
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DataError("read_ismrmrd: " + path + ": cannot read the raw data (" + e.what() + ")");
+  }
+  return out;
+}
+
+void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images, const std::string& group) {
+  silence_hdf5();
+  std::random_device rd;
+  const std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
+  try {
+    {
+      ISMRMRD::Dataset d(tmp.c_str(), group.c_str(), true);
+      for (const auto& r : images) {
+        const index_t nz = r.magnitude.shape(0), ny = r.magnitude.shape(1), nx = r.magnitude.shape(2);
+        ISMRMRD::Image<float> im(static_cast<uint16_t>(nx), static_cast<uint16_t>(ny), static_cast<uint16_t>(nz), 1);
+        std::copy(r.magnitude.begin(), r.magnitude.end(), im.getDataPtr());
+        im.setImageType(ISMRMRD::ISMRMRD_IMTYPE_MAGNITUDE);
+        im.setFieldOfView(r.fov_mm[0], r.fov_mm[1], r.fov_mm[2]);
+        im.setPosition(r.position[0], r.position[1], r.position[2]);
+        im.setReadDirection(r.read_dir[0], r.read_dir[1], r.read_dir[2]);
+        im.setPhaseDirection(r.phase_dir[0], r.phase_dir[1], r.phase_dir[2]);
+        im.setSliceDirection(r.slice_dir[0], r.slice_dir[1], r.slice_dir[2]);
+        im.setPatientTablePosition(r.patient_table_position[0], r.patient_table_position[1],
+                                   r.patient_table_position[2]);
+        im.setSlice(r.slice);
+        im.setContrast(r.contrast);
+        im.setPhase(r.phase);
+        im.setRepetition(r.repetition);
+        im.setSet(r.set);
+        im.setAverage(r.average);
+        im.setImageIndex(r.image_index);
+        im.setImageSeriesIndex(r.series_index);
+        d.appendImage("image_0", im);
+      }
+    }
+    std::filesystem::rename(tmp, path);
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw DataError("write_ismrmrd_images: cannot write " + path + " (" + e.what() + ")");
+  }
+}
+
+std::vector<image_record> read_ismrmrd_images(const std::string& path, const std::string& group) {
+  silence_hdf5();
+  LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd_images: ", path,
+                    ": no such HDF5 file");
+  std::vector<image_record> out;
+  try {
+    ISMRMRD::Dataset d(path.c_str(), group.c_str(), false);
+    const uint32_t n = d.getNumberOfImages("image_0");
+    for (uint32_t i = 0; i < n; ++i) {
+      ISMRMRD::Image<float> im;
+      d.readImage("image_0", i, im);
+      image_record r;
+      r.magnitude = array<float, 3>(extents<3>{im.getMatrixSizeZ(), im.getMatrixSizeY(), im.getMatrixSizeX()});
+      std::copy(im.getDataPtr(), im.getDataPtr() + r.magnitude.size(), r.magnitude.data());
+      const auto& h = im.getHead();
+      r.fov_mm = to3(h.field_of_view);
+      r.position = to3(h.position);
+      r.read_dir = to3(h.read_dir);
+      r.phase_dir = to3(h.phase_dir);
+      r.slice_dir = to3(h.slice_dir);
+      r.slice = h.slice;
+      r.contrast = h.contrast;
+      r.phase = h.phase;
+      r.repetition = h.repetition;
+      r.set = h.set;
+      r.image_index = h.image_index;
+      r.series_index = h.image_series_index;
+      out.push_back(std::move(r));
+    }
+  } catch (const std::exception& e) {
+    throw DataError("read_ismrmrd_images: " + path + ": " + e.what());
+  }
+  return out;
+}
+
+}  // namespace larmor::io
