@@ -212,4 +212,40 @@ std::vector<image_record> read_ismrmrd_images(const std::string& path, const std
   return out;
 }
 
+hdf5_complex_array read_hdf5_complex(const std::string& path, const std::string& dataset) {
+  silence_hdf5();
+  LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_hdf5_complex: ", path,
+                    ": no such HDF5 file");
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  LARMOR_CHECK_DATA(f >= 0, "read_hdf5_complex: cannot open ", path);
+  hdf5_complex_array out;
+  hid_t d = -1, space = -1, mem = -1;
+  std::string error;
+  if (H5Lexists(f, dataset.c_str(), H5P_DEFAULT) <= 0 || (d = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT)) < 0) {
+    error = "no dataset '" + dataset + "'";
+  } else {
+    space = H5Dget_space(d);
+    const int rank = H5Sget_simple_extent_ndims(space);
+    std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+    H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    index_t n = 1;
+    for (auto v : dims) {
+      out.dims.push_back(static_cast<index_t>(v));
+      n *= static_cast<index_t>(v);
+    }
+    mem = H5Tcreate(H5T_COMPOUND, sizeof(cfloat));
+    H5Tinsert(mem, "real", 0, H5T_NATIVE_FLOAT);
+    H5Tinsert(mem, "imag", sizeof(float), H5T_NATIVE_FLOAT);
+    out.samples = array<cfloat, 1>(extents<1>{n});
+    if (H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.samples.data()) < 0)
+      error = "'" + dataset + "' is not a complex {real, imag} float array";
+  }
+  if (mem >= 0) H5Tclose(mem);
+  if (space >= 0) H5Sclose(space);
+  if (d >= 0) H5Dclose(d);
+  H5Fclose(f);
+  LARMOR_CHECK_DATA(error.empty(), "read_hdf5_complex: ", path, ": ", error);
+  return out;
+}
+
 }  // namespace larmor::io

@@ -29,4 +29,13 @@ void write_ismrmrd_images(const std::string& path, const std::vector<image_recor
 // Reads back what write_ismrmrd_images wrote (for tests and `larmor info` of image files).
 std::vector<image_record> read_ismrmrd_images(const std::string& path, const std::string& group = "dataset");
 
+// A complex float array stored as an HDF5 compound {real, imag} dataset (how ismrmrd-tools stores the
+// ground truth beside its synthetic raw data, e.g. "dataset/phantom", "dataset/csm"). dims are HDF5's
+// (row-major, slowest first); samples holds prod(dims) values.
+struct hdf5_complex_array {
+  std::vector<index_t> dims;
+  array<cfloat, 1> samples;
+};
+hdf5_complex_array read_hdf5_complex(const std::string& path, const std::string& dataset);
+
 }  // namespace larmor::io

@@ -1,0 +1,90 @@
+// The `larmor` command line: exit codes 0 / 1 (bad data) / 2 (usage), one line on stderr, no output file
+// left behind on failure, and the demo data reconstructed through `recon` and read back.
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "larmor/io/ismrmrd.hpp"
+#include "test_helpers.hpp"
+
+namespace larmor {
+namespace {
+
+struct run_result {
+  int code;
+  std::string err, out;
+};
+
+run_result run_cli(const std::string& args) {
+  const auto out = test::tmp_path("cli_stdout.txt"), err = test::tmp_path("cli_stderr.txt");
+  const std::string cmd = std::string("'") + LARMOR_CLI + "' " + args + " >'" + out + "' 2>'" + err + "'";
+  const int status = std::system(cmd.c_str());
+  auto slurp = [](const std::string& p) {
+    std::ifstream f(p);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(err), slurp(out)};
+}
+
+std::string last_line(const std::string& s) {
+  auto t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+}
+
+TEST(Cli, ReconWritesImagesAndPreview) {
+  const auto out = test::tmp_path("cli_recon.h5"), png = test::tmp_path("cli_recon.png");
+  std::filesystem::remove(out);
+  std::filesystem::remove(png);
+  const auto r = run_cli("recon '" + std::string(LARMOR_DEMO_DATA) + "' -o '" + out + "' --method walsh --png '" + png +
+                         "' --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto images = io::read_ismrmrd_images(out);
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0].magnitude.shape(), (extents<3>{1, 96, 96}));
+  EXPECT_FLOAT_EQ(images[0].fov_mm[0], 300.f);
+  EXPECT_GT(std::filesystem::file_size(png), 100u);
+}
+
+TEST(Cli, InfoDescribesTheFile) {
+  const auto r = run_cli("info '" + std::string(LARMOR_DEMO_DATA) + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("coils           8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("192 x 96 x 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 noise"), std::string::npos) << r.out;
+}
+
+TEST(Cli, FailuresGiveExitCodeOneLineAndNoOutputFile) {
+  const auto out = test::tmp_path("cli_fail.h5");
+  std::filesystem::remove(out);
+  const auto junk = test::tmp_path("cli_junk.h5");
+  {
+    std::ofstream f(junk);
+    f << "this is not HDF5";
+  }
+  struct c {
+    std::string args;
+    int code;
+    std::string fragment;
+  };
+  const std::string demo = std::string("'") + LARMOR_DEMO_DATA + "'";
+  for (const auto& k : {c{"recon " + demo + " -o '" + out + "' --method no-such", 2, "unknown method"},
+                        c{"recon '" + test::tmp_path("missing.h5") + "' -o '" + out + "'", 1, "no such file"},
+                        c{"recon '" + junk + "' -o '" + out + "'", 1, "not an HDF5 file"},
+                        c{"recon scan.dat -o '" + out + "'", 1, "twix"},
+                        c{"recon " + demo + " -o '" + out + "' --noise-scaling loud", 2, "noise-scaling"},
+                        c{"info", 2, ""},
+                        c{"no-such-command", 2, ""}}) {
+    const auto r = run_cli(k.args);
+    EXPECT_EQ(r.code, k.code) << k.args << "\n" << r.err;
+    EXPECT_NE(last_line(r.err).find(k.fragment), std::string::npos) << k.args << "\n" << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << k.args;
+  }
+}
+
+}  // namespace
+}  // namespace larmor

@@ -1,0 +1,211 @@
+// ISMRMRD files end to end: data from ismrmrd_generate_cartesian_shepp_logan (which stores the true
+// phantom and coil maps beside the raw data) reconstructed against that truth; accelerated and
+// interleaved files placed line by line; images written and read back with their geometry; broken
+// files each raising one clear DataError.
+#include <ismrmrd/dataset.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "larmor/io/ismrmrd.hpp"
+#include "larmor/recon/recon.hpp"
+#include "test_helpers.hpp"
+
+namespace larmor {
+namespace {
+
+bool have_generator() { return std::string(LARMOR_ISMRMRD_GENERATOR).size() > 0; }
+
+std::string generate(const std::string& name, const std::string& args) {
+  const std::string path = test::tmp_path(name);
+  std::filesystem::remove(path);  // the generator appends to an existing file
+  const std::string cmd = std::string(LARMOR_ISMRMRD_GENERATOR) + " " + args + " -o '" + path + "' >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return path;
+}
+
+// NRMSE of a magnitude image against a reference after the best real scale factor.
+double scaled_nrmse(const array<float, 2>& img, const array<float, 2>& ref) {
+  double ab = 0, bb = 0;
+  for (index_t i = 0; i < ref.size(); ++i) ab += double(img[i]) * ref[i], bb += double(ref[i]) * ref[i];
+  const double s = ab / bb;
+  double e = 0;
+  for (index_t i = 0; i < ref.size(); ++i) e += (img[i] - s * ref[i]) * (img[i] - s * ref[i]);
+  return std::sqrt(e / (s * s * bb));
+}
+
+TEST(Ismrmrd, FullySampledWithNoiseAndOversamplingMatchesStoredPhantom) {
+  if (!have_generator()) GTEST_SKIP() << "ismrmrd-tools not installed";
+  const auto path = generate("fs.h5", "-m 64 -c 8 -C -n 0.01");
+  const auto raw = io::read_ismrmrd(path);
+  EXPECT_EQ(raw.header.encoded_matrix[0], 128);
+  EXPECT_EQ(raw.header.recon_matrix[0], 64);
+  const auto k = assemble_kspace(raw);
+  EXPECT_EQ(k.noise_scans, 1);
+  EXPECT_EQ(k.imaging[0].kspace.shape(), (extents<4>{8, 1, 64, 64}));
+  // Truth: |phantom| x rss(csm) for RSS, |phantom| x ||csm|| as well for ESPIRiT/Walsh (unit-norm maps).
+  const auto ph = io::read_hdf5_complex(path, "dataset/phantom");
+  const auto csm = io::read_hdf5_complex(path, "dataset/csm");
+  ASSERT_EQ(csm.dims, (std::vector<index_t>{1, 8, 64, 64}));
+  array<float, 2> truth(extents<2>{64, 64});
+  for (index_t p = 0; p < 64 * 64; ++p) {
+    double n2 = 0;
+    for (index_t c = 0; c < 8; ++c) n2 += std::norm(csm.samples[c * 64 * 64 + p]);
+    truth[p] = static_cast<float>(std::abs(ph.samples[p]) * std::sqrt(n2));
+  }
+  for (const std::string method : {"rss", "walsh", "espirit", "inati"}) {
+    recon_options o;
+    o.method = method;
+    const auto res = recon(raw, o);
+    ASSERT_EQ(res.images.size(), 1u);
+    const array<float, 2> img = array<float, 3>(res.images[0].magnitude).reshape(extents<2>{64, 64});
+    EXPECT_LT(scaled_nrmse(img, truth), 0.08) << method;
+  }
+}
+
+TEST(Ismrmrd, AcceleratedInterleavedLinesArePlaced) {
+  if (!have_generator()) GTEST_SKIP() << "ismrmrd-tools not installed";
+  for (const std::string args : {"-m 64 -c 4 -a 2 -r 2", "-m 64 -c 4 -a 3 -w 16", "-m 64 -c 4 -a 2"}) {
+    const auto raw = io::read_ismrmrd(generate("acc.h5", args));
+    const auto k = assemble_kspace(raw);
+    const index_t r = raw.header.accel_e1;
+    EXPECT_GE(r, 2);
+    EXPECT_EQ(raw.header.calibration_mode, "interleaved");
+    // Exactly the lines each repetition's readouts name (e1 + 32 - centre) hold data.
+    for (const auto& b : k.imaging) {
+      std::vector<bool> named(64, false);
+      for (const auto& a : raw.acquisitions)
+        if (a.idx.repetition == b.key.repetition && !a.has(io::acq_flag::is_parallel_calibration))
+          named[static_cast<std::size_t>(a.idx.kspace_encode_step_1 + 32 - raw.header.e1->center)] = true;
+      index_t acquired = 0;
+      for (index_t y = 0; y < 64; ++y) {
+        const bool has = b.kspace(0, 0, y, 32) != cfloat(0.f, 0.f);
+        acquired += has;
+        EXPECT_EQ(has, named[static_cast<std::size_t>(y)]) << args << " rep " << b.key.repetition << " y " << y;
+      }
+      EXPECT_LT(acquired, 64) << args;
+      EXPECT_GE(acquired, 64 / r) << args;
+    }
+    // The union of the repetitions is fully sampled.
+    const auto& cal = k.calibration.begin()->second;
+    for (index_t y = 0; y < 64; ++y) EXPECT_NE(cal(0, 0, y, 32), cfloat(0.f, 0.f)) << args << " y " << y;
+    EXPECT_THROW(recon(raw), DataError);  // auto on undersampled data: needs parallel imaging
+  }
+}
+
+TEST(Ismrmrd, ImagesRoundTripWithGeometry) {
+  io::image_record r;
+  r.magnitude = array<float, 3>(extents<3>{2, 5, 7});
+  for (index_t i = 0; i < r.magnitude.size(); ++i) r.magnitude[i] = static_cast<float>(i);
+  r.fov_mm = {220.f, 200.f, 8.f};
+  r.position = {1.f, -2.f, 30.f};
+  r.read_dir = {1.f, 0.f, 0.f};
+  r.phase_dir = {0.f, 1.f, 0.f};
+  r.slice_dir = {0.f, 0.f, 1.f};
+  r.slice = 3;
+  r.repetition = 2;
+  r.image_index = 4;
+  const auto path = test::tmp_path("img.h5");
+  std::filesystem::remove(path);
+  io::write_ismrmrd_images(path, {r});
+  const auto back = io::read_ismrmrd_images(path);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].magnitude.shape(), r.magnitude.shape());
+  EXPECT_EQ(test::relative_error(back[0].magnitude, r.magnitude), 0.0);
+  EXPECT_EQ(back[0].fov_mm, r.fov_mm);
+  EXPECT_EQ(back[0].position, r.position);
+  EXPECT_EQ(back[0].slice, 3);
+  EXPECT_EQ(back[0].repetition, 2);
+  EXPECT_EQ(back[0].image_index, 4);
+  // No temporary file left behind.
+  for (const auto& e : std::filesystem::directory_iterator(test::tmp_path("")))
+    EXPECT_EQ(e.path().filename().string().find("img.h5.tmp"), std::string::npos);
+}
+
+void expect_data_error(const std::string& path, const std::string& fragment, const std::string& group = "dataset") {
+  try {
+    const auto raw = io::read_ismrmrd(path, group);
+    assemble_kspace(raw);
+    ADD_FAILURE() << path << ": expected DataError containing '" << fragment << "'";
+  } catch (const DataError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(fragment), std::string::npos) << "expected '" << fragment << "' in: " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+  }
+}
+
+// A valid header + the given acquisitions, written with libismrmrd.
+std::string write_file(const std::string& name, const std::vector<ISMRMRD::Acquisition>& acqs,
+                       bool valid_header = true) {
+  const auto path = test::tmp_path(name);
+  std::filesystem::remove(path);
+  ISMRMRD::Dataset d(path.c_str(), "dataset", true);
+  d.writeHeader(
+      std::string("<?xml version=\"1.0\"?><ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\">") +
+      (valid_header ? "<experimentalConditions><H1resonanceFrequency_Hz>63500000</H1resonanceFrequency_Hz>"
+                      "</experimentalConditions>"
+                    : "") +
+      "<encoding><encodedSpace>"
+      "<matrixSize><x>16</x><y>8</y><z>1</z></matrixSize><fieldOfView_mm><x>200</x><y>200</y><z>5</z>"
+      "</fieldOfView_mm></encodedSpace><reconSpace><matrixSize><x>16</x><y>8</y><z>1</z></matrixSize>"
+      "<fieldOfView_mm><x>200</x><y>200</y><z>5</z></fieldOfView_mm></reconSpace><encodingLimits>"
+      "<kspace_encoding_step_1><minimum>0</minimum><maximum>7</maximum><center>4</center>"
+      "</kspace_encoding_step_1></encodingLimits><trajectory>cartesian</trajectory></encoding></ismrmrdHeader>");
+  for (const auto& a : acqs) d.appendAcquisition(a);
+  return path;
+}
+ISMRMRD::Acquisition line(int y, int channels = 2) {
+  ISMRMRD::Acquisition a(16, static_cast<uint16_t>(channels));
+  a.center_sample() = 8;
+  a.idx().kspace_encode_step_1 = static_cast<uint16_t>(y);
+  for (auto* p = a.data_begin(); p != a.data_end(); ++p) *p = std::complex<float>(1.f, 0.5f);
+  return a;
+}
+
+TEST(Ismrmrd, BadFilesGiveOneLineErrors) {
+  expect_data_error(test::tmp_path("missing.h5"), "no such file");
+  const auto empty = test::tmp_path("empty.h5");
+  { std::ofstream(empty).flush(); }
+  expect_data_error(empty, "not an HDF5 file");
+  const auto junk = test::tmp_path("junk.h5");
+  {
+    std::ofstream f(junk, std::ios::binary);
+    for (int i = 0; i < 5000; ++i) f.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  expect_data_error(junk, "not an HDF5 file");
+  std::vector<ISMRMRD::Acquisition> good;
+  for (int y = 0; y < 8; ++y) good.push_back(line(y));
+  const auto ok = write_file("ok.h5", good);
+  try {
+    assemble_kspace(io::read_ismrmrd(ok));
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what();
+  }
+  expect_data_error(ok, "no dataset group 'other'", "other");
+  // Truncated copies of a valid file.
+  const auto size = std::filesystem::file_size(ok);
+  for (double frac : {0.2, 0.5, 0.9}) {
+    const auto cut = test::tmp_path("cut.h5");
+    std::filesystem::copy_file(ok, cut, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::resize_file(cut, static_cast<std::uintmax_t>(frac * static_cast<double>(size)));
+    try {
+      assemble_kspace(io::read_ismrmrd(cut));
+      ADD_FAILURE() << "truncated file accepted at " << frac;
+    } catch (const DataError&) {
+    }
+  }
+  expect_data_error(write_file("none.h5", {}), "holds no acquisitions");
+  expect_data_error(write_file("badxml.h5", good, false), "malformed XML header");
+  auto changing = good;
+  changing[5] = line(5, 3);
+  expect_data_error(write_file("chan.h5", changing), "channels");
+  auto beyond = good;
+  beyond[2] = line(12);
+  expect_data_error(write_file("beyond.h5", beyond), "beyond the encoding limits");
+  auto nan = good;
+  nan[1].data(3, 1) = std::complex<float>(std::nanf(""), 0.f);
+  expect_data_error(write_file("nan.h5", nan), "NaN");
+}
+
+}  // namespace
+}  // namespace larmor

@@ -1,0 +1,240 @@
+// K-space assembly from synthetic acquisition streams: every flag and header field the chain honours,
+// checked sample by sample against the k-space the stream was cut from.
+#include "larmor/recon/recon.hpp"
+#include "test_helpers.hpp"
+
+namespace larmor {
+namespace {
+
+using io::acq_flag;
+using io::flag_bit;
+
+struct stream {
+  io::raw_dataset raw;
+  array<cfloat, 4> truth;  // (coils, z, y, x)
+};
+
+// A fully sampled Cartesian stream of a random k-space; `edit` may change each acquisition.
+template <class Edit>
+stream make_stream(index_t nc, index_t nz, index_t ny, index_t nx, Edit edit) {
+  stream s;
+  s.truth = test::random_array<cfloat, 4>(extents<4>{nc, nz, ny, nx}, 3);
+  auto& h = s.raw.header;
+  h.encoded_matrix = {static_cast<std::uint16_t>(nx), static_cast<std::uint16_t>(ny), static_cast<std::uint16_t>(nz)};
+  h.recon_matrix = h.encoded_matrix;
+  h.encoded_fov_mm = h.recon_fov_mm = {200.f, 200.f, 10.f};
+  h.e1 = io::limit{0, static_cast<std::uint16_t>(ny - 1), static_cast<std::uint16_t>(ny / 2)};
+  if (nz > 1) h.e2 = io::limit{0, static_cast<std::uint16_t>(nz - 1), static_cast<std::uint16_t>(nz / 2)};
+  s.raw.source = "synthetic";
+  for (index_t z = 0; z < nz; ++z)
+    for (index_t y = 0; y < ny; ++y) {
+      io::acquisition a;
+      a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
+      a.idx.kspace_encode_step_2 = static_cast<std::uint16_t>(z);
+      a.center_sample = static_cast<std::uint16_t>(nx / 2);
+      a.data = array<cfloat, 2>(extents<2>{nc, nx});
+      for (index_t c = 0; c < nc; ++c)
+        for (index_t x = 0; x < nx; ++x) a.data(c, x) = s.truth(c, z, y, x);
+      if (edit(a, z, y)) s.raw.acquisitions.push_back(std::move(a));
+    }
+  return s;
+}
+stream full_stream(index_t nc, index_t nz, index_t ny, index_t nx) {
+  return make_stream(nc, nz, ny, nx, [](io::acquisition&, index_t, index_t) { return true; });
+}
+
+TEST(KspaceAssembly, FullySampledEvenAndOddSizes) {
+  for (auto [ny, nx] : {std::pair<index_t, index_t>{10, 12}, {9, 11}}) {
+    const auto s = full_stream(3, 1, ny, nx);
+    const auto k = assemble_kspace(s.raw);
+    ASSERT_EQ(k.imaging.size(), 1u);
+    EXPECT_EQ(k.imaging[0].kspace.shape(), s.truth.shape());
+    EXPECT_EQ(test::relative_error(k.imaging[0].kspace, s.truth), 0.0);
+    EXPECT_EQ(k.imaging[0].lines, ny);
+  }
+}
+
+TEST(KspaceAssembly, ReverseLinesAreFlipped) {
+  const auto s = make_stream(2, 1, 8, 10, [](io::acquisition& a, index_t, index_t y) {
+    if (y % 2) {
+      a.flags |= flag_bit(acq_flag::is_reverse);
+      for (index_t c = 0; c < a.channels(); ++c) std::reverse(a.data.data() + c * 10, a.data.data() + (c + 1) * 10);
+    }
+    return true;
+  });
+  EXPECT_EQ(test::relative_error(assemble_kspace(s.raw).imaging[0].kspace, s.truth), 0.0);
+}
+
+TEST(KspaceAssembly, AsymmetricEchoAndDiscardedSamples) {
+  // 12-sample readouts; the scanner recorded 2 junk samples, then x = 4..11 (centre x = 6 is acquired
+  // sample 2 + 2 = 4), then 1 junk sample.
+  const auto s = make_stream(2, 1, 6, 12, [](io::acquisition& a, index_t, index_t) {
+    array<cfloat, 2> d(extents<2>{2, 11});
+    for (index_t c = 0; c < 2; ++c) {
+      d(c, 0) = d(c, 1) = d(c, 10) = cfloat(99.f, 99.f);
+      for (index_t x = 4; x < 12; ++x) d(c, x - 2) = a.data(c, x);
+    }
+    a.data = std::move(d);
+    a.discard_pre = 2;
+    a.discard_post = 1;
+    a.center_sample = 4;
+    return true;
+  });
+  const auto k = assemble_kspace(s.raw).imaging[0].kspace;
+  for (index_t c = 0; c < 2; ++c)
+    for (index_t y = 0; y < 6; ++y)
+      for (index_t x = 0; x < 12; ++x) EXPECT_EQ(k(c, 0, y, x), x < 4 ? cfloat(0.f, 0.f) : s.truth(c, 0, y, x));
+}
+
+TEST(KspaceAssembly, PartialFourierLinesUseTheEncodingLimitCentre) {
+  // 7 of 10 lines, numbered 0..6 with the k-space centre at e1 = 2: they belong at y = 3..9.
+  auto s = make_stream(2, 1, 10, 8, [](io::acquisition& a, index_t, index_t y) {
+    if (y < 3) return false;
+    a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y - 3);
+    return true;
+  });
+  s.raw.header.e1 = io::limit{0, 6, 2};
+  const auto k = assemble_kspace(s.raw).imaging[0].kspace;
+  for (index_t y = 0; y < 10; ++y)
+    for (index_t x = 0; x < 8; ++x) EXPECT_EQ(k(1, 0, y, x), y < 3 ? cfloat(0.f, 0.f) : s.truth(1, 0, y, x));
+}
+
+TEST(KspaceAssembly, SeparateCalibrationAndUndersampledImaging) {
+  // R = 2 imaging lines, plus 4 separate ACS lines around the centre (flagged calibration only).
+  auto s = make_stream(2, 1, 12, 8, [](io::acquisition&, index_t, index_t y) { return y % 2 == 0; });
+  for (index_t y = 4; y < 8; ++y) {
+    io::acquisition a;
+    a.flags = flag_bit(acq_flag::is_parallel_calibration);
+    a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
+    a.center_sample = 4;
+    a.data = array<cfloat, 2>(extents<2>{2, 8});
+    for (index_t c = 0; c < 2; ++c)
+      for (index_t x = 0; x < 8; ++x) a.data(c, x) = s.truth(c, 0, y, x);
+    s.raw.acquisitions.push_back(std::move(a));
+  }
+  s.raw.header.accel_e1 = 2;
+  s.raw.header.calibration_mode = "separate";
+  const auto k = assemble_kspace(s.raw);
+  EXPECT_EQ(k.calibration_lines, 4);
+  EXPECT_EQ(k.acceleration_y, 2);
+  const auto& img = k.imaging[0].kspace;
+  const auto& cal = k.calibration.begin()->second;
+  for (index_t y = 0; y < 12; ++y) {
+    EXPECT_EQ(img(0, 0, y, 3), y % 2 == 0 ? s.truth(0, 0, y, 3) : cfloat(0.f, 0.f)) << y;
+    EXPECT_EQ(cal(0, 0, y, 3), (y >= 4 && y < 8) ? s.truth(0, 0, y, 3) : cfloat(0.f, 0.f)) << y;
+  }
+  // Undersampled: "auto" asks for a parallel-imaging method.
+  EXPECT_THROW(recon(s.raw), DataError);
+}
+
+TEST(KspaceAssembly, InterleavedCalibrationIsTheUnionOfRepetitions) {
+  auto s = make_stream(2, 1, 8, 6, [](io::acquisition& a, index_t, index_t y) {
+    a.idx.repetition = static_cast<std::uint16_t>(y % 2);
+    return true;
+  });
+  s.raw.header.calibration_mode = "interleaved";
+  s.raw.header.accel_e1 = 2;
+  const auto k = assemble_kspace(s.raw);
+  ASSERT_EQ(k.imaging.size(), 2u);
+  EXPECT_EQ(k.imaging[1].key.repetition, 1);
+  EXPECT_EQ(k.imaging[1].kspace(1, 0, 2, 3), cfloat(0.f, 0.f));
+  EXPECT_EQ(test::relative_error(k.calibration.begin()->second, s.truth), 0.0);
+}
+
+TEST(KspaceAssembly, SlicesAveragesNoiseAndSkippedReadouts) {
+  auto s = make_stream(2, 1, 6, 8, [](io::acquisition&, index_t, index_t) { return true; });
+  const auto base = s.raw.acquisitions;
+  for (auto a : base) {  // a second average of slice 0, and slice 1 with doubled data
+    a.idx.average = 1;
+    s.raw.acquisitions.push_back(a);
+    a.idx.average = 0;
+    a.idx.slice = 1;
+    for (auto& v : a.data) v *= 2.f;
+    s.raw.acquisitions.push_back(a);
+  }
+  io::acquisition noise;
+  noise.flags = flag_bit(acq_flag::is_noise_measurement);
+  noise.data = test::random_array<cfloat, 2>(extents<2>{2, 50}, 9);
+  s.raw.acquisitions.insert(s.raw.acquisitions.begin(), noise);
+  for (auto f : {acq_flag::is_navigation_data, acq_flag::is_phasecorr_data, acq_flag::is_dummyscan_data,
+                 acq_flag::is_rtfeedback_data}) {
+    auto junk = base[2];
+    junk.flags = flag_bit(f);
+    for (auto& v : junk.data) v = cfloat(1e6f, 0.f);
+    s.raw.acquisitions.push_back(junk);
+  }
+  const auto k = assemble_kspace(s.raw);
+  ASSERT_EQ(k.imaging.size(), 2u);
+  EXPECT_EQ(k.noise_scans, 1);
+  EXPECT_EQ(k.skipped, 4);
+  EXPECT_EQ(test::relative_error(k.noise, noise.data), 0.0);
+  for (const auto& b : k.imaging) {
+    array<cfloat, 4> expect = s.truth;
+    for (auto& v : expect) v *= 2.f;  // two averages of slice 0; slice 1 is 2x
+    EXPECT_EQ(test::relative_error(b.kspace, expect), 0.0) << "slice " << b.key.slice;
+  }
+}
+
+TEST(KspaceAssembly, ThreeDimensionalPartitions) {
+  const auto s = full_stream(2, 4, 6, 8);
+  EXPECT_EQ(test::relative_error(assemble_kspace(s.raw).imaging[0].kspace, s.truth), 0.0);
+}
+
+TEST(KspaceAssembly, ReadoutOversamplingIsRemoved) {
+  // A 2x oversampled FOV along x: the recon keeps the central half of the image.
+  auto s = full_stream(2, 1, 8, 16);
+  s.raw.header.recon_matrix = {8, 8, 1};
+  s.raw.header.recon_fov_mm = {100.f, 200.f, 10.f};
+  const auto k = assemble_kspace(s.raw).imaging[0].kspace;
+  ASSERT_EQ(k.shape(), (extents<4>{2, 1, 8, 8}));
+  const auto full = ifftc(s.truth.cview(), {3});
+  const auto got = ifftc(k.cview(), {3});
+  for (index_t c = 0; c < 2; ++c)
+    for (index_t y = 0; y < 8; ++y)
+      for (index_t x = 0; x < 8; ++x) EXPECT_LT(std::abs(got(c, 0, y, x) - full(c, 0, y, x + 4)), 1e-5);
+}
+
+TEST(KspaceAssembly, BadStreamsRaiseDataError) {
+  auto expect_error = [](io::raw_dataset raw, const std::string& fragment) {
+    try {
+      assemble_kspace(raw);
+      ADD_FAILURE() << "expected DataError containing '" << fragment << "'";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  auto s = full_stream(3, 1, 6, 8);
+  auto r = s.raw;
+  r.acquisitions[3].data = array<cfloat, 2>(extents<2>{2, 8});
+  expect_error(r, "channels");
+  r = s.raw;
+  r.acquisitions[2].idx.kspace_encode_step_1 = 40;
+  expect_error(r, "beyond the encoding limits");
+  r = s.raw;
+  r.acquisitions[1].data(0, 3) = cfloat(std::nanf(""), 0.f);
+  expect_error(r, "NaN");
+  r = s.raw;
+  r.acquisitions[1].center_sample = 1;  // 8 samples centred at 1 cannot fit x = 0..7 with centre 4
+  expect_error(r, "does not fit");
+  r = s.raw;
+  r.acquisitions.clear();
+  expect_error(r, "zero acquisitions");
+  r = s.raw;
+  for (auto& a : r.acquisitions) a.flags = flag_bit(acq_flag::is_noise_measurement);
+  expect_error(r, "no imaging readouts");
+}
+
+TEST(Recon, RssOfSyntheticStreamMatchesDirectComputation) {
+  const auto s = full_stream(4, 1, 16, 20);
+  recon_options o;
+  o.method = "rss";
+  const auto res = recon(s.raw, o);
+  ASSERT_EQ(res.images.size(), 1u);
+  const auto ref = rss(ifftc(s.truth.cview(), {2, 3}).cview());
+  EXPECT_LT(test::relative_error(res.images[0].magnitude, ref), 1e-6);
+  o.method = "no-such-method";
+  EXPECT_THROW(recon(s.raw, o), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace larmor
