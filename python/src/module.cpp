@@ -1,0 +1,357 @@
+// _larmor: the pybind11 module behind `import larmor`. Thin: it checks arguments, wraps numpy buffers as
+// larmor::strided_view (no copy for complex64 input of any strides), releases the GIL around the C++
+// call, and hands results to numpy without a copy (the array's buffer is owned by a capsule).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "larmor/io/ismrmrd.hpp"
+#include "larmor/larmor.hpp"
+#include "larmor/recon/recon.hpp"
+
+namespace py = pybind11;
+using larmor::cfloat;
+using larmor::extents;
+using larmor::index_t;
+
+namespace {
+
+// A complex64 view of any numpy array: complex64 input is used in place (any strides); other numeric
+// dtypes are converted into a new C-contiguous complex64 array, kept alive in `holder`.
+template <std::size_t R>
+larmor::strided_view<const cfloat, R> complex_view(const py::handle& obj, py::object& holder, const char* name) {
+  py::array a = py::array::ensure(obj);
+  if (!a) throw larmor::InvalidArgument(std::string(name) + ": expected a numpy array");
+  if (!a.dtype().is(py::dtype::of<cfloat>()) || a.itemsize() != 8) {
+    a = py::array_t<cfloat, py::array::c_style | py::array::forcecast>::ensure(a);
+    if (!a) throw larmor::InvalidArgument(std::string(name) + ": cannot convert to complex64");
+  }
+  if (static_cast<std::size_t>(a.ndim()) != R)
+    throw larmor::InvalidArgument(std::string(name) + ": expected " + std::to_string(R) + " dimensions, got " +
+                                  std::to_string(a.ndim()));
+  extents<R> shape{}, strides{};
+  for (std::size_t i = 0; i < R; ++i) {
+    shape[i] = a.shape(static_cast<py::ssize_t>(i));
+    if (a.strides(static_cast<py::ssize_t>(i)) % 8 != 0) {  // misaligned view: copy
+      a = py::array_t<cfloat, py::array::c_style | py::array::forcecast>::ensure(a);
+      return complex_view<R>(a, holder, name);
+    }
+    strides[i] = a.strides(static_cast<py::ssize_t>(i)) / 8;
+  }
+  holder = a;
+  return larmor::strided_view<const cfloat, R>(static_cast<const cfloat*>(a.data()), shape, strides);
+}
+
+// Hands an owned larmor::array to numpy without copying.
+template <class T, std::size_t R>
+py::array to_numpy(larmor::array<T, R>&& a) {
+  std::vector<py::ssize_t> shape(R);
+  for (std::size_t i = 0; i < R; ++i) shape[i] = a.shape(i);
+  T* p = a.release();
+  py::capsule owner(p, [](void* q) { larmor::aligned_free(q); });
+  return py::array_t<T>(shape, p, owner);
+}
+
+// Calls f(std::integral_constant<size_t, R>) for R = ndim (1..6).
+template <class F>
+py::object by_rank(py::ssize_t ndim, F&& f, const char* name) {
+  switch (ndim) {
+    case 1: return f(std::integral_constant<std::size_t, 1>{});
+    case 2: return f(std::integral_constant<std::size_t, 2>{});
+    case 3: return f(std::integral_constant<std::size_t, 3>{});
+    case 4: return f(std::integral_constant<std::size_t, 4>{});
+    case 5: return f(std::integral_constant<std::size_t, 5>{});
+    case 6: return f(std::integral_constant<std::size_t, 6>{});
+    default: throw larmor::InvalidArgument(std::string(name) + ": arrays of 1 to 6 dimensions, got " + std::to_string(ndim));
+  }
+}
+
+py::ssize_t ndim_of(const py::handle& x) { return py::array::ensure(x) ? py::array::ensure(x).ndim() : -1; }
+
+larmor::axis_list to_axes(const std::vector<int>& axes) { return larmor::axis_list(axes.begin(), axes.end()); }
+
+py::object fft_impl(const py::object& x, const std::vector<int>& axes, bool inverse) {
+  return by_rank(ndim_of(x), [&](auto r) -> py::object {
+    constexpr std::size_t R = decltype(r)::value;
+    py::object hold;
+    const auto v = complex_view<R>(x, hold, inverse ? "ifftc" : "fftc");
+    const auto ax = to_axes(axes);
+    larmor::array<cfloat, R> out;
+    {
+      py::gil_scoped_release nogil;
+      out = inverse ? larmor::ifftc(v, ax) : larmor::fftc(v, ax);
+    }
+    return to_numpy(std::move(out));
+  }, inverse ? "ifftc" : "fftc");
+}
+
+template <class F>
+py::object spatial_2d_or_3d(const py::object& x, const char* name, F&& f) {
+  const auto nd = ndim_of(x);
+  if (nd != 3 && nd != 4)
+    throw larmor::InvalidArgument(std::string(name) + ": expected (coils, y, x) or (coils, z, y, x), got " +
+                                  std::to_string(nd) + " dimensions");
+  return by_rank(nd, [&](auto r) -> py::object {
+    constexpr std::size_t R = decltype(r)::value;
+    if constexpr (R == 3 || R == 4) {
+      py::object hold;
+      return f(complex_view<R>(x, hold, name));
+    } else {
+      return py::none();
+    }
+  }, name);
+}
+
+py::dict header_dict(const larmor::io::encoding_header& h) {
+  py::dict d;
+  d["encoded_matrix"] = h.encoded_matrix;
+  d["recon_matrix"] = h.recon_matrix;
+  d["encoded_fov_mm"] = h.encoded_fov_mm;
+  d["recon_fov_mm"] = h.recon_fov_mm;
+  d["acceleration"] = std::array<int, 2>{h.accel_e1, h.accel_e2};
+  d["calibration_mode"] = h.calibration_mode;
+  d["trajectory"] = h.trajectory;
+  d["receiver_channels"] = h.receiver_channels;
+  d["field_strength_T"] = h.system_field_strength_T;
+  d["protocol_name"] = h.protocol_name;
+  if (h.e1) d["e1_limits"] = std::array<int, 3>{h.e1->minimum, h.e1->maximum, h.e1->center};
+  if (h.e2) d["e2_limits"] = std::array<int, 3>{h.e2->minimum, h.e2->maximum, h.e2->center};
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_larmor, m) {
+  m.attr("__version__") = larmor::version;
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const larmor::InvalidArgument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const larmor::Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  m.def("set_num_threads", &larmor::set_num_threads, py::arg("n"),
+        "Worker threads for all larmor calls (0: OMP_NUM_THREADS or all cores).");
+  m.def("num_threads", &larmor::num_threads, "Worker threads larmor uses.");
+
+  m.def("fftc", [](const py::object& x, const std::vector<int>& axes) { return fft_impl(x, axes, false); },
+        py::arg("x"), py::arg("axes") = std::vector<int>{-2, -1},
+        "Centered unitary FFT fftshift(fft(ifftshift(x)))/sqrt(N) over `axes`; complex64 in and out, any shape.");
+  m.def("ifftc", [](const py::object& x, const std::vector<int>& axes) { return fft_impl(x, axes, true); },
+        py::arg("x"), py::arg("axes") = std::vector<int>{-2, -1}, "Inverse of fftc.");
+
+  m.def("rss", [](const py::object& x, int axis) {
+    return by_rank(ndim_of(x), [&](auto r) -> py::object {
+      constexpr std::size_t R = decltype(r)::value;
+      if constexpr (R >= 2) {
+        py::object hold;
+        const auto v = complex_view<R>(x, hold, "rss");
+        larmor::array<float, R - 1> out;
+        {
+          py::gil_scoped_release nogil;
+          out = larmor::rss(v, axis);
+        }
+        return to_numpy(std::move(out));
+      } else {
+        throw larmor::InvalidArgument("rss: need a coil axis and at least one pixel axis");
+      }
+    }, "rss");
+  }, py::arg("x"), py::arg("axis") = 0, "Root-sum-of-squares over `axis` (the coil axis): float32, that axis removed.");
+
+  m.def("read_cfl", [](const std::string& base) {
+    auto d = larmor::read_cfl(base);
+    std::vector<index_t> shape(d.bart_dims.rbegin(), d.bart_dims.rend());
+    while (shape.size() > 1 && shape.front() == 1) shape.erase(shape.begin());  // trailing BART singleton dims
+    std::vector<py::ssize_t> s(shape.begin(), shape.end());
+    py::array_t<cfloat> out(s);
+    std::copy(d.samples.begin(), d.samples.end(), out.mutable_data());
+    return out;
+  }, py::arg("base"), "Reads BART base.cfl/.hdr; numpy shape = BART dims reversed (trailing singleton dims dropped).");
+  m.def("write_cfl", [](const std::string& base, const py::object& x) {
+    by_rank(ndim_of(x), [&](auto r) -> py::object {
+      constexpr std::size_t R = decltype(r)::value;
+      py::object hold;
+      larmor::write_cfl(base, complex_view<R>(x, hold, "write_cfl"));
+      return py::none();
+    }, "write_cfl");
+  }, py::arg("base"), py::arg("x"), "Writes x as BART base.cfl/.hdr (BART dims = numpy shape reversed).");
+
+  m.def("espirit_maps", [](const py::object& k, index_t calib, index_t kernel, double threshold, double crop,
+                           index_t maps) {
+    return spatial_2d_or_3d(k, "espirit_maps", [&](auto v) -> py::object {
+      larmor::espirit_options o;
+      o.calib = calib;
+      o.kernel = kernel;
+      o.threshold = threshold;
+      o.crop = crop;
+      o.maps = maps;
+      decltype(larmor::espirit_maps(v, o)) out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::espirit_maps(v, o);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("kspace"), py::arg("calib") = 24, py::arg("kernel") = 6, py::arg("threshold") = 0.001,
+        py::arg("crop") = 0.8, py::arg("maps") = 1,
+        "ESPIRiT maps (maps, coils, [z,] y, x) from k-space (coils, [z,] y, x); defaults as BART ecalib.");
+  m.def("walsh_maps", [](const py::object& x, index_t kernel) {
+    return spatial_2d_or_3d(x, "walsh_maps", [&](auto v) -> py::object {
+      decltype(larmor::walsh_maps(v, kernel)) out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::walsh_maps(v, kernel);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("coil_imgs"), py::arg("kernel") = 7, "Walsh adaptive-combine maps, shape of coil_imgs (unit norm).");
+  m.def("inati_maps", [](const py::object& x, index_t kernel, int iters) {
+    return spatial_2d_or_3d(x, "inati_maps", [&](auto v) -> py::object {
+      decltype(larmor::inati_maps(v, kernel, iters)) out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::inati_maps(v, kernel, iters);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("coil_imgs"), py::arg("kernel") = 5, py::arg("iters") = 5, "Inati fast iterative maps, shape of coil_imgs.");
+  m.def("combine", [](const py::object& imgs, const py::object& maps, const py::object& noise_cov) {
+    const auto ni = ndim_of(imgs), nm = ndim_of(maps);
+    if (ni < 2 || ni > 4 || (nm != ni && nm != ni + 1))
+      throw larmor::InvalidArgument("combine: coil_imgs (coils, ...) with maps (coils, ...) or (maps, coils, ...), got " +
+                                    std::to_string(ni) + " and " + std::to_string(nm) + " dimensions");
+    return by_rank(ni, [&](auto r) -> py::object {
+      constexpr std::size_t R = decltype(r)::value;
+      if constexpr (R >= 2 && R <= 4) {
+        py::object h1, h2, h3;
+        const auto iv = complex_view<R>(imgs, h1, "combine: coil_imgs");
+        auto run = [&](auto mv) -> py::object {
+          using out_t = decltype(larmor::combine(iv, mv));
+          out_t out;
+          if (noise_cov.is_none()) {
+            py::gil_scoped_release nogil;
+            out = larmor::combine(iv, mv);
+          } else {
+            const auto pv = complex_view<2>(noise_cov, h3, "combine: noise_cov");
+            py::gil_scoped_release nogil;
+            out = larmor::combine(iv, mv, pv);
+          }
+          return to_numpy(std::move(out));
+        };
+        if (nm == ni) return run(complex_view<R>(maps, h2, "combine: maps"));
+        return run(complex_view<R + 1>(maps, h2, "combine: maps"));
+      } else {
+        return py::none();
+      }
+    }, "combine");
+  }, py::arg("coil_imgs"), py::arg("maps"), py::arg("noise_cov") = py::none(),
+        "Roemer combination sum conj(S) I / sum |S|^2 (S^H Psi^-1 I / S^H Psi^-1 S with noise_cov).");
+  m.def("noise_prewhitener", [](const py::object& noise, const std::string& scaling, double acq_dwell,
+                                double noise_dwell) {
+    py::object hold;
+    const auto v = complex_view<2>(noise, hold, "noise_prewhitener");
+    larmor::prewhitener_options o;
+    if (scaling != "unit" && scaling != "snr")
+      throw larmor::InvalidArgument("noise_prewhitener: scaling must be 'unit' or 'snr', got '" + scaling + "'");
+    o.scaling = scaling == "snr" ? larmor::noise_scaling::snr_units : larmor::noise_scaling::unit;
+    o.acquisition_dwell = acq_dwell;
+    o.noise_dwell = noise_dwell;
+    return to_numpy(larmor::noise_prewhitener(v, o));
+  }, py::arg("noise"), py::arg("scaling") = "unit", py::arg("acquisition_dwell") = 1.0, py::arg("noise_dwell") = 1.0,
+        "Whitening matrix W (coils, coils) from noise (coils, samples): unit = BART whiten, snr = Gadgetron.");
+  m.def("prewhiten", [](const py::object& x, const py::object& w) {
+    return by_rank(ndim_of(x), [&](auto r) -> py::object {
+      constexpr std::size_t R = decltype(r)::value;
+      py::object h1, h2;
+      const auto xv = complex_view<R>(x, h1, "prewhiten: x");
+      const auto wv = complex_view<2>(w, h2, "prewhiten: W");
+      larmor::array<cfloat, R> out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::prewhiten(xv, wv);
+      }
+      return to_numpy(std::move(out));
+    }, "prewhiten");
+  }, py::arg("x"), py::arg("W"), "W applied along axis 0 (coils) of x.");
+  m.def("coil_compress", [](const py::object& k, index_t ncoils, const std::string& method, index_t calib) {
+    const auto meth = larmor::parse_compression_method(method);
+    return spatial_2d_or_3d(k, "coil_compress", [&](auto v) -> py::object {
+      decltype(larmor::coil_compress(v, ncoils, meth, calib)) out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::coil_compress(v, ncoils, meth, calib);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("kspace"), py::arg("ncoils"), py::arg("method") = "svd", py::arg("calib") = 24,
+        "Virtual coils (SVD or GCC, from the calibration region): the first axis shrinks to ncoils.");
+
+  m.def("read_ismrmrd", [](const std::string& path, const std::string& group) {
+    larmor::io::raw_dataset raw;
+    larmor::assembled_kspace k;
+    {
+      py::gil_scoped_release nogil;
+      raw = larmor::io::read_ismrmrd(path, group);
+      k = larmor::assemble_kspace(raw);
+    }
+    py::dict d;
+    d["header"] = header_dict(raw.header);
+    py::list buffers, keys;
+    for (auto& b : k.imaging) {
+      py::dict key;
+      key["slice"] = b.key.slice;
+      key["contrast"] = b.key.contrast;
+      key["phase"] = b.key.phase;
+      key["repetition"] = b.key.repetition;
+      key["set"] = b.key.set;
+      keys.append(key);
+      buffers.append(to_numpy(std::move(b.kspace)));
+    }
+    d["kspace"] = buffers;
+    d["indices"] = keys;
+    d["noise"] = k.noise.size() > 0 ? py::object(to_numpy(std::move(k.noise))) : py::none();
+    py::list cal;
+    for (auto& [key, c] : k.calibration) cal.append(to_numpy(std::move(c)));
+    d["calibration"] = cal;
+    return d;
+  }, py::arg("path"), py::arg("dataset") = "dataset",
+        "Reads an ISMRMRD file: dict with 'header', 'kspace' (list of (coils, z, y, x), one per "
+        "slice/contrast/phase/repetition/set, oversampling removed), 'indices', 'noise' (coils, samples) or None, "
+        "'calibration'.");
+  m.def("recon", [](const std::string& path, const std::string& method) {
+    larmor::recon_result res;
+    {
+      py::gil_scoped_release nogil;
+      res = larmor::recon(larmor::io::read_ismrmrd(path), [&] {
+        larmor::recon_options o;
+        o.method = method;
+        return o;
+      }());
+    }
+    py::list images, meta;
+    for (auto& r : res.images) {
+      py::dict md;
+      md["slice"] = r.slice;
+      md["contrast"] = r.contrast;
+      md["phase"] = r.phase;
+      md["repetition"] = r.repetition;
+      md["set"] = r.set;
+      md["fov_mm"] = r.fov_mm;
+      md["position"] = r.position;
+      md["read_dir"] = r.read_dir;
+      md["phase_dir"] = r.phase_dir;
+      md["slice_dir"] = r.slice_dir;
+      meta.append(md);
+      images.append(to_numpy(std::move(r.magnitude)));
+    }
+    return py::make_tuple(images, meta, res.method);
+  }, py::arg("path"), py::arg("method") = "auto",
+        "Reconstructs an ISMRMRD file: (list of float32 (z, y, x) magnitude images, list of metadata dicts, method).");
+}

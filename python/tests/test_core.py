@@ -1,0 +1,109 @@
+"""larmor's Python module against numpy: centred FFT, RSS, zero-copy, dtype conversion, errors, GIL."""
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import larmor
+
+
+def crandn(*shape, seed=0):
+    r = np.random.default_rng(seed)
+    return (r.standard_normal(shape) + 1j * r.standard_normal(shape)).astype(np.complex64)
+
+
+def ref_fftc(x, axes):
+    return np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(x, axes=axes), axes=axes, norm="ortho"), axes=axes)
+
+
+@pytest.mark.parametrize("shape,axes", [((4, 16, 18), (-2, -1)), ((3, 9, 7), (1, 2)), ((5, 6, 7, 8), (1, 2, 3)),
+                                         ((33,), (0,)), ((2, 3, 4, 5, 6), (0, 4))])
+def test_fftc_matches_numpy(shape, axes):
+    x = crandn(*shape)
+    y = larmor.fftc(x, axes=axes)
+    ref = ref_fftc(x.astype(np.complex128), axes)
+    assert y.dtype == np.complex64 and y.shape == x.shape
+    assert np.linalg.norm(y - ref) / np.linalg.norm(ref) < 2e-6
+    back = larmor.ifftc(y, axes=axes)
+    assert np.linalg.norm(back - x) / np.linalg.norm(x) < 2e-6
+
+
+def test_non_contiguous_and_complex128_inputs():
+    big = crandn(6, 20, 24)
+    view = big[::2, :, ::-1]  # strided, negative stride, complex64: used in place
+    assert np.allclose(larmor.fftc(view), ref_fftc(view, (-2, -1)), atol=1e-5)
+    x128 = big.astype(np.complex128)  # converted to complex64
+    y = larmor.fftc(x128)
+    assert y.dtype == np.complex64
+    assert np.allclose(y, ref_fftc(big, (-2, -1)), atol=1e-5)
+    assert np.allclose(larmor.rss(np.abs(big)), np.sqrt((np.abs(big) ** 2).sum(0)), rtol=1e-5)  # float input
+
+
+def test_rss_matches_numpy_and_axis():
+    x = crandn(8, 12, 10)
+    assert np.allclose(larmor.rss(x), np.sqrt((np.abs(x) ** 2).sum(0)), rtol=1e-5)
+    assert np.allclose(larmor.rss(x, axis=-1), np.sqrt((np.abs(x) ** 2).sum(-1)), rtol=1e-5)
+    assert larmor.rss(x).dtype == np.float32
+
+
+def test_results_are_not_copies():
+    y = larmor.fftc(crandn(2, 8, 8))
+    assert y.flags.c_contiguous and y.base is not None  # owned by larmor's capsule, no copy made
+    y[0, 0, 0] = 5  # writable
+    assert y[0, 0, 0] == 5
+
+
+def test_errors_become_value_and_runtime_errors():
+    with pytest.raises(ValueError, match="axis"):
+        larmor.fftc(crandn(2, 4, 4), axes=(3,))
+    with pytest.raises(ValueError):
+        larmor.rss(crandn(5))
+    with pytest.raises(ValueError, match="maps must be"):
+        larmor.espirit_maps(crandn(2, 32, 32), maps=3)
+    with pytest.raises(RuntimeError, match="NaN"):
+        bad = crandn(4, 32, 32)
+        bad[0, 1, 1] = np.nan
+        larmor.espirit_maps(bad)
+    with pytest.raises(RuntimeError, match="no such file"):
+        larmor.read_ismrmrd("/nonexistent.h5")
+    with pytest.raises(ValueError):
+        larmor.coil_compress(crandn(4, 32, 32), 2, method="pca")
+
+
+def test_cfl_round_trip_and_bart():
+    x = crandn(4, 1, 16, 20)
+    with tempfile.TemporaryDirectory() as d:
+        base = os.path.join(d, "x")
+        larmor.write_cfl(base, x)
+        with open(base + ".hdr") as f:
+            assert f.read().split("\n")[1].split()[:4] == ["20", "16", "1", "4"]
+        assert np.array_equal(larmor.read_cfl(base), x)
+        if shutil.which("bart"):
+            subprocess.run(["bart", "fft", "-u", "3", base, os.path.join(d, "y")], check=True, capture_output=True)
+            y = larmor.read_cfl(os.path.join(d, "y"))
+            ref = larmor.fftc(x)
+            assert np.linalg.norm(y - ref) / np.linalg.norm(ref) < 2e-6
+
+
+def test_gil_is_released():
+    """Python keeps running while another thread is inside a long larmor call."""
+    larmor.set_num_threads(1)
+    try:
+        x = crandn(8, 512, 512)
+        larmor.walsh_maps(x[:2, :64, :64])  # warm up
+        worker = threading.Thread(target=lambda: larmor.walsh_maps(x, 7))
+        worker.start()
+        time.sleep(0.05)  # let it enter C++
+        n = 0
+        for _ in range(200000):  # pure Python work: only runs if the GIL was released
+            n += 1
+        still_running = worker.is_alive()
+        worker.join()
+        assert still_running, "Python could not run while larmor worked: the GIL was held"
+    finally:
+        larmor.set_num_threads(0)
