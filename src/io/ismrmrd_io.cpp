@@ -5,6 +5,7 @@
 #include <ismrmrd/xml.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -17,7 +18,12 @@ namespace larmor::io {
 namespace {
 
 // The HDF5 library prints an error stack to stderr on every failed call; the library must not print.
-void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+// libismrmrd opens raw-data files read-write, and HDF5's file locks then make a second process reading
+// the same scan fail: reading must not lock (unless the user set HDF5_USE_FILE_LOCKING explicitly).
+void silence_hdf5() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
+}
 
 std::optional<limit> convert(const ISMRMRD::Optional<ISMRMRD::Limit>& l) {
   if (!l) return std::nullopt;
@@ -73,10 +79,8 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
   return out;
 }
 
-template <class T, std::size_t N>
-std::array<float, 3> to3(const T (&a)[N]) {
-  return {a[0], a[1], a[2]};
-}
+// Three elements of a member array of a packed ISMRMRD header, read by value.
+#define LARMOR_VEC3(a) (std::array<float, 3>{(a)[0], (a)[1], (a)[2]})
 
 }  // namespace
 
@@ -109,22 +113,25 @@ raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
     ISMRMRD::Acquisition a;
     for (uint32_t i = 0; i < n; ++i) {
       d.readAcquisition(i, a);
+      // ISMRMRD's headers are packed structs: read members by value from the struct, never through the
+      // accessors that return references (those would be misaligned).
+      const ISMRMRD::AcquisitionHeader& hd = a.getHead();
       acquisition q;
-      q.flags = a.flags();
-      q.scan_counter = a.scan_counter();
-      q.discard_pre = a.discard_pre();
-      q.discard_post = a.discard_post();
-      q.center_sample = a.center_sample();
-      q.sample_time_us = a.sample_time_us();
-      const auto& idx = a.idx();
+      q.flags = hd.flags;
+      q.scan_counter = hd.scan_counter;
+      q.discard_pre = hd.discard_pre;
+      q.discard_post = hd.discard_post;
+      q.center_sample = hd.center_sample;
+      q.sample_time_us = hd.sample_time_us;
+      const ISMRMRD::EncodingCounters idx = hd.idx;
       q.idx = {idx.kspace_encode_step_1, idx.kspace_encode_step_2, idx.average, idx.slice, idx.contrast,
                idx.phase, idx.repetition, idx.set, idx.segment};
-      q.position = to3(a.position());
-      q.read_dir = to3(a.read_dir());
-      q.phase_dir = to3(a.phase_dir());
-      q.slice_dir = to3(a.slice_dir());
-      q.patient_table_position = to3(a.patient_table_position());
-      const index_t nc = a.active_channels(), ns = a.number_of_samples();
+      q.position = LARMOR_VEC3(hd.position);
+      q.read_dir = LARMOR_VEC3(hd.read_dir);
+      q.phase_dir = LARMOR_VEC3(hd.phase_dir);
+      q.slice_dir = LARMOR_VEC3(hd.slice_dir);
+      q.patient_table_position = LARMOR_VEC3(hd.patient_table_position);
+      const index_t nc = hd.active_channels, ns = hd.number_of_samples;
       q.data = array<cfloat, 2>(extents<2>{nc, ns}, uninitialized);
       // ISMRMRD stores data[channel * samples + sample].
       const auto* src = reinterpret_cast<const cfloat*>(a.getDataPtr());
@@ -192,11 +199,11 @@ std::vector<image_record> read_ismrmrd_images(const std::string& path, const std
       r.magnitude = array<float, 3>(extents<3>{im.getMatrixSizeZ(), im.getMatrixSizeY(), im.getMatrixSizeX()});
       std::copy(im.getDataPtr(), im.getDataPtr() + r.magnitude.size(), r.magnitude.data());
       const auto& h = im.getHead();
-      r.fov_mm = to3(h.field_of_view);
-      r.position = to3(h.position);
-      r.read_dir = to3(h.read_dir);
-      r.phase_dir = to3(h.phase_dir);
-      r.slice_dir = to3(h.slice_dir);
+      r.fov_mm = LARMOR_VEC3(h.field_of_view);
+      r.position = LARMOR_VEC3(h.position);
+      r.read_dir = LARMOR_VEC3(h.read_dir);
+      r.phase_dir = LARMOR_VEC3(h.phase_dir);
+      r.slice_dir = LARMOR_VEC3(h.slice_dir);
       r.slice = h.slice;
       r.contrast = h.contrast;
       r.phase = h.phase;

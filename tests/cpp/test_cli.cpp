@@ -18,7 +18,9 @@ struct run_result {
 };
 
 run_result run_cli(const std::string& args) {
-  const auto out = test::tmp_path("cli_stdout.txt"), err = test::tmp_path("cli_stderr.txt");
+  // Per-test file names: ctest runs the tests of this program in parallel processes.
+  const std::string tag = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  const auto out = test::tmp_path("cli_stdout_" + tag + ".txt"), err = test::tmp_path("cli_stderr_" + tag + ".txt");
   const std::string cmd = std::string("'") + LARMOR_CLI + "' " + args + " >'" + out + "' 2>'" + err + "'";
   const int status = std::system(cmd.c_str());
   auto slurp = [](const std::string& p) {
