@@ -1,0 +1,135 @@
+// larmor/pi/sampling.hpp — the Cartesian sampling pattern, read from the data, and its lattice.
+//
+// Cartesian parallel imaging skips whole phase-encode lines: in 2D a line is one ky (y) row, in 3D one
+// (kz, ky) = (z, y) position whose readout (x) is acquired or not. Following DESIGN.md a line is
+// acquired when any coil holds a non-zero sample on it.
+//
+// Regular undersampling (what GRAPPA and Cartesian SENSE need) acquires a lattice of lines
+//     { (y, z) : z = oz + Rz*j,  y = oy + s*j + Ry*i  (mod Ny) }     for integers i, j,
+// with acceleration Ry along y, Rz along z and the CAIPIRINHA shift s (Breuer et al., MRM 55:549, 2006):
+// each acquired kz row moves its ky pattern by s lines. s = 0 is the plain Ry x Rz grid; 2D data has
+// Rz = 1. Scanners add fully sampled calibration (ACS) lines in the centre and may cut lines at one
+// edge (partial Fourier); detect_lattice looks past both.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "larmor/core/array.hpp"
+
+namespace larmor {
+
+// acquired[z * ny + y] for every phase-encode line; nz = 1 for 2D data.
+struct line_mask {
+  index_t nz = 1, ny = 0;
+  std::vector<unsigned char> acquired;
+
+  bool operator()(index_t z, index_t y) const { return acquired[static_cast<std::size_t>(z * ny + y)] != 0; }
+  index_t count() const {
+    index_t n = 0;
+    for (auto a : acquired) n += a;
+    return n;
+  }
+};
+
+// The lines of k-space (coils, y, x) or (coils, z, y, x) that hold data.
+template <std::size_t R>
+line_mask acquired_lines(strided_view<const cfloat, R> kspace) {
+  static_assert(R == 3 || R == 4, "acquired_lines: k-space is (coils, y, x) or (coils, z, y, x)");
+  line_mask m;
+  m.nz = R == 4 ? kspace.shape(1) : 1;
+  m.ny = kspace.shape(R - 2);
+  const index_t nx = kspace.shape(R - 1);
+  m.acquired.assign(static_cast<std::size_t>(m.nz * m.ny), 0);
+  for (index_t z = 0; z < m.nz; ++z)
+    for (index_t y = 0; y < m.ny; ++y) {
+      bool any = false;
+      for (index_t c = 0; c < kspace.shape(0) && !any; ++c)
+        for (index_t x = 0; x < nx && !any; ++x) {
+          extents<R> i{};
+          i[0] = c;
+          if constexpr (R == 4) i[1] = z;
+          i[R - 2] = y;
+          i[R - 1] = x;
+          any = kspace[i] != cfloat(0.f, 0.f);
+        }
+      m.acquired[static_cast<std::size_t>(z * m.ny + y)] = any;
+    }
+  return m;
+}
+
+// A regular sampling lattice (see the top of this file).
+struct sampling_lattice {
+  index_t ry = 1, rz = 1;  // acceleration along y and z
+  index_t shift = 0;       // CAIPIRINHA shift of the ky pattern per acquired kz row, 0 <= shift < ry
+  index_t offset_y = 0, offset_z = 0;
+
+  index_t factor() const { return ry * rz; }
+  bool contains(index_t z, index_t y) const {
+    const index_t dz = z - offset_z;
+    if (((dz % rz) + rz) % rz != 0) return false;
+    const index_t j = (dz - ((dz % rz) + rz) % rz) / rz;
+    const index_t dy = y - offset_y - shift * j;
+    return ((dy % ry) + ry) % ry == 0;
+  }
+};
+
+// The lattice with the largest Ry*Rz (each at most max_r) such that
+//  - every lattice line inside the acquired extent (the bounding box of acquired lines: partial
+//    Fourier cuts one edge) was acquired, and
+//  - every acquired line off the lattice lies in the contiguous block of fully sampled lines
+//    around the k-space centre (the ACS / calibration lines).
+// Fully sampled data gives ry = rz = 1. Returns nothing for patterns with no such lattice (random,
+// Poisson-disc, variable density): those need an iterative method (cgsense).
+inline std::optional<sampling_lattice> detect_lattice(const line_mask& m, index_t max_r = 16) {
+  if (m.count() == 0) return std::nullopt;
+  // Bounding box of the acquired lines.
+  index_t y0 = m.ny, y1 = -1, z0 = m.nz, z1 = -1;
+  for (index_t z = 0; z < m.nz; ++z)
+    for (index_t y = 0; y < m.ny; ++y)
+      if (m(z, y)) {
+        y0 = std::min(y0, y), y1 = std::max(y1, y), z0 = std::min(z0, z), z1 = std::max(z1, z);
+      }
+  // The fully sampled centre block: grow a box around (nz/2, ny/2) while whole rows/columns are in.
+  index_t cy0 = m.ny / 2, cy1 = m.ny / 2, cz0 = m.nz / 2, cz1 = m.nz / 2;  // inclusive
+  auto block_full = [&](index_t za, index_t zb, index_t ya, index_t yb) {
+    if (za < 0 || ya < 0 || zb >= m.nz || yb >= m.ny) return false;
+    for (index_t z = za; z <= zb; ++z)
+      for (index_t y = ya; y <= yb; ++y)
+        if (!m(z, y)) return false;
+    return true;
+  };
+  const bool have_centre = m(cz0, cy0);
+  if (have_centre) {
+    for (bool grew = true; grew;) {
+      grew = false;
+      if (block_full(cz0, cz1, cy0 - 1, cy0 - 1)) --cy0, grew = true;
+      if (block_full(cz0, cz1, cy1 + 1, cy1 + 1)) ++cy1, grew = true;
+      if (block_full(cz0 - 1, cz0 - 1, cy0, cy1)) --cz0, grew = true;
+      if (block_full(cz1 + 1, cz1 + 1, cy0, cy1)) ++cz1, grew = true;
+    }
+  }
+  auto in_centre = [&](index_t z, index_t y) { return have_centre && z >= cz0 && z <= cz1 && y >= cy0 && y <= cy1; };
+
+  std::optional<sampling_lattice> best;
+  for (index_t rz = 1; rz <= std::min(max_r, m.nz); ++rz)
+    for (index_t ry = 1; ry <= std::min(max_r, m.ny); ++ry) {
+      if (best && ry * rz <= best->factor()) continue;
+      for (index_t s = 0; s < (rz > 1 ? ry : 1); ++s)
+        for (index_t oz = 0; oz < rz; ++oz)
+          for (index_t oy = 0; oy < ry; ++oy) {
+            const sampling_lattice L{ry, rz, s, oy, oz};
+            bool ok = true;
+            for (index_t z = 0; z < m.nz && ok; ++z)
+              for (index_t y = 0; y < m.ny && ok; ++y) {
+                const bool on = L.contains(z, y), acq = m(z, y);
+                if (on && !acq && z >= z0 && z <= z1 && y >= y0 && y <= y1) ok = false;
+                if (!on && acq && !in_centre(z, y)) ok = false;
+              }
+            if (ok && (!best || L.factor() > best->factor())) best = L;
+          }
+    }
+  return best;
+}
+
+}  // namespace larmor
