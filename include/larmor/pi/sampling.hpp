@@ -74,6 +74,35 @@ struct sampling_lattice {
   }
 };
 
+// The block of lines [z0, z1] x [y0, y1] (inclusive) around the k-space centre (nz/2, ny/2) in which
+// every line was acquired: the ACS / calibration lines. Grown greedily one line at a time along y and z
+// while the new row or column is complete, so rectangular ACS blocks are found whole. Nothing when the
+// centre line itself is missing.
+struct line_block {
+  index_t z0 = 0, z1 = 0, y0 = 0, y1 = 0;
+  index_t nz() const { return z1 - z0 + 1; }
+  index_t ny() const { return y1 - y0 + 1; }
+};
+inline std::optional<line_block> fully_sampled_centre(const line_mask& m) {
+  if (m.ny == 0 || !m(m.nz / 2, m.ny / 2)) return std::nullopt;
+  line_block b{m.nz / 2, m.nz / 2, m.ny / 2, m.ny / 2};
+  auto full = [&](index_t za, index_t zb, index_t ya, index_t yb) {
+    if (za < 0 || ya < 0 || zb >= m.nz || yb >= m.ny) return false;
+    for (index_t z = za; z <= zb; ++z)
+      for (index_t y = ya; y <= yb; ++y)
+        if (!m(z, y)) return false;
+    return true;
+  };
+  for (bool grew = true; grew;) {
+    grew = false;
+    if (full(b.z0, b.z1, b.y0 - 1, b.y0 - 1)) --b.y0, grew = true;
+    if (full(b.z0, b.z1, b.y1 + 1, b.y1 + 1)) ++b.y1, grew = true;
+    if (full(b.z0 - 1, b.z0 - 1, b.y0, b.y1)) --b.z0, grew = true;
+    if (full(b.z1 + 1, b.z1 + 1, b.y0, b.y1)) ++b.z1, grew = true;
+  }
+  return b;
+}
+
 // The lattice with the largest Ry*Rz (each at most max_r) such that
 //  - every lattice line inside the acquired extent (the bounding box of acquired lines: partial
 //    Fourier cuts one edge) was acquired, and
@@ -90,25 +119,10 @@ inline std::optional<sampling_lattice> detect_lattice(const line_mask& m, index_
       if (m(z, y)) {
         y0 = std::min(y0, y), y1 = std::max(y1, y), z0 = std::min(z0, z), z1 = std::max(z1, z);
       }
-  // The fully sampled centre block: grow a box around (nz/2, ny/2) while whole rows/columns are in.
-  index_t cy0 = m.ny / 2, cy1 = m.ny / 2, cz0 = m.nz / 2, cz1 = m.nz / 2;  // inclusive
-  auto block_full = [&](index_t za, index_t zb, index_t ya, index_t yb) {
-    if (za < 0 || ya < 0 || zb >= m.nz || yb >= m.ny) return false;
-    for (index_t z = za; z <= zb; ++z)
-      for (index_t y = ya; y <= yb; ++y)
-        if (!m(z, y)) return false;
-    return true;
-  };
-  const bool have_centre = m(cz0, cy0);
-  if (have_centre) {
-    for (bool grew = true; grew;) {
-      grew = false;
-      if (block_full(cz0, cz1, cy0 - 1, cy0 - 1)) --cy0, grew = true;
-      if (block_full(cz0, cz1, cy1 + 1, cy1 + 1)) ++cy1, grew = true;
-      if (block_full(cz0 - 1, cz0 - 1, cy0, cy1)) --cz0, grew = true;
-      if (block_full(cz1 + 1, cz1 + 1, cy0, cy1)) ++cz1, grew = true;
-    }
-  }
+  const auto centre = fully_sampled_centre(m);
+  const bool have_centre = centre.has_value();
+  index_t cz0 = 0, cz1 = -1, cy0 = 0, cy1 = -1;
+  if (have_centre) cz0 = centre->z0, cz1 = centre->z1, cy0 = centre->y0, cy1 = centre->y1;
   auto in_centre = [&](index_t z, index_t y) { return have_centre && z >= cz0 && z <= cz1 && y >= cy0 && y <= cy1; };
 
   std::optional<sampling_lattice> best;

@@ -1,0 +1,463 @@
+// larmor/pi/grappa.hpp — GRAPPA: calibrate a k-space interpolation kernel on ACS data, fill the
+// missing lines (k-space path) or turn the kernel into image-domain unmixing weights (image path).
+//
+// Griswold et al., "Generalized autocalibrating partially parallel acquisitions (GRAPPA)",
+// MRM 47:1202 (2002); 2D/CAIPIRINHA lattices after Breuer et al., MRM 55:549 (2006).
+//
+// Geometry. The acquired lines form a lattice L (include/larmor/pi/sampling.hpp) with generators
+// (y, z) = (Ry, 0) and (shift, Rz). Every missing line is p = l0 + t with l0 on the lattice and t one
+// of the R - 1 non-zero offsets of the elementary cell {0 <= ty < Ry, 0 <= tz < Rz}. Its sources are
+// the lattice lines l0 + v, v = i (Ry, 0) + j (shift, Rz) for kernel_y values of i centred on the
+// cell (4 -> i = -1, 0, 1, 2: Gadgetron's offsets -R, 0, R, 2R), kernel_z values of j in 3D, and
+// kernel_x readout neighbours (5 -> dx = -2..2):
+//     k_o(l0 + t, kx) = sum_{c, v, dx} W[(v, dx, c), (t, o)] k_c(l0 + v, kx + dx).
+// One solve gives the weights of all R - 1 targets (and all output coils) at once.
+//
+// Calibration solves the ridge regression min ||A W - B||^2 + lambda ||W||^2 over every position of the
+// fully sampled ACS block where the whole stencil fits: A = sources (rows x n_src), B = targets.
+// lambda = reg * tr(A^H A) / n_src with reg = 5e-4 (Gadgetron's scale, solved by Cholesky as there):
+// relative to the mean source power, so the same reg works for any data scaling and coil count;
+// pygrappa's 0.01 * ||A^H A||_F / n is a heavier, norm-based variant of the same idea.
+//
+// Application (memory stays bounded, also for 3D at 64 coils): after a 1D inverse FFT along x the
+// readout taps become one matrix per readout position, W_x = sum_dx W(dx) exp(-2 pi i dx (x - Nx/2)/Nx),
+// and each x column is filled by one small matrix product (W_x times the sources of every lattice
+// point) — no source matrix of the whole volume is ever built. Acquired lines, ACS lines included,
+// are returned exactly as acquired.
+//
+// Image path: on zero-filled lattice data the kernel is one circular convolution, so in image space
+// it is a per-pixel coil mixing, unfolded_o = sum_c K_oc(r) alias_c(r), K = sqrt(N) ifftc(kernel).
+// Folding in the combination weights w_o = conj(S_o) / sum |S|^2 gives unmixing weights
+//     u_c(r) = sum_o w_o(r) K_oc(r),     image = sum_c u_c alias_c      (one multiply-add per coil),
+// computed once and reused for every slice/repetition with the same sampling. The g-factor follows from
+// them (white noise of unit variance per coil, i.e. prewhitened data):
+//     g(r) = sqrt(sum_c |u_c|^2) / (R sqrt(sum_o |w_o|^2)),
+// Gadgetron's sqrt(sum |unmix|^2) / R for maps normalised to sum |S|^2 = 1.
+#pragma once
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <optional>
+#include <vector>
+
+#include "larmor/calib/calibration_region.hpp"
+#include "larmor/core/array.hpp"
+#include "larmor/core/parallel.hpp"
+#include "larmor/fft/fft.hpp"
+#include "larmor/kernels/coil_kernels.hpp"
+#include "larmor/pi/sampling.hpp"
+
+namespace larmor {
+
+struct grappa_options {
+  index_t kernel_y = 4;   // source lines along y, in lattice steps (Ry apart)
+  index_t kernel_x = 5;   // readout neighbours
+  index_t kernel_z = 3;   // source rows along z, in lattice steps (3D with Rz > 1 only)
+  float reg = 5e-4f;      // Tikhonov lambda = reg * tr(A^H A) / n_sources
+  // Calibration rows are thinned (evenly along x) to at most this many per unknown: more rows than
+  // ~6 per unknown only cost time, and 3D ACS blocks hold hundreds of thousands of positions.
+  index_t max_rows_per_source = 6;
+};
+
+// A calibrated GRAPPA kernel (see the top of this file for the index conventions).
+struct grappa_kernel {
+  sampling_lattice lattice;
+  index_t coils = 0, kernel_x = 0;
+  std::vector<std::array<index_t, 2>> sources;  // lattice offsets v as (z, y)
+  std::vector<std::array<index_t, 2>> targets;  // cell offsets t as (z, y), (0, 0) excluded
+  // weights(s, t) with s = (v * kernel_x + d) * coils + c (dx = d - kernel_x / 2), t = target * coils + o.
+  array<cfloat, 2> weights;
+
+  index_t n_sources() const { return static_cast<index_t>(sources.size()) * kernel_x * coils; }
+  index_t n_targets() const { return static_cast<index_t>(targets.size()) * coils; }
+};
+
+namespace detail {
+
+using grappa_matrix = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using grappa_map = Eigen::Map<grappa_matrix>;
+using grappa_cmap = Eigen::Map<const grappa_matrix>;
+
+// View a (coils, y, x) k-space as (coils, 1, y, x).
+inline strided_view<const cfloat, 4> as_volume(strided_view<const cfloat, 3> k) {
+  return {k.data(), {k.shape(0), 1, k.shape(1), k.shape(2)}, {k.stride(0), 0, k.stride(1), k.stride(2)}};
+}
+inline strided_view<const cfloat, 4> as_volume(strided_view<const cfloat, 4> k) { return k; }
+
+inline grappa_kernel grappa_geometry(const sampling_lattice& L, index_t coils, const grappa_options& o) {
+  LARMOR_CHECK_ARG(o.kernel_y >= 1 && o.kernel_x >= 1 && o.kernel_z >= 1, "grappa: kernel sizes must be >= 1, got (",
+                   o.kernel_y, ", ", o.kernel_x, ", ", o.kernel_z, ")");
+  LARMOR_CHECK_ARG(o.reg >= 0 && std::isfinite(o.reg), "grappa: reg must be finite and >= 0, got ", o.reg);
+  grappa_kernel k;
+  k.lattice = L;
+  k.coils = coils;
+  k.kernel_x = o.kernel_x;
+  const index_t ky = o.kernel_y, kz = L.rz > 1 ? o.kernel_z : 1;
+  for (index_t j = -((kz - 1) / 2); j < kz - (kz - 1) / 2; ++j)
+    for (index_t i = -((ky - 1) / 2); i < ky - (ky - 1) / 2; ++i) k.sources.push_back({j * L.rz, i * L.ry + j * L.shift});
+  for (index_t tz = 0; tz < L.rz; ++tz)
+    for (index_t ty = 0; ty < L.ry; ++ty)
+      if (tz != 0 || ty != 0) k.targets.push_back({tz, ty});
+  return k;
+}
+
+// Bounding box (z, y) of the stencil relative to l0: sources and targets.
+struct stencil_box {
+  index_t z0 = 0, z1 = 0, y0 = 0, y1 = 0;  // inclusive
+};
+inline stencil_box stencil_extent(const grappa_kernel& k) {
+  stencil_box b;
+  auto grow = [&](const std::array<index_t, 2>& p) {
+    b.z0 = std::min(b.z0, p[0]), b.z1 = std::max(b.z1, p[0]);
+    b.y0 = std::min(b.y0, p[1]), b.y1 = std::max(b.y1, p[1]);
+  };
+  for (const auto& v : k.sources) grow(v);
+  for (const auto& t : k.targets) grow(t);
+  return b;
+}
+
+// Calibration on a fully sampled block (coils, z, y, x).
+inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, const grappa_options& o) {
+  const index_t nc = k.coils, Z = acs.shape(1), Y = acs.shape(2), X = acs.shape(3);
+  const index_t kx = k.kernel_x, hx = kx / 2;
+  const auto b = stencil_extent(k);
+  const index_t pz = Z - (b.z1 - b.z0), py = Y - (b.y1 - b.y0), px = X - (kx - 1);
+  LARMOR_CHECK_DATA(py >= 1, "grappa: the calibration data has ", Y, " lines along y; a kernel of ", o.kernel_y,
+                    " lines at Ry = ", k.lattice.ry, " (CAIPI shift ", k.lattice.shift, ") needs at least ",
+                    b.y1 - b.y0 + 1);
+  LARMOR_CHECK_DATA(pz >= 1, "grappa: the calibration data has ", Z, " partitions along z; a kernel of ",
+                    o.kernel_z, " rows at Rz = ", k.lattice.rz, " needs at least ", b.z1 - b.z0 + 1);
+  LARMOR_CHECK_DATA(px >= 1, "grappa: the calibration data has ", X, " readout samples; the kernel needs ", kx);
+  const index_t ns = k.n_sources(), nt = k.n_targets();
+  // Thin the rows evenly along x when there are far more than needed.
+  const index_t cap = std::max<index_t>(ns * std::max<index_t>(o.max_rows_per_source, 1), 1);
+  const index_t xstep = std::max<index_t>(1, (pz * py * px + cap - 1) / cap);
+  const index_t nxr = (px + xstep - 1) / xstep, rows = pz * py * nxr;
+
+  grappa_matrix A(rows, ns), B(rows, nt);
+  parallel_for(pz * py, [&](index_t zy) {
+    const index_t z = zy / py - b.z0, y = zy % py - b.y0;  // the reference point l0 inside the block
+    for (index_t xi = 0; xi < nxr; ++xi) {
+      const index_t x = hx + xi * xstep, r = zy * nxr + xi;
+      index_t s = 0;
+      for (const auto& v : k.sources)
+        for (index_t d = 0; d < kx; ++d)
+          for (index_t c = 0; c < nc; ++c) A(r, s++) = acs(c, z + v[0], y + v[1], x + d - hx);
+      index_t t = 0;
+      for (const auto& tg : k.targets)
+        for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
+    }
+  });
+  Eigen::MatrixXcf G = A.adjoint() * A;
+  const Eigen::MatrixXcf AhB = A.adjoint() * B;
+  const float trace = G.diagonal().real().sum();
+  LARMOR_CHECK_DATA(trace > 0 && std::isfinite(trace), "grappa: the calibration data is all zero");
+  G.diagonal().array() += o.reg * trace / static_cast<float>(ns);
+  Eigen::LLT<Eigen::MatrixXcf> llt(G);
+  LARMOR_CHECK_DATA(llt.info() == Eigen::Success, "grappa: the calibration system is singular (use reg > 0)");
+  k.weights = array<cfloat, 2>({ns, nt}, uninitialized);
+  grappa_map(k.weights.data(), ns, nt) = llt.solve(AhB);
+}
+
+// Readout weights of tap d at hybrid-space column x: exp(-2 pi i dx (x - Nx/2) / Nx), dx = d - kx/2.
+inline cfloat readout_phase(index_t d, index_t kx, index_t x, index_t nx) {
+  const double a = -2.0 * 3.14159265358979323846 * static_cast<double>(d - kx / 2) *
+                   static_cast<double>(x - nx / 2) / static_cast<double>(nx);
+  return {static_cast<float>(std::cos(a)), static_cast<float>(std::sin(a))};
+}
+
+// The reference lattice points l0 = (z, y) whose cell reaches into a (nz, ny) matrix.
+inline std::vector<std::array<index_t, 2>> lattice_points(const sampling_lattice& L, index_t nz, index_t ny) {
+  std::vector<std::array<index_t, 2>> pts;
+  const index_t jmin = -((L.offset_z + L.rz - 1) / L.rz) - 1;
+  for (index_t j = jmin;; ++j) {
+    const index_t z = L.offset_z + j * L.rz;
+    if (z >= nz) break;
+    if (z + L.rz - 1 < 0) continue;
+    const index_t y_start = L.offset_y + j * L.shift;
+    // first i with y + ry - 1 >= 0
+    index_t i = -((y_start + L.ry - 1) / L.ry) - 1;
+    for (;; ++i) {
+      const index_t y = y_start + i * L.ry;
+      if (y >= ny) break;
+      if (y + L.ry - 1 >= 0) pts.push_back({z, y});
+    }
+  }
+  return pts;
+}
+
+// Fills, in hybrid space (coils, z, y, x) with x already inverse-Fourier transformed, every line that
+// `acquired` marks as missing. Source lines outside the matrix count as zero.
+inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h, const line_mask& acquired) {
+  const index_t nc = k.coils, nz = h.shape(1), ny = h.shape(2), nx = h.shape(3), kx = k.kernel_x;
+  const index_t nv = static_cast<index_t>(k.sources.size()), ntc = static_cast<index_t>(k.targets.size());
+  // Lattice points with at least one missing target.
+  std::vector<std::array<index_t, 2>> pts;
+  for (const auto& l : detail::lattice_points(k.lattice, nz, ny))
+    for (const auto& t : k.targets) {
+      const index_t z = l[0] + t[0], y = l[1] + t[1];
+      if (z >= 0 && z < nz && y >= 0 && y < ny && !acquired(z, y)) {
+        pts.push_back(l);
+        break;
+      }
+    }
+  const index_t np = static_cast<index_t>(pts.size());
+  if (np == 0) return;
+  const grappa_cmap W(k.weights.data(), k.n_sources(), k.n_targets());
+  parallel_for(nx, [&](index_t x) {
+    // W_x (n_targets x nv*nc): the readout taps folded into one matrix for this column.
+    grappa_matrix Wx = grappa_matrix::Zero(k.n_targets(), nv * nc);
+    for (index_t v = 0; v < nv; ++v)
+      for (index_t d = 0; d < kx; ++d) {
+        const cfloat ph = readout_phase(d, kx, x, nx);
+        Wx.middleCols(v * nc, nc) += ph * W.middleRows((v * kx + d) * nc, nc).transpose();
+      }
+    grappa_matrix S(nv * nc, np);
+    for (index_t p = 0; p < np; ++p)
+      for (index_t v = 0; v < nv; ++v) {
+        const index_t z = pts[p][0] + k.sources[v][0], y = pts[p][1] + k.sources[v][1];
+        const bool in = z >= 0 && z < nz && y >= 0 && y < ny;
+        for (index_t c = 0; c < nc; ++c) S(v * nc + c, p) = in ? h(c, z, y, x) : cfloat(0.f, 0.f);
+      }
+    const grappa_matrix T = Wx * S;
+    for (index_t p = 0; p < np; ++p)
+      for (index_t ti = 0; ti < ntc; ++ti) {
+        const index_t z = pts[p][0] + k.targets[ti][0], y = pts[p][1] + k.targets[ti][1];
+        if (z < 0 || z >= nz || y < 0 || y >= ny || acquired(z, y)) continue;
+        for (index_t c = 0; c < nc; ++c) h(c, z, y, x) = T(ti * nc + c, p);
+      }
+  });
+}
+
+template <std::size_t R>
+void check_grappa_input(const char* func, strided_view<const cfloat, R> kspace) {
+  static_assert(R == 3 || R == 4, "GRAPPA: k-space is (coils, y, x) or (coils, z, y, x)");
+  LARMOR_CHECK_ARG(kspace.size() > 0, func, ": k-space is empty (shape ", shape_string(kspace.shape()), ")");
+  check_finite(func, "k-space", kspace);
+}
+
+// The lattice of the data, with clear errors for data GRAPPA cannot use.
+inline sampling_lattice grappa_lattice(const char* func, const line_mask& m) {
+  LARMOR_CHECK_DATA(m.count() > 0, func, ": k-space holds no data (all zero)");
+  const auto L = detect_lattice(m);
+  LARMOR_CHECK_DATA(L.has_value(), func,
+                    ": the sampling is not a regular (Ry x Rz, CAIPI) lattice; use cgsense for irregular masks");
+  return *L;
+}
+
+}  // namespace detail
+
+// Calibrates a kernel on fully sampled ACS data (coils, y, x) or (coils, z, y, x) — the ACS block itself,
+// not the zero-filled matrix — for the sampling lattice of the accelerated data.
+template <std::size_t R>
+grappa_kernel grappa_calibrate(strided_view<const cfloat, R> acs, const sampling_lattice& lattice,
+                               const grappa_options& opt = {}) {
+  detail::check_grappa_input("grappa_calibrate", acs);
+  LARMOR_CHECK_ARG(lattice.ry >= 1 && lattice.rz >= 1, "grappa_calibrate: acceleration must be >= 1, got Ry = ",
+                   lattice.ry, ", Rz = ", lattice.rz);
+  LARMOR_CHECK_ARG(R == 4 || lattice.rz == 1, "grappa_calibrate: Rz = ", lattice.rz, " needs 3D data (coils, z, y, x)");
+  auto k = detail::grappa_geometry(lattice, acs.shape(0), opt);
+  if (k.targets.empty()) {  // fully sampled: nothing to fit
+    k.weights = array<cfloat, 2>({k.n_sources(), 0});
+    return k;
+  }
+  detail::grappa_fit(k, detail::as_volume(acs), opt);
+  return k;
+}
+
+// The fully sampled centre of k-space (or of a separate calibration scan), cut out for calibration:
+// the block of acquired lines around the centre (fully_sampled_centre), whole readouts.
+template <std::size_t R>
+array<cfloat, R> grappa_acs(strided_view<const cfloat, R> kspace_or_calibration) {
+  const auto m = acquired_lines(kspace_or_calibration);
+  LARMOR_CHECK_DATA(m.count() > 0, "grappa: the calibration data is all zero");
+  const auto b = fully_sampled_centre(m);
+  LARMOR_CHECK_DATA(b.has_value(), "grappa: no calibration data: the k-space centre line (z ", m.nz / 2, ", y ",
+                    m.ny / 2, ") was not acquired");
+  const auto k = kspace_or_calibration;
+  extents<R> sh = k.shape();
+  sh[R - 2] = b->ny();
+  if constexpr (R == 4) sh[1] = b->nz();
+  array<cfloat, R> out(sh, uninitialized);
+  auto o = out.view();
+  for_each_index(sh, [&](const extents<R>& i) {
+    extents<R> j = i;
+    j[R - 2] += b->y0;
+    if constexpr (R == 4) j[1] += b->z0;
+    o[i] = k[j];
+  });
+  return out;
+}
+
+// Fills the missing lines of k-space (coils, [z,] y, x) with a calibrated kernel. Acquired lines (ACS
+// included) come back bit-exact.
+template <std::size_t R>
+array<cfloat, R> grappa_apply(strided_view<const cfloat, R> kspace, const grappa_kernel& kernel) {
+  detail::check_grappa_input("grappa_apply", kspace);
+  LARMOR_CHECK_ARG(kspace.shape(0) == kernel.coils, "grappa_apply: k-space has ", kspace.shape(0),
+                   " coils, the kernel was calibrated for ", kernel.coils);
+  const auto mask = acquired_lines(kspace);
+  auto out = to_array(kspace);
+  if (kernel.targets.empty()) return out;
+  ifftc_inplace(out, {-1});
+  extents<4> sh{out.shape(0), R == 4 ? out.shape(1) : 1, out.shape(R - 2), out.shape(R - 1)};
+  detail::grappa_fill_hybrid(kernel, strided_view<cfloat, 4>(out.data(), sh), mask);
+  fftc_inplace(out, {-1});
+  // Acquired lines exactly as acquired.
+  const auto in4 = detail::as_volume(kspace);
+  auto o4 = strided_view<cfloat, 4>(out.data(), sh);
+  parallel_for(sh[0], [&](index_t c) {
+    for (index_t z = 0; z < sh[1]; ++z)
+      for (index_t y = 0; y < sh[2]; ++y)
+        if (mask(z, y))
+          for (index_t x = 0; x < sh[3]; ++x) o4(c, z, y, x) = in4(c, z, y, x);
+  });
+  return out;
+}
+
+namespace detail {
+template <std::size_t R>
+array<cfloat, R> grappa_from(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> acs,
+                             const grappa_options& opt) {
+  check_grappa_input("grappa", kspace);
+  check_grappa_input("grappa", acs);
+  LARMOR_CHECK_ARG(acs.shape(0) == kspace.shape(0), "grappa: acs has ", acs.shape(0), " coils, k-space has ",
+                   kspace.shape(0));
+  const auto L = grappa_lattice("grappa", acquired_lines(kspace));
+  const auto block = grappa_acs(acs);
+  return grappa_apply(kspace, grappa_calibrate(block.cview(), L, opt));
+}
+}  // namespace detail
+
+// GRAPPA in one call: the lattice read from the data, the kernel calibrated on the fully sampled centre
+// of k-space; returns k-space (coils, [z,] y, x) with every missing line filled.
+template <std::size_t R>
+array<cfloat, R> grappa(strided_view<const cfloat, R> kspace, const grappa_options& opt = {}) {
+  return detail::grappa_from(kspace, kspace, opt);
+}
+
+// The same with a separate calibration scan `acs` (the ACS block itself, or zero-filled at full size).
+template <std::size_t R>
+array<cfloat, R> grappa(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> acs,
+                        const grappa_options& opt = {}) {
+  return detail::grappa_from(kspace, acs, opt);
+}
+
+// Image-domain unmixing weights u (coils, [z,] y, x) for combined images (see the top of this file).
+// `maps` are the coil sensitivities used for combination, (coils, [z,] y, x) or (1, coils, [z,] y, x),
+// at the full matrix size of the data to unmix.
+template <std::size_t R>
+array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R> maps) {
+  static_assert(R == 3 || R == 4, "grappa_unmixing: maps are (coils, [z,] y, x)");
+  LARMOR_CHECK_ARG(maps.shape(0) == kernel.coils, "grappa_unmixing: maps have ", maps.shape(0),
+                   " coils, the kernel was calibrated for ", kernel.coils);
+  check_finite("grappa_unmixing", "maps", maps);
+  const index_t nc = kernel.coils, kx = kernel.kernel_x;
+  const index_t nz = R == 4 ? maps.shape(1) : 1, ny = maps.shape(R - 2), nx = maps.shape(R - 1), n = nz * ny * nx;
+  // Roemer combination weights w_o = conj(S_o) / sum |S|^2.
+  const auto S = to_array(maps);
+  array<float, 1> den({n});
+  for (index_t o = 0; o < nc; ++o)
+    for (index_t i = 0; i < n; ++i) den[i] += std::norm(S.data()[o * n + i]);
+
+  array<cfloat, R> u(maps.shape());
+  array<cfloat, R> K(maps.shape(), uninitialized);
+  auto wrap = [](index_t i, index_t m) { return ((i % m) + m) % m; };
+  const index_t cz = nz / 2, cy = ny / 2, cx = nx / 2;
+  const float root_n = std::sqrt(static_cast<float>(n));
+  const detail::grappa_cmap W(kernel.weights.data(), kernel.n_sources(), kernel.n_targets());
+  const index_t nv = static_cast<index_t>(kernel.sources.size());
+  for (index_t o = 0; o < nc; ++o) {
+    std::fill(K.begin(), K.end(), cfloat(0.f, 0.f));
+    // k-space taps of output coil o: identity at the centre, W at t - v (readout -dx).
+    K.data()[o * n + (cz * ny + cy) * nx + cx] += 1.f;
+    for (std::size_t ti = 0; ti < kernel.targets.size(); ++ti)
+      for (index_t v = 0; v < nv; ++v)
+        for (index_t d = 0; d < kx; ++d) {
+          const auto& t = kernel.targets[ti];
+          const auto& s = kernel.sources[static_cast<std::size_t>(v)];
+          const index_t z = wrap(cz + t[0] - s[0], nz), y = wrap(cy + t[1] - s[1], ny),
+                        x = wrap(cx - (d - kx / 2), nx);
+          for (index_t c = 0; c < nc; ++c)
+            K.data()[c * n + (z * ny + y) * nx + x] += W((v * kx + d) * nc + c, static_cast<index_t>(ti) * nc + o);
+        }
+    if constexpr (R == 4)
+      ifftc_inplace(K, {1, 2, 3});
+    else
+      ifftc_inplace(K, {1, 2});
+    // u_c += w_o K_oc
+    parallel_for(nc, [&](index_t c) {
+      const cfloat* s = S.data() + o * n;
+      const cfloat* kc = K.data() + c * n;
+      cfloat* uc = u.data() + c * n;
+      for (index_t i = 0; i < n; ++i)
+        if (den[i] > 0) uc[i] += std::conj(s[i]) / den[i] * root_n * kc[i];
+    });
+  }
+  return u;
+}
+
+template <std::size_t R>
+array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R + 1> maps) {
+  LARMOR_CHECK_ARG(maps.shape(0) >= 1, "grappa_unmixing: maps hold no set");
+  return grappa_unmixing<R>(kernel, maps.slice(0));
+}
+
+// Unfolds accelerated k-space (coils, [z,] y, x) with unmixing weights: lines off the lattice (ACS) are
+// dropped, the rest inverse-transformed, and image = sum_c u_c alias_c.
+template <std::size_t R>
+array<cfloat, R - 1> grappa_unmix(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> unmixing,
+                                  const sampling_lattice& lattice) {
+  detail::check_grappa_input("grappa_unmix", kspace);
+  check_same_shape("grappa_unmix", "kspace", kspace, "unmixing", unmixing);
+  const index_t nc = kspace.shape(0), nz = R == 4 ? kspace.shape(1) : 1, ny = kspace.shape(R - 2),
+                nx = kspace.shape(R - 1), n = nz * ny * nx;
+  array<cfloat, R> alias(kspace.shape());
+  const auto in4 = detail::as_volume(kspace);
+  parallel_for(nc, [&](index_t c) {
+    for (index_t z = 0; z < nz; ++z)
+      for (index_t y = 0; y < ny; ++y)
+        if (lattice.contains(z, y))
+          for (index_t x = 0; x < nx; ++x) alias.data()[((c * nz + z) * ny + y) * nx + x] = in4(c, z, y, x);
+  });
+  if constexpr (R == 4)
+    ifftc_inplace(alias, {1, 2, 3});
+  else
+    ifftc_inplace(alias, {1, 2});
+  const auto u = to_array(unmixing);
+  extents<R - 1> sh{};
+  for (std::size_t a = 1; a < R; ++a) sh[a - 1] = kspace.shape(a);
+  array<cfloat, R - 1> img(sh, uninitialized);
+  const index_t block = 4096;
+  parallel_for((n + block - 1) / block, [&](index_t b) {
+    const index_t i0 = b * block, len = std::min(block, n - i0);
+    kernels::unmix_apply(u.data() + i0, alias.data() + i0, nc, n, img.data() + i0, len);
+  });
+  return img;
+}
+
+// g-factor map ([z,] y, x) from unmixing weights and the combination maps they were made with:
+// g = sqrt(sum_c |u_c|^2) / (R sqrt(sum_o |w_o|^2)), w = conj(S) / sum |S|^2; 0 outside the maps.
+template <std::size_t R>
+array<float, R - 1> grappa_gfactor(strided_view<const cfloat, R> unmixing, strided_view<const cfloat, R> maps,
+                                   index_t acceleration) {
+  check_same_shape("grappa_gfactor", "unmixing", unmixing, "maps", maps);
+  LARMOR_CHECK_ARG(acceleration >= 1, "grappa_gfactor: acceleration must be >= 1, got ", acceleration);
+  const auto u = to_array(unmixing);
+  const auto s = to_array(maps);
+  const index_t nc = unmixing.shape(0), n = u.size() / std::max<index_t>(nc, 1);
+  extents<R - 1> sh{};
+  for (std::size_t a = 1; a < R; ++a) sh[a - 1] = unmixing.shape(a);
+  array<float, R - 1> g(sh);
+  parallel_for(n, [&](index_t i) {
+    double uu = 0, ss = 0;
+    for (index_t c = 0; c < nc; ++c) uu += std::norm(u.data()[c * n + i]), ss += std::norm(s.data()[c * n + i]);
+    // sum |w|^2 = 1 / sum |S|^2
+    g.data()[i] = ss > 0 ? static_cast<float>(std::sqrt(uu * ss) / static_cast<double>(acceleration)) : 0.f;
+  });
+  return g;
+}
+
+}  // namespace larmor
