@@ -1,5 +1,5 @@
-// `larmor recon` and `larmor info`: ISMRMRD raw data -> ISMRMRD images (+ PNG preview), and a summary
-// of what a raw file holds.
+// `larmor recon` and `larmor info`: ISMRMRD or Siemens twix raw data -> ISMRMRD images (+ PNG preview),
+// and a summary of what a raw file holds.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "larmor/io/ismrmrd.hpp"
+#include "larmor/io/twix.hpp"
 #include "larmor/larmor.hpp"
 #include "larmor/recon/recon.hpp"
 #include "preview/png_preview.hpp"
@@ -18,7 +19,7 @@ namespace {
 
 io::raw_dataset read_raw(const std::string& path, const std::string& group) {
   const auto ext = std::filesystem::path(path).extension().string();
-  LARMOR_CHECK_DATA(ext != ".dat", path, ": Siemens twix files are not supported yet (convert with siemens_to_ismrmrd)");
+  if (ext == ".dat" || io::is_twix_file(path)) return io::read_twix(path);
   return io::read_ismrmrd(path, group);
 }
 
@@ -52,7 +53,7 @@ void add_recon_command(CLI::App& app) {
     int threads = 0;
   };
   auto opt = std::make_shared<options>();
-  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5)")->required();
+  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5) or Siemens twix (.dat)")->required();
   cmd->add_option("-o,--output", opt->out, "ISMRMRD image file to write")->required();
   std::string methods = "auto";
   for (const auto& m : recon_methods()) methods += "|" + m;
@@ -77,7 +78,7 @@ void add_info_command(CLI::App& app) {
     std::string in, group = "dataset";
   };
   auto opt = std::make_shared<options>();
-  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5)")->required();
+  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5) or Siemens twix (.dat)")->required();
   cmd->add_option("--dataset", opt->group, "HDF5 group of the raw data")->capture_default_str();
   cmd->callback([opt] {
     const auto raw = read_raw(opt->in, opt->group);
