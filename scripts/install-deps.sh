@@ -11,6 +11,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libpng-dev libcli11-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-h5py python3-scipy
   bart
+  clang libclang-rt-14-dev libomp-dev
 )
 if [ "${LARMOR_SKIP_APT_UPDATE:-0}" != 1 ]; then $SUDO apt-get update -qq; fi
 $SUDO apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
