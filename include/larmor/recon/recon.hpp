@@ -6,14 +6,18 @@
 //      (recon_options::prewhiten; scale convention recon_options::noise).
 //   3. A reconstruction method per buffer, chosen by name from a registry: it takes the buffer's
 //      k-space (coils, z, y, x), the matching calibration buffer (if any) and the header, and returns
-//      the complex image (z, y, x). Built in: "rss", "walsh", "inati", "espirit". Further methods (parallel
-//      imaging) register themselves with register_recon_method under their name.
-//      "auto" picks "espirit" for fully sampled data; accelerated data needs a parallel-imaging method.
+//      the complex image (z, y, x). Built in: "rss", "walsh", "inati", "espirit", and the parallel-imaging
+//      methods "grappa", "sense", "cgsense" (recon/pi_methods.hpp). Further methods register themselves with
+//      register_recon_method. Methods may keep state (maps, GRAPPA weights) per calibration group in
+//      method_input::state, so repetitions reuse it.
+//      "auto" decides per buffer: fully sampled -> "espirit"; a regular lattice with ACS -> "grappa";
+//      an irregular mask -> "cgsense" (see detail::auto_method).
 //   4. Crop to the recon space in y and z (centre), magnitude, geometry from the buffer's first readout
 //      -> io::image_record.
 // Progress is reported through an optional callback (the CLI prints it); the library never prints.
 #pragma once
 
+#include <any>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -28,6 +32,7 @@
 #include "larmor/coils/walsh.hpp"
 #include "larmor/io/image_record.hpp"
 #include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/recon/pi_methods.hpp"
 
 namespace larmor {
 
@@ -37,6 +42,7 @@ struct method_input {
   const array<cfloat, 4>* calibration;       // separate/interleaved calibration, same shape, or nullptr
   const io::encoding_header& header;
   index_t acceleration_y, acceleration_z;
+  std::any* state = nullptr;  // per calibration group and method: what a method wants to reuse
 };
 using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
 
@@ -112,6 +118,19 @@ inline void register_builtin_methods() {
     });
     return combine_with(coil_images(in.kspace), maps);
   };
+  auto scratch = [](const method_input& in, std::any& local) -> std::any& { return in.state ? *in.state : local; };
+  r["grappa"] = [scratch](const method_input& in) {
+    std::any local;
+    return grappa_method(in.kspace, in.calibration, scratch(in, local));
+  };
+  r["sense"] = [scratch](const method_input& in) {
+    std::any local;
+    return sense_method(in.kspace, in.calibration, scratch(in, local));
+  };
+  r["cgsense"] = [scratch](const method_input& in) {
+    std::any local;
+    return cgsense_method(in.kspace, in.calibration, scratch(in, local));
+  };
 }
 
 }  // namespace detail
@@ -166,22 +185,20 @@ inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt =
   }
   std::string method = opt.method;
   if (method == "auto") {
-    const bool full = detail::fully_sampled(kd.imaging.front().kspace);
-    LARMOR_CHECK_DATA(full, "recon: ", raw.source, " is undersampled (acceleration ", kd.acceleration_y, " x ",
-                      kd.acceleration_z, "); pick a parallel-imaging method with --method (available: ",
-                      [&] {
-                        std::string s;
-                        for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
-                        return s;
-                      }(),
-                      ")");
-    method = "espirit";
+    const auto& b0 = kd.imaging.front();
+    buffer_key ck = b0.key;
+    ck.repetition = 0;
+    const auto cal = kd.calibration.find(ck);
+    method = detail::auto_method(b0.kspace, cal == kd.calibration.end() ? nullptr : &cal->second);
+    say("method auto -> " + method + " (acceleration " + std::to_string(kd.acceleration_y) + " x " +
+        std::to_string(kd.acceleration_z) + ")");
   }
   recon_method fn;
   {
     std::lock_guard<std::mutex> lock(detail::registry_mutex());
     fn = detail::method_registry().at(method);
   }
+  std::map<buffer_key, std::any> states;  // per calibration group (repetitions share one)
   const auto& h = raw.header;
   recon_result res;
   res.method = method;
@@ -192,7 +209,7 @@ inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt =
     ck.repetition = 0;
     const auto cal = kd.calibration.find(ck);
     const method_input in{b.kspace, cal == kd.calibration.end() ? nullptr : &cal->second, h, kd.acceleration_y,
-                          kd.acceleration_z};
+                          kd.acceleration_z, &states[ck]};
     const auto img = fn(in);
     // Crop to the recon matrix in y and z (x was cropped with the readout oversampling).
     const index_t nz = img.shape(0), ny = img.shape(1), nx = img.shape(2);

@@ -1,0 +1,112 @@
+// larmor/recon/pi_methods.hpp — the parallel-imaging methods of the recon chain ("grappa", "sense",
+// "cgsense") and the rule "auto" follows.
+//
+// Every method takes one k-space buffer (coils, z, y, x) and, when the scan had one, its separate or
+// interleaved calibration buffer; embedded ACS lines sit in the buffer itself.
+//   grappa   kernel from the ACS block, image-domain unmixing weights with ESPIRiT maps for the
+//            combination (pi/grappa.hpp). Kernel and weights are kept per calibration buffer and
+//            sampling lattice, so repetitions (and slices sharing a calibration) reuse them.
+//   sense    Cartesian SENSE with ESPIRiT maps from the calibration data (pi/sense.hpp).
+//   cgsense  CG-SENSE with the same maps, any Cartesian mask (pi/cgsense.hpp).
+// auto: fully sampled -> espirit; a regular lattice with enough ACS lines for the GRAPPA kernel ->
+// grappa (what Gadgetron's default Cartesian chain does with embedded/separate ACS); an irregular
+// mask (variable density, Poisson disc) -> cgsense.
+#pragma once
+
+#include <any>
+#include <vector>
+
+#include "larmor/coils/combine.hpp"
+#include "larmor/coils/espirit.hpp"
+#include "larmor/pi/cgsense.hpp"
+#include "larmor/pi/grappa.hpp"
+#include "larmor/pi/sense.hpp"
+
+namespace larmor::detail {
+
+// ESPIRiT maps (coils, z, y, x), first set, from the calibration buffer or the k-space centre.
+inline array<cfloat, 4> pi_maps(const array<cfloat, 4>& calib) {
+  if (calib.shape(1) == 1) {
+    const strided_view<const cfloat, 3> v(calib.data(), {calib.shape(0), calib.shape(2), calib.shape(3)});
+    auto m = espirit_maps(v);
+    return std::move(m).reshape(calib.shape());
+  }
+  auto m = espirit_maps(calib.cview());
+  return std::move(m).reshape(calib.shape());
+}
+
+// What grappa keeps between buffers that share a calibration.
+struct grappa_state {
+  struct entry {
+    sampling_lattice lattice;
+    array<cfloat, 4> unmixing;
+  };
+  std::vector<entry> entries;
+  array<cfloat, 4> maps;
+  bool have_maps = false;
+};
+
+inline bool same_lattice(const sampling_lattice& a, const sampling_lattice& b) {
+  return a.ry == b.ry && a.rz == b.rz && a.shift == b.shift && a.offset_y == b.offset_y && a.offset_z == b.offset_z;
+}
+
+inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache) {
+  const auto L = grappa_lattice("recon grappa", acquired_lines(k.cview()));
+  if (!cache.has_value()) cache = grappa_state{};
+  auto& st = std::any_cast<grappa_state&>(cache);
+  const auto& cal = calibration ? *calibration : k;
+  if (!st.have_maps) {
+    st.maps = pi_maps(cal);
+    st.have_maps = true;
+  }
+  const grappa_state::entry* e = nullptr;
+  for (const auto& x : st.entries)
+    if (same_lattice(x.lattice, L)) e = &x;
+  if (!e) {
+    const auto acs = grappa_acs(cal.cview());
+    const auto kernel = grappa_calibrate(acs.cview(), L);
+    st.entries.push_back({L, grappa_unmixing(kernel, st.maps.cview())});
+    e = &st.entries.back();
+  }
+  return grappa_unmix(k.cview(), e->unmixing.cview(), L);
+}
+
+inline array<cfloat, 4>& cached_maps(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache) {
+  if (!cache.has_value()) cache = pi_maps(calibration ? *calibration : k);
+  return std::any_cast<array<cfloat, 4>&>(cache);
+}
+
+inline array<cfloat, 3> sense_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache) {
+  const auto& maps = cached_maps(k, calibration, cache);
+  return sense(k.cview(), maps.cview());
+}
+
+inline array<cfloat, 3> cgsense_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration,
+                                       std::any& cache) {
+  const auto& maps = cached_maps(k, calibration, cache);
+  return cgsense(k.cview(), maps.cview()).image;
+}
+
+// The method "auto" resolves to for this buffer.
+inline std::string auto_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration) {
+  const auto m = acquired_lines(k.cview());
+  LARMOR_CHECK_DATA(m.count() > 0, "recon: the k-space buffer holds no data (all zero)");
+  const auto L = detect_lattice(m);
+  if (L && L->factor() == 1) {
+    // Every line inside the sampled extent is there. Points missing inside the lines (a 2D mask over
+    // (y, x), e.g. Poisson disc) make it undersampled; an asymmetric echo alone keeps > half.
+    const auto pts = acquired_mask(k.cview());
+    std::size_t n = 0;
+    for (auto a : pts) n += a;
+    return 2 * n >= pts.size() ? "espirit" : "cgsense";
+  }
+  if (!L) return "cgsense";
+  // GRAPPA needs an ACS block the kernel fits in.
+  const auto cm = calibration ? acquired_lines(calibration->cview()) : m;
+  const auto block = fully_sampled_centre(cm);
+  const auto box = stencil_extent(grappa_geometry(*L, k.shape(0), grappa_options{}));
+  if (block && block->ny() > box.y1 - box.y0 && block->nz() > box.z1 - box.z0) return "grappa";
+  return block ? "cgsense" : "grappa";  // no calibration at all: grappa says so clearly
+}
+
+}  // namespace larmor::detail
