@@ -52,6 +52,22 @@ TEST(Cli, ReconWritesImagesAndPreview) {
   EXPECT_GT(std::filesystem::file_size(png), 100u);
 }
 
+// Accelerated generator data (-a 3 -w 24) through `larmor recon` with auto: GRAPPA, one image per repetition.
+TEST(Cli, ReconAutoOnAcceleratedDataRunsGrappa) {
+  if (std::string(LARMOR_ISMRMRD_GENERATOR).empty()) GTEST_SKIP() << "ismrmrd-tools not installed";
+  const auto in = test::tmp_path("cli_acc_in.h5"), out = test::tmp_path("cli_acc_out.h5");
+  std::filesystem::remove(in);  // the generator appends
+  std::filesystem::remove(out);
+  const std::string gen = std::string(LARMOR_ISMRMRD_GENERATOR) + " -m 64 -c 8 -n 0.01 -a 3 -w 24 -o '" + in + "' >/dev/null 2>&1";
+  ASSERT_EQ(std::system(gen.c_str()), 0);
+  const auto r = run_cli("recon '" + in + "' -o '" + out + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("method grappa"), std::string::npos) << r.err;
+  const auto images = io::read_ismrmrd_images(out);
+  ASSERT_EQ(images.size(), 3u);  // the generator writes R repetitions with shifted lines
+  EXPECT_EQ(images[0].magnitude.shape(), (extents<3>{1, 64, 64}));
+}
+
 TEST(Cli, InfoDescribesTheFile) {
   const auto r = run_cli("info '" + std::string(LARMOR_DEMO_DATA) + "'");
   ASSERT_EQ(r.code, 0) << r.err;
