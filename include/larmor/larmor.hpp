@@ -17,6 +17,8 @@
 #include "larmor/io/cfl.hpp"
 #include "larmor/ops/sense_operator.hpp"
 #include "larmor/pi/cgsense.hpp"
+#include "larmor/pi/grappa.hpp"
+#include "larmor/pi/sampling.hpp"
 #include "larmor/pi/sense.hpp"
 #include "larmor/sim/phantom.hpp"
 #include "larmor/solvers/conjugate_gradient.hpp"
