@@ -356,17 +356,24 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
   check_finite("grappa_unmixing", "maps", maps);
   const index_t nc = kernel.coils, kx = kernel.kernel_x;
   const index_t nz = R == 4 ? maps.shape(1) : 1, ny = maps.shape(R - 2), nx = maps.shape(R - 1), n = nz * ny * nx;
-  // Roemer combination weights w_o = conj(S_o) / sum |S|^2.
-  const auto S = to_array(maps);
-  array<float, 1> den({n});
-  for (index_t o = 0; o < nc; ++o)
-    for (index_t i = 0; i < n; ++i) den[i] += std::norm(S.data()[o * n + i]);
+  // Roemer combination weights, with the sqrt(N) of the convolution theorem folded in:
+  // w_o = sqrt(N) conj(S_o) / sum |S|^2 (0 where the maps vanish).
+  auto w = to_array(maps);
+  {
+    array<float, 1> den({n});
+    for (index_t o = 0; o < nc; ++o)
+      for (index_t i = 0; i < n; ++i) den[i] += std::norm(w.data()[o * n + i]);
+    const float root_n = std::sqrt(static_cast<float>(n));
+    parallel_for(nc, [&](index_t o) {
+      cfloat* wo = w.data() + o * n;
+      for (index_t i = 0; i < n; ++i) wo[i] = den[i] > 0 ? std::conj(wo[i]) * (root_n / den[i]) : cfloat(0.f, 0.f);
+    });
+  }
 
   array<cfloat, R> u(maps.shape());
   array<cfloat, R> K(maps.shape(), uninitialized);
   auto wrap = [](index_t i, index_t m) { return ((i % m) + m) % m; };
   const index_t cz = nz / 2, cy = ny / 2, cx = nx / 2;
-  const float root_n = std::sqrt(static_cast<float>(n));
   const detail::grappa_cmap W(kernel.weights.data(), kernel.n_sources(), kernel.n_targets());
   const index_t nv = static_cast<index_t>(kernel.sources.size());
   for (index_t o = 0; o < nc; ++o) {
@@ -388,12 +395,10 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
     else
       ifftc_inplace(K, {1, 2});
     // u_c += w_o K_oc
-    parallel_for(nc, [&](index_t c) {
-      const cfloat* s = S.data() + o * n;
-      const cfloat* kc = K.data() + c * n;
-      cfloat* uc = u.data() + c * n;
-      for (index_t i = 0; i < n; ++i)
-        if (den[i] > 0) uc[i] += std::conj(s[i]) / den[i] * root_n * kc[i];
+    const index_t block = 8192, nb = (n + block - 1) / block;
+    parallel_for(nc * nb, [&](index_t cb) {
+      const index_t c = cb / nb, i0 = (cb % nb) * block, len = std::min(block, n - i0);
+      kernels::cmac(w.data() + o * n + i0, K.data() + c * n + i0, u.data() + c * n + i0, len);
     });
   }
   return u;
