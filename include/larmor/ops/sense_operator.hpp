@@ -62,6 +62,28 @@ strided_view<const cfloat, R> single_map_set(const char* func, strided_view<cons
   return maps.slice(0);
 }
 
+// The data of v, or of a contiguous copy kept in `owned` when v is strided.
+template <std::size_t R>
+const cfloat* contiguous_data(strided_view<const cfloat, R> v, array<cfloat, R>& owned) {
+  if (v.is_contiguous()) return v.data();
+  owned = to_array(v);
+  return owned.data();
+}
+
+// True when any sample is not 0.
+template <std::size_t R>
+bool any_nonzero(strided_view<const cfloat, R> v) {
+  if (v.is_contiguous()) {
+    const float* p = reinterpret_cast<const float*>(v.data());
+    bool any = false;
+    for (index_t i = 0; i < 2 * v.size(); ++i) any |= p[i] != 0.f;
+    return any;
+  }
+  bool any = false;
+  for_each_index(v.shape(), [&](const extents<R>& i) { any |= v[i] != cfloat(0.f, 0.f); });
+  return any;
+}
+
 // The checks every SENSE-type reconstruction makes on k-space (coils, [z,] y, x) and maps.
 template <std::size_t R>
 void check_sense_inputs(const char* func, strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> maps) {
@@ -72,12 +94,8 @@ void check_sense_inputs(const char* func, strided_view<const cfloat, R> kspace, 
                    "; expected equal shapes");
   check_finite(func, "kspace", kspace);
   check_finite(func, "maps", maps);
-  bool any = false;
-  for_each_index(kspace.shape(), [&](const extents<R>& i) { any |= kspace[i] != cfloat(0.f, 0.f); });
-  LARMOR_CHECK_DATA(any, func, ": kspace is all zero (no acquired samples)");
-  bool any_map = false;
-  for_each_index(maps.shape(), [&](const extents<R>& i) { any_map |= maps[i] != cfloat(0.f, 0.f); });
-  LARMOR_CHECK_DATA(any_map, func, ": maps are all zero");
+  LARMOR_CHECK_DATA(any_nonzero(kspace), func, ": kspace is all zero (no acquired samples)");
+  LARMOR_CHECK_DATA(any_nonzero(maps), func, ": maps are all zero");
 }
 
 // ifftshift over every axis of a row-major (n[0], n[1], ...) array: out[i] = in[(i + n/2) mod n] per axis.

@@ -108,9 +108,15 @@ cgsense_result<R - 1> cgsense(strided_view<const cfloat, R> kspace, strided_view
   static_assert(R == 3 || R == 4, "cgsense: k-space is (coils, y, x) or (coils, z, y, x)");
   extents<R - 1> sp{};
   for (std::size_t a = 0; a + 1 < R; ++a) sp[a] = kspace.shape(a + 1);
-  array<float, R - 1> w(sp, uninitialized);
-  const auto acq = detail::acquired_mask(kspace);
-  for (index_t p = 0; p < w.size(); ++p) w[p] = acq[static_cast<std::size_t>(p)] ? 1.f : 0.f;
+  array<float, R - 1> w(sp);
+  array<cfloat, R> owned;
+  const cfloat* k = detail::contiguous_data(kspace, owned);
+  const index_t nc = kspace.shape(0), npix = w.size();
+  for (index_t c = 0; c < nc; ++c) {
+    const float* kc = reinterpret_cast<const float*>(k + c * npix);
+    for (index_t p = 0; p < npix; ++p)
+      if (kc[2 * p] != 0.f || kc[2 * p + 1] != 0.f) w[p] = 1.f;
+  }
   return detail::cgsense_weighted(kspace, maps, std::move(w), opt);
 }
 

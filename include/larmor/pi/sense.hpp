@@ -225,13 +225,6 @@ inline void sense_unfold(const cfloat* maps, index_t nc, index_t nl, index_t nx,
   });
 }
 
-template <std::size_t R>
-const cfloat* contiguous_data(strided_view<const cfloat, R> v, array<cfloat, R>& owned) {
-  if (v.is_contiguous()) return v.data();
-  owned = to_array(v);
-  return owned.data();
-}
-
 }  // namespace detail
 
 // SENSE image ([z,] y, x) from regularly undersampled k-space (coils, [z,] y, x) and maps of its shape.
