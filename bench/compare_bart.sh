@@ -109,6 +109,9 @@ add_row "ecalib (ESPIRiT, 1 map, BART defaults)" "32 ch × 256², 24² calib" "$
 mem+=("| ecalib | 32 ch × 256² | $(larmor_peak_mb ecalib "$work/ph") | $(bart_peak_mb bart ecalib -m1 "$work/ph" "$work/bo") | 16 |")
 runs=$ecalib_runs
 
+# CG-SENSE vs bart pics -l2 per iteration (same k-space, same bart ecalib maps): bench/compare_pics.sh.
+source "$here/compare_pics.sh"
+
 # SIMD kernels against their scalar references (one thread, Google Benchmark), if built.
 kernel_table=""
 if [ -x "$build/bench/bench_kernels" ]; then
@@ -147,7 +150,6 @@ cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
   echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo "| cc (SVD coil compression) | 64 ch × 512² → 16 | TODO | TODO | | | | | |"
-  echo "| pics -l2 / cgsense | 32 ch × 256², R=4 | TODO | TODO | | | | | |"
   echo
   if [ -n "$kernel_table" ]; then
     echo "## SIMD kernels vs scalar reference (bench/bench_kernels, 1 thread, 32 coils × 256², 64-byte aligned)"

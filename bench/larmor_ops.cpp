@@ -10,6 +10,13 @@
 // copy   bart copy IN OUT         any                          read + write only (I/O baseline)
 // ecalib bart ecalib -m1 IN OUT   [x y 1 coils]                espirit_maps (BART defaults)
 //
+//   larmor_ops cgsense K MAPS OUT ITERS [REPEAT]
+//                                    bart pics -l2 -r 0 -i ITERS -w 1 K MAPS OUT: CG-SENSE with the mask
+//                                    read from K ([x y z coils]) and maps MAPS ([x y z coils]), tol 0
+//                                    (exactly ITERS iterations); writes the image [x y z].
+//   larmor_ops undersample RY ACS IN OUT
+//                                    keeps every RY-th y line (y % RY == 0) plus ACS central lines.
+//
 //   larmor_ops stream MB             STREAM-like memory bandwidth: copy (a = b) and triad (a = b + s c)
 //                                    on float arrays of MB MiB each, num_threads() threads; prints
 //                                    "copy_gbs X" and "triad_gbs Y" (bytes read + written per second).
@@ -68,7 +75,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc < 4 && !(argc == 3 && std::string(argv[1]) == "stream")) {
-    std::fprintf(stderr, "usage: larmor_ops fft|ifft|rss|copy|ecalib IN OUT [REPEAT] | phantom COILS N OUT | stream MB | targets\n");
+    std::fprintf(stderr, "usage: larmor_ops fft|ifft|rss|copy|ecalib IN OUT [REPEAT] | cgsense K MAPS OUT ITERS [REPEAT] | undersample RY ACS IN OUT | phantom COILS N OUT | stream MB | targets\n");
     return 2;
   }
   if (std::string(argv[1]) == "stream" && argc >= 3) {
@@ -111,6 +118,47 @@ int main(int argc, char** argv) {
     std::normal_distribution<float> g(0.f, 1e-3f);
     for (auto& v : k) v += cfloat(g(rng), g(rng));
     larmor::write_cfl(argv[4], std::move(k).reshape(larmor::extents<4>{nc, 1, n, n}).cview());
+    return 0;
+  }
+  if (std::string(argv[1]) == "undersample" && argc == 6) {
+    const index_t ry = std::atol(argv[2]), acs = std::atol(argv[3]);
+    auto k = as_coils_1_y_x(larmor::read_cfl(argv[4]));
+    const index_t nl = k.shape(0) * k.shape(1), ny = k.shape(2), nx = k.shape(3);
+    for (index_t l = 0; l < nl; ++l)
+      for (index_t y = 0; y < ny; ++y)
+        if (y % ry != 0 && (y < ny / 2 - acs / 2 || y >= ny / 2 + acs / 2))
+          std::fill(k.data() + (l * ny + y) * nx, k.data() + (l * ny + y + 1) * nx, cfloat(0.f, 0.f));
+    larmor::write_cfl(argv[5], k.cview());
+    return 0;
+  }
+  if (std::string(argv[1]) == "cgsense" && argc >= 6) {
+    try {
+      auto k = as_coils_1_y_x(larmor::read_cfl(argv[2]));
+      auto m = as_coils_1_y_x(larmor::read_cfl(argv[3]));
+      larmor::cgsense_options o;
+      o.iters = std::max(1, std::atoi(argv[5]));
+      o.tol = 0;
+      const int rep = argc > 6 ? std::max(1, std::atoi(argv[6])) : 1;
+      larmor::array<cfloat, 3> img;
+      double ms = 0;
+      if (k.shape(1) == 1) {  // 2D: (coils, y, x)
+        const larmor::extents<3> s{k.shape(0), k.shape(2), k.shape(3)};
+        const auto k3 = std::move(k).reshape(s), m3 = std::move(m).reshape(s);
+        ms = median_ms(rep, [&] {
+          img = std::move(larmor::cgsense(k3.cview(), m3.cview(), o).image).reshape(larmor::extents<3>{1, s[1], s[2]});
+        });
+      } else {
+        ms = median_ms(rep, [&] { img = larmor::cgsense(k.cview(), m.cview(), o).image; });
+      }
+      larmor::write_cfl(argv[4], img.cview());
+      std::fprintf(stderr, "compute_ms %.3f\n", ms);
+      rusage ru{};
+      getrusage(RUSAGE_SELF, &ru);
+      std::fprintf(stderr, "peak_rss_mb %.0f\n", ru.ru_maxrss / 1024.0);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "larmor_ops: %s\n", e.what());
+      return 1;
+    }
     return 0;
   }
   const std::string op = argv[1], in = argv[2], out = argv[3];
