@@ -294,7 +294,7 @@ TEST(Grappa, ThreeDimensional2x2AndCaipi) {
     EXPECT_EQ(found->rz, 2);
     EXPECT_EQ(found->shift, shift);
     grappa_options light;
-    light.reg = 1e-6f;  // noiseless data: the default ridge (sized for noise) dominates the error
+    light.reg = 5e-5f;  // noiseless data: the default ridge (sized for noise) dominates the error
     const auto filled = grappa(u.cview());
     const auto filled_light = grappa(u.cview(), light);
     const auto img_light = rss(ifftc(filled_light.cview(), {1, 2, 3}).cview());
@@ -305,7 +305,7 @@ TEST(Grappa, ThreeDimensional2x2AndCaipi) {
       num += std::pow(img[i] - truth[i], 2), num0 += std::pow(zf[i] - truth[i], 2), den += std::pow(truth[i], 2);
       numl += std::pow(img_light[i] - truth[i], 2);
     }
-    std::printf("3D 2x2 shift %td: GRAPPA NRMSE %.4f (reg 1e-6: %.4f, zero-filled %.3f)\n", shift,
+    std::printf("3D 2x2 shift %td: GRAPPA NRMSE %.4f (reg 5e-5: %.4f, zero-filled %.3f)\n", shift,
                 std::sqrt(num / den), std::sqrt(numl / den), std::sqrt(num0 / den));
     EXPECT_LT(std::sqrt(num / den), 0.07);
     EXPECT_LT(std::sqrt(numl / den), 0.05);

@@ -47,6 +47,7 @@
 #include "larmor/core/parallel.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
+#include "larmor/kernels/matrix_products.hpp"
 #include "larmor/pi/sampling.hpp"
 
 namespace larmor {
@@ -150,15 +151,23 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
         for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
     }
   });
-  Eigen::MatrixXcf G = A.adjoint() * A;
-  const Eigen::MatrixXcf AhB = A.adjoint() * B;
+  // Normal equations (A^H A + lambda I) W = A^H B: the Gram matrix (lower triangle) and A^H B on BLAS.
+  grappa_matrix G(ns, ns), AhB(ns, nt);
+  kernels::gram_lower(ns, rows, A.data(), ns, G.data(), ns);
+  kernels::cgemm(true, ns, nt, rows, A.data(), ns, B.data(), nt, 0.f, AhB.data(), nt);
   const float trace = G.diagonal().real().sum();
   LARMOR_CHECK_DATA(trace > 0 && std::isfinite(trace), "grappa: the calibration data is all zero");
   G.diagonal().array() += o.reg * trace / static_cast<float>(ns);
-  Eigen::LLT<Eigen::MatrixXcf> llt(G);
-  LARMOR_CHECK_DATA(llt.info() == Eigen::Success, "grappa: the calibration system is singular (use reg > 0)");
   k.weights = array<cfloat, 2>({ns, nt}, uninitialized);
-  grappa_map(k.weights.data(), ns, nt) = llt.solve(AhB);
+  Eigen::LLT<grappa_matrix, Eigen::Lower> llt(G);
+  if (llt.info() == Eigen::Success) {
+    grappa_map(k.weights.data(), ns, nt) = llt.solve(AhB);
+    return;
+  }
+  // Round-off made a (nearly) singular Gram matrix indefinite (tiny reg on noiseless data): pivoted LDL^T.
+  Eigen::LDLT<grappa_matrix, Eigen::Lower> ldlt(G);
+  LARMOR_CHECK_DATA(ldlt.info() == Eigen::Success, "grappa: the calibration system is singular (use reg > 0)");
+  grappa_map(k.weights.data(), ns, nt) = ldlt.solve(AhB);
 }
 
 // Readout weights of tap d at hybrid-space column x: exp(-2 pi i dx (x - Nx/2) / Nx), dx = d - kx/2.
@@ -221,7 +230,8 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
         const bool in = z >= 0 && z < nz && y >= 0 && y < ny;
         for (index_t c = 0; c < nc; ++c) S(v * nc + c, p) = in ? h(c, z, y, x) : cfloat(0.f, 0.f);
       }
-    const grappa_matrix T = Wx * S;
+    grappa_matrix T(k.n_targets(), np);
+    kernels::cgemm(false, k.n_targets(), np, nv * nc, Wx.data(), nv * nc, S.data(), np, 0.f, T.data(), np);
     for (index_t p = 0; p < np; ++p)
       for (index_t ti = 0; ti < ntc; ++ti) {
         const index_t z = pts[p][0] + k.targets[ti][0], y = pts[p][1] + k.targets[ti][1];

@@ -1,0 +1,21 @@
+// larmor/kernels/matrix_products.hpp — dense complex float matrix products for the calibration and
+// interpolation steps of GRAPPA (Gram matrices A^H A, A^H B, W x S), on OpenBLAS (compiled in
+// kernels/matrix_products.cpp; its kernels are chosen at run time for the CPU, SSE to AVX-512).
+// All matrices are row-major with a leading dimension (elements between rows).
+#pragma once
+
+#include <complex>
+#include <cstddef>
+
+namespace larmor::kernels {
+
+// C (m x n) = op(A) * B + beta * C, op(A) = A (m x k) or A^H (A stored k x m when conj_a).
+void cgemm(bool conj_a, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a,
+           std::ptrdiff_t lda, const std::complex<float>* b, std::ptrdiff_t ldb, float beta, std::complex<float>* c,
+           std::ptrdiff_t ldc) noexcept;
+
+// The lower triangle (row-major) of C (n x n) = A^H A for A (k x n); the upper triangle is left alone.
+void gram_lower(std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,
+                std::complex<float>* c, std::ptrdiff_t ldc) noexcept;
+
+}  // namespace larmor::kernels
