@@ -47,7 +47,10 @@ TEST_P(Sense2D, NoiselessUnfoldsToTheObjectWithTrueMaps) {
 }
 INSTANTIATE_TEST_SUITE_P(Lattices, Sense2D,
                          ::testing::Values(case2d{2, 0}, case2d{2, 1}, case2d{3, 0}, case2d{3, 1}, case2d{4, 0},
-                                           case2d{4, 3}));
+                                           case2d{4, 3}),
+                         [](const ::testing::TestParamInfo<case2d>& i) {
+                           return "R" + std::to_string(i.param.r) + "_offset" + std::to_string(i.param.offset);
+                         });
 
 TEST(Sense, ThreeDimensional2x2AndCaipirinha) {
   const index_t nc = 8, nz = 16, ny = 32, nx = 24;
@@ -166,7 +169,7 @@ TEST(SenseGfactor, MatchesExplicitEncodingMatrix) {
 // Pseudo-replica: the noise in SENSE images of many noise-only acquisitions, relative to the noise of
 // the fully sampled combination, is g sqrt(R).
 TEST(SenseGfactor, AgreesWithPseudoReplicaNoise) {
-  const index_t nc = 6, ny = 32, nx = 16, r = 2, reps = 200;
+  const index_t nc = 6, ny = 32, nx = 16, r = 2, reps = 120;
   const auto maps = simulated_coil_maps<float>(nc, ny, nx);
   const auto g = sense_gfactor(maps.cview(), r);
   std::mt19937 rng(11);

@@ -274,8 +274,9 @@ class sense_operator {
           line_mode_ = false;
           break;
         }
-    auto mc = to_array(maps);
     if (line_mode_) {
+      array<cfloat, R> owned;
+      const cfloat* mc = detail::contiguous_data(maps, owned);
       // W' = ifftshift(M^2) / N_yz over the lines; maps (x, coils, lines).
       std::vector<float> w2(static_cast<std::size_t>(nl));
       for (index_t l = 0; l < nl; ++l) w2[static_cast<std::size_t>(l)] = weights_[l * nx_] * weights_[l * nx_];
@@ -285,7 +286,7 @@ class sense_operator {
       maps_ = array<cfloat, 1>({nc_ * npix_}, uninitialized);
       parallel_for(nc_, [&](index_t c) {
         for (index_t l0 = 0; l0 < nl; l0 += 64)
-          detail::transpose_block(mc.data() + c * npix_ + l0 * nx_, nx_, maps_.data() + c * nl + l0, nc_ * nl,
+          detail::transpose_block(mc + c * npix_ + l0 * nx_, nx_, maps_.data() + c * nl + l0, nc_ * nl,
                                   std::min<index_t>(64, nl - l0), nx_);
       });
       // Per-thread batches: (coils, lines) for one readout position.
@@ -304,7 +305,7 @@ class sense_operator {
       std::vector<index_t> sn(shape_.begin(), shape_.end());
       point_weights_ = detail::ifftshift_all(w2, sn);
       for (auto& v : point_weights_) v /= static_cast<float>(npix_);
-      maps_ = std::move(mc).reshape(extents<1>{nc_ * npix_});
+      maps_ = to_array(maps).reshape(extents<1>{nc_ * npix_});
       expanded_ = array<cfloat, 1>({nc_ * npix_}, uninitialized);
       std::vector<index_t> bshape{nc_};
       for (std::size_t a = 0; a < D; ++a) bshape.push_back(shape_[a]);
