@@ -152,9 +152,18 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
     }
   });
   // Normal equations (A^H A + lambda I) W = A^H B: the Gram matrix (lower triangle) and A^H B on BLAS.
-  grappa_matrix G(ns, ns), AhB(ns, nt);
-  kernels::gram_lower(ns, rows, A.data(), ns, G.data(), ns);
-  kernels::cgemm(true, ns, nt, rows, A.data(), ns, B.data(), nt, 0.f, AhB.data(), nt);
+  // Threads take contiguous row blocks and their partial sums are added.
+  const index_t nth = std::max<index_t>(1, std::min<index_t>(num_threads(), rows / 256 + 1));
+  std::vector<grappa_matrix> Gp(static_cast<std::size_t>(nth)), Bp(static_cast<std::size_t>(nth));
+  parallel_for(nth, [&](index_t t) {
+    const index_t r0 = rows * t / nth, r1 = rows * (t + 1) / nth;
+    Gp[t] = grappa_matrix::Zero(ns, ns);
+    Bp[t].resize(ns, nt);
+    kernels::gram_lower(ns, r1 - r0, A.data() + r0 * ns, ns, Gp[t].data(), ns);
+    kernels::cgemm(true, ns, nt, r1 - r0, A.data() + r0 * ns, ns, B.data() + r0 * nt, nt, 0.f, Bp[t].data(), nt);
+  });
+  grappa_matrix G = std::move(Gp[0]), AhB = std::move(Bp[0]);
+  for (index_t t = 1; t < nth; ++t) G += Gp[t], AhB += Bp[t];
   const float trace = G.diagonal().real().sum();
   LARMOR_CHECK_DATA(trace > 0 && std::isfinite(trace), "grappa: the calibration data is all zero");
   G.diagonal().array() += o.reg * trace / static_cast<float>(ns);
@@ -215,29 +224,44 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
   const index_t np = static_cast<index_t>(pts.size());
   if (np == 0) return;
   const grappa_cmap W(k.weights.data(), k.n_sources(), k.n_targets());
-  parallel_for(nx, [&](index_t x) {
-    // W_x (n_targets x nv*nc): the readout taps folded into one matrix for this column.
-    grappa_matrix Wx = grappa_matrix::Zero(k.n_targets(), nv * nc);
-    for (index_t v = 0; v < nv; ++v)
-      for (index_t d = 0; d < kx; ++d) {
-        const cfloat ph = readout_phase(d, kx, x, nx);
-        Wx.middleCols(v * nc, nc) += ph * W.middleRows((v * kx + d) * nc, nc).transpose();
-      }
-    grappa_matrix S(nv * nc, np);
-    for (index_t p = 0; p < np; ++p)
-      for (index_t v = 0; v < nv; ++v) {
-        const index_t z = pts[p][0] + k.sources[v][0], y = pts[p][1] + k.sources[v][1];
-        const bool in = z >= 0 && z < nz && y >= 0 && y < ny;
-        for (index_t c = 0; c < nc; ++c) S(v * nc + c, p) = in ? h(c, z, y, x) : cfloat(0.f, 0.f);
-      }
-    grappa_matrix T(k.n_targets(), np);
-    kernels::cgemm(false, k.n_targets(), np, nv * nc, Wx.data(), nv * nc, S.data(), np, 0.f, T.data(), np);
-    for (index_t p = 0; p < np; ++p)
-      for (index_t ti = 0; ti < ntc; ++ti) {
-        const index_t z = pts[p][0] + k.targets[ti][0], y = pts[p][1] + k.targets[ti][1];
-        if (z < 0 || z >= nz || y < 0 || y >= ny || acquired(z, y)) continue;
-        for (index_t c = 0; c < nc; ++c) h(c, z, y, x) = T(ti * nc + c, p);
-      }
+  // Columns go in blocks of xb neighbours so that gathering sources and scattering targets reads and
+  // writes whole cache lines along x; lattice points go in chunks to bound the per-thread buffers.
+  const index_t xb = 8, chunk = 1024, nsrc = nv * nc, ntg = k.n_targets(), sx = h.stride(3);
+  parallel_for((nx + xb - 1) / xb, [&](index_t bi) {
+    const index_t x0 = bi * xb, nb = std::min(xb, nx - x0);
+    // W_x (n_targets x nv*nc) per column: the readout taps folded into one matrix.
+    std::vector<grappa_matrix> Wx(static_cast<std::size_t>(nb), grappa_matrix::Zero(ntg, nsrc));
+    for (index_t j = 0; j < nb; ++j)
+      for (index_t v = 0; v < nv; ++v)
+        for (index_t d = 0; d < kx; ++d) {
+          const cfloat ph = readout_phase(d, kx, x0 + j, nx);
+          Wx[j].middleCols(v * nc, nc) += ph * W.middleRows((v * kx + d) * nc, nc).transpose();
+        }
+    std::vector<grappa_matrix> S(static_cast<std::size_t>(nb)), T(static_cast<std::size_t>(nb));
+    for (index_t p0 = 0; p0 < np; p0 += chunk) {
+      const index_t pn = std::min(chunk, np - p0);
+      for (index_t j = 0; j < nb; ++j) S[j].resize(nsrc, pn), T[j].resize(ntg, pn);
+      for (index_t p = 0; p < pn; ++p)
+        for (index_t v = 0; v < nv; ++v) {
+          const index_t z = pts[p0 + p][0] + k.sources[v][0], y = pts[p0 + p][1] + k.sources[v][1];
+          const bool in = z >= 0 && z < nz && y >= 0 && y < ny;
+          for (index_t c = 0; c < nc; ++c) {
+            const cfloat* row = in ? &h(c, z, y, x0) : nullptr;
+            for (index_t j = 0; j < nb; ++j) S[j](v * nc + c, p) = in ? row[j * sx] : cfloat(0.f, 0.f);
+          }
+        }
+      for (index_t j = 0; j < nb; ++j)
+        kernels::cgemm(false, ntg, pn, nsrc, Wx[j].data(), nsrc, S[j].data(), pn, 0.f, T[j].data(), pn);
+      for (index_t p = 0; p < pn; ++p)
+        for (index_t ti = 0; ti < ntc; ++ti) {
+          const index_t z = pts[p0 + p][0] + k.targets[ti][0], y = pts[p0 + p][1] + k.targets[ti][1];
+          if (z < 0 || z >= nz || y < 0 || y >= ny || acquired(z, y)) continue;
+          for (index_t c = 0; c < nc; ++c) {
+            cfloat* row = &h(c, z, y, x0);
+            for (index_t j = 0; j < nb; ++j) row[j * sx] = T[j](ti * nc + c, p);
+          }
+        }
+    }
   });
 }
 
