@@ -123,6 +123,7 @@ if [ -x "$build/bench/bench_kernels" ]; then
 fi
 
 cpu=$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')
+kept=$(sed -n '/^<!-- kept by compare_bart.sh -->$/,$p' "$here/RESULTS.md" 2>/dev/null || true)
 {
   echo "# larmor vs BART, side by side"
   echo
@@ -190,5 +191,9 @@ NOTES
   echo "| operation | size | larmor_ops | BART | input cfl MiB |"
   echo "|---|---|---|---|---|"
   printf '%s\n' "${mem[@]}"
-} > "$here/RESULTS.md"
+  # Hand-written sections (parallel imaging, measured with the Google Benchmark programs) follow the
+  # marker line and are carried over from the previous RESULTS.md.
+  if [ -n "$kept" ]; then printf '%s\n' "$kept"; fi
+} > "$here/RESULTS.md.new"
+mv "$here/RESULTS.md.new" "$here/RESULTS.md"
 cat "$here/RESULTS.md"
