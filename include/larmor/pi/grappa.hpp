@@ -424,10 +424,24 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
           for (index_t c = 0; c < nc; ++c)
             K.data()[c * n + (z * ny + y) * nx + x] += W((v * kx + d) * nc + c, static_cast<index_t>(ti) * nc + o);
         }
-    if constexpr (R == 4)
+    // Separable transform: the taps occupy only the kernel_x readout columns around cx, so the
+    // phase-encode axes are transformed on those columns alone, then every row along x (about half
+    // the work of the full transform).
+    const index_t first = cx - (kx - 1 - kx / 2);
+    if (nx >= kx && first >= 0 && first + kx <= nx) {
+      extents<R> sh = K.shape();
+      sh[R - 1] = kx;
+      strided_view<cfloat, R> cols(K.data() + first, sh, K.strides());
+      if constexpr (R == 4)
+        ifftc_inplace(cols, {1, 2});
+      else
+        ifftc_inplace(cols, {1});
+      ifftc_inplace(K, {R - 1});
+    } else if constexpr (R == 4) {
       ifftc_inplace(K, {1, 2, 3});
-    else
+    } else {
       ifftc_inplace(K, {1, 2});
+    }
     // u_c += w_o K_oc
     const index_t block = 8192, nb = (n + block - 1) / block;
     parallel_for(nc * nb, [&](index_t cb) {
