@@ -109,6 +109,19 @@ add_row "ecalib (ESPIRiT, 1 map, BART defaults)" "32 ch × 256², 24² calib" "$
 mem+=("| ecalib | 32 ch × 256² | $(larmor_peak_mb ecalib "$work/ph") | $(bart_peak_mb bart ecalib -m1 "$work/ph" "$work/bo") | 16 |")
 runs=$ecalib_runs
 
+# SVD coil compression 64 -> 16 virtual coils from the central 24^2 calibration region (BART's default
+# for cc -S) on a simulated 5T-class acquisition; one run each.
+"$ops" phantom 64 512 "$work/ph64"
+cc_runs=$runs; runs=1
+lw=$(wall_ms "$ops" cc "$work/ph64" "$work/lo")
+bw=$(wall_ms bart cc -S -p 16 "$work/ph64" "$work/bo")
+io=$(wall_ms bart copy "$work/ph64" "$work/bc")
+lc=$(compute_ms cc "$work/ph64")
+add_row "cc (SVD coil compression)" "64 ch × 512² → 16" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))"
+mem+=("| cc | 64 ch × 512² | $(larmor_peak_mb cc "$work/ph64") | $(bart_peak_mb bart cc -S -p 16 "$work/ph64" "$work/bo") | 128 |")
+runs=$cc_runs
+rm -f "$work/ph64.cfl"
+
 # CG-SENSE vs bart pics -l2 per iteration (same k-space, same bart ecalib maps): bench/compare_pics.sh.
 source "$here/compare_pics.sh"
 
@@ -150,7 +163,6 @@ kept=$(sed -n '/^<!-- kept by compare_bart.sh -->$/,$p' "$here/RESULTS.md" 2>/de
   echo "| operation | size | larmor wall ms | BART wall ms | ratio | larmor compute ms | BART compute ms (est.) | ratio | bandwidth |"
   echo "|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
-  echo "| cc (SVD coil compression) | 64 ch × 512² → 16 | TODO | TODO | | | | | |"
   echo
   if [ -n "$kernel_table" ]; then
     echo "## SIMD kernels vs scalar reference (bench/bench_kernels, 1 thread, 32 coils × 256², 64-byte aligned)"

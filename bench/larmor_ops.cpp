@@ -187,6 +187,12 @@ int main(int argc, char** argv) {
       larmor::array<cfloat, 4> m;
       ms = median_ms(repeat, [&] { m = larmor::espirit_maps(k3.cview()); });
       larmor::write_cfl(out, m.cview());
+    } else if (op == "cc") {  // SVD coil compression to a quarter of the coils (bart cc -S -p N)
+      LARMOR_CHECK_ARG(x.shape(1) == 1, "larmor_ops cc: expects one slice, got ", x.shape(1));
+      const auto k3 = std::move(x).reshape(larmor::extents<3>{x.shape(0), x.shape(2), x.shape(3)});
+      larmor::array<cfloat, 3> v;
+      ms = median_ms(repeat, [&] { v = larmor::coil_compress(k3, k3.shape(0) / 4, larmor::compression_method::svd); });
+      larmor::write_cfl(out, v.cview());
     } else {
       std::fprintf(stderr, "larmor_ops: unknown operation '%s'\n", op.c_str());
       return 2;
