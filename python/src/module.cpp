@@ -123,6 +123,49 @@ py::dict header_dict(const larmor::io::encoding_header& h) {
   return d;
 }
 
+// The first set of maps as (coils, ...) for k-space of rank R: maps given as (coils, ...) or (sets, coils, ...).
+template <std::size_t R>
+larmor::strided_view<const cfloat, R> first_map_set(const py::object& maps, py::object& holder, const char* name) {
+  const auto nm = ndim_of(maps);
+  if (nm == static_cast<py::ssize_t>(R)) return complex_view<R>(maps, holder, name);
+  if (nm == static_cast<py::ssize_t>(R) + 1) {
+    py::array a = py::array::ensure(maps);
+    if (a.shape(0) < 1) throw larmor::InvalidArgument(std::string(name) + ": holds no set of maps");
+    py::object first = a.attr("__getitem__")(0);
+    return complex_view<R>(first, holder, name);
+  }
+  throw larmor::InvalidArgument(std::string(name) + ": expected (coils, ...) or (maps, coils, ...) with " +
+                                std::to_string(R) + " or " + std::to_string(R + 1) + " dimensions, got " +
+                                std::to_string(nm));
+}
+
+larmor::grappa_options grappa_opts(const std::vector<index_t>& kernel, float reg, index_t kernel_z) {
+  if (kernel.size() != 2)
+    throw larmor::InvalidArgument("grappa: kernel must be (ky, kx), got " + std::to_string(kernel.size()) + " values");
+  larmor::grappa_options o;
+  o.kernel_y = kernel[0];
+  o.kernel_x = kernel[1];
+  o.kernel_z = kernel_z;
+  o.reg = reg;
+  return o;
+}
+
+// Kernel and lattice for k-space v, calibrated on `acs` (None: the fully sampled centre of v).
+template <std::size_t R>
+std::pair<larmor::grappa_kernel, larmor::sampling_lattice> grappa_setup(larmor::strided_view<const cfloat, R> v,
+                                                                        const py::object& acs,
+                                                                        const larmor::grappa_options& o) {
+  py::object hold;
+  const auto av = acs.is_none() ? v : complex_view<R>(acs, hold, "grappa: acs");
+  if (av.shape(0) != v.shape(0))
+    throw larmor::InvalidArgument("grappa: acs has " + std::to_string(av.shape(0)) + " coils, k-space has " +
+                                  std::to_string(v.shape(0)));
+  py::gil_scoped_release nogil;
+  const auto L = larmor::detail::grappa_lattice("grappa", larmor::acquired_lines(v));
+  const auto block = larmor::grappa_acs(av);
+  return {larmor::grappa_calibrate(block.cview(), L, o), L};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_larmor, m) {
@@ -354,4 +397,185 @@ PYBIND11_MODULE(_larmor, m) {
     return py::make_tuple(images, meta, res.method);
   }, py::arg("path"), py::arg("method") = "auto",
         "Reconstructs an ISMRMRD file: (list of float32 (z, y, x) magnitude images, list of metadata dicts, method).");
+
+  // --- parallel imaging -------------------------------------------------------------------------
+  m.def("grappa", [](const py::object& k, const py::object& acs, const std::vector<index_t>& kernel, float reg,
+                     index_t kernel_z) {
+    const auto o = grappa_opts(kernel, reg, kernel_z);
+    return spatial_2d_or_3d(k, "grappa", [&](auto v) -> py::object {
+      auto [kern, L] = grappa_setup(v, acs, o);
+      (void)L;
+      decltype(larmor::grappa_apply(v, kern)) out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::grappa_apply(v, kern);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("kspace"), py::arg("acs") = py::none(), py::arg("kernel") = std::vector<index_t>{4, 5},
+        py::arg("reg") = 5e-4f, py::arg("kernel_z") = 3,
+        "GRAPPA (Griswold 2002): k-space (coils, [z,] y, x) with zeros where nothing was acquired -> the same "
+        "shape with every missing line filled; acquired lines are returned exactly. The sampling lattice (R along y, "
+        "Ry x Rz with a CAIPIRINHA shift in 3D) is read from the data. acs: separate calibration data (the ACS "
+        "block or zero-filled full size); None uses the fully sampled centre. kernel = (ky source lines, kx readout "
+        "points), kernel_z source rows along z in 3D; reg: Tikhonov lambda = reg * tr(A^H A) / n (Gadgetron's scale).");
+  m.def("grappa_unmixing", [](const py::object& k, const py::object& maps, const py::object& acs,
+                              const std::vector<index_t>& kernel, float reg, index_t kernel_z) {
+    const auto o = grappa_opts(kernel, reg, kernel_z);
+    return spatial_2d_or_3d(k, "grappa_unmixing", [&](auto v) -> py::object {
+      constexpr std::size_t R = decltype(v)::rank;
+      py::object hold;
+      const auto mv = first_map_set<R>(maps, hold, "grappa_unmixing: maps");
+      auto [kern, L] = grappa_setup(v, acs, o);
+      (void)L;
+      decltype(larmor::grappa_unmixing(kern, mv)) out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::grappa_unmixing(kern, mv);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("kspace"), py::arg("maps"), py::arg("acs") = py::none(), py::arg("kernel") = std::vector<index_t>{4, 5},
+        py::arg("reg") = 5e-4f, py::arg("kernel_z") = 3,
+        "Image-domain GRAPPA unmixing weights u (coils, [z,] y, x): calibrate on the ACS of `kspace` (or `acs`) and "
+        "fold the combination with `maps` (coils, ...) or (maps, coils, ...) (first set) in, so that "
+        "image = sum_c u_c ifftc(lattice lines of k)_c. Compute once, apply with grappa_unmix to every "
+        "repetition/slice with the same sampling.");
+  m.def("grappa_unmix", [](const py::object& k, const py::object& unmixing) {
+    return spatial_2d_or_3d(k, "grappa_unmix", [&](auto v) -> py::object {
+      constexpr std::size_t R = decltype(v)::rank;
+      py::object hold;
+      const auto uv = complex_view<R>(unmixing, hold, "grappa_unmix: unmixing");
+      larmor::array<cfloat, R - 1> out;
+      {
+        py::gil_scoped_release nogil;
+        const auto L = larmor::detail::grappa_lattice("grappa_unmix", larmor::acquired_lines(v));
+        out = larmor::grappa_unmix(v, uv, L);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("kspace"), py::arg("unmixing"),
+        "Combined image ([z,] y, x) from accelerated k-space (coils, [z,] y, x) and grappa_unmixing weights; lines "
+        "off the sampling lattice (ACS) are ignored.");
+  m.def("grappa_gfactor", [](const py::object& k, const py::object& maps, const py::object& acs,
+                             const std::vector<index_t>& kernel, float reg, index_t kernel_z) {
+    const auto o = grappa_opts(kernel, reg, kernel_z);
+    return spatial_2d_or_3d(k, "grappa_gfactor", [&](auto v) -> py::object {
+      constexpr std::size_t R = decltype(v)::rank;
+      py::object hold;
+      const auto mv = first_map_set<R>(maps, hold, "grappa_gfactor: maps");
+      auto [kern, L] = grappa_setup(v, acs, o);
+      larmor::array<float, R - 1> out;
+      {
+        py::gil_scoped_release nogil;
+        const auto u = larmor::grappa_unmixing(kern, mv);
+        out = larmor::grappa_gfactor(u.cview(), mv, L.factor());
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("kspace"), py::arg("maps"), py::arg("acs") = py::none(), py::arg("kernel") = std::vector<index_t>{4, 5},
+        py::arg("reg") = 5e-4f, py::arg("kernel_z") = 3,
+        "GRAPPA g-factor map ([z,] y, x), float32: g = sqrt(sum |u_c|^2) / (R sqrt(sum |w_c|^2)) from the unmixing "
+        "weights u and the Roemer weights w = conj(S)/sum|S|^2 (Gadgetron's sqrt(sum|unmix|^2)/R for unit-norm maps); "
+        "white unit noise per coil (prewhitened data); 0 outside the maps.");
+  m.def("sense", [](const py::object& k, const py::object& maps, float reg) {
+    return spatial_2d_or_3d(k, "sense", [&](auto v) -> py::object {
+      constexpr std::size_t R = decltype(v)::rank;
+      py::object hold;
+      const auto mv = first_map_set<R>(maps, hold, "sense: maps");
+      larmor::sense_options o;
+      o.reg = reg;
+      larmor::array<cfloat, R - 1> out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::sense(v, mv, o);
+      }
+      return to_numpy(std::move(out));
+    });
+  }, py::arg("kspace"), py::arg("maps"), py::arg("reg") = 0.f,
+        "Cartesian SENSE (Pruessmann 1999): regularly undersampled k-space (coils, [z,] y, x) and maps (coils, ...) "
+        "or (maps, coils, ...) (first set) -> image ([z,] y, x), scaled so that k = fftc(S x) on the acquired lines. "
+        "The lattice (R along y, Ry x Rz with CAIPI shift) is read from the data, ACS lines off it are ignored; R must "
+        "divide the matrix. reg: absolute Tikhonov lambda (as BART's -r).");
+  m.def("sense_gfactor", [](const py::object& maps, index_t R, index_t rz, index_t shift, float reg) {
+    const auto nd = ndim_of(maps);
+    py::object hold;
+    if (nd == 3) {
+      const auto mv = complex_view<3>(maps, hold, "sense_gfactor: maps");
+      larmor::array<float, 2> out;
+      {
+        py::gil_scoped_release nogil;
+        out = larmor::sense_gfactor(mv, R, rz, shift, reg);
+      }
+      return py::object(to_numpy(std::move(out)));
+    }
+    if (nd == 4 || nd == 5) {
+      return by_rank(nd, [&](auto r) -> py::object {
+        constexpr std::size_t RM = decltype(r)::value;
+        if constexpr (RM == 4 || RM == 5) {
+          const auto mv = complex_view<RM>(maps, hold, "sense_gfactor: maps");
+          larmor::array<float, RM - 2> out;
+          {
+            py::gil_scoped_release nogil;
+            out = larmor::sense_gfactor(mv, R, rz, shift, reg);
+          }
+          return to_numpy(std::move(out));
+        } else {
+          return py::none();
+        }
+      }, "sense_gfactor");
+    }
+    throw larmor::InvalidArgument("sense_gfactor: maps are (coils, y, x), (maps, coils, y, x) or (maps, coils, z, y, x), "
+                                  "got " + std::to_string(nd) + " dimensions");
+  }, py::arg("maps"), py::arg("R"), py::arg("rz") = 1, py::arg("shift") = 0, py::arg("reg") = 0.f,
+        "SENSE g-factor map (Pruessmann: g = sqrt([(S^H S)^-1]_pp [S^H S]_pp)) for acceleration R along y (rz along z, "
+        "CAIPI shift), float32 ([z,] y, x); maps (coils, y, x) or (maps, coils, [z,] y, x) — 3D maps need the sets axis.");
+  m.def("cgsense", [](const py::object& k, const py::object& maps, const py::object& mask, float reg, int iters,
+                      float tol, bool return_residuals) {
+    return spatial_2d_or_3d(k, "cgsense", [&](auto v) -> py::object {
+      constexpr std::size_t R = decltype(v)::rank;
+      py::object hold, mhold;
+      const auto mv = first_map_set<R>(maps, hold, "cgsense: maps");
+      larmor::cgsense_options o;
+      o.reg = reg;
+      o.iters = iters;
+      o.tol = tol;
+      larmor::cgsense_result<R - 1> res;
+      if (mask.is_none()) {
+        py::gil_scoped_release nogil;
+        res = larmor::cgsense(v, mv, o);
+      } else {
+        py::array ma = py::array::ensure(mask);
+        if (!ma || ma.ndim() != static_cast<py::ssize_t>(R - 1))
+          throw larmor::InvalidArgument("cgsense: mask must be a ([z,] y, x) array with " + std::to_string(R - 1) +
+                                        " dimensions");
+        extents<R - 1> sh{};
+        for (std::size_t i = 0; i + 1 < R; ++i) sh[i] = ma.shape(static_cast<py::ssize_t>(i));
+        if (ma.dtype().kind() == 'b' || ma.dtype().kind() == 'u' || ma.dtype().kind() == 'i') {
+          auto mb = py::array_t<unsigned char, py::array::c_style | py::array::forcecast>::ensure(
+              ma.dtype().kind() == 'b' ? ma : py::array(ma.attr("__ne__")(0)));
+          mhold = mb;
+          const larmor::strided_view<const unsigned char, R - 1> w(mb.data(), sh);
+          py::gil_scoped_release nogil;
+          res = larmor::cgsense(v, mv, w, o);
+        } else {
+          auto mf = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(ma);
+          if (!mf) throw larmor::InvalidArgument("cgsense: mask must be boolean or real weights");
+          mhold = mf;
+          const larmor::strided_view<const float, R - 1> w(mf.data(), sh);
+          py::gil_scoped_release nogil;
+          res = larmor::cgsense(v, mv, w, o);
+        }
+      }
+      py::object img = to_numpy(std::move(res.image));
+      if (!return_residuals) return img;
+      return py::make_tuple(img, res.residuals);
+    });
+  }, py::arg("kspace"), py::arg("maps"), py::arg("mask") = py::none(), py::arg("reg") = 0.f, py::arg("iters") = 30,
+        py::arg("tol") = 1e-6f, py::arg("return_residuals") = false,
+        "CG-SENSE for any Cartesian mask: minimises ||M fftc(S x) - k||^2 + reg ||x||^2 by conjugate gradients from "
+        "x = 0 (same iterates as bart pics -l2 -r reg -i iters -w 1). k-space (coils, [z,] y, x); maps (coils, ...) or "
+        "(maps, coils, ...) (first set); mask: boolean/0-1 or float weights over ([z,] y, x), None = read from the "
+        "data. Stops after `iters` or when ||r|| / ||A^H k|| <= tol. Returns the image ([z,] y, x), or "
+        "(image, relative residuals per iteration) with return_residuals=True.");
 }

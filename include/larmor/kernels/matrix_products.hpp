@@ -1,8 +1,9 @@
 // larmor/kernels/matrix_products.hpp — dense complex float matrix products for the calibration and
 // interpolation steps of GRAPPA (Gram matrices A^H A, A^H B, W x S), on OpenBLAS (compiled in
 // kernels/matrix_products.cpp; its kernels are chosen at run time for the CPU, SSE to AVX-512).
-// All matrices are row-major with a leading dimension (elements between rows). Single-threaded and
-// safe to call from several threads at once: the callers split the work (see grappa_fit).
+// All matrices are row-major with a leading dimension (elements between rows). Single-threaded; calls
+// from several threads are serialised (the serial OpenBLAS has no internal locking), so callers keep
+// them out of their parallel loops.
 #pragma once
 
 #include <complex>

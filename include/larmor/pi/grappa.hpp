@@ -152,18 +152,9 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
     }
   });
   // Normal equations (A^H A + lambda I) W = A^H B: the Gram matrix (lower triangle) and A^H B on BLAS.
-  // Threads take contiguous row blocks and their partial sums are added.
-  const index_t nth = std::max<index_t>(1, std::min<index_t>(num_threads(), rows / 256 + 1));
-  std::vector<grappa_matrix> Gp(static_cast<std::size_t>(nth)), Bp(static_cast<std::size_t>(nth));
-  parallel_for(nth, [&](index_t t) {
-    const index_t r0 = rows * t / nth, r1 = rows * (t + 1) / nth;
-    Gp[t] = grappa_matrix::Zero(ns, ns);
-    Bp[t].resize(ns, nt);
-    kernels::gram_lower(ns, r1 - r0, A.data() + r0 * ns, ns, Gp[t].data(), ns);
-    kernels::cgemm(true, ns, nt, r1 - r0, A.data() + r0 * ns, ns, B.data() + r0 * nt, nt, 0.f, Bp[t].data(), nt);
-  });
-  grappa_matrix G = std::move(Gp[0]), AhB = std::move(Bp[0]);
-  for (index_t t = 1; t < nth; ++t) G += Gp[t], AhB += Bp[t];
+  grappa_matrix G = grappa_matrix::Zero(ns, ns), AhB(ns, nt);
+  kernels::gram_lower(ns, rows, A.data(), ns, G.data(), ns);
+  kernels::cgemm(true, ns, nt, rows, A.data(), ns, B.data(), nt, 0.f, AhB.data(), nt);
   const float trace = G.diagonal().real().sum();
   LARMOR_CHECK_DATA(trace > 0 && std::isfinite(trace), "grappa: the calibration data is all zero");
   G.diagonal().array() += o.reg * trace / static_cast<float>(ns);
@@ -225,9 +216,10 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
   if (np == 0) return;
   const grappa_cmap W(k.weights.data(), k.n_sources(), k.n_targets());
   // Columns go in blocks of xb neighbours so that gathering sources and scattering targets reads and
-  // writes whole cache lines along x; lattice points go in chunks to bound the per-thread buffers.
+  // writes whole cache lines along x; lattice points go in chunks to bound the buffers. One thread:
+  // the products run on the single-threaded BLAS, which must not be entered by two threads at once.
   const index_t xb = 8, chunk = 1024, nsrc = nv * nc, ntg = k.n_targets(), sx = h.stride(3);
-  parallel_for((nx + xb - 1) / xb, [&](index_t bi) {
+  for (index_t bi = 0; bi < (nx + xb - 1) / xb; ++bi) {
     const index_t x0 = bi * xb, nb = std::min(xb, nx - x0);
     // W_x (n_targets x nv*nc) per column: the readout taps folded into one matrix.
     std::vector<grappa_matrix> Wx(static_cast<std::size_t>(nb), grappa_matrix::Zero(ntg, nsrc));
@@ -262,7 +254,7 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
           }
         }
     }
-  });
+  }
 }
 
 template <std::size_t R>
