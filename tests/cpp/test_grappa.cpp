@@ -116,6 +116,16 @@ TEST(Grappa, LatticeDetectionSeesPastAcsAndPartialFourier) {
   const auto L = detect_lattice(acquired_lines(u.cview()));
   ASSERT_TRUE(L.has_value());
   EXPECT_EQ(L->ry, 3);
+  // Fully sampled (and fully sampled with partial Fourier): R = 1, not a coarse lattice inside a huge "ACS".
+  for (index_t cut : {0, 16}) {
+    auto f = p.kspace;
+    for (index_t c = 0; c < 4; ++c)
+      for (index_t y = 0; y < cut; ++y)
+        for (index_t x = 0; x < 32; ++x) f(c, y, x) = 0;
+    const auto F = detect_lattice(acquired_lines(f.cview()));
+    ASSERT_TRUE(F.has_value());
+    EXPECT_EQ(F->factor(), 1) << cut;
+  }
   // Random lines: no lattice.
   array<cfloat, 3> r(p.kspace.shape());
   std::mt19937 rng(5);

@@ -53,6 +53,7 @@ TEST(Ismrmrd, FullySampledWithNoiseAndOversamplingMatchesStoredPhantom) {
     for (index_t c = 0; c < 8; ++c) n2 += std::norm(csm.samples[c * 64 * 64 + p]);
     truth[p] = static_cast<float>(std::abs(ph.samples[p]) * std::sqrt(n2));
   }
+  EXPECT_EQ(recon(raw).method, "espirit");  // auto on fully sampled data
   for (const std::string method : {"rss", "walsh", "espirit", "inati"}) {
     recon_options o;
     o.method = method;

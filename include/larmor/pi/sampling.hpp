@@ -119,6 +119,11 @@ inline std::optional<sampling_lattice> detect_lattice(const line_mask& m, index_
       if (m(z, y)) {
         y0 = std::min(y0, y), y1 = std::max(y1, y), z0 = std::min(z0, z), z1 = std::max(z1, z);
       }
+  // No gap inside the acquired extent: fully sampled (partial Fourier at most), whatever the centre.
+  index_t gaps = 0;
+  for (index_t z = z0; z <= z1; ++z)
+    for (index_t y = y0; y <= y1; ++y) gaps += !m(z, y);
+  if (gaps == 0) return sampling_lattice{};
   const auto centre = fully_sampled_centre(m);
   const bool have_centre = centre.has_value();
   index_t cz0 = 0, cz1 = -1, cy0 = 0, cy1 = -1;
