@@ -5,8 +5,19 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "larmor/core/parallel.hpp"
+#include "larmor/fft/fftw_plan.hpp"
 #include "larmor/io/twix.hpp"
 #include "larmor/recon/kspace_assembly.hpp"
+
+// Every input makes new transform shapes: estimated FFTW plans (measuring a >= 2^20-point plan takes
+// seconds, which is the planner's cost, not a finding) and one thread, so the time limit per input means
+// what it says.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  larmor::set_fft_planner_effort(larmor::fft_planner_effort::estimate);
+  larmor::set_num_threads(1);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -406,7 +406,7 @@ class parser {
     // Corrupt counters must not make the Cartesian chain allocate far more than the data present.
     const double buffer_points = static_cast<double>(keys.size()) * static_cast<double>(std::max<long>(channels, 1)) *
                                  static_cast<double>(nx) * static_cast<double>(ny) * static_cast<double>(nz);
-    check(buffer_points <= std::max(double(1 << 23), 64 * total_samples), "encoded matrix ", nx, " x ", ny, " x ",
+    check(buffer_points <= std::max(double(1 << 20), 64 * total_samples), "encoded matrix ", nx, " x ", ny, " x ",
           nz, " with ", channels, " channels in ", keys.size(),
           " image(s) is implausibly large for the data present (corrupt scan counters?)");
     h.encoded_matrix = {static_cast<std::uint16_t>(nx), static_cast<std::uint16_t>(ny), static_cast<std::uint16_t>(nz)};

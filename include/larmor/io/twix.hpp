@@ -54,8 +54,9 @@
 //
 // Every length and offset is checked against the bytes present before anything is read or allocated; a
 // malformed or truncated file raises larmor::DataError with one line, e.g.
-// "read_twix: scan.dat: truncated scan at byte 1234 (17600 bytes needed, 800 left)". A matrix that would
-// need far more memory than the data present (corrupt counters) is rejected the same way.
+// "read_twix: scan.dat: truncated scan at byte 1234 (17600 bytes needed, 800 left)". Corrupt counters are
+// rejected the same way when the k-space buffers they imply (images x channels x matrix) exceed both 2^20
+// points and 64 times the samples present.
 // Little-endian hosts only (as is every scanner and x86/ARM workstation).
 #pragma once
 
