@@ -149,6 +149,14 @@ array<std::remove_const_t<T>, R> to_array(strided_view<T, R> v) {
   return out;
 }
 
+// The data of v, or of a contiguous copy kept in `owned` when v is strided (no copy in the common case).
+template <class T, std::size_t R>
+const T* contiguous_data(strided_view<const T, R> v, array<T, R>& owned) {
+  if (v.is_contiguous()) return v.data();
+  owned = to_array(v);
+  return owned.data();
+}
+
 // Copies src into dst element by element (any strides, equal shapes).
 template <class T, class U, std::size_t R>
 void copy(strided_view<T, R> src, strided_view<U, R> dst) {

@@ -62,14 +62,6 @@ strided_view<const cfloat, R> single_map_set(const char* func, strided_view<cons
   return maps.slice(0);
 }
 
-// The data of v, or of a contiguous copy kept in `owned` when v is strided.
-template <std::size_t R>
-const cfloat* contiguous_data(strided_view<const cfloat, R> v, array<cfloat, R>& owned) {
-  if (v.is_contiguous()) return v.data();
-  owned = to_array(v);
-  return owned.data();
-}
-
 // True when any sample is not 0.
 template <std::size_t R>
 bool any_nonzero(strided_view<const cfloat, R> v) {
@@ -131,11 +123,7 @@ array<cfloat, R - 1> sense_adjoint(strided_view<const cfloat, R> k, strided_view
     });
   ifftc_inplace(tmp.view(), R == 3 ? axis_list{1, 2} : axis_list{1, 2, 3});
   array<cfloat, R> mc_owned;
-  const cfloat* mc = maps.data();
-  if (!maps.is_contiguous()) {
-    mc_owned = to_array(maps);
-    mc = mc_owned.data();
-  }
+  const cfloat* mc = contiguous_data(maps, mc_owned);
   extents<R - 1> sp{};
   for (std::size_t a = 1; a < R; ++a) sp[a - 1] = k.shape(a);
   array<cfloat, R - 1> x(sp, uninitialized);
@@ -276,7 +264,7 @@ class sense_operator {
         }
     if (line_mode_) {
       array<cfloat, R> owned;
-      const cfloat* mc = detail::contiguous_data(maps, owned);
+      const cfloat* mc = contiguous_data(maps, owned);
       // W' = ifftshift(M^2) / N_yz over the lines; maps (x, coils, lines).
       std::vector<float> w2(static_cast<std::size_t>(nl));
       for (index_t l = 0; l < nl; ++l) w2[static_cast<std::size_t>(l)] = weights_[l * nx_] * weights_[l * nx_];

@@ -110,7 +110,7 @@ cgsense_result<R - 1> cgsense(strided_view<const cfloat, R> kspace, strided_view
   for (std::size_t a = 0; a + 1 < R; ++a) sp[a] = kspace.shape(a + 1);
   array<float, R - 1> w(sp);
   array<cfloat, R> owned;
-  const cfloat* k = detail::contiguous_data(kspace, owned);
+  const cfloat* k = contiguous_data(kspace, owned);
   const index_t nc = kspace.shape(0), npix = w.size();
   for (index_t c = 0; c < nc; ++c) {
     const float* kc = reinterpret_cast<const float*>(k + c * npix);

@@ -471,14 +471,15 @@ array<cfloat, R - 1> grappa_unmix(strided_view<const cfloat, R> kspace, strided_
     ifftc_inplace(alias, {1, 2, 3});
   else
     ifftc_inplace(alias, {1, 2});
-  const auto u = to_array(unmixing);
+  array<cfloat, R> u_owned;  // only for strided weights: no per-slice copy otherwise
+  const cfloat* u = contiguous_data(unmixing, u_owned);
   extents<R - 1> sh{};
   for (std::size_t a = 1; a < R; ++a) sh[a - 1] = kspace.shape(a);
   array<cfloat, R - 1> img(sh, uninitialized);
   const index_t block = 4096;
   parallel_for((n + block - 1) / block, [&](index_t b) {
     const index_t i0 = b * block, len = std::min(block, n - i0);
-    kernels::unmix_apply(u.data() + i0, alias.data() + i0, nc, n, img.data() + i0, len);
+    kernels::unmix_apply(u + i0, alias.data() + i0, nc, n, img.data() + i0, len);
   });
   return img;
 }

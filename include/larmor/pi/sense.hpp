@@ -258,7 +258,7 @@ array<cfloat, R - 1> sense(strided_view<const cfloat, R> kspace, strided_view<co
     }
   const auto b = detail::sense_adjoint(kspace, maps, w.data(), true);
   array<cfloat, R> owned;
-  const cfloat* mc = detail::contiguous_data(maps, owned);
+  const cfloat* mc = contiguous_data(maps, owned);
   array<cfloat, R - 1> out(b.shape(), uninitialized);
   detail::sense_unfold(mc, nc, nz * ny, nx, groups, static_cast<double>(opt.reg), b.data(), out.data(), nullptr);
   return out;
