@@ -190,23 +190,49 @@ PYBIND11_MODULE(_larmor, m) {
   m.def("ifftc", [](const py::object& x, const std::vector<int>& axes) { return fft_impl(x, axes, true); },
         py::arg("x"), py::arg("axes") = std::vector<int>{-2, -1}, "Inverse of fftc.");
 
-  m.def("rss", [](const py::object& x, int axis) {
+  m.def("rss", [](const py::object& x, int axis, const py::object& out) {
     return by_rank(ndim_of(x), [&](auto r) -> py::object {
       constexpr std::size_t R = decltype(r)::value;
       if constexpr (R >= 2) {
         py::object hold;
         const auto v = complex_view<R>(x, hold, "rss");
-        larmor::array<float, R - 1> out;
+        if (out.is_none()) {
+          larmor::array<float, R - 1> result;
+          {
+            py::gil_scoped_release nogil;
+            result = larmor::rss(v, axis);
+          }
+          return to_numpy(std::move(result));
+        }
+        // out=: a writeable float32 array of the combined shape, any strides (numpy's out= convention).
+        auto o = py::array::ensure(out);
+        if (!o || !o.dtype().is(py::dtype::of<float>()) || !o.writeable())
+          throw larmor::InvalidArgument("rss: out must be a writeable numpy float32 array");
+        if (static_cast<std::size_t>(o.ndim()) != R - 1)
+          throw larmor::InvalidArgument("rss: out must have " + std::to_string(R - 1) + " dimensions, got " +
+                                        std::to_string(o.ndim()));
+        extents<R - 1> shape{}, strides{};
+        for (std::size_t i = 0; i + 1 < R; ++i) {
+          const auto ai = static_cast<py::ssize_t>(i);
+          if (o.strides(ai) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+            throw larmor::InvalidArgument("rss: out has strides that are not a multiple of 4 bytes");
+          shape[i] = o.shape(ai);
+          strides[i] = o.strides(ai) / static_cast<py::ssize_t>(sizeof(float));
+        }
+        const larmor::strided_view<float, R - 1> ov(static_cast<float*>(o.mutable_data()), shape, strides);
         {
           py::gil_scoped_release nogil;
-          out = larmor::rss(v, axis);
+          larmor::rss(v, ov, axis);
         }
-        return to_numpy(std::move(out));
+        return std::move(o);
       } else {
         throw larmor::InvalidArgument("rss: need a coil axis and at least one pixel axis");
       }
     }, "rss");
-  }, py::arg("x"), py::arg("axis") = 0, "Root-sum-of-squares over `axis` (the coil axis): float32, that axis removed.");
+  }, py::arg("x"), py::arg("axis") = 0, py::arg("out") = py::none(),
+     "Root-sum-of-squares over `axis` (the coil axis): float32, that axis removed.\n"
+     "out: optional writeable float32 array of that shape (any strides) to write into and return, so a loop\n"
+     "over slices/repetitions reuses one buffer.");
 
   m.def("read_cfl", [](const std::string& base) {
     auto d = larmor::read_cfl(base);

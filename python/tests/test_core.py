@@ -51,6 +51,25 @@ def test_rss_matches_numpy_and_axis():
     assert larmor.rss(x).dtype == np.float32
 
 
+def test_rss_out_writes_into_the_callers_buffer():
+    x = crandn(6, 20, 24)
+    ref = np.sqrt((np.abs(x) ** 2).sum(0))
+    out = np.full((20, 24), -1.0, np.float32)
+    r = larmor.rss(x, out=out)
+    assert r is out and np.allclose(out, ref, rtol=1e-5)
+    wide = np.zeros((20, 48), np.float32)  # a strided destination: every second column
+    larmor.rss(x, out=wide[:, ::2])
+    assert np.allclose(wide[:, ::2], ref, rtol=1e-5) and not wide[:, 1::2].any()
+    with pytest.raises(ValueError, match="shape"):
+        larmor.rss(x, out=np.zeros((20, 25), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        larmor.rss(x, out=np.zeros((20, 24), np.float64))
+    frozen = np.zeros((20, 24), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        larmor.rss(x, out=frozen)
+
+
 def test_results_are_not_copies():
     y = larmor.fftc(crandn(2, 8, 8))
     assert y.flags.c_contiguous and y.base is not None  # owned by larmor's capsule, no copy made

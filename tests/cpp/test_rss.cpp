@@ -39,5 +39,29 @@ TEST(Rss, SingleCoilIsMagnitude) {
   for (index_t i = 0; i < 16; ++i) EXPECT_FLOAT_EQ(r[i], std::abs(x[i]));
 }
 
+TEST(Rss, IntoCallersBufferEqualsNewArrayAndChecksShape) {
+  const auto x = test::random_array<cfloat, 4>(extents<4>{5, 3, 17, 40}, 6);
+  const auto fresh = rss(x.cview());
+  array<float, 3> out(extents<3>{3, 17, 40});
+  for (int pass = 0; pass < 2; ++pass) {  // the second pass overwrites, it does not accumulate
+    rss(x, out);
+    for (index_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], fresh[i]) << i;
+  }
+  // A strided destination (every second column of a wider buffer) takes the general path.
+  array<float, 3> wide(extents<3>{3, 17, 80});
+  strided_view<float, 3> every_second(wide.data(), extents<3>{3, 17, 40}, extents<3>{17 * 80, 80, 2});
+  rss(x.cview(), every_second);
+  EXPECT_NEAR(wide(2, 16, 78), fresh(2, 16, 39), 1e-6f * fresh(2, 16, 39));
+  EXPECT_EQ(wide(2, 16, 79), 0.f);
+  // Axis 1 (3 "coils") into a (5, 17, 40) buffer.
+  array<float, 3> by_axis1(extents<3>{5, 17, 40});
+  rss(x.cview(), by_axis1.view(), 1);
+  const double s = std::norm(x(4, 0, 9, 7)) + std::norm(x(4, 1, 9, 7)) + std::norm(x(4, 2, 9, 7));
+  EXPECT_NEAR(by_axis1(4, 9, 7), std::sqrt(s), 1e-6 * std::sqrt(s));
+  array<float, 3> wrong(extents<3>{3, 17, 41});
+  EXPECT_THROW(rss(x, wrong), InvalidArgument);
+  EXPECT_THROW(rss(x.cview(), out.view(), 1), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace larmor
