@@ -1,5 +1,7 @@
 // Centered FFT benchmarks at 3T-class (32 x 256 x 256) and 5T-class (64 x 512 x 512) sizes,
-// complex64, 2D transform over (y, x) batched over coils; and the cost of planning without the cache.
+// complex64, 2D transform over (y, x) batched over coils; the 3T-class stack of 30 slices (2D per slice)
+// and the 5T-class 3D volume (64 ch, 3D transform over (z, y, x) = 128 x 256 x 256, in place: 4 GiB);
+// and the cost of planning without the cache.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -52,8 +54,40 @@ void BM_ifftc_replanned_each_call(benchmark::State& state) {
   }
 }
 
+// (coils, slices or z, n, n) filled in parallel with a cheap pattern (FFT time does not depend on values).
+larmor::array<larmor::cfloat, 4> volume(larmor::index_t c, larmor::index_t s, larmor::index_t n) {
+  larmor::array<larmor::cfloat, 4> a(larmor::extents<4>{c, s, n, n}, larmor::uninitialized);
+  larmor::parallel_for(c * s, [&](larmor::index_t plane) {
+    for (larmor::index_t i = plane * n * n; i < (plane + 1) * n * n; ++i)
+      a[i] = larmor::cfloat(float(i % 13) - 6.f, float(i % 7) - 3.f);
+  });
+  return a;
+}
+
+// Args: coils, slices, n. 2D transforms of every (coil, slice).
+void BM_ifftc_slices_in_place(benchmark::State& state) {
+  auto x = volume(state.range(0), state.range(1), state.range(2));
+  for (auto _ : state) {
+    larmor::ifftc_inplace(x, {-2, -1});
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * x.size() * 8 * 2);
+}
+
+// Args: coils, z, n. One 3D transform per coil.
+void BM_ifftc_3d_in_place(benchmark::State& state) {
+  auto x = volume(state.range(0), state.range(1), state.range(2));
+  for (auto _ : state) {
+    larmor::ifftc_inplace(x, {1, 2, 3});
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * x.size() * 8 * 2);
+}
+
 }  // namespace
 
+BENCHMARK(BM_ifftc_slices_in_place)->Args({32, 30, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ifftc_3d_in_place)->Args({64, 128, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_ifftc_out_of_place)->Args({32, 256})->Args({64, 512})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ifftc_in_place)->Args({32, 256})->Args({64, 512})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ifftc_replanned_each_call)->Args({32, 256, 0})->Args({32, 256, 1})->Unit(benchmark::kMillisecond)->UseRealTime();

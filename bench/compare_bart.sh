@@ -49,7 +49,7 @@ peak_bw=$(awk -v a="$copy_bw" -v b="$triad_bw" 'BEGIN {print (a > b ? a : b)}')
 rows=()
 add_row() {  # op size larmor_wall bart_wall larmor_compute bart_compute [bytes moved]
   local ratio ratio_c bw=""
-  ratio=$(awk -v b="$4" -v l="$3" 'BEGIN {printf "%.2f", b / l}')
+  ratio=$(awk -v b="$4" -v l="$3" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "–"}')
   ratio_c=$(awk -v b="$6" -v l="$5" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "n/a"}')
   if [ -n "${7:-}" ]; then
     bw=$(awk -v by="$7" -v ms="$5" -v pk="$peak_bw" 'BEGIN {g = by / ms * 1e-6; printf "%.1f GB/s = %.0f %%", g, 100 * g / pk}')
@@ -91,6 +91,8 @@ for size in "32 1 256 3T-class" "32 30 256 3T-class-stack" "64 1 512 5T-class"; 
   bw=$(wall_ms bart rss 8 "$work/k" "$work/bo")
   lc=$(compute_ms rss "$work/k")
   add_row "rss over coils" "$label" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))" "$(( bytes_in + bytes_in / coils / 2 ))"
+  into=$("$ops" rss "$work/k" "$work/lo" "$runs" 2>&1 >/dev/null | awk '/into_ms/ {print $2}')
+  add_row "rss into a reused buffer: rss(x, out)" "$label" "–" "–" "$into" "" "$(( bytes_in + bytes_in / coils / 2 ))"
   l1=$(OMP_NUM_THREADS=1 compute_ms rss "$work/k")
   scaling+=("| rss | $label | $l1 | $lc | $(awk -v a="$l1" -v b="$lc" 'BEGIN {printf "%.2f", a / b}') |")
   mem+=("| ifft | $label | $(larmor_peak_mb ifft "$work/k") | $(bart_peak_mb bart fft -u -i 3 "$work/k" "$work/bo") | $(( bytes_in / 1048576 )) |")
@@ -158,7 +160,8 @@ kept=$(sed -n '/^<!-- kept by compare_bart.sh -->$/,$p' "$here/RESULTS.md" 2>/de
   echo "larmor measures FFTW plans (FFTW_MEASURE) once per size and keeps them as wisdom"
   echo "(LARMOR_FFTW_WISDOM); the medians exclude that first planning run (0.1-0.3 s per size)."
   echo "Both use all cores (OpenMP default). Ratio > 1 means larmor is faster. rss GB/s counts the complex"
-  echo "input read once plus the float output written."
+  echo "input read once plus the float output written. \`rss\` returns a new image (allocation and first-touch"
+  echo "page faults included, as BART's output file); \`rss(x, out)\` writes into a buffer the caller reuses."
   echo
   echo "| operation | size | larmor wall ms | BART wall ms | ratio | larmor compute ms | BART compute ms (est.) | ratio | bandwidth |"
   echo "|---|---|---|---|---|---|---|---|---|"
@@ -182,10 +185,10 @@ kept=$(sed -n '/^<!-- kept by compare_bart.sh -->$/,$p' "$here/RESULTS.md" 2>/de
 ## Notes (measured separately with small driver programs on the same machine, 2026-11-25)
 
 - **First-touch page faults dominate small fresh outputs here.** Writing a freshly allocated 1 MiB array
-  costs 3.3 ms in this VM (about 13 µs per 4 KiB page fault). `rss` of 64 ch × 512² takes 9.2 ms
-  through `larmor::rss` (which must return a new 1 MiB image) but 5.9 ms (22.5 GB/s, ~80 % of copy
-  bandwidth with one thread) when the kernel writes into an already-touched buffer. Arrays of 4 MiB
-  and more get transparent huge pages (`core/array.hpp`), which removes most of this for FFT outputs.
+  costs 3.3 ms in this VM (about 13 µs per 4 KiB page fault), a third of `rss` at 64 ch × 512² when
+  it returns a new image; hence `rss(x, out)` (C++) / `rss(x, out=buf)` (Python) for loops over slices
+  and repetitions (the "into a reused buffer" rows). Arrays of 4 MiB and more get transparent huge
+  pages (`core/array.hpp`), which removes most of this for FFT outputs.
 - **Skipping the x-FFT of non-acquired lines does not pay on this machine.** For 64 × 512² complex64,
   one thread: full 2D `ifftc` 95 ms, y-only 73 ms, x-only 56 ms, x-only on 1/4 of the lines 11.5 ms.
   The best case for R = 4 (x on acquired lines, then y on all columns) is 85 ms before gathering and
