@@ -37,6 +37,8 @@ wall_ms() {
 }
 # median in-process compute ms reported by larmor_ops (REPEAT = RUNS inside one process)
 compute_ms() { "$ops" "$1" "$2" "$work/lo" "$runs" 2>&1 >/dev/null | awk '/compute_ms/ {print $2}'; }
+# another median larmor_ops prints for OP: extra_ms OP KEY IN (rss into_ms, fft/ifft inplace_ms)
+extra_ms() { "$ops" "$1" "$3" "$work/lo" "$runs" 2>&1 >/dev/null | awk -v k="$2" '$1 == k {print $2}'; }
 # peak resident MiB of one run of larmor_ops / of a BART command
 larmor_peak_mb() { "$ops" "$1" "$2" "$work/lo" 1 2>&1 >/dev/null | awk '/peak_rss_mb/ {print $2}'; }
 bart_peak_mb() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1 / 1024}'; }
@@ -87,14 +89,20 @@ for size in "32 1 256 3T-class" "32 30 256 3T-class-stack" "64 1 512 5T-class"; 
     l1=$(OMP_NUM_THREADS=1 compute_ms "$op" "$work/k")
     scaling+=("| $op | $label | $l1 | $lc | $(awk -v a="$l1" -v b="$lc" 'BEGIN {printf "%.2f", a / b}') |")
   done
+  ip=$(extra_ms ifft inplace_ms "$work/k")
+  add_row "ifft in place: ifftc_inplace" "$label" "–" "–" "$ip" ""
+  ip1=$(OMP_NUM_THREADS=1 extra_ms ifft inplace_ms "$work/k")
+  scaling+=("| ifft in place | $label | $ip1 | $ip | $(awk -v a="$ip1" -v b="$ip" 'BEGIN {printf "%.2f", a / b}') |")
   lw=$(wall_ms "$ops" rss "$work/k" "$work/lo")
   bw=$(wall_ms bart rss 8 "$work/k" "$work/bo")
   lc=$(compute_ms rss "$work/k")
   add_row "rss over coils" "$label" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))" "$(( bytes_in + bytes_in / coils / 2 ))"
-  into=$("$ops" rss "$work/k" "$work/lo" "$runs" 2>&1 >/dev/null | awk '/into_ms/ {print $2}')
+  into=$(extra_ms rss into_ms "$work/k")
   add_row "rss into a reused buffer: rss(x, out)" "$label" "–" "–" "$into" "" "$(( bytes_in + bytes_in / coils / 2 ))"
   l1=$(OMP_NUM_THREADS=1 compute_ms rss "$work/k")
+  into1=$(OMP_NUM_THREADS=1 extra_ms rss into_ms "$work/k")
   scaling+=("| rss | $label | $l1 | $lc | $(awk -v a="$l1" -v b="$lc" 'BEGIN {printf "%.2f", a / b}') |")
+  scaling+=("| rss into a reused buffer | $label | $into1 | $into | $(awk -v a="$into1" -v b="$into" 'BEGIN {printf "%.2f", a / b}') |")
   mem+=("| ifft | $label | $(larmor_peak_mb ifft "$work/k") | $(bart_peak_mb bart fft -u -i 3 "$work/k" "$work/bo") | $(( bytes_in / 1048576 )) |")
 done
 
@@ -161,7 +169,8 @@ kept=$(sed -n '/^<!-- kept by compare_bart.sh -->$/,$p' "$here/RESULTS.md" 2>/de
   echo "(LARMOR_FFTW_WISDOM); the medians exclude that first planning run (0.1-0.3 s per size)."
   echo "Both use all cores (OpenMP default). Ratio > 1 means larmor is faster. rss GB/s counts the complex"
   echo "input read once plus the float output written. \`rss\` returns a new image (allocation and first-touch"
-  echo "page faults included, as BART's output file); \`rss(x, out)\` writes into a buffer the caller reuses."
+  echo "page faults included, as BART's output file); \`rss(x, out)\` writes into a buffer the caller reuses;"
+  echo "\`ifftc_inplace\` transforms the caller's array (what an in-place pipeline pays per transform)."
   echo
   echo "| operation | size | larmor wall ms | BART wall ms | ratio | larmor compute ms | BART compute ms (est.) | ratio | bandwidth |"
   echo "|---|---|---|---|---|---|---|---|---|"
