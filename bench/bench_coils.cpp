@@ -4,7 +4,6 @@
 #include <benchmark/benchmark.h>
 
 #include <map>
-#include <random>
 
 #include "larmor/larmor.hpp"
 
@@ -19,15 +18,7 @@ const array<cfloat, 3>& kspace(index_t nc, index_t n) {
   static std::map<std::pair<index_t, index_t>, array<cfloat, 3>> cache;
   auto it = cache.find({nc, n});
   if (it != cache.end()) return it->second;
-  const auto obj = larmor::shepp_logan<float>(n, n);
-  auto img = larmor::simulated_coil_maps<float>(nc, n, n);
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t i = 0; i < n * n; ++i) img[c * n * n + i] *= obj[i];
-  auto k = larmor::fftc(img.cview());
-  std::mt19937 rng(7);
-  std::normal_distribution<float> g(0.f, 1e-3f);
-  for (auto& v : k) v += cfloat(g(rng), g(rng));
-  return cache.emplace(std::make_pair(nc, n), std::move(k)).first->second;
+  return cache.emplace(std::make_pair(nc, n), larmor::simulated_kspace<float>(nc, n)).first->second;
 }
 const array<cfloat, 3>& images(index_t nc, index_t n) {
   static std::map<std::pair<index_t, index_t>, array<cfloat, 3>> cache;

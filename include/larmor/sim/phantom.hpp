@@ -5,11 +5,16 @@
 // simulated_coil_maps(ncoils, ny, nx): smooth complex receive sensitivities of coils spaced evenly on
 //   a ring of radius 1.4 around the object: a Gaussian fall-off with distance (width 0.9) and a phase
 //   that varies linearly across the field of view with a coil-dependent offset. Shape (coils, y, x).
+// simulated_kspace(ncoils, n, sigma, seed): a fully sampled acquisition of that object with those coils,
+//   k_c = fftc(S_c · shepp_logan) + complex white Gaussian noise (sigma per real and imaginary part),
+//   centred k-space, shape (coils, n, n); the input of the benchmarks and of `larmor_ops phantom`.
 #pragma once
 
 #include <cmath>
+#include <random>
 
 #include "larmor/core/array.hpp"
+#include "larmor/fft/fft.hpp"
 
 namespace larmor {
 
@@ -66,6 +71,19 @@ array<std::complex<Real>, 3> simulated_coil_maps(index_t ncoils, index_t ny, ind
     }
   }
   return maps;
+}
+
+template <class Real = float>
+array<std::complex<Real>, 3> simulated_kspace(index_t ncoils, index_t n, double sigma = 1e-3, unsigned seed = 7) {
+  const auto object = shepp_logan<Real>(n, n);
+  auto img = simulated_coil_maps<Real>(ncoils, n, n);
+  for (index_t c = 0; c < ncoils; ++c)
+    for (index_t i = 0; i < n * n; ++i) img[c * n * n + i] *= object[i];
+  auto k = fftc(img.cview());
+  std::mt19937 rng(seed);
+  std::normal_distribution<Real> noise(Real(0), static_cast<Real>(sigma));
+  for (auto& v : k) v += std::complex<Real>(noise(rng), noise(rng));
+  return k;
 }
 
 }  // namespace larmor
