@@ -56,6 +56,16 @@ py::array to_numpy(larmor::array<T, R>&& a) {
   return py::array_t<T>(shape, p, owner);
 }
 
+// A C-contiguous view of `src` converted to element type E (a copy only where the dtype or layout
+// differs), kept alive in `holder`; used for masks and weights.
+template <class E, std::size_t N>
+larmor::strided_view<const E, N> c_contiguous_as(const py::array& src, const extents<N>& shape, py::object& holder) {
+  auto a = py::array_t<E, py::array::c_style | py::array::forcecast>::ensure(src);
+  if (!a) throw larmor::InvalidArgument("cannot convert the mask to numbers");
+  holder = a;
+  return larmor::strided_view<const E, N>(a.data(), shape);
+}
+
 // Calls f(std::integral_constant<size_t, R>) for R = ndim (1..6).
 template <class F>
 py::object by_rank(py::ssize_t ndim, F&& f, const char* name) {
@@ -577,18 +587,14 @@ PYBIND11_MODULE(_larmor, m) {
                                         " dimensions");
         extents<R - 1> sh{};
         for (std::size_t i = 0; i + 1 < R; ++i) sh[i] = ma.shape(static_cast<py::ssize_t>(i));
-        if (ma.dtype().kind() == 'b' || ma.dtype().kind() == 'u' || ma.dtype().kind() == 'i') {
-          auto mb = py::array_t<unsigned char, py::array::c_style | py::array::forcecast>::ensure(
-              ma.dtype().kind() == 'b' ? ma : py::array(ma.attr("__ne__")(0)));
-          mhold = mb;
-          const larmor::strided_view<const unsigned char, R - 1> w(mb.data(), sh);
+        // Boolean/integer masks become bytes (sampled or not), anything else float weights.
+        const char kind = ma.dtype().kind();
+        if (kind == 'b' || kind == 'u' || kind == 'i') {
+          const auto w = c_contiguous_as<unsigned char>(kind == 'b' ? ma : py::array(ma.attr("__ne__")(0)), sh, mhold);
           py::gil_scoped_release nogil;
           res = larmor::cgsense(v, mv, w, o);
         } else {
-          auto mf = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(ma);
-          if (!mf) throw larmor::InvalidArgument("cgsense: mask must be boolean or real weights");
-          mhold = mf;
-          const larmor::strided_view<const float, R - 1> w(mf.data(), sh);
+          const auto w = c_contiguous_as<float>(ma, sh, mhold);
           py::gil_scoped_release nogil;
           res = larmor::cgsense(v, mv, w, o);
         }

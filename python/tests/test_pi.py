@@ -109,7 +109,8 @@ def test_cgsense_converges_to_sense_and_returns_residuals():
     um = np.where(mask, k, 0).astype(np.complex64)
     a = larmor.cgsense(um, maps, mask=mask, iters=60)
     b = larmor.cgsense(um, maps, mask=mask.astype(np.float32), iters=60)
-    assert nrmse(a, b) < 1e-5
+    c = larmor.cgsense(um, maps, mask=mask.astype(np.int16) * 3, iters=60)  # integers: non-zero = sampled
+    assert nrmse(a, b) < 1e-5 and nrmse(a, c) < 1e-6
     assert nrmse(np.abs(a), obj, support) < 0.05
 
 
