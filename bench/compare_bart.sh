@@ -25,39 +25,17 @@ trap 'rm -rf "$work"' EXIT
 export LARMOR_FFTW_WISDOM=$work/wisdom
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# median wall ms of RUNS runs of a command (output discarded)
-wall_ms() {
-  local t=()
-  for _ in $(seq "$runs"); do
-    local s e
-    s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
-    t+=($(( (e - s) / 1000000 )))
-  done
-  printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
-# median in-process compute ms reported by larmor_ops (REPEAT = RUNS inside one process)
-compute_ms() { "$ops" "$1" "$2" "$work/lo" "$runs" 2>&1 >/dev/null | awk '/compute_ms/ {print $2}'; }
-# another median larmor_ops prints for OP: extra_ms OP KEY IN (rss into_ms, fft/ifft inplace_ms)
-extra_ms() { "$ops" "$1" "$3" "$work/lo" "$runs" 2>&1 >/dev/null | awk -v k="$2" '$1 == k {print $2}'; }
+source "$here/timing.sh"
 # peak resident MiB of one run of larmor_ops / of a BART command
 larmor_peak_mb() { "$ops" "$1" "$2" "$work/lo" 1 2>&1 >/dev/null | awk '/peak_rss_mb/ {print $2}'; }
 bart_peak_mb() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.0f", $1 / 1024}'; }
 
 # Memory bandwidth of this machine now (all threads, then one), 512 MiB arrays.
-read -r copy_bw triad_bw < <("$ops" stream 512 | awk '/copy_gbs/ {c=$2} /triad_gbs/ {t=$2} END {print c, t}')
-read -r copy_bw1 triad_bw1 < <(OMP_NUM_THREADS=1 "$ops" stream 512 | awk '/copy_gbs/ {c=$2} /triad_gbs/ {t=$2} END {print c, t}')
-peak_bw=$(awk -v a="$copy_bw" -v b="$triad_bw" 'BEGIN {print (a > b ? a : b)}')
+stream() { "$ops" stream 512 | awk '/copy_gbs/ {c=$2} /triad_gbs/ {t=$2} /read_gbs/ {r=$2} END {print c, t, r}'; }
+read -r copy_bw triad_bw read_bw < <(stream)
+read -r copy_bw1 triad_bw1 read_bw1 < <(OMP_NUM_THREADS=1 stream)
+peak_bw=$(awk -v a="$copy_bw" -v b="$triad_bw" -v c="$read_bw" 'BEGIN {m = a > b ? a : b; print (m > c ? m : c)}')
 
-rows=()
-add_row() {  # op size larmor_wall bart_wall larmor_compute bart_compute [bytes moved]
-  local ratio ratio_c bw=""
-  ratio=$(awk -v b="$4" -v l="$3" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "–"}')
-  ratio_c=$(awk -v b="$6" -v l="$5" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "n/a"}')
-  if [ -n "${7:-}" ]; then
-    bw=$(awk -v by="$7" -v ms="$5" -v pk="$peak_bw" 'BEGIN {g = by / ms * 1e-6; printf "%.1f GB/s = %.0f %%", g, 100 * g / pk}')
-  fi
-  rows+=("| $1 | $2 | $3 | $4 | $ratio | $5 | $6 | $ratio_c | $bw |")
-}
 scaling=()
 mem=()
 
@@ -159,8 +137,9 @@ kept=$(sed -n '/^<!-- kept by compare_bart.sh -->$/,$p' "$here/RESULTS.md" 2>/de
   echo "one row are taken back to back, so the ratios are fairer than the absolute numbers)."
   echo
   echo "Memory bandwidth measured in the same run (larmor_ops stream, 512 MiB float arrays, bytes read +"
-  echo "written as STREAM counts them): copy $copy_bw GB/s, triad $triad_bw GB/s with all threads;"
-  echo "copy $copy_bw1 GB/s, triad $triad_bw1 GB/s with one thread. Fractions below are of $peak_bw GB/s."
+  echo "written as STREAM counts them; read = a sum over one array): copy $copy_bw GB/s, triad $triad_bw GB/s,"
+  echo "read $read_bw GB/s with all threads; copy $copy_bw1 GB/s, triad $triad_bw1 GB/s, read $read_bw1 GB/s with one"
+  echo "thread. Fractions below are of the largest, $peak_bw GB/s."
   echo
   echo "Wall = whole process (start-up + read cfl + compute + write cfl), the same files for both."
   echo "larmor compute = in-process median (larmor_ops); BART compute (est.) = BART's wall minus \`bart copy\`"

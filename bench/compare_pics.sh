@@ -3,7 +3,7 @@
 # same maps (bart ecalib), R = 4 along y + 24 ACS lines of a simulated acquisition.
 #
 #   bash bench/compare_pics.sh [BUILD_DIR] [RUNS]     prints the table rows
-#   sourced by compare_bart.sh                        adds rows to its table (uses its helpers)
+#   sourced by compare_bart.sh                        adds rows to its table (helpers: timing.sh)
 #
 # Neither tool reports a time per iteration, so each runs at two iteration counts (lo, hi) and the
 # per-iteration cost is the difference of the medians over (hi - lo): start-up, file I/O, the adjoint
@@ -21,22 +21,7 @@ if [ -z "${ops:-}" ]; then  # standalone
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   export LARMOR_FFTW_WISDOM=$work/wisdom
-  wall_ms() {
-    local t=()
-    for _ in $(seq "$runs"); do
-      local s e
-      s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
-      t+=($(( (e - s) / 1000000 )))
-    done
-    printf '%s\n' "${t[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-  }
-  rows=()
-  add_row() {
-    local ratio ratio_c
-    ratio=$(awk -v b="$4" -v l="$3" 'BEGIN {printf "%.2f", b / l}')
-    ratio_c=$(awk -v b="$6" -v l="$5" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "n/a"}')
-    rows+=("| $1 | $2 | $3 | $4 | $ratio | $5 | $6 | $ratio_c | ${7:-} |")
-  }
+  source "$here/timing.sh"
   pics_standalone=1
 fi
 

@@ -18,8 +18,9 @@
 //                                    keeps every RY-th y line (y % RY == 0) plus ACS central lines.
 //
 //   larmor_ops stream MB             STREAM-like memory bandwidth: copy (a = b) and triad (a = b + s c)
-//                                    on float arrays of MB MiB each, num_threads() threads; prints
-//                                    "copy_gbs X" and "triad_gbs Y" (bytes read + written per second).
+//                                    on float arrays of MB MiB each, num_threads() threads, and a read-only
+//                                    sum; prints "copy_gbs X", "triad_gbs Y" (bytes read + written per
+//                                    second) and "read_gbs Z".
 //   larmor_ops targets               prints the SIMD target the kernels run on (e.g. AVX3).
 //   larmor_ops phantom COILS N OUT   writes a simulated acquisition (Shepp-Logan x smooth coil
 //                                    sensitivities, centred k-space, noise sigma 1e-3) as [x y 1 coils].
@@ -32,6 +33,7 @@
 // "inplace_ms <median>" for fftc_inplace/ifftc_inplace on the already written result.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -105,8 +107,24 @@ int main(int argc, char** argv) {
         for (index_t i = i0; i < i1; ++i) a[i] = b[i] + 0.5f * c[i];
       });
     });
-    std::printf("copy_gbs %.2f\ntriad_gbs %.2f\ncheck %g\n", bytes_copy / copy_ms * 1e-6, bytes_triad / triad_ms * 1e-6,
-                double(a[n / 2]));
+    // Read only (what RSS over many coils mostly does): a sum of 32-bit integers, which the compiler
+    // vectorises without reordering concerns; one partial sum per chunk.
+    larmor::array<std::uint32_t, 1> words({n}, larmor::uninitialized);
+    each([&](index_t i0, index_t i1) {
+      for (index_t i = i0; i < i1; ++i) words[i] = static_cast<std::uint32_t>(i);
+    });
+    std::vector<std::uint32_t> partial(static_cast<std::size_t>(chunks));
+    const double read_ms = median_ms(7, [&] {
+      larmor::parallel_for(chunks, [&](index_t k) {
+        const index_t i0 = std::min(n, k * per), i1 = std::min(n, i0 + per);
+        std::uint32_t sum = 0;
+        for (index_t i = i0; i < i1; ++i) sum += words[i];
+        partial[static_cast<std::size_t>(k)] = sum;
+      });
+    });
+    std::printf("copy_gbs %.2f\ntriad_gbs %.2f\nread_gbs %.2f\ncheck %g %u\n", bytes_copy / copy_ms * 1e-6,
+                bytes_triad / triad_ms * 1e-6, double(n) * sizeof(std::uint32_t) / read_ms * 1e-6, double(a[n / 2]),
+                partial[0]);
     return 0;
   }
   if (std::string(argv[1]) == "phantom" && argc == 5) {
