@@ -67,18 +67,18 @@ for size in "32 1 256 3T-class" "32 30 256 3T-class-stack" "64 1 512 5T-class"; 
     l1=$(OMP_NUM_THREADS=1 compute_ms "$op" "$work/k")
     scaling+=("| $op | $label | $l1 | $lc | $(awk -v a="$l1" -v b="$lc" 'BEGIN {printf "%.2f", a / b}') |")
   done
-  ip=$(extra_ms ifft inplace_ms "$work/k")
+  ip=$(compute_ms ifft_inplace "$work/k")
   add_row "ifft in place: ifftc_inplace" "$label" "–" "–" "$ip" ""
-  ip1=$(OMP_NUM_THREADS=1 extra_ms ifft inplace_ms "$work/k")
+  ip1=$(OMP_NUM_THREADS=1 compute_ms ifft_inplace "$work/k")
   scaling+=("| ifft in place | $label | $ip1 | $ip | $(awk -v a="$ip1" -v b="$ip" 'BEGIN {printf "%.2f", a / b}') |")
   lw=$(wall_ms "$ops" rss "$work/k" "$work/lo")
   bw=$(wall_ms bart rss 8 "$work/k" "$work/bo")
   lc=$(compute_ms rss "$work/k")
   add_row "rss over coils" "$label" "$lw" "$bw" "$lc" "$((bw > io ? bw - io : 0))" "$(( bytes_in + bytes_in / coils / 2 ))"
-  into=$(extra_ms rss into_ms "$work/k")
+  into=$(compute_ms rss_into "$work/k")
   add_row "rss into a reused buffer: rss(x, out)" "$label" "–" "–" "$into" "" "$(( bytes_in + bytes_in / coils / 2 ))"
   l1=$(OMP_NUM_THREADS=1 compute_ms rss "$work/k")
-  into1=$(OMP_NUM_THREADS=1 extra_ms rss into_ms "$work/k")
+  into1=$(OMP_NUM_THREADS=1 compute_ms rss_into "$work/k")
   scaling+=("| rss | $label | $l1 | $lc | $(awk -v a="$l1" -v b="$lc" 'BEGIN {printf "%.2f", a / b}') |")
   scaling+=("| rss into a reused buffer | $label | $into1 | $into | $(awk -v a="$into1" -v b="$into" 'BEGIN {printf "%.2f", a / b}') |")
   mem+=("| ifft | $label | $(larmor_peak_mb ifft "$work/k") | $(bart_peak_mb bart fft -u -i 3 "$work/k" "$work/bo") | $(( bytes_in / 1048576 )) |")

@@ -7,6 +7,8 @@
 // fft    bart fft -u 3 IN OUT     [x y z coils]                fftc  over (y, x) of (coils, z, y, x)
 // ifft   bart fft -u -i 3 IN OUT  [x y z coils]                ifftc over (y, x)
 // rss    bart rss 8 IN OUT        [x y z coils]                rss over the coil axis
+// rss_into                        [x y z coils]                rss(x, out) into a buffer reused each time
+// ifft_inplace                    [x y z coils]                ifftc_inplace on the input (REPEAT times)
 // copy   bart copy IN OUT         any                          read + write only (I/O baseline)
 // ecalib bart ecalib -m1 IN OUT   [x y 1 coils]                espirit_maps (BART defaults)
 //
@@ -28,9 +30,6 @@
 // The operation runs REPEAT times (default 1) in the process; the median compute time in ms is
 // printed to stderr as "compute_ms <median>", so the script can separate compute from file I/O, and
 // the process's peak resident memory as "peak_rss_mb <MiB>". Threads: OMP_NUM_THREADS.
-// rss also prints "into_ms <median>": rss(x, out) into the already written output buffer (no allocation,
-// no first-touch page faults), as a loop over slices or repetitions calls it; fft/ifft print
-// "inplace_ms <median>" for fftc_inplace/ifftc_inplace on the already written result.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -188,18 +187,14 @@ int main(int argc, char** argv) {
       larmor::array<cfloat, 4> y;
       ms = median_ms(repeat, [&] { y = op == "fft" ? larmor::fftc(x.cview()) : larmor::ifftc(x.cview()); });
       larmor::write_cfl(out, y.cview());
-      // The same transform in place on the (now touched) result: no allocation, no first-touch faults.
-      const double inplace_ms = median_ms(repeat, [&] {
-        if (op == "fft") larmor::fftc_inplace(y);
-        else larmor::ifftc_inplace(y);
-      });
-      std::fprintf(stderr, "inplace_ms %.3f\n", inplace_ms);
-    } else if (op == "rss") {
+    } else if (op == "ifft_inplace") {  // x is already touched (read into): no allocation, no first-touch faults
+      ms = median_ms(repeat, [&] { larmor::ifftc_inplace(x); });
+      larmor::write_cfl(out, x.cview());
+    } else if (op == "rss" || op == "rss_into") {
       larmor::array<float, 3> r;
       ms = median_ms(repeat, [&] { r = larmor::rss(x.cview(), 0); });
-      // The same into the (now touched) buffer r: what a loop over slices/repetitions pays per call.
-      const double into_ms = median_ms(repeat, [&] { larmor::rss(x.cview(), r.view(), 0); });
-      std::fprintf(stderr, "into_ms %.3f\n", into_ms);
+      // rss_into: into the (now touched) buffer r, what a loop over slices/repetitions pays per call.
+      if (op == "rss_into") ms = median_ms(repeat, [&] { larmor::rss(x.cview(), r.view(), 0); });
       larmor::array<cfloat, 3> rc(r.shape());
       std::transform(r.begin(), r.end(), rc.begin(), [](float v) { return cfloat(v, 0.f); });
       larmor::write_cfl(out, rc.cview());

@@ -14,8 +14,6 @@ wall_ms() {
 }
 # median in-process compute ms reported by larmor_ops (REPEAT = RUNS inside one process)
 compute_ms() { "$ops" "$1" "$2" "$work/lo" "$runs" 2>&1 >/dev/null | awk '/compute_ms/ {print $2}'; }
-# another median larmor_ops prints for OP: extra_ms OP KEY IN (rss into_ms, fft/ifft inplace_ms)
-extra_ms() { "$ops" "$1" "$3" "$work/lo" "$runs" 2>&1 >/dev/null | awk -v k="$2" '$1 == k {print $2}'; }
 
 # One table row: op size larmor_wall bart_wall larmor_compute bart_compute [bytes moved]
 # ("–" or empty for a value that does not exist; bytes give GB/s and the fraction of $peak_bw).
