@@ -180,8 +180,8 @@ inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt =
       po.acquisition_dwell = kd.acquisition_dwell_us;
     }
     const auto w = noise_prewhitener(kd.noise.cview(), po);
-    for (auto& b : kd.imaging) b.kspace = prewhiten(b.kspace.cview(), w.cview());
-    for (auto& [k, c] : kd.calibration) c = prewhiten(c.cview(), w.cview());
+    for (auto& b : kd.imaging) prewhiten_inplace(b.kspace.view(), w.cview());
+    for (auto& [k, c] : kd.calibration) prewhiten_inplace(c.view(), w.cview());
   }
   std::string method = opt.method;
   if (method == "auto") {
