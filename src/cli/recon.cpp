@@ -11,6 +11,7 @@
 #include "larmor/io/twix.hpp"
 #include "larmor/larmor.hpp"
 #include "larmor/recon/recon.hpp"
+#include "larmor/recon/recon_file.hpp"
 #include "preview/png_preview.hpp"
 
 namespace larmor::cli {
@@ -39,8 +40,7 @@ recon_result run_recon(const std::string& in, const std::string& out, const std:
                    "--noise-scaling must be unit or snr, got ", noise_scaling_name);
   o.noise.scaling = noise_scaling_name == "snr" ? noise_scaling::snr_units : noise_scaling::unit;
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
-  const auto raw = read_raw(in, group);
-  auto res = recon(raw, o);
+  auto res = recon_file(in, o, group);  // ISMRMRD streamed into the k-space, never held whole
   if (!out.empty()) io::write_ismrmrd_images(out, res.images);
   if (!png.empty()) write_png_preview(png, middle_slice(res.images.front().magnitude));
   return res;

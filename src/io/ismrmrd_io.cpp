@@ -84,7 +84,9 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
 
 }  // namespace
 
-raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
+void read_ismrmrd(const std::string& path, const std::string& group,
+                  const std::function<void(const encoding_header&)>& header,
+                  const std::function<void(acquisition&&)>& each) {
   silence_hdf5();
   LARMOR_CHECK_DATA(std::filesystem::exists(path), "read_ismrmrd: ", path, ": no such file");
   LARMOR_CHECK_DATA(H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd: ", path, ": not an HDF5 file (or truncated)");
@@ -100,16 +102,14 @@ raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
     LARMOR_CHECK_DATA(has_xml, "read_ismrmrd: ", path, ": '", group, "' has no XML header ('", group, "/xml')");
     LARMOR_CHECK_DATA(has_data, "read_ismrmrd: ", path, ": '", group, "' holds no acquisitions ('", group, "/data')");
   }
-  raw_dataset out;
-  out.source = path;
   try {
     ISMRMRD::Dataset d(path.c_str(), group.c_str(), false);
     std::string xml;
     d.readHeader(xml);
-    out.header = parse_header(xml, path);
+    const auto parsed = parse_header(xml, path);
     const uint32_t n = d.getNumberOfAcquisitions();
     LARMOR_CHECK_DATA(n > 0, "read_ismrmrd: ", path, ": zero acquisitions");
-    out.acquisitions.reserve(n);
+    header(parsed);
     ISMRMRD::Acquisition a;
     for (uint32_t i = 0; i < n; ++i) {
       d.readAcquisition(i, a);
@@ -136,13 +136,21 @@ raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
       // ISMRMRD stores data[channel * samples + sample].
       const auto* src = reinterpret_cast<const cfloat*>(a.getDataPtr());
       std::copy(src, src + nc * ns, q.data.data());
-      out.acquisitions.push_back(std::move(q));
+      each(std::move(q));
     }
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
     throw DataError("read_ismrmrd: " + path + ": cannot read the raw data (" + e.what() + ")");
   }
+}
+
+raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
+  raw_dataset out;
+  out.source = path;
+  read_ismrmrd(
+      path, group, [&](const encoding_header& h) { out.header = h; },
+      [&](acquisition&& a) { out.acquisitions.push_back(std::move(a)); });
   return out;
 }
 

@@ -175,6 +175,48 @@ TEST(KspaceAssembly, SlicesAveragesNoiseAndSkippedReadouts) {
   }
 }
 
+// The assembler fed one readout at a time (as a streaming reader does) gives what assemble_kspace gives
+// on the whole list: noise, averages, slices, skipped readouts, 2x readout oversampling; the geometry of
+// each buffer is its first readout's, kept after the readouts are gone.
+TEST(KspaceAssembly, StreamedReadoutsEqualTheWholeList) {
+  auto s = make_stream(2, 3, 6, 16, [](io::acquisition& a, index_t z, index_t y) {
+    a.idx.slice = static_cast<std::uint16_t>((y + z) % 2);
+    a.position = {float(y), float(z), 1.f};
+    return true;
+  });
+  s.raw.header.recon_matrix = {8, 6, 3};
+  s.raw.header.recon_fov_mm = {100.f, 200.f, 10.f};
+  io::acquisition noise;
+  noise.flags = flag_bit(acq_flag::is_noise_measurement);
+  noise.data = test::random_array<cfloat, 2>(extents<2>{2, 40}, 4);
+  s.raw.acquisitions.insert(s.raw.acquisitions.begin(), noise);
+  auto nav = s.raw.acquisitions[5];
+  nav.flags = flag_bit(acq_flag::is_navigation_data);
+  s.raw.acquisitions.push_back(nav);
+  const auto whole = assemble_kspace(s.raw);
+  kspace_assembler as(s.raw.header, "streamed");
+  for (auto a : s.raw.acquisitions) as.add(io::acquisition(std::move(a)));  // each copy dies after add()
+  EXPECT_EQ(as.added(), static_cast<index_t>(s.raw.acquisitions.size()));
+  const auto streamed = std::move(as).finish();
+  ASSERT_EQ(streamed.imaging.size(), 2u);
+  ASSERT_EQ(whole.imaging.size(), 2u);
+  EXPECT_EQ(streamed.noise_scans, 1);
+  EXPECT_EQ(streamed.skipped, 1);
+  EXPECT_EQ(test::relative_error(streamed.noise, whole.noise), 0.0);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(streamed.imaging[i].kspace.shape(), (extents<4>{2, 3, 6, 8}));
+    EXPECT_EQ(test::relative_error(streamed.imaging[i].kspace, whole.imaging[i].kspace), 0.0);
+    EXPECT_EQ(streamed.imaging[i].lines, whole.imaging[i].lines);
+    ASSERT_TRUE(streamed.imaging[i].first);
+    EXPECT_EQ(streamed.imaging[i].first->position, whole.imaging[i].first->position);
+    EXPECT_EQ(streamed.imaging[i].first->data.size(), 0);  // header only, no samples kept
+  }
+  // Slice 0 starts at (z, y) = (0, 0), slice 1 at (0, 1).
+  EXPECT_EQ(streamed.imaging[1].first->position, (std::array<float, 3>{1.f, 0.f, 1.f}));
+  kspace_assembler empty(s.raw.header, "empty");
+  EXPECT_THROW(std::move(empty).finish(), DataError);
+}
+
 TEST(KspaceAssembly, ThreeDimensionalPartitions) {
   const auto s = full_stream(2, 4, 6, 8);
   EXPECT_EQ(test::relative_error(assemble_kspace(s.raw).imaging[0].kspace, s.truth), 0.0);

@@ -13,6 +13,7 @@
 // under a temporary name and renamed at the end, so a failure never leaves a partial file behind.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,14 @@
 namespace larmor::io {
 
 raw_dataset read_ismrmrd(const std::string& path, const std::string& group = "dataset");
+
+// The same one readout at a time: `header` receives the parsed header first, then `each` every acquisition
+// in file order. Only one readout is held at a time (read_ismrmrd collects them into a vector), so a
+// caller can assemble k-space (recon/kspace_assembly.hpp: kspace_assembler) without holding the raw data
+// twice. Errors as for read_ismrmrd; larmor::Error from a callback passes through unchanged.
+void read_ismrmrd(const std::string& path, const std::string& group,
+                  const std::function<void(const encoding_header&)>& header,
+                  const std::function<void(acquisition&&)>& each);
 
 void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images,
                           const std::string& group = "dataset");

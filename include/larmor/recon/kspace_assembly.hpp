@@ -24,6 +24,7 @@
 
 #include <cmath>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -44,7 +45,7 @@ struct buffer_key {
 struct kspace_buffer {
   buffer_key key;
   array<cfloat, 4> kspace;          // (coils, z, y, x), readout oversampling removed
-  const io::acquisition* first = nullptr;  // geometry source (position, directions)
+  std::shared_ptr<const io::acquisition> first;  // header of the first readout (geometry); no samples
   index_t lines = 0;                // readouts placed
 };
 
@@ -85,59 +86,62 @@ inline array<cfloat, 4> crop_readout(const array<cfloat, 4>& k, index_t keep) {
 
 }  // namespace detail
 
-inline assembled_kspace assemble_kspace(const io::raw_dataset& raw, const assembly_options& opt = {}) {
-  using io::acq_flag;
-  const auto& h = raw.header;
-  LARMOR_CHECK_DATA(h.trajectory == "cartesian" || h.trajectory == "epi", "assemble_kspace: ", raw.source,
-                    ": trajectory '", h.trajectory, "' is not Cartesian");
-  LARMOR_CHECK_DATA(!raw.acquisitions.empty(), "assemble_kspace: ", raw.source, ": zero acquisitions");
-  const index_t nx = h.encoded_matrix[0], ny = h.encoded_matrix[1], nz = std::max<index_t>(1, h.encoded_matrix[2]);
-  LARMOR_CHECK_DATA(nx >= 1 && ny >= 1, "assemble_kspace: ", raw.source, ": encoded matrix ", nx, " x ", ny,
-                    " is empty");
-  const index_t y_shift = h.e1 ? ny / 2 - static_cast<index_t>(h.e1->center) : 0;
-  const index_t z_shift = (h.e2 && nz > 1) ? nz / 2 - static_cast<index_t>(h.e2->center) : 0;
-  const bool interleaved = h.calibration_mode == "interleaved";
+// The same, one readout at a time: construct with the header, add() every acquisition in recording order,
+// then finish(). A reader can hand readouts over as it reads them, so the list of acquisitions (as large
+// as the k-space itself) never has to exist beside the k-space buffers. assemble_kspace is this loop.
+class kspace_assembler {
+ public:
+  kspace_assembler(const io::encoding_header& h, std::string source, const assembly_options& opt = {})
+      : h_(h), source_(std::move(source)), opt_(opt) {
+    LARMOR_CHECK_DATA(h.trajectory == "cartesian" || h.trajectory == "epi", "assemble_kspace: ", source_,
+                      ": trajectory '", h.trajectory, "' is not Cartesian");
+    nx_ = h.encoded_matrix[0], ny_ = h.encoded_matrix[1], nz_ = std::max<index_t>(1, h.encoded_matrix[2]);
+    LARMOR_CHECK_DATA(nx_ >= 1 && ny_ >= 1, "assemble_kspace: ", source_, ": encoded matrix ", nx_, " x ", ny_,
+                      " is empty");
+    y_shift_ = h.e1 ? ny_ / 2 - static_cast<index_t>(h.e1->center) : 0;
+    z_shift_ = (h.e2 && nz_ > 1) ? nz_ / 2 - static_cast<index_t>(h.e2->center) : 0;
+    interleaved_ = h.calibration_mode == "interleaved";
+    out_.acceleration_y = std::max<index_t>(1, h.accel_e1);
+    out_.acceleration_z = std::max<index_t>(1, h.accel_e2);
+  }
 
-  assembled_kspace out;
-  out.acceleration_y = std::max<index_t>(1, h.accel_e1);
-  out.acceleration_z = std::max<index_t>(1, h.accel_e2);
-  std::map<buffer_key, kspace_buffer> imaging;
-  std::map<buffer_key, std::pair<array<cfloat, 4>, std::vector<std::uint16_t>>> calib;  // sum, count per line
-  std::vector<const io::acquisition*> noise;
-
-  for (std::size_t i = 0; i < raw.acquisitions.size(); ++i) {
-    const auto& a = raw.acquisitions[i];
+  // Places one readout (acquisition number `added()` in messages).
+  void add(const io::acquisition& a) {
+    using io::acq_flag;
+    const index_t i = added_++;
+    const index_t nx = nx_, ny = ny_, nz = nz_;
     const index_t nc = a.channels();
-    if (out.coils == 0) out.coils = nc;
-    LARMOR_CHECK_DATA(nc == out.coils, "assemble_kspace: ", raw.source, ": acquisition ", i, " has ", nc,
-                      " channels, earlier ones ", out.coils);
-    LARMOR_CHECK_DATA(nc >= 1, "assemble_kspace: ", raw.source, ": acquisition ", i, " has no channels");
+    if (out_.coils == 0) out_.coils = nc;
+    LARMOR_CHECK_DATA(nc == out_.coils, "assemble_kspace: ", source_, ": acquisition ", i, " has ", nc,
+                      " channels, earlier ones ", out_.coils);
+    LARMOR_CHECK_DATA(nc >= 1, "assemble_kspace: ", source_, ": acquisition ", i, " has no channels");
     for (const cfloat& v : a.data)
-      LARMOR_CHECK_DATA(std::isfinite(v.real()) && std::isfinite(v.imag()), "assemble_kspace: ", raw.source,
+      LARMOR_CHECK_DATA(std::isfinite(v.real()) && std::isfinite(v.imag()), "assemble_kspace: ", source_,
                         ": acquisition ", i, " holds NaN or Inf samples");
     if (a.has(acq_flag::is_noise_measurement)) {
-      noise.push_back(&a);
-      out.noise_dwell_us = a.sample_time_us;
-      continue;
+      noise_.push_back(a.data);
+      out_.noise_dwell_us = a.sample_time_us;
+      return;
     }
     if (detail::skipped_readout(a)) {
-      ++out.skipped;
-      continue;
+      ++out_.skipped;
+      return;
     }
-    out.acquisition_dwell_us = a.sample_time_us;
+    out_.acquisition_dwell_us = a.sample_time_us;
     const index_t ns = a.samples() - a.discard_pre - a.discard_post;
-    LARMOR_CHECK_DATA(ns > 0, "assemble_kspace: ", raw.source, ": acquisition ", i, " discards all of its ",
+    LARMOR_CHECK_DATA(ns > 0, "assemble_kspace: ", source_, ": acquisition ", i, " discards all of its ",
                       a.samples(), " samples");
     index_t centre = static_cast<index_t>(a.center_sample) - a.discard_pre;
     if (a.center_sample == 0 && ns == nx) centre = nx / 2;  // centre not recorded: a symmetric readout
     const index_t x0 = nx / 2 - centre;
-    LARMOR_CHECK_DATA(x0 >= 0 && x0 + ns <= nx, "assemble_kspace: ", raw.source, ": acquisition ", i, " has ", ns,
+    LARMOR_CHECK_DATA(x0 >= 0 && x0 + ns <= nx, "assemble_kspace: ", source_, ": acquisition ", i, " has ", ns,
                       " samples with centre ", centre, ", which does not fit the encoded readout of ", nx);
-    const index_t y = a.idx.kspace_encode_step_1 + y_shift, z = (nz > 1 ? a.idx.kspace_encode_step_2 : 0) + z_shift;
-    LARMOR_CHECK_DATA(y >= 0 && y < ny, "assemble_kspace: ", raw.source, ": acquisition ", i,
+    const index_t y = a.idx.kspace_encode_step_1 + y_shift_,
+                  z = (nz > 1 ? a.idx.kspace_encode_step_2 : 0) + z_shift_;
+    LARMOR_CHECK_DATA(y >= 0 && y < ny, "assemble_kspace: ", source_, ": acquisition ", i,
                       " has kspace_encode_step_1 = ", a.idx.kspace_encode_step_1,
                       " beyond the encoding limits (matrix y = ", ny, ")");
-    LARMOR_CHECK_DATA(z >= 0 && z < nz, "assemble_kspace: ", raw.source, ": acquisition ", i,
+    LARMOR_CHECK_DATA(z >= 0 && z < nz, "assemble_kspace: ", source_, ": acquisition ", i,
                       " has kspace_encode_step_2 = ", a.idx.kspace_encode_step_2,
                       " beyond the encoding limits (matrix z = ", nz, ")");
     const bool reverse = a.has(acq_flag::is_reverse);
@@ -148,76 +152,116 @@ inline assembled_kspace assemble_kspace(const io::raw_dataset& raw, const assemb
         for (index_t s = 0; s < ns; ++s) dst[s] += reverse ? src[ns - 1 - s] : src[s];
       }
     };
-    const bool is_calib = a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging);
-    const bool is_imaging = !a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging);
+    const bool is_calib =
+        a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging);
+    const bool is_imaging =
+        !a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging);
     buffer_key key{a.idx.slice, a.idx.contrast, a.idx.phase, a.idx.repetition, a.idx.set};
-    if (is_calib || (interleaved && is_imaging)) {
+    if (is_calib || (interleaved_ && is_imaging)) {
       buffer_key ck = key;
       ck.repetition = 0;
-      auto it = calib.find(ck);
-      if (it == calib.end())
-        it = calib.emplace(ck, std::make_pair(array<cfloat, 4>(extents<4>{nc, nz, ny, nx}),
-                                              std::vector<std::uint16_t>(static_cast<std::size_t>(nz * ny), 0)))
+      auto it = calib_.find(ck);
+      if (it == calib_.end())
+        it = calib_.emplace(ck, std::make_pair(array<cfloat, 4>(extents<4>{nc, nz, ny, nx}),
+                                               std::vector<std::uint16_t>(static_cast<std::size_t>(nz * ny), 0)))
                  .first;
       place(it->second.first);
       ++it->second.second[static_cast<std::size_t>(z * ny + y)];
-      if (is_calib) ++out.calibration_lines;
+      if (is_calib) ++out_.calibration_lines;
     }
     if (is_imaging) {
-      auto it = imaging.find(key);
-      if (it == imaging.end()) {
+      auto it = imaging_.find(key);
+      if (it == imaging_.end()) {
         kspace_buffer b;
         b.key = key;
         b.kspace = array<cfloat, 4>(extents<4>{nc, nz, ny, nx});
-        b.first = &a;
-        it = imaging.emplace(key, std::move(b)).first;
+        auto geometry = std::make_shared<io::acquisition>();  // the header of the first readout, no samples
+        geometry->flags = a.flags, geometry->scan_counter = a.scan_counter, geometry->idx = a.idx;
+        geometry->discard_pre = a.discard_pre, geometry->discard_post = a.discard_post;
+        geometry->center_sample = a.center_sample, geometry->sample_time_us = a.sample_time_us;
+        geometry->position = a.position, geometry->read_dir = a.read_dir, geometry->phase_dir = a.phase_dir;
+        geometry->slice_dir = a.slice_dir, geometry->patient_table_position = a.patient_table_position;
+        b.first = std::move(geometry);
+        it = imaging_.emplace(key, std::move(b)).first;
       }
       place(it->second.kspace);
       ++it->second.lines;
     }
   }
-  LARMOR_CHECK_DATA(!imaging.empty(), "assemble_kspace: ", raw.source, ": no imaging readouts (only noise, "
-                    "calibration or skipped lines)");
 
-  // Noise matrix.
-  if (!noise.empty()) {
-    index_t total = 0;
-    for (const auto* a : noise) total += a->samples();
-    out.noise = array<cfloat, 2>(extents<2>{out.coils, total}, uninitialized);
-    index_t off = 0;
-    for (const auto* a : noise) {
-      for (index_t c = 0; c < out.coils; ++c)
-        std::copy(a->data.data() + c * a->samples(), a->data.data() + (c + 1) * a->samples(),
-                  out.noise.data() + c * total + off);
-      off += a->samples();
-    }
-    out.noise_scans = static_cast<index_t>(noise.size());
-  }
+  index_t added() const { return added_; }
 
-  // Readout oversampling.
-  index_t keep = nx;
-  if (opt.remove_oversampling && h.encoded_fov_mm[0] > 0 && h.recon_fov_mm[0] > 0 &&
-      h.recon_fov_mm[0] < h.encoded_fov_mm[0] * 0.999f) {
-    keep = static_cast<index_t>(std::lround(static_cast<double>(nx) * h.recon_fov_mm[0] / h.encoded_fov_mm[0]));
-    keep = std::max<index_t>(1, std::min(keep, nx));
-  }
-  auto finish = [&](array<cfloat, 4>&& k) { return keep < nx ? detail::crop_readout(k, keep) : std::move(k); };
-  for (auto& [key, b] : imaging) {
-    b.kspace = finish(std::move(b.kspace));
-    out.imaging.push_back(std::move(b));
-  }
-  for (auto& [key, sc] : calib) {
-    auto& [k, count] = sc;
-    // Mean over the repetitions that acquired each line (1 for dedicated ACS lines).
-    for (index_t c = 0; c < out.coils; ++c)
-      for (index_t l = 0; l < nz * ny; ++l) {
-        const auto n = count[static_cast<std::size_t>(l)];
-        if (n > 1)
-          for (index_t x = 0; x < nx; ++x) k.data()[(c * nz * ny + l) * nx + x] /= static_cast<float>(n);
+  // The buffers: noise matrix, readout oversampling removed, interleaved calibration averaged.
+  assembled_kspace finish() && {
+    LARMOR_CHECK_DATA(added_ > 0, "assemble_kspace: ", source_, ": zero acquisitions");
+    LARMOR_CHECK_DATA(!imaging_.empty(), "assemble_kspace: ", source_, ": no imaging readouts (only noise, "
+                      "calibration or skipped lines)");
+    const index_t nx = nx_, ny = ny_, nz = nz_;
+    auto& out = out_;
+
+    // Noise matrix.
+    if (!noise_.empty()) {
+      index_t total = 0;
+      for (const auto& n : noise_) total += n.shape(1);
+      out.noise = array<cfloat, 2>(extents<2>{out.coils, total}, uninitialized);
+      index_t off = 0;
+      for (const auto& n : noise_) {
+        const index_t m = n.shape(1);
+        for (index_t c = 0; c < out.coils; ++c)
+          std::copy(n.data() + c * m, n.data() + (c + 1) * m, out.noise.data() + c * total + off);
+        off += m;
       }
-    out.calibration.emplace(key, finish(std::move(k)));
+      out.noise_scans = static_cast<index_t>(noise_.size());
+      noise_.clear();
+    }
+
+    // Readout oversampling.
+    index_t keep = nx;
+    if (opt_.remove_oversampling && h_.encoded_fov_mm[0] > 0 && h_.recon_fov_mm[0] > 0 &&
+        h_.recon_fov_mm[0] < h_.encoded_fov_mm[0] * 0.999f) {
+      keep = static_cast<index_t>(std::lround(static_cast<double>(nx) * h_.recon_fov_mm[0] / h_.encoded_fov_mm[0]));
+      keep = std::max<index_t>(1, std::min(keep, nx));
+    }
+    auto finish_one = [&](array<cfloat, 4>&& k) {
+      return keep < nx ? detail::crop_readout(k, keep) : std::move(k);
+    };
+    for (auto& [key, b] : imaging_) {
+      b.kspace = finish_one(std::move(b.kspace));
+      out.imaging.push_back(std::move(b));
+    }
+    imaging_.clear();
+    for (auto& [key, sc] : calib_) {
+      auto& [k, count] = sc;
+      // Mean over the repetitions that acquired each line (1 for dedicated ACS lines).
+      for (index_t c = 0; c < out.coils; ++c)
+        for (index_t l = 0; l < nz * ny; ++l) {
+          const auto n = count[static_cast<std::size_t>(l)];
+          if (n > 1)
+            for (index_t x = 0; x < nx; ++x) k.data()[(c * nz * ny + l) * nx + x] /= static_cast<float>(n);
+        }
+      out.calibration.emplace(key, finish_one(std::move(k)));
+    }
+    calib_.clear();
+    return std::move(out);
   }
-  return out;
+
+ private:
+  io::encoding_header h_;
+  std::string source_;
+  assembly_options opt_;
+  index_t nx_ = 1, ny_ = 1, nz_ = 1, y_shift_ = 0, z_shift_ = 0, added_ = 0;
+  bool interleaved_ = false;
+  assembled_kspace out_;
+  std::map<buffer_key, kspace_buffer> imaging_;
+  std::map<buffer_key, std::pair<array<cfloat, 4>, std::vector<std::uint16_t>>> calib_;  // sum, count per line
+  std::vector<array<cfloat, 2>> noise_;  // (coils, samples) of each noise scan
+};
+
+inline assembled_kspace assemble_kspace(const io::raw_dataset& raw, const assembly_options& opt = {}) {
+  kspace_assembler as(raw.header, raw.source, opt);
+  LARMOR_CHECK_DATA(!raw.acquisitions.empty(), "assemble_kspace: ", raw.source, ": zero acquisitions");
+  for (const auto& a : raw.acquisitions) as.add(a);
+  return std::move(as).finish();
 }
 
 }  // namespace larmor

@@ -14,6 +14,10 @@
 //      an irregular mask -> "cgsense" (see detail::auto_method).
 //   4. Crop to the recon space in y and z (centre), magnitude, geometry from the buffer's first readout
 //      -> io::image_record.
+// recon(raw) runs all four steps on a raw_dataset in memory; recon(assembled_kspace&&, header) starts at
+// step 2 on buffers filled by a kspace_assembler, which a streaming reader can feed readout by readout
+// (recon_file.hpp does so for ISMRMRD), so the readouts are never held beside the k-space. Pre-whitening
+// is in place, and each buffer is freed once its image is made.
 // Progress is reported through an optional callback (the CLI prints it); the library never prints.
 #pragma once
 
@@ -163,15 +167,23 @@ struct recon_result {
   std::string method;  // the method that ran ("auto" resolved)
 };
 
-inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt = {}) {
+namespace detail {
+
+inline void check_recon_method(const std::string& method) {
+  const auto names = recon_methods();
+  LARMOR_CHECK_ARG(method == "auto" || std::find(names.begin(), names.end(), method) != names.end(),
+                   "recon: unknown method '", method, "'");
+}
+
+}  // namespace detail
+
+// Steps 2-4 on k-space already assembled (kspace_assembler, e.g. fed by a streaming reader); the buffers
+// are pre-whitened in place and released as soon as their image is made. h: the header they came from.
+inline recon_result recon(assembled_kspace&& kd, const io::encoding_header& h, const recon_options& opt = {}) {
   auto say = [&](const std::string& s) {
     if (opt.progress) opt.progress(s);
   };
-  const auto names = recon_methods();
-  LARMOR_CHECK_ARG(opt.method == "auto" || std::find(names.begin(), names.end(), opt.method) != names.end(),
-                   "recon: unknown method '", opt.method, "'");
-  say("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
-  auto kd = assemble_kspace(raw);
+  detail::check_recon_method(opt.method);
   if (opt.prewhiten && kd.noise.size() > 0) {
     say("noise pre-whitening from " + std::to_string(kd.noise_scans) + " noise scans");
     prewhitener_options po = opt.noise;
@@ -199,11 +211,10 @@ inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt =
     fn = detail::method_registry().at(method);
   }
   std::map<buffer_key, std::any> states;  // per calibration group (repetitions share one)
-  const auto& h = raw.header;
   recon_result res;
   res.method = method;
   for (std::size_t i = 0; i < kd.imaging.size(); ++i) {
-    const auto& b = kd.imaging[i];
+    auto& b = kd.imaging[i];
     say("image " + std::to_string(i + 1) + "/" + std::to_string(kd.imaging.size()) + " (" + method + ")");
     buffer_key ck = b.key;
     ck.repetition = 0;
@@ -211,6 +222,7 @@ inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt =
     const method_input in{b.kspace, cal == kd.calibration.end() ? nullptr : &cal->second, h, kd.acceleration_y,
                           kd.acceleration_z, &states[ck]};
     const auto img = fn(in);
+    b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
     // Crop to the recon matrix in y and z (x was cropped with the readout oversampling).
     const index_t nz = img.shape(0), ny = img.shape(1), nx = img.shape(2);
     const index_t rz = std::min<index_t>(nz, std::max<index_t>(1, h.recon_matrix[2]));
@@ -238,6 +250,12 @@ inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt =
     res.images.push_back(std::move(r));
   }
   return res;
+}
+
+inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt = {}) {
+  detail::check_recon_method(opt.method);
+  if (opt.progress) opt.progress("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
+  return recon(assemble_kspace(raw), raw.header, opt);
 }
 
 }  // namespace larmor
