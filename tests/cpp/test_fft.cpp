@@ -137,6 +137,27 @@ TEST(Fft, PlansAreCachedAndReused) {
   EXPECT_EQ(fftw_plan_cache<float>::instance().plans_made(), before + 1);
 }
 
+// A batch above the measuring limit runs as sub-batches of one plan: same numbers as one plan for all.
+// (The real limit is 1 GiB; the test passes 8 volumes, so chunks of 2. Sizes: 9 coils of 2 x 16 x 12 x 3,
+// an odd coil count so the last chunk is shorter, and a trailing untransformed axis.)
+TEST(Fft, LargeBatchesRunInChunksWithTheSameResult) {
+  const auto x = test::random_array<cfloat, 5>(extents<5>{9, 2, 16, 12, 3}, 9);
+  const std::vector<index_t> shape(x.shape().begin(), x.shape().end());
+  const unsigned mask = 0b01110;  // axes 1, 2, 3
+  const std::size_t volume_bytes = 2 * 16 * 12 * 3 * sizeof(cfloat);
+  auto whole = x, chunked = x;
+  fftw_plan_cache<float>::instance().plan(shape, mask, FFTW_FORWARD, whole.data(), whole.data(), 1)
+      .execute(whole.data(), whole.data());
+  const auto plans_before = fftw_plan_cache<float>::instance().plans_made();
+  const fft_planner_effort effort = fft_planner_effort_setting();
+  set_fft_planner_effort(fft_planner_effort::measure);
+  detail::execute_dft_inplace<float>(shape, mask, FFTW_FORWARD, chunked.data(), 1, 8 * volume_bytes);
+  set_fft_planner_effort(effort);
+  EXPECT_EQ(fftw_plan_cache<float>::instance().plans_made(), plans_before + 2);  // chunks of 2 and the last of 1
+  EXPECT_LT(test::relative_error(chunked, whole), 1e-6);
+  EXPECT_GT(test::relative_error(chunked, x), 0.5);  // it did transform
+}
+
 TEST(Fft, ThreadCountDoesNotChangeResult) {
   const auto x = test::random_array<cfloat, 3>(extents<3>{8, 64, 64}, 2);
   set_num_threads(1);
