@@ -9,6 +9,7 @@
 // rss    bart rss 8 IN OUT        [x y z coils]                rss over the coil axis
 // rss_into                        [x y z coils]                rss(x, out) into a buffer reused each time
 // ifft_inplace                    [x y z coils]                ifftc_inplace on the input (REPEAT times)
+// ifft3  bart fft -u -i 7 IN OUT  [x y z coils]                ifftc over (z, y, x): 3D
 // copy   bart copy IN OUT         any                          read + write only (I/O baseline)
 // ecalib bart ecalib -m1 IN OUT   [x y 1 coils]                espirit_maps (BART defaults)
 //
@@ -186,6 +187,13 @@ int main(int argc, char** argv) {
     if (op == "fft" || op == "ifft") {
       larmor::array<cfloat, 4> y;
       ms = median_ms(repeat, [&] { y = op == "fft" ? larmor::fftc(x.cview()) : larmor::ifftc(x.cview()); });
+      larmor::write_cfl(out, y.cview());
+    } else if (op == "ifft3") {  // 3D: over (z, y, x)
+      larmor::array<cfloat, 4> y;
+      ms = median_ms(repeat, [&] {
+        y = {};  // free the previous result first: two 4 GiB arrays at a time, not three
+        y = larmor::ifftc(x.cview(), {1, 2, 3});
+      });
       larmor::write_cfl(out, y.cview());
     } else if (op == "ifft_inplace") {  // x is already touched (read into): no allocation, no first-touch faults
       ms = median_ms(repeat, [&] { larmor::ifftc_inplace(x); });
