@@ -383,18 +383,15 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
   const index_t nc = kernel.coils, kx = kernel.kernel_x;
   const index_t nz = R == 4 ? maps.shape(1) : 1, ny = maps.shape(R - 2), nx = maps.shape(R - 1), n = nz * ny * nx;
   // Roemer combination weights, with the sqrt(N) of the convolution theorem folded in:
-  // w_o = sqrt(N) conj(S_o) / sum |S|^2 (0 where the maps vanish).
-  auto w = to_array(maps);
-  {
-    array<float, 1> den({n});
-    for (index_t o = 0; o < nc; ++o)
-      for (index_t i = 0; i < n; ++i) den[i] += std::norm(w.data()[o * n + i]);
-    const float root_n = std::sqrt(static_cast<float>(n));
-    parallel_for(nc, [&](index_t o) {
-      cfloat* wo = w.data() + o * n;
-      for (index_t i = 0; i < n; ++i) wo[i] = den[i] > 0 ? std::conj(wo[i]) * (root_n / den[i]) : cfloat(0.f, 0.f);
-    });
-  }
+  // w_o = sqrt(N) conj(S_o) / sum |S|^2 (0 where the maps vanish), made for one output coil at a time
+  // (a coil-sized buffer instead of a copy of all the maps).
+  array<cfloat, R> s_owned;  // only for strided maps
+  const cfloat* s = contiguous_data(maps, s_owned);
+  array<float, 1> den({n});
+  for (index_t o = 0; o < nc; ++o)
+    for (index_t i = 0; i < n; ++i) den[i] += std::norm(s[o * n + i]);
+  const float root_n = std::sqrt(static_cast<float>(n));
+  array<cfloat, 1> wo({n}, uninitialized);
 
   array<cfloat, R> u(maps.shape());
   array<cfloat, R> K(maps.shape(), uninitialized);
@@ -436,9 +433,14 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
     }
     // u_c += w_o K_oc
     const index_t block = 8192, nb = (n + block - 1) / block;
+    parallel_for(nb, [&](index_t b) {
+      const index_t i0 = b * block, i1 = std::min(n, i0 + block);
+      for (index_t i = i0; i < i1; ++i)
+        wo[i] = den[i] > 0 ? std::conj(s[o * n + i]) * (root_n / den[i]) : cfloat(0.f, 0.f);
+    });
     parallel_for(nc * nb, [&](index_t cb) {
       const index_t c = cb / nb, i0 = (cb % nb) * block, len = std::min(block, n - i0);
-      kernels::cmac(w.data() + o * n + i0, K.data() + c * n + i0, u.data() + c * n + i0, len);
+      kernels::cmac(wo.data() + i0, K.data() + c * n + i0, u.data() + c * n + i0, len);
     });
   }
   return u;
