@@ -71,14 +71,17 @@ inline bool skipped_readout(const io::acquisition& a) {
          a.has(acq_flag::is_hpfeedback_data) || a.has(acq_flag::is_surfacecoilcorrectionscan_data);
 }
 
-// Central crop along x in image space: (coils, z, y, nx) k-space -> (coils, z, y, keep) k-space.
-inline array<cfloat, 4> crop_readout(const array<cfloat, 4>& k, index_t keep) {
+// Central crop along x in image space: (coils, z, y, nx) k-space -> (coils, z, y, keep) k-space. Takes the
+// buffer over: the inverse FFT runs in place and the buffer is freed before the forward FFT, so the peak is
+// the buffer plus the cropped result, not two full-size arrays plus it.
+inline array<cfloat, 4> crop_readout(array<cfloat, 4>&& k, index_t keep) {
   const index_t nc = k.shape(0), nz = k.shape(1), ny = k.shape(2), nx = k.shape(3);
-  auto hybrid = ifftc(k.cview(), {3});
+  ifftc_inplace(k, {3});  // hybrid space (coils, z, y, x-image)
   array<cfloat, 4> out(extents<4>{nc, nz, ny, keep}, uninitialized);
   const index_t start = nx / 2 - keep / 2, rows = nc * nz * ny;
   for (index_t r = 0; r < rows; ++r)
-    std::copy(hybrid.data() + r * nx + start, hybrid.data() + r * nx + start + keep, out.data() + r * keep);
+    std::copy(k.data() + r * nx + start, k.data() + r * nx + start + keep, out.data() + r * keep);
+  k = array<cfloat, 4>();
   // Unitary transforms both ways: the image values of the kept FOV are unchanged by the crop.
   fftc_inplace(out.view(), {3});
   return out;
@@ -223,7 +226,7 @@ class kspace_assembler {
       keep = std::max<index_t>(1, std::min(keep, nx));
     }
     auto finish_one = [&](array<cfloat, 4>&& k) {
-      return keep < nx ? detail::crop_readout(k, keep) : std::move(k);
+      return keep < nx ? detail::crop_readout(std::move(k), keep) : std::move(k);
     };
     for (auto& [key, b] : imaging_) {
       b.kspace = finish_one(std::move(b.kspace));
