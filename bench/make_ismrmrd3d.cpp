@@ -1,7 +1,7 @@
 // larmor_make_ismrmrd3d — writes a simulated 3D Cartesian ISMRMRD 1.8 raw-data file of any size, for
 // measuring the memory and time of `larmor recon` on realistic (e.g. 5T-class, 64-coil 256x256x128) scans.
 //
-//   larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS]
+//   larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS [OS]]
 //
 // Object: the modified Shepp-Logan (sim/phantom.hpp) in (y, x), extruded along z with a profile that is
 // 1 for |z| <= 0.7 and falls to 0 at |z| = 0.9 (cosine taper), z in [-1, 1).
@@ -17,8 +17,10 @@
 // Sampling: lines with y % RY == 0 and z % RZ == 0, plus the central ACS x ACS block of (y, z) lines
 // (ACS lines off the lattice flagged ACQ_IS_PARALLEL_CALIBRATION, on it ..._AND_IMAGING; calibration
 // mode "embedded"). RY = RZ = 1 (ACS ignored) writes a fully sampled scan.
-// Header: encoded = recon space (NX, NY, NZ), FOV 256 x 256 x 128 mm (1 mm voxels at 256 x 256 x 128),
-// encoding limits with centres NY/2 and NZ/2, 5 T, receiverChannels = COILS.
+// OS (default 1): readout oversampling as scanners record it: OS * NX samples per readout over an encoded FOV
+// OS times the recon FOV along x (the object fills the central NX columns), recon space NX.
+// Header: recon space (NX, NY, NZ), FOV 256 x 256 x 128 mm (1 mm voxels at 256 x 256 x 128), encoded space
+// (OS * NX, NY, NZ), encoding limits with centres NY/2 and NZ/2, 5 T, receiverChannels = COILS.
 #include <ismrmrd/dataset.h>
 #include <ismrmrd/ismrmrd.h>
 
@@ -37,7 +39,7 @@ namespace {
 using larmor::cfloat;
 using larmor::index_t;
 
-std::string header_xml(index_t nc, index_t nx, index_t ny, index_t nz, index_t ry, index_t rz) {
+std::string header_xml(index_t nc, index_t nx, index_t ny, index_t nz, index_t ry, index_t rz, index_t os) {
   auto v3 = [](const char* tag, double x, double y, double z) {
     char b[256];
     std::snprintf(b, sizeof b, "<%s><x>%g</x><y>%g</y><z>%g</z></%s>", tag, x, y, z, tag);
@@ -48,14 +50,17 @@ std::string header_xml(index_t nc, index_t nx, index_t ny, index_t nz, index_t r
            std::to_string(centre) + "</center></" + tag + ">";
   };
   const double fx = static_cast<double>(nx), fy = static_cast<double>(ny), fz = static_cast<double>(nz);
-  const std::string space =
+  const double o = static_cast<double>(os);
+  const std::string recon_space =
       v3("matrixSize", fx, fy, fz) + v3("fieldOfView_mm", 256.0 * fx / 256, 256.0 * fy / 256, 128.0 * fz / 128);
+  const std::string encoded_space =
+      v3("matrixSize", o * fx, fy, fz) + v3("fieldOfView_mm", o * 256.0 * fx / 256, 256.0 * fy / 256, 128.0 * fz / 128);
   std::string x = "<?xml version=\"1.0\"?><ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\">";
   x += "<measurementInformation><patientPosition>HFS</patientPosition><protocolName>larmor_make_ismrmrd3d</protocolName></measurementInformation>";
   x += "<acquisitionSystemInformation><systemFieldStrength_T>5.0</systemFieldStrength_T><receiverChannels>" +
        std::to_string(nc) + "</receiverChannels></acquisitionSystemInformation>";
   x += "<experimentalConditions><H1resonanceFrequency_Hz>212885000</H1resonanceFrequency_Hz></experimentalConditions>";
-  x += "<encoding><encodedSpace>" + space + "</encodedSpace><reconSpace>" + space + "</reconSpace>";
+  x += "<encoding><encodedSpace>" + encoded_space + "</encodedSpace><reconSpace>" + recon_space + "</reconSpace>";
   x += "<encodingLimits>" + lim("kspace_encoding_step_1", ny - 1, ny / 2) + lim("kspace_encoding_step_2", nz - 1, nz / 2) +
        lim("average", 0, 0) + lim("slice", 0, 0) + lim("contrast", 0, 0) + lim("phase", 0, 0) +
        lim("repetition", 0, 0) + lim("set", 0, 0) + lim("segment", 0, 0) + "</encodingLimits>";
@@ -82,27 +87,30 @@ void set_geometry(ISMRMRD::Acquisition& a, index_t nc, index_t nx) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 9 && argc != 10) {
-    std::fprintf(stderr, "usage: larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS]\n");
+  if (argc < 9 || argc > 11) {
+    std::fprintf(stderr, "usage: larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS [OS]]\n");
     return 2;
   }
   const index_t nc = std::atol(argv[1]), nx = std::atol(argv[2]), ny = std::atol(argv[3]), nz = std::atol(argv[4]);
   const index_t ry = std::atol(argv[5]), rz = std::atol(argv[6]), acs = std::atol(argv[7]);
   const std::string out = argv[8];
-  const index_t noise_scans = argc == 10 ? std::atol(argv[9]) : 4;
-  if (nc < 1 || nx < 2 || ny < 2 || nz < 2 || ry < 1 || rz < 1 || acs < 0 || noise_scans < 0 || nc > 65535 ||
-      nx > 65535 || ny > 65535 || nz > 65535) {
+  const index_t noise_scans = argc >= 10 ? std::atol(argv[9]) : 4, os = argc >= 11 ? std::atol(argv[10]) : 1;
+  if (nc < 1 || nx < 2 || ny < 2 || nz < 2 || ry < 1 || rz < 1 || acs < 0 || noise_scans < 0 || os < 1 ||
+      nc > 65535 || os * nx > 65535 || ny > 65535 || nz > 65535) {
     std::fprintf(stderr, "larmor_make_ismrmrd3d: bad sizes\n");
     return 2;
   }
   const double pi = 3.14159265358979323846;
 
-  // In-plane k-space of every coil: fftc_yx(SL b_c), (coils, y, x).
-  auto p = larmor::simulated_coil_maps<float>(nc, ny, nx);
+  // In-plane k-space of every coil: fftc_yx(SL b_c), (coils, y, OS * x); the object in the central NX columns.
+  const index_t nr = os * nx, x0 = (nr - nx) / 2;  // samples per readout; first object column
+  auto p = larmor::simulated_coil_maps<float>(nc, ny, nr);
   {
     const auto sl = larmor::shepp_logan<float>(ny, nx);
     for (index_t c = 0; c < nc; ++c)
-      for (index_t i = 0; i < ny * nx; ++i) p.data()[c * ny * nx + i] *= sl.data()[i];
+      for (index_t y = 0; y < ny; ++y)
+        for (index_t x = 0; x < nr; ++x)
+          p(c, y, x) *= x >= x0 && x < x0 + nx ? sl(y, x - x0) : 0.f;
     larmor::fftc_inplace(p, {1, 2});
   }
   // z spectrum of every coil: fftc_z(f a_c), (coils, z).
@@ -123,14 +131,14 @@ int main(int argc, char** argv) {
 
   std::filesystem::remove(out);
   ISMRMRD::Dataset d(out.c_str(), "dataset", true);
-  d.writeHeader(header_xml(nc, nx, ny, nz, ry, rz));
+  d.writeHeader(header_xml(nc, nx, ny, nz, ry, rz, os));
   std::mt19937 rng(11);
   std::normal_distribution<float> g(0.f, 0.01f);
-  ISMRMRD::Acquisition a(static_cast<uint16_t>(nx), static_cast<uint16_t>(nc));
+  ISMRMRD::Acquisition a(static_cast<uint16_t>(nr), static_cast<uint16_t>(nc));
   uint32_t counter = 0;
   for (index_t s = 0; s < noise_scans; ++s) {
     a.clearAllFlags();
-    set_geometry(a, nc, nx);
+    set_geometry(a, nc, nr);
     a.setFlag(ISMRMRD::ISMRMRD_ACQ_IS_NOISE_MEASUREMENT);
     a.scan_counter() = counter++;
     for (auto* v = a.data_begin(); v != a.data_end(); ++v) *v = std::complex<float>(g(rng), g(rng));
@@ -146,7 +154,7 @@ int main(int argc, char** argv) {
       const bool lattice = y % ry == 0 && z % rz == 0, calib = in_acs(y, ny) && in_acs(z, nz);
       if (!lattice && !calib) continue;
       a.clearAllFlags();
-      set_geometry(a, nc, nx);
+      set_geometry(a, nc, nr);
       if (calib) a.setFlag(lattice ? ISMRMRD::ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING
                                    : ISMRMRD::ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION);
       if (written == 0) a.setFlag(ISMRMRD::ISMRMRD_ACQ_FIRST_IN_SLICE);
@@ -160,13 +168,14 @@ int main(int argc, char** argv) {
       std::complex<float>* dst = a.getDataPtr();  // data[channel * samples + sample]
       for (index_t c = 0; c < nc; ++c) {
         const cfloat qz = q(c, z);
-        const cfloat* row = p.data() + (c * ny + y) * nx;
-        for (index_t x = 0; x < nx; ++x) dst[c * nx + x] = qz * row[x] + std::complex<float>(g(rng), g(rng));
+        const cfloat* row = p.data() + (c * ny + y) * nr;
+        for (index_t x = 0; x < nr; ++x) dst[c * nr + x] = qz * row[x] + std::complex<float>(g(rng), g(rng));
       }
       d.appendAcquisition(a);
       ++written;
     }
-  std::fprintf(stderr, "larmor_make_ismrmrd3d: %s: %u readouts (%td noise), %td coils, %td x %td x %td, R %td x %td\n",
-               out.c_str(), counter, noise_scans, nc, nx, ny, nz, ry, rz);
+  std::fprintf(stderr,
+               "larmor_make_ismrmrd3d: %s: %u readouts (%td noise), %td coils, %td x %td x %td, R %td x %td, OS %td\n",
+               out.c_str(), counter, noise_scans, nc, nx, ny, nz, ry, rz, os);
   return 0;
 }
