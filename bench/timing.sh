@@ -20,8 +20,8 @@ compute_ms() { "$ops" "$1" "$2" "$work/lo" "$runs" 2>&1 >/dev/null | awk '/compu
 rows=()
 add_row() {
   local ratio ratio_c bw=""
-  ratio=$(awk -v b="$4" -v l="$3" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "–"}')
-  ratio_c=$(awk -v b="$6" -v l="$5" 'BEGIN {if (l > 0 && b > 0) printf "%.2f", b / l; else print "n/a"}')
+  ratio=$(awk -v b="$4" -v l="$3" 'BEGIN {if (l ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && l > 0 && b > 0) printf "%.2f", b / l; else print "–"}')
+  ratio_c=$(awk -v b="$6" -v l="$5" 'BEGIN {if (l ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && l > 0 && b > 0) printf "%.2f", b / l; else print "n/a"}')
   if [ -n "${7:-}" ] && [ -n "${peak_bw:-}" ]; then
     bw=$(awk -v by="$7" -v ms="$5" -v pk="$peak_bw" 'BEGIN {g = by / ms * 1e-6; printf "%.1f GB/s = %.0f %%", g, 100 * g / pk}')
   fi
