@@ -208,8 +208,8 @@ kept=$(sed -n '/^<!-- kept by compare_bart.sh -->$/,$p' "$here/RESULTS.md" 2>/de
   zero-filling; a working implementation measured 190 ms vs 122 ms for the plain 2D transform, so it
   was not kept. FFTW's 2D plan does both passes more cheaply than a strided 1D y pass alone.
 - **Two threads on two loaded cores.** With other jobs compiling, OpenMP regions wait for the thread
-  that is descheduled, so 2 threads can be slower than 1 (see the scaling table); scaling on an idle
-  machine was not measured here. `set_num_threads(1)` / `OMP_NUM_THREADS=1` is the right setting for a
+  that is descheduled, so 2 threads can be slower than 1. On an idle machine 2 threads give 1.5-2.8x
+  (the 2026-11-25 11:16 run); rows that allocate a fresh output vary with its page faults. `set_num_threads(1)` / `OMP_NUM_THREADS=1` is the right setting for a
   machine that is already busy. Inside larmor's own parallel loops FFTW runs single-threaded (no
   nesting); results for 1 and 2 threads agree to round-off (tests/cpp/test_kernels.cpp).
 
