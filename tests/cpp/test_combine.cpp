@@ -138,18 +138,19 @@ TEST(Noise, MatchesBartWhiten) {
 }
 
 TEST(Noise, InPlaceEqualsOutOfPlaceAndNaiveProduct) {
-  // 4 coils x 3 x 1000 samples: 3000 per coil, so blocks of 1024 end in a partial one.
+  // 4 coils x 3 x 6000 samples: 18000 per coil, so blocks of 1024 end in a partial one and the groups of
+  // 16 blocks (one scratch buffer each) in a partial group.
   const index_t nc = 4;
   const auto a = mixing_matrix(nc, 3);
   const auto w = noise_prewhitener(correlated_noise(a, 5000, 4).cview());
-  const auto x = test::random_array<cfloat, 3>(extents<3>{nc, 3, 1000}, 5);
+  const auto x = test::random_array<cfloat, 3>(extents<3>{nc, 3, 6000}, 5);
   const auto out = prewhiten(x.cview(), w.cview());
   auto in = x;
   prewhiten_inplace(in.view(), w.cview());
   EXPECT_EQ(test::relative_error(in, out), 0.0);  // same arithmetic, bit for bit
   array<cfloat, 3> naive(x.shape());  // W x in double
   for (index_t i = 0; i < 3; ++i)
-    for (index_t s = 0; s < 1000; ++s)
+    for (index_t s = 0; s < 6000; ++s)
       for (index_t c = 0; c < nc; ++c) {
         std::complex<double> ref = 0;
         for (index_t j = 0; j < nc; ++j) ref += std::complex<double>(w(c, j)) * std::complex<double>(x(j, i, s));

@@ -129,13 +129,18 @@ void prewhiten_inplace(strided_view<cfloat, R> x, strided_view<const cfloat, 2> 
                    shape_string(x.shape()));
   const auto wd = to_array(w);
   const index_t npix = nc > 0 ? x.size() / nc : 0;
-  constexpr index_t block = 1024;
-  parallel_for((npix + block - 1) / block, [&](index_t b) {
-    const index_t p0 = b * block, n = std::min(block, npix - p0);
+  // Blocks go to the threads in groups of 16, so one scratch buffer (coils x 1024) serves a group instead
+  // of being allocated for every block.
+  constexpr index_t block = 1024, group = 16;
+  const index_t nblocks = (npix + block - 1) / block;
+  parallel_for((nblocks + group - 1) / group, [&](index_t g) {
     std::vector<cfloat> src(static_cast<std::size_t>(nc * block));
-    for (index_t j = 0; j < nc; ++j)
-      std::copy(x.data() + j * npix + p0, x.data() + j * npix + p0 + n, src.data() + j * block);
-    detail::apply_coil_matrix(wd, src.data(), block, x.data() + p0, npix, n);
+    for (index_t b = g * group; b < std::min(nblocks, (g + 1) * group); ++b) {
+      const index_t p0 = b * block, n = std::min(block, npix - p0);
+      for (index_t j = 0; j < nc; ++j)
+        std::copy(x.data() + j * npix + p0, x.data() + j * npix + p0 + n, src.data() + j * block);
+      detail::apply_coil_matrix(wd, src.data(), block, x.data() + p0, npix, n);
+    }
   });
 }
 
