@@ -35,6 +35,9 @@ void SqrtInplace(float* acc, std::ptrdiff_t n) { scalar::sqrt_inplace(acc, n); }
 void RssCoils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* out, std::ptrdiff_t n) {
   scalar::rss_coils(x, ncoils, stride, out, n);
 }
+void AccumulateAbs2Coils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* acc, std::ptrdiff_t n) {
+  scalar::accumulate_abs2_coils(x, ncoils, stride, acc, n);
+}
 void Cmul(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) { scalar::cmul(a, b, out, n); }
 void CmulConj(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) { scalar::cmul_conj(a, b, out, n); }
 void Cmac(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) { scalar::cmac(a, b, acc, n); }
@@ -89,8 +92,10 @@ void SqrtInplace(float* acc, std::ptrdiff_t n) {
 }
 
 // 2L pixels per step: per coil four vectors (4L floats = 256 B with AVX-512) read contiguously,
-// four independent FMA chains; pair sums and compaction (ConcatEven) once per step.
-void RssCoils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* out, std::ptrdiff_t n) {
+// four independent FMA chains; pair sums and compaction (ConcatEven) once per step. kAccumulate:
+// out += the sum of squares (AccumulateAbs2Coils); otherwise out = its square root (RssCoils).
+template <bool kAccumulate>
+void SumAbs2Coils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* out, std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
   std::ptrdiff_t i = 0;
@@ -107,10 +112,22 @@ void RssCoils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* 
     }
     const auto s01 = hn::ConcatEven(d, hn::Add(a1, Swap(a1)), hn::Add(a0, Swap(a0)));
     const auto s23 = hn::ConcatEven(d, hn::Add(a3, Swap(a3)), hn::Add(a2, Swap(a2)));
-    hn::StoreU(hn::Sqrt(s01), d, out + i);
-    hn::StoreU(hn::Sqrt(s23), d, out + i + L);
+    if (kAccumulate) {
+      hn::StoreU(hn::Add(hn::LoadU(d, out + i), s01), d, out + i);
+      hn::StoreU(hn::Add(hn::LoadU(d, out + i + L), s23), d, out + i + L);
+    } else {
+      hn::StoreU(hn::Sqrt(s01), d, out + i);
+      hn::StoreU(hn::Sqrt(s23), d, out + i + L);
+    }
   }
-  scalar::rss_coils(x + i, ncoils, stride, out + i, n - i);
+  if (kAccumulate) scalar::accumulate_abs2_coils(x + i, ncoils, stride, out + i, n - i);
+  else scalar::rss_coils(x + i, ncoils, stride, out + i, n - i);
+}
+void RssCoils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* out, std::ptrdiff_t n) {
+  SumAbs2Coils<false>(x, ncoils, stride, out, n);
+}
+void AccumulateAbs2Coils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t stride, float* acc, std::ptrdiff_t n) {
+  SumAbs2Coils<true>(x, ncoils, stride, acc, n);
 }
 
 // a b = DupEven(a) b + (DupOdd(a) with the real lanes negated) Swap(b);
@@ -255,6 +272,7 @@ namespace larmor::kernels {
 HWY_EXPORT(AccumulateAbs2);
 HWY_EXPORT(SqrtInplace);
 HWY_EXPORT(RssCoils);
+HWY_EXPORT(AccumulateAbs2Coils);
 HWY_EXPORT(Cmul);
 HWY_EXPORT(CmulConj);
 HWY_EXPORT(Cmac);
@@ -273,6 +291,10 @@ void accumulate_abs2(const cf* x, float* acc, std::ptrdiff_t n) noexcept {
 void sqrt_inplace(float* acc, std::ptrdiff_t n) noexcept { HWY_DYNAMIC_DISPATCH(SqrtInplace)(acc, n); }
 void rss_coils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, float* out, std::ptrdiff_t n) noexcept {
   HWY_DYNAMIC_DISPATCH(RssCoils)(x, ncoils, coil_stride, out, n);
+}
+void accumulate_abs2_coils(const cf* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, float* acc,
+                           std::ptrdiff_t n) noexcept {
+  HWY_DYNAMIC_DISPATCH(AccumulateAbs2Coils)(x, ncoils, coil_stride, acc, n);
 }
 void cmul(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) noexcept { HWY_DYNAMIC_DISPATCH(Cmul)(a, b, out, n); }
 void cmul_conj(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) noexcept {

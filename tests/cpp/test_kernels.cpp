@@ -151,6 +151,12 @@ TEST(Kernels, CoilSumsEveryTargetMatchesScalar) {
         k::rss_coils(img.data(), nc, stride, rg.data(), n);
         k::scalar::rss_coils(img.data(), nc, stride, rw.data(), n);
         EXPECT_LE(rel_err(rg, rw), 1e-6);
+        std::vector<float> sg(n, 1.f), sw(n, 1.f);  // accumulates onto the 1s
+        k::accumulate_abs2_coils(img.data(), nc, stride, sg.data(), n);
+        k::scalar::accumulate_abs2_coils(img.data(), nc, stride, sw.data(), n);
+        EXPECT_LE(rel_err(sg, sw), 1e-6);
+        k::scalar::sqrt_inplace(sw.data(), n);
+        for (std::ptrdiff_t i = 0; i < n; ++i) EXPECT_NEAR(sw[i] * sw[i] - 1.f, rw[i] * rw[i], 1e-5f * sw[i] * sw[i]);
         std::vector<float> ag(n, 1.f), aw(n, 1.f);
         k::accumulate_abs2(img.data(), ag.data(), n);
         k::scalar::accumulate_abs2(img.data(), aw.data(), n);

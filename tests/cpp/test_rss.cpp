@@ -33,6 +33,45 @@ TEST(Rss, OtherAxesStridesAndDouble) {
   EXPECT_THROW(rss(x.cview(), 4), InvalidArgument);
 }
 
+// 10 coils x 3 x 128 x 128: the coil stride (384 KiB) is a multiple of 64 KiB, so rss sums the coils
+// four at a time (4 + 4 + 2) into blocks of the output; 48 x 31 x 64 (odd stride) takes the all-coil
+// kernel. Both against the double-precision sum, for float and double, and 1 vs 2 threads.
+TEST(Rss, CoilGroupsWhenTheStrideAliasesInTheCaches) {
+  EXPECT_TRUE(detail::coil_streams_share_cache_sets(64, 512 * 512 * 8));        // 64 ch x 512^2
+  EXPECT_TRUE(detail::coil_streams_share_cache_sets(32, 30 * 256 * 256 * 8));   // 30-slice stack
+  EXPECT_TRUE(detail::coil_streams_share_cache_sets(64, 256 * 256 * 128 * 8));  // 3D
+  EXPECT_FALSE(detail::coil_streams_share_cache_sets(8, 512 * 512 * 8));        // fewer coils than ways
+  EXPECT_FALSE(detail::coil_streams_share_cache_sets(64, 1000 * 1000 * 8));     // sets differ by 512 B
+  EXPECT_FALSE(detail::coil_streams_share_cache_sets(64, 320 * 260 * 8));       // 2 KiB steps
+  EXPECT_TRUE(detail::coil_streams_share_cache_sets(64, 384 * 384 * 8));        // 9 x 128 KiB
+
+  const auto check = [](const auto& x) {
+    const index_t nc = x.shape(0), npix = x.size() / nc;
+    for (const int threads : {1, 2}) {
+      set_num_threads(threads);
+      const auto r = rss(x.cview());
+      double worst = 0;
+      for (index_t p = 0; p < npix; ++p) {
+        double s = 0;
+        for (index_t c = 0; c < nc; ++c) s += std::norm(cdouble(x.data()[c * npix + p]));
+        worst = std::max(worst, std::abs(r.data()[p] - std::sqrt(s)) / std::sqrt(s));
+      }
+      EXPECT_LT(worst, sizeof(r.data()[0]) == 4 ? 2e-6 : 1e-14) << threads << " threads";
+    }
+    set_num_threads(0);
+  };
+  check(test::random_array<cfloat, 4>(extents<4>{10, 3, 128, 128}, 7));
+  check(test::random_array<cdouble, 4>(extents<4>{10, 3, 64, 128}, 8));  // 384 KiB stride in double
+  check(test::random_array<cfloat, 3>(extents<3>{48, 31, 64}, 9));
+  // The grouped path writes, not accumulates, into a caller's buffer.
+  const auto x = test::random_array<cfloat, 3>(extents<3>{12, 128, 128}, 10);
+  array<float, 2> out(extents<2>{128, 128});
+  for (index_t i = 0; i < out.size(); ++i) out[i] = 1e6f;
+  rss(x, out);
+  const auto fresh = rss(x.cview());
+  for (index_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], fresh[i]) << i;
+}
+
 TEST(Rss, SingleCoilIsMagnitude) {
   const auto x = test::random_array<cfloat, 3>(extents<3>{1, 4, 4}, 5);
   const auto r = rss(x.cview());

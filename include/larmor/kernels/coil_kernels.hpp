@@ -54,6 +54,20 @@ inline void rss_coils(const std::complex<Real>* x, std::ptrdiff_t ncoils, std::p
   }
 }
 
+// acc[i] += sum_c |x[c * coil_stride + i]|^2      (part of a root-sum-of-squares: a few coils at a time)
+template <class Real>
+inline void accumulate_abs2_coils(const std::complex<Real>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride,
+                                  Real* acc, std::ptrdiff_t n) noexcept {
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    Real s = 0;
+    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
+      const std::complex<Real> v = x[c * coil_stride + i];
+      s += v.real() * v.real() + v.imag() * v.imag();
+    }
+    acc[i] += s;
+  }
+}
+
 // out[i] = a[i] * b[i]
 template <class Real>
 inline void cmul(const std::complex<Real>* a, const std::complex<Real>* b, std::complex<Real>* out,
@@ -136,6 +150,8 @@ void accumulate_abs2(const std::complex<float>* x, float* acc, std::ptrdiff_t n)
 void sqrt_inplace(float* acc, std::ptrdiff_t n) noexcept;
 void rss_coils(const std::complex<float>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, float* out,
                std::ptrdiff_t n) noexcept;
+void accumulate_abs2_coils(const std::complex<float>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride,
+                           float* acc, std::ptrdiff_t n) noexcept;
 void cmul(const std::complex<float>* a, const std::complex<float>* b, std::complex<float>* out,
           std::ptrdiff_t n) noexcept;
 void cmul_conj(const std::complex<float>* a, const std::complex<float>* b, std::complex<float>* out,
@@ -161,6 +177,10 @@ inline void sqrt_inplace(double* acc, std::ptrdiff_t n) noexcept { scalar::sqrt_
 inline void rss_coils(const std::complex<double>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, double* out,
                       std::ptrdiff_t n) noexcept {
   scalar::rss_coils(x, ncoils, coil_stride, out, n);
+}
+inline void accumulate_abs2_coils(const std::complex<double>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride,
+                                  double* acc, std::ptrdiff_t n) noexcept {
+  scalar::accumulate_abs2_coils(x, ncoils, coil_stride, acc, n);
 }
 inline void cmul(const std::complex<double>* a, const std::complex<double>* b, std::complex<double>* out,
                  std::ptrdiff_t n) noexcept {
