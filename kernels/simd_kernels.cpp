@@ -46,6 +46,10 @@ void CombineRoemer(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::pt
                    std::ptrdiff_t n) {
   scalar::combine_roemer(maps, img, ncoils, stride, out, n);
 }
+void AccumulateRoemerCoils(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* num,
+                           float* den, std::ptrdiff_t n) {
+  scalar::accumulate_roemer_coils(maps, img, ncoils, stride, num, den, n);
+}
 void UnmixApply(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
                 std::ptrdiff_t n) {
   scalar::unmix_apply(w, img, ncoils, stride, out, n);
@@ -174,35 +178,52 @@ void CmulConj(const cf* a, const cf* b, cf* out, std::ptrdiff_t n) { ComplexProd
 void Cmac(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) { ComplexProduct<false, true>(a, b, acc, n); }
 void CmacConj(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) { ComplexProduct<true, true>(a, b, acc, n); }
 
-// Per coil: t1 += S I = (sr ir, si ii), t2 += S Swap(I) = (sr ii, si ir), den += S S = (sr^2, si^2).
-// Then re = t1 even + odd, im = t2 even - odd, |S|^2 = den even + odd. Two vectors (L pixels) per step.
-void CombineRoemer(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
-                   std::ptrdiff_t n) {
+// Per coil: t1 += S I = (sr ir, si ii), t2 += S Swap(I) = (sr ii, si ir), sq += S S = (sr^2, si^2).
+// Then re = t1 even + odd, im = t2 even - odd, |S|^2 = sq even + odd. Two vectors (L pixels) per step.
+// kAccumulate: num += (re, im) and den += |S|^2 (AccumulateRoemerCoils); otherwise out = num / den.
+template <bool kAccumulate>
+void RoemerCoils(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out, float* den,
+                 std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
   std::ptrdiff_t i = 0;
   for (; i + L <= n; i += L) {
     hn::Vec<D> t1[2] = {hn::Zero(d), hn::Zero(d)}, t2[2] = {hn::Zero(d), hn::Zero(d)},
-               den[2] = {hn::Zero(d), hn::Zero(d)};
+               sq[2] = {hn::Zero(d), hn::Zero(d)};
     const float *sp = fp(maps + i), *ip = fp(img + i);
     for (std::ptrdiff_t c = 0; c < ncoils; ++c, sp += 2 * stride, ip += 2 * stride) {
       for (int h = 0; h < 2; ++h) {
         const auto vs = hn::LoadU(d, sp + h * L), vi = hn::LoadU(d, ip + h * L);
         t1[h] = hn::MulAdd(vs, vi, t1[h]);
         t2[h] = hn::MulAdd(vs, Swap(vi), t2[h]);
-        den[h] = hn::MulAdd(vs, vs, den[h]);
+        sq[h] = hn::MulAdd(vs, vs, sq[h]);
       }
     }
+    hn::Vec<D> dd[2];
     for (int h = 0; h < 2; ++h) {
       const auto num = hn::OddEven(hn::Sub(Swap(t2[h]), t2[h]), hn::Add(t1[h], Swap(t1[h])));
-      const auto dd = hn::Add(den[h], Swap(den[h]));
-      const auto has = hn::Gt(dd, hn::Zero(d));
-      // Divide only where |S|^2 > 0 (1 elsewhere), then zero those samples: no inf/NaN is formed.
-      const auto q = hn::IfThenElseZero(has, hn::Div(num, hn::IfThenElse(has, dd, hn::Set(d, 1.0f))));
-      hn::StoreU(q, d, fp(out + i) + h * L);
+      dd[h] = hn::Add(sq[h], Swap(sq[h]));  // |S|^2 summed, in both lanes of each sample
+      if (kAccumulate) {
+        hn::StoreU(hn::Add(hn::LoadU(d, fp(out + i) + h * L), num), d, fp(out + i) + h * L);
+      } else {
+        const auto has = hn::Gt(dd[h], hn::Zero(d));
+        // Divide only where |S|^2 > 0 (1 elsewhere), then zero those samples: no inf/NaN is formed.
+        const auto q = hn::IfThenElseZero(has, hn::Div(num, hn::IfThenElse(has, dd[h], hn::Set(d, 1.0f))));
+        hn::StoreU(q, d, fp(out + i) + h * L);
+      }
     }
+    if (kAccumulate) hn::StoreU(hn::Add(hn::LoadU(d, den + i), hn::ConcatEven(d, dd[1], dd[0])), d, den + i);
   }
-  scalar::combine_roemer(maps + i, img + i, ncoils, stride, out + i, n - i);
+  if (kAccumulate) scalar::accumulate_roemer_coils(maps + i, img + i, ncoils, stride, out + i, den + i, n - i);
+  else scalar::combine_roemer(maps + i, img + i, ncoils, stride, out + i, n - i);
+}
+void CombineRoemer(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
+                   std::ptrdiff_t n) {
+  RoemerCoils<false>(maps, img, ncoils, stride, out, nullptr, n);
+}
+void AccumulateRoemerCoils(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* num,
+                           float* den, std::ptrdiff_t n) {
+  RoemerCoils<true>(maps, img, ncoils, stride, num, den, n);
 }
 
 // Per coil: t1 += W I = (wr ir, wi ii), t2 += W Swap(I) = (wr ii, wi ir); re = t1 even - odd,
@@ -278,6 +299,7 @@ HWY_EXPORT(CmulConj);
 HWY_EXPORT(Cmac);
 HWY_EXPORT(CmacConj);
 HWY_EXPORT(CombineRoemer);
+HWY_EXPORT(AccumulateRoemerCoils);
 HWY_EXPORT(UnmixApply);
 HWY_EXPORT(ScaleCopy);
 HWY_EXPORT(ScaleCopyAlternate);
@@ -307,6 +329,10 @@ void cmac_conj(const cf* a, const cf* b, cf* acc, std::ptrdiff_t n) noexcept {
 void combine_roemer(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, cf* out,
                     std::ptrdiff_t n) noexcept {
   HWY_DYNAMIC_DISPATCH(CombineRoemer)(maps, img, ncoils, coil_stride, out, n);
+}
+void accumulate_roemer_coils(const cf* maps, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride,
+                             cf* num, float* den, std::ptrdiff_t n) noexcept {
+  HWY_DYNAMIC_DISPATCH(AccumulateRoemerCoils)(maps, img, ncoils, coil_stride, num, den, n);
 }
 void unmix_apply(const cf* weights, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, cf* out,
                  std::ptrdiff_t n) noexcept {

@@ -168,6 +168,18 @@ TEST(Kernels, CoilSumsEveryTargetMatchesScalar) {
         k::combine_roemer(maps.data(), img.data(), nc, stride, cg.data(), n);
         k::scalar::combine_roemer(maps.data(), img.data(), nc, stride, cw.data(), n);
         EXPECT_LE(rel_err(cg, cw), 1e-6);
+        // The accumulating form, onto non-zero sums; num / den at the end is the combination.
+        std::vector<cf> ng(n, cf(0.5f, -1.f)), nw(n, cf(0.5f, -1.f));
+        std::vector<float> dg(n, 2.f), dw(n, 2.f);
+        k::accumulate_roemer_coils(maps.data(), img.data(), nc, stride, ng.data(), dg.data(), n);
+        k::scalar::accumulate_roemer_coils(maps.data(), img.data(), nc, stride, nw.data(), dw.data(), n);
+        EXPECT_LE(rel_err(ng, nw), 1e-6);
+        EXPECT_LE(rel_err(dg, dw), 1e-6);
+        for (std::ptrdiff_t i = 0; i < n; ++i) {
+          if (dw[i] > 2.f) {
+            EXPECT_LE(std::abs((nw[i] - cf(0.5f, -1.f)) / (dw[i] - 2.f) - cw[i]), 1e-4f * (1 + std::abs(cw[i])));
+          }
+        }
         if (n > 5) {
           EXPECT_EQ(cg[5], cf(0, 0));
         }

@@ -37,13 +37,13 @@ TEST(Rss, OtherAxesStridesAndDouble) {
 // four at a time (4 + 4 + 2) into blocks of the output; 48 x 31 x 64 (odd stride) takes the all-coil
 // kernel. Both against the double-precision sum, for float and double, and 1 vs 2 threads.
 TEST(Rss, CoilGroupsWhenTheStrideAliasesInTheCaches) {
-  EXPECT_TRUE(detail::coil_streams_share_cache_sets(64, 512 * 512 * 8));        // 64 ch x 512^2
-  EXPECT_TRUE(detail::coil_streams_share_cache_sets(32, 30 * 256 * 256 * 8));   // 30-slice stack
-  EXPECT_TRUE(detail::coil_streams_share_cache_sets(64, 256 * 256 * 128 * 8));  // 3D
-  EXPECT_FALSE(detail::coil_streams_share_cache_sets(8, 512 * 512 * 8));        // fewer coils than ways
-  EXPECT_FALSE(detail::coil_streams_share_cache_sets(64, 1000 * 1000 * 8));     // sets differ by 512 B
-  EXPECT_FALSE(detail::coil_streams_share_cache_sets(64, 320 * 260 * 8));       // 2 KiB steps
-  EXPECT_TRUE(detail::coil_streams_share_cache_sets(64, 384 * 384 * 8));        // 9 x 128 KiB
+  EXPECT_TRUE(kernels::coil_streams_share_cache_sets(64, 512 * 512 * 8));        // 64 ch x 512^2
+  EXPECT_TRUE(kernels::coil_streams_share_cache_sets(32, 30 * 256 * 256 * 8));   // 30-slice stack
+  EXPECT_TRUE(kernels::coil_streams_share_cache_sets(64, 256 * 256 * 128 * 8));  // 3D
+  EXPECT_FALSE(kernels::coil_streams_share_cache_sets(8, 512 * 512 * 8));        // fewer coils than ways
+  EXPECT_FALSE(kernels::coil_streams_share_cache_sets(64, 1000 * 1000 * 8));     // sets differ by 512 B
+  EXPECT_FALSE(kernels::coil_streams_share_cache_sets(64, 320 * 260 * 8));       // 2 KiB steps
+  EXPECT_TRUE(kernels::coil_streams_share_cache_sets(64, 384 * 384 * 8));        // 9 x 128 KiB
 
   const auto check = [](const auto& x) {
     const index_t nc = x.shape(0), npix = x.size() / nc;

@@ -11,35 +11,40 @@
 // (maps, coils, [z,] y, x) -> images (maps, [z,] y, x), one per set of maps. Parallel over pixels.
 #pragma once
 
+#include <vector>
+
 #include "larmor/coils/noise.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/kernels/coil_kernels.hpp"
 
 namespace larmor {
 
 namespace detail {
 
 // out[p] = sum_c conj(s[c, p]) i[c, p] / sum_c |s[c, p]|^2 over contiguous (coils, npix) blocks.
+// Blocks of pixels over the threads. Normally the SIMD kernel keeps the sums in registers while all
+// coils stream past; when the coil stride aliases in the caches (kernels::coil_streams_share_cache_sets,
+// two streams per coil here) the coils go two at a time into block accumulators instead.
 inline void roemer_combine(const cfloat* img, const cfloat* maps, cfloat* out, index_t nc, index_t npix) {
-  constexpr index_t block = 2048;
+  if (!kernels::coil_streams_share_cache_sets(2 * nc, npix * index_t{sizeof(cfloat)})) {
+    constexpr index_t block = 4096;
+    parallel_for((npix + block - 1) / block, [&](index_t b) {
+      const index_t p0 = b * block, n = std::min(block, npix - p0);
+      kernels::combine_roemer(maps + p0, img + p0, nc, npix, out + p0, n);
+    });
+    return;
+  }
+  constexpr index_t block = 8192, group = 2;
   parallel_for((npix + block - 1) / block, [&](index_t b) {
     const index_t p0 = b * block, n = std::min(block, npix - p0);
-    float num_re[block], num_im[block], den[block];
-    std::fill(num_re, num_re + n, 0.f);
-    std::fill(num_im, num_im + n, 0.f);
-    std::fill(den, den + n, 0.f);
-    for (index_t c = 0; c < nc; ++c) {
-      const float* s = reinterpret_cast<const float*>(maps + c * npix + p0);
-      const float* x = reinterpret_cast<const float*>(img + c * npix + p0);
-      for (index_t p = 0; p < n; ++p) {
-        const float sr = s[2 * p], si = s[2 * p + 1], xr = x[2 * p], xi = x[2 * p + 1];
-        num_re[p] += sr * xr + si * xi;
-        num_im[p] += sr * xi - si * xr;
-        den[p] += sr * sr + si * si;
-      }
-    }
-    for (index_t p = 0; p < n; ++p)
-      out[p0 + p] = den[p] > 0.f ? cfloat(num_re[p] / den[p], num_im[p] / den[p]) : cfloat(0.f, 0.f);
+    cfloat* num = out + p0;  // the numerator accumulates in place
+    std::fill(num, num + n, cfloat(0.f, 0.f));
+    std::vector<float> den(static_cast<std::size_t>(n), 0.f);
+    for (index_t c = 0; c < nc; c += group)
+      kernels::accumulate_roemer_coils(maps + c * npix + p0, img + c * npix + p0, std::min(group, nc - c), npix, num,
+                                       den.data(), n);
+    for (index_t p = 0; p < n; ++p) num[p] = den[p] > 0.f ? num[p] / den[p] : cfloat(0.f, 0.f);
   });
 }
 
@@ -53,9 +58,9 @@ array<cfloat, R - 1> combine(strided_view<const cfloat, R> coil_imgs, strided_vi
   extents<R - 1> out_shape{};
   for (std::size_t a = 1; a < R; ++a) out_shape[a - 1] = coil_imgs.shape(a);
   array<cfloat, R - 1> out(out_shape, uninitialized);
-  const auto i = to_array(coil_imgs);
-  const auto s = to_array(maps);
-  detail::roemer_combine(i.data(), s.data(), out.data(), coil_imgs.shape(0), out.size());
+  array<cfloat, R> i_copy, s_copy;  // used only for strided input
+  detail::roemer_combine(contiguous_data(coil_imgs, i_copy), contiguous_data(maps, s_copy), out.data(),
+                         coil_imgs.shape(0), out.size());
   return out;
 }
 
@@ -70,12 +75,11 @@ array<cfloat, R> combine(strided_view<const cfloat, R> coil_imgs, strided_view<c
   out_shape[0] = maps.shape(0);
   for (std::size_t a = 1; a < R; ++a) out_shape[a] = coil_imgs.shape(a);
   array<cfloat, R> out(out_shape, uninitialized);
-  const auto i = to_array(coil_imgs);
-  const index_t npix = coil_imgs.shape(0) > 0 ? i.size() / coil_imgs.shape(0) : 0;
-  for (index_t m = 0; m < maps.shape(0); ++m) {
-    const auto s = to_array(maps.slice(m));
-    detail::roemer_combine(i.data(), s.data(), out.data() + m * npix, coil_imgs.shape(0), npix);
-  }
+  array<cfloat, R> i_copy, s_copy;  // used only for strided input
+  const cfloat* i = contiguous_data(coil_imgs, i_copy);
+  const index_t npix = coil_imgs.shape(0) > 0 ? coil_imgs.size() / coil_imgs.shape(0) : 0;
+  for (index_t m = 0; m < maps.shape(0); ++m)
+    detail::roemer_combine(i, contiguous_data(maps.slice(m), s_copy), out.data() + m * npix, coil_imgs.shape(0), npix);
   return out;
 }
 

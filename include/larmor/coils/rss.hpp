@@ -5,7 +5,7 @@
 // complex, output ([z,] y, x) real of the same precision. Magnitude-only: no phase, no noise
 // weighting (for an SNR-optimal combination use combine() with sensitivity maps). Parallel over pixels.
 // Sums over coils run in coil order; the float sums are grouped differently when the coil stride is a
-// large power of two (see coil_streams_share_cache_sets), so results agree to float round-off.
+// large power of two (kernels::coil_streams_share_cache_sets), so results agree to float round-off.
 //
 // rss(x, out) writes into a caller's buffer instead of returning a new array: a pipeline that combines
 // every slice/repetition into the same image buffer then pays no allocation and no first-touch page
@@ -13,7 +13,6 @@
 #pragma once
 
 #include <algorithm>
-#include <numeric>
 
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
@@ -30,18 +29,6 @@ extents<R - 1> shape_without_axis(const extents<R>& shape, int axis) {
   return out;
 }
 
-// True when the coils' streams collide in the caches. A coil stride that is a multiple of a large power
-// of two (256^2 or 512^2 pixels, 256x256x128, a 30-slice 256^2 stack) puts sample i of every coil in
-// the same cache set (the set index repeats every 64 KiB in a 1 MiB 16-way L2, every 128 KiB in an
-// 8-way one, every 4 KiB in L1); when more coils share a set than it has ways (8-16), the lines the
-// hardware prefetches for one coil evict another's before they are read and the kernel runs at DRAM
-// latency instead of bandwidth. 64 coils x 256x256x128 measured 37 GB/s reading all coils together
-// and 61 GB/s four at a time (bench/RESULTS.md).
-inline bool coil_streams_share_cache_sets(index_t ncoils, index_t coil_stride_bytes) {
-  constexpr index_t set_period = index_t{1} << 16, ways = 8;
-  const index_t coils_per_set = ncoils * std::gcd(coil_stride_bytes, set_period) / set_period;
-  return coils_per_set > ways;
-}
 }  // namespace detail
 
 template <class Real, std::size_t R>
@@ -56,7 +43,7 @@ void rss(strided_view<const std::complex<Real>, R> x, strided_view<Real, R - 1> 
   if (npix == 0) return;
 
   if (ax == 0 && x.is_contiguous() && out.is_contiguous()) {
-    if (!detail::coil_streams_share_cache_sets(ncoils, npix * index_t{sizeof(std::complex<Real>)})) {
+    if (!kernels::coil_streams_share_cache_sets(ncoils, npix * index_t{sizeof(std::complex<Real>)})) {
       // Blocks of pixels over the threads; within a block the SIMD kernel keeps the partial sums in
       // registers while all coils stream past (kernels/coil_kernels.hpp: rss_coils).
       constexpr index_t block = 4096;

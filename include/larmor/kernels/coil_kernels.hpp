@@ -22,6 +22,7 @@
 #include <cmath>
 #include <complex>
 #include <cstddef>
+#include <numeric>
 
 namespace larmor::kernels {
 
@@ -65,6 +66,26 @@ inline void accumulate_abs2_coils(const std::complex<Real>* x, std::ptrdiff_t nc
       s += v.real() * v.real() + v.imag() * v.imag();
     }
     acc[i] += s;
+  }
+}
+
+// num[i] += sum_c conj(maps[c * coil_stride + i]) img[c * coil_stride + i],
+// den[i] += sum_c |maps[c * coil_stride + i]|^2   (part of a Roemer combination: a few coils at a time;
+// the combined pixel is num / den once every coil has been added)
+template <class Real>
+inline void accumulate_roemer_coils(const std::complex<Real>* maps, const std::complex<Real>* img,
+                                    std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, std::complex<Real>* num,
+                                    Real* den, std::ptrdiff_t n) noexcept {
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    Real nr = 0, ni = 0, dd = 0;
+    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
+      const std::complex<Real> s = maps[c * coil_stride + i], v = img[c * coil_stride + i];
+      nr += s.real() * v.real() + s.imag() * v.imag();
+      ni += s.real() * v.imag() - s.imag() * v.real();
+      dd += s.real() * s.real() + s.imag() * s.imag();
+    }
+    num[i] += std::complex<Real>(nr, ni);
+    den[i] += dd;
   }
 }
 
@@ -144,6 +165,21 @@ inline void unmix_apply(const std::complex<Real>* weights, const std::complex<Re
 
 }  // namespace scalar
 
+// ---------------------------------------------------------------------------- cache aliasing of coils
+// True when nstreams streams read in step, stride_bytes apart (the coil stride), collide in the caches.
+// A stride that is a multiple of a large power of two (256^2 or 512^2 pixels, 256x256x128, a 30-slice
+// 256^2 stack) puts sample i of every coil in the same cache set (the set index repeats every 64 KiB in
+// a 1 MiB 16-way L2, every 128 KiB in an 8-way one, every 4 KiB in L1). When more streams share a set
+// than it has ways (8-16), the lines prefetched for one coil evict another's before they are read and a
+// kernel over all coils at once runs at DRAM latency instead of bandwidth; the drivers (rss, combine)
+// then take a few coils at a time into a cache-resident block of sums. RSS over 64 coils x 256x256x128:
+// 28-35 GB/s all coils together, 44-62 GB/s four at a time (bench/RESULTS.md).
+inline bool coil_streams_share_cache_sets(std::ptrdiff_t nstreams, std::ptrdiff_t stride_bytes) noexcept {
+  constexpr std::ptrdiff_t set_period = std::ptrdiff_t{1} << 16, ways = 8;
+  const std::ptrdiff_t streams_per_set = nstreams * std::gcd(stride_bytes, set_period) / set_period;
+  return streams_per_set > ways;
+}
+
 // ---------------------------------------------------------------------------- dispatched (float)
 // Same contracts as the scalar references above; SIMD on the best target of this CPU.
 void accumulate_abs2(const std::complex<float>* x, float* acc, std::ptrdiff_t n) noexcept;
@@ -162,6 +198,9 @@ void cmac_conj(const std::complex<float>* a, const std::complex<float>* b, std::
                std::ptrdiff_t n) noexcept;
 void combine_roemer(const std::complex<float>* maps, const std::complex<float>* img, std::ptrdiff_t ncoils,
                     std::ptrdiff_t coil_stride, std::complex<float>* out, std::ptrdiff_t n) noexcept;
+void accumulate_roemer_coils(const std::complex<float>* maps, const std::complex<float>* img, std::ptrdiff_t ncoils,
+                             std::ptrdiff_t coil_stride, std::complex<float>* num, float* den,
+                             std::ptrdiff_t n) noexcept;
 void unmix_apply(const std::complex<float>* weights, const std::complex<float>* img, std::ptrdiff_t ncoils,
                  std::ptrdiff_t coil_stride, std::complex<float>* out, std::ptrdiff_t n) noexcept;
 
@@ -201,6 +240,11 @@ inline void cmac_conj(const std::complex<double>* a, const std::complex<double>*
 inline void combine_roemer(const std::complex<double>* maps, const std::complex<double>* img, std::ptrdiff_t ncoils,
                            std::ptrdiff_t coil_stride, std::complex<double>* out, std::ptrdiff_t n) noexcept {
   scalar::combine_roemer(maps, img, ncoils, coil_stride, out, n);
+}
+inline void accumulate_roemer_coils(const std::complex<double>* maps, const std::complex<double>* img,
+                                    std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, std::complex<double>* num,
+                                    double* den, std::ptrdiff_t n) noexcept {
+  scalar::accumulate_roemer_coils(maps, img, ncoils, coil_stride, num, den, n);
 }
 inline void unmix_apply(const std::complex<double>* weights, const std::complex<double>* img, std::ptrdiff_t ncoils,
                         std::ptrdiff_t coil_stride, std::complex<double>* out, std::ptrdiff_t n) noexcept {
