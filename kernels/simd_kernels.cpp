@@ -54,6 +54,10 @@ void UnmixApply(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_
                 std::ptrdiff_t n) {
   scalar::unmix_apply(w, img, ncoils, stride, out, n);
 }
+void AccumulateUnmixCoils(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
+                          std::ptrdiff_t n) {
+  scalar::accumulate_unmix_coils(w, img, ncoils, stride, out, n);
+}
 #else
 // Vectors hold L = Lanes(d) floats = L/2 interleaved complex samples (re in even lanes, im in odd).
 // All work stays in that layout: Swap exchanges re and im of each sample (an in-lane shuffle), and
@@ -227,9 +231,9 @@ void AccumulateRoemerCoils(const cf* maps, const cf* img, std::ptrdiff_t ncoils,
 }
 
 // Per coil: t1 += W I = (wr ir, wi ii), t2 += W Swap(I) = (wr ii, wi ir); re = t1 even - odd,
-// im = t2 even + odd.
-void UnmixApply(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
-                std::ptrdiff_t n) {
+// im = t2 even + odd. kAccumulate: out += the sum (AccumulateUnmixCoils); otherwise out = it.
+template <bool kAccumulate>
+void UnmixCoils(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out, std::ptrdiff_t n) {
   const D d;
   const std::ptrdiff_t L = static_cast<std::ptrdiff_t>(hn::Lanes(d));
   std::ptrdiff_t i = 0;
@@ -243,10 +247,22 @@ void UnmixApply(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_
         t2[h] = hn::MulAdd(vw, Swap(vi), t2[h]);
       }
     }
-    for (int h = 0; h < 2; ++h)
-      hn::StoreU(hn::OddEven(hn::Add(t2[h], Swap(t2[h])), hn::Sub(t1[h], Swap(t1[h]))), d, fp(out + i) + h * L);
+    for (int h = 0; h < 2; ++h) {
+      auto v = hn::OddEven(hn::Add(t2[h], Swap(t2[h])), hn::Sub(t1[h], Swap(t1[h])));
+      if (kAccumulate) v = hn::Add(hn::LoadU(d, fp(out + i) + h * L), v);
+      hn::StoreU(v, d, fp(out + i) + h * L);
+    }
   }
-  scalar::unmix_apply(w + i, img + i, ncoils, stride, out + i, n - i);
+  if (kAccumulate) scalar::accumulate_unmix_coils(w + i, img + i, ncoils, stride, out + i, n - i);
+  else scalar::unmix_apply(w + i, img + i, ncoils, stride, out + i, n - i);
+}
+void UnmixApply(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
+                std::ptrdiff_t n) {
+  UnmixCoils<false>(w, img, ncoils, stride, out, n);
+}
+void AccumulateUnmixCoils(const cf* w, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t stride, cf* out,
+                          std::ptrdiff_t n) {
+  UnmixCoils<true>(w, img, ncoils, stride, out, n);
 }
 #endif  // HWY_TARGET == HWY_SCALAR
 
@@ -301,6 +317,7 @@ HWY_EXPORT(CmacConj);
 HWY_EXPORT(CombineRoemer);
 HWY_EXPORT(AccumulateRoemerCoils);
 HWY_EXPORT(UnmixApply);
+HWY_EXPORT(AccumulateUnmixCoils);
 HWY_EXPORT(ScaleCopy);
 HWY_EXPORT(ScaleCopyAlternate);
 HWY_EXPORT(TargetName);
@@ -337,6 +354,10 @@ void accumulate_roemer_coils(const cf* maps, const cf* img, std::ptrdiff_t ncoil
 void unmix_apply(const cf* weights, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, cf* out,
                  std::ptrdiff_t n) noexcept {
   HWY_DYNAMIC_DISPATCH(UnmixApply)(weights, img, ncoils, coil_stride, out, n);
+}
+void accumulate_unmix_coils(const cf* weights, const cf* img, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride,
+                            cf* out, std::ptrdiff_t n) noexcept {
+  HWY_DYNAMIC_DISPATCH(AccumulateUnmixCoils)(weights, img, ncoils, coil_stride, out, n);
 }
 void scale_copy(const cf* src, cf* dst, std::ptrdiff_t n, float f) noexcept {
   HWY_DYNAMIC_DISPATCH(ScaleCopy)(src, dst, n, f);

@@ -210,6 +210,27 @@ TEST(Grappa, ImageDomainUnmixingMatchesKspacePath) {
   }
 }
 
+// image = sum_c u_c ifftc(k)_c, on the fully sampled lattice, for 7 coils x 96^2 (all-coil kernel) and
+// 9 coils x 128^2 (coil stride 128 KiB aliases in the caches: coils two at a time into image blocks).
+TEST(Grappa, UnmixIsTheWeightedCoilSumOnBothKernelPaths) {
+  for (const auto& [nc, n] : {std::pair<index_t, index_t>{7, 96}, {9, 128}}) {
+    SCOPED_TRACE(std::to_string(nc) + " coils x " + std::to_string(n) + "^2");
+    EXPECT_EQ(kernels::coil_streams_share_cache_sets(2 * nc, n * n * 8), n == 128);
+    const auto k = test::random_array<cfloat, 3>(extents<3>{nc, n, n}, 40);
+    const auto u = test::random_array<cfloat, 3>(extents<3>{nc, n, n}, 41);
+    const auto img = grappa_unmix(k.cview(), u.cview(), sampling_lattice{});
+    const auto coil_imgs = ifftc(k.cview());
+    double num = 0, den = 0;
+    for (index_t p = 0; p < n * n; ++p) {
+      std::complex<double> ref = 0;
+      for (index_t c = 0; c < nc; ++c)
+        ref += std::complex<double>(u.data()[c * n * n + p]) * std::complex<double>(coil_imgs.data()[c * n * n + p]);
+      num += std::norm(std::complex<double>(img.data()[p]) - ref), den += std::norm(ref);
+    }
+    EXPECT_LT(std::sqrt(num / den), 1e-6);
+  }
+}
+
 TEST(Grappa, GfactorMatchesPseudoReplicas) {
   const index_t nc = 8, n = 64, R = 2;
   auto p = test::make_coil_phantom(nc, n, n, 1e-3);

@@ -187,6 +187,11 @@ TEST(Kernels, CoilSumsEveryTargetMatchesScalar) {
         k::unmix_apply(maps.data(), img.data(), nc, stride, cg.data(), n);
         k::scalar::unmix_apply(maps.data(), img.data(), nc, stride, cw.data(), n);
         EXPECT_LE(rel_err(cg, cw), 1e-6);
+        std::vector<cf> ug(n, cf(-1.f, 2.f)), uw(n, cf(-1.f, 2.f));  // accumulates onto non-zero sums
+        k::accumulate_unmix_coils(maps.data(), img.data(), nc, stride, ug.data(), n);
+        k::scalar::accumulate_unmix_coils(maps.data(), img.data(), nc, stride, uw.data(), n);
+        EXPECT_LE(rel_err(ug, uw), 1e-6);
+        for (std::ptrdiff_t i = 0; i < n; ++i) EXPECT_LE(std::abs(uw[i] - cf(-1.f, 2.f) - cw[i]), 1e-5f * (1 + std::abs(cw[i])));
       }
     }
   });

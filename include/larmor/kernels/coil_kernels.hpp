@@ -163,6 +163,22 @@ inline void unmix_apply(const std::complex<Real>* weights, const std::complex<Re
   }
 }
 
+// out[i] += sum_c weights[c * coil_stride + i] img[c * coil_stride + i]   (unmix_apply a few coils at a time)
+template <class Real>
+inline void accumulate_unmix_coils(const std::complex<Real>* weights, const std::complex<Real>* img,
+                                   std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, std::complex<Real>* out,
+                                   std::ptrdiff_t n) noexcept {
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    Real sr = 0, si = 0;
+    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
+      const std::complex<Real> w = weights[c * coil_stride + i], v = img[c * coil_stride + i];
+      sr += w.real() * v.real() - w.imag() * v.imag();
+      si += w.real() * v.imag() + w.imag() * v.real();
+    }
+    out[i] += std::complex<Real>(sr, si);
+  }
+}
+
 }  // namespace scalar
 
 // ---------------------------------------------------------------------------- cache aliasing of coils
@@ -171,8 +187,8 @@ inline void unmix_apply(const std::complex<Real>* weights, const std::complex<Re
 // 256^2 stack) puts sample i of every coil in the same cache set (the set index repeats every 64 KiB in
 // a 1 MiB 16-way L2, every 128 KiB in an 8-way one, every 4 KiB in L1). When more streams share a set
 // than it has ways (8-16), the lines prefetched for one coil evict another's before they are read and a
-// kernel over all coils at once runs at DRAM latency instead of bandwidth; the drivers (rss, combine)
-// then take a few coils at a time into a cache-resident block of sums. RSS over 64 coils x 256x256x128:
+// kernel over all coils at once runs at DRAM latency instead of bandwidth; the drivers (rss, combine, grappa_unmix)
+// then take a few coils at a time into a cache-resident block of sums (the accumulate_* kernels). RSS over 64 coils x 256x256x128:
 // 28-35 GB/s all coils together, 44-62 GB/s four at a time (bench/RESULTS.md).
 inline bool coil_streams_share_cache_sets(std::ptrdiff_t nstreams, std::ptrdiff_t stride_bytes) noexcept {
   constexpr std::ptrdiff_t set_period = std::ptrdiff_t{1} << 16, ways = 8;
@@ -203,6 +219,8 @@ void accumulate_roemer_coils(const std::complex<float>* maps, const std::complex
                              std::ptrdiff_t n) noexcept;
 void unmix_apply(const std::complex<float>* weights, const std::complex<float>* img, std::ptrdiff_t ncoils,
                  std::ptrdiff_t coil_stride, std::complex<float>* out, std::ptrdiff_t n) noexcept;
+void accumulate_unmix_coils(const std::complex<float>* weights, const std::complex<float>* img, std::ptrdiff_t ncoils,
+                            std::ptrdiff_t coil_stride, std::complex<float>* out, std::ptrdiff_t n) noexcept;
 
 // The name of the instruction-set target the dispatched kernels run on now (e.g. "AVX3", "AVX2",
 // "SSE4", "EMU128"); follows hwy::SetSupportedTargetsForTest, which the tests use to run every target.
@@ -249,6 +267,11 @@ inline void accumulate_roemer_coils(const std::complex<double>* maps, const std:
 inline void unmix_apply(const std::complex<double>* weights, const std::complex<double>* img, std::ptrdiff_t ncoils,
                         std::ptrdiff_t coil_stride, std::complex<double>* out, std::ptrdiff_t n) noexcept {
   scalar::unmix_apply(weights, img, ncoils, coil_stride, out, n);
+}
+inline void accumulate_unmix_coils(const std::complex<double>* weights, const std::complex<double>* img,
+                                   std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, std::complex<double>* out,
+                                   std::ptrdiff_t n) noexcept {
+  scalar::accumulate_unmix_coils(weights, img, ncoils, coil_stride, out, n);
 }
 
 }  // namespace larmor::kernels
