@@ -19,6 +19,7 @@
 // contiguous (coils, y, x) array, coil_stride = pixels per coil), and n pixels starting at base.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstddef>
@@ -41,20 +42,6 @@ inline void sqrt_inplace(Real* acc, std::ptrdiff_t n) noexcept {
   for (std::ptrdiff_t i = 0; i < n; ++i) acc[i] = std::sqrt(acc[i]);
 }
 
-// out[i] = sqrt( sum_c |x[c * coil_stride + i]|^2 )      (root-sum-of-squares over coils)
-template <class Real>
-inline void rss_coils(const std::complex<Real>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, Real* out,
-                      std::ptrdiff_t n) noexcept {
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    Real s = 0;
-    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
-      const std::complex<Real> v = x[c * coil_stride + i];
-      s += v.real() * v.real() + v.imag() * v.imag();
-    }
-    out[i] = std::sqrt(s);
-  }
-}
-
 // acc[i] += sum_c |x[c * coil_stride + i]|^2      (part of a root-sum-of-squares: a few coils at a time)
 template <class Real>
 inline void accumulate_abs2_coils(const std::complex<Real>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride,
@@ -66,6 +53,17 @@ inline void accumulate_abs2_coils(const std::complex<Real>* x, std::ptrdiff_t nc
       s += v.real() * v.real() + v.imag() * v.imag();
     }
     acc[i] += s;
+  }
+}
+
+// out[i] = sqrt( sum_c |x[c * coil_stride + i]|^2 )      (root-sum-of-squares over coils)
+template <class Real>
+inline void rss_coils(const std::complex<Real>* x, std::ptrdiff_t ncoils, std::ptrdiff_t coil_stride, Real* out,
+                      std::ptrdiff_t n) noexcept {
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    Real s = 0;
+    accumulate_abs2_coils(x + i, ncoils, coil_stride, &s, 1);
+    out[i] = std::sqrt(s);
   }
 }
 
@@ -136,30 +134,10 @@ template <class Real>
 inline void combine_roemer(const std::complex<Real>* maps, const std::complex<Real>* img, std::ptrdiff_t ncoils,
                            std::ptrdiff_t coil_stride, std::complex<Real>* out, std::ptrdiff_t n) noexcept {
   for (std::ptrdiff_t i = 0; i < n; ++i) {
-    Real nr = 0, ni = 0, den = 0;
-    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
-      const std::complex<Real> s = maps[c * coil_stride + i], v = img[c * coil_stride + i];
-      nr += s.real() * v.real() + s.imag() * v.imag();
-      ni += s.real() * v.imag() - s.imag() * v.real();
-      den += s.real() * s.real() + s.imag() * s.imag();
-    }
-    out[i] = den > 0 ? std::complex<Real>(nr / den, ni / den) : std::complex<Real>(0, 0);
-  }
-}
-
-// Unmixing / GRAPPA-weight apply: out[i] = sum_c W_c[i] I_c[i],
-// W_c[i] = weights[c * coil_stride + i], I_c[i] = img[c * coil_stride + i].
-template <class Real>
-inline void unmix_apply(const std::complex<Real>* weights, const std::complex<Real>* img, std::ptrdiff_t ncoils,
-                        std::ptrdiff_t coil_stride, std::complex<Real>* out, std::ptrdiff_t n) noexcept {
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    Real sr = 0, si = 0;
-    for (std::ptrdiff_t c = 0; c < ncoils; ++c) {
-      const std::complex<Real> w = weights[c * coil_stride + i], v = img[c * coil_stride + i];
-      sr += w.real() * v.real() - w.imag() * v.imag();
-      si += w.real() * v.imag() + w.imag() * v.real();
-    }
-    out[i] = {sr, si};
+    std::complex<Real> num = 0;
+    Real den = 0;
+    accumulate_roemer_coils(maps + i, img + i, ncoils, coil_stride, &num, &den, 1);
+    out[i] = den > 0 ? std::complex<Real>(num.real() / den, num.imag() / den) : std::complex<Real>(0, 0);
   }
 }
 
@@ -177,6 +155,15 @@ inline void accumulate_unmix_coils(const std::complex<Real>* weights, const std:
     }
     out[i] += std::complex<Real>(sr, si);
   }
+}
+
+// Unmixing / GRAPPA-weight apply: out[i] = sum_c W_c[i] I_c[i],
+// W_c[i] = weights[c * coil_stride + i], I_c[i] = img[c * coil_stride + i].
+template <class Real>
+inline void unmix_apply(const std::complex<Real>* weights, const std::complex<Real>* img, std::ptrdiff_t ncoils,
+                        std::ptrdiff_t coil_stride, std::complex<Real>* out, std::ptrdiff_t n) noexcept {
+  std::fill(out, out + n, std::complex<Real>(0, 0));
+  accumulate_unmix_coils(weights, img, ncoils, coil_stride, out, n);
 }
 
 }  // namespace scalar
