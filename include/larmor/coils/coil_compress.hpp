@@ -187,8 +187,7 @@ array<cfloat, R> coil_compression::apply(strided_view<const cfloat, R> kspace) c
   if (method == compression_method::svd) {
     const auto x = to_array(kspace);
     constexpr index_t block = 4096;
-    parallel_for((npix + block - 1) / block, [&](index_t b) {
-      const index_t p0 = b * block, n = std::min(block, npix - p0);
+    parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
       detail::apply_coil_matrix(matrix.data(), x.data() + p0, out.data() + p0, nv, nc, n, npix, npix);
     });
     return out;

@@ -29,15 +29,13 @@ namespace detail {
 inline void roemer_combine(const cfloat* img, const cfloat* maps, cfloat* out, index_t nc, index_t npix) {
   if (!kernels::coil_streams_share_cache_sets(2 * nc, npix * index_t{sizeof(cfloat)})) {
     constexpr index_t block = 4096;
-    parallel_for((npix + block - 1) / block, [&](index_t b) {
-      const index_t p0 = b * block, n = std::min(block, npix - p0);
+    parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
       kernels::combine_roemer(maps + p0, img + p0, nc, npix, out + p0, n);
     });
     return;
   }
   constexpr index_t block = 8192, group = 2;
-  parallel_for((npix + block - 1) / block, [&](index_t b) {
-    const index_t p0 = b * block, n = std::min(block, npix - p0);
+  parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
     cfloat* num = out + p0;  // the numerator accumulates in place
     std::fill(num, num + n, cfloat(0.f, 0.f));
     std::vector<float> den(static_cast<std::size_t>(n), 0.f);

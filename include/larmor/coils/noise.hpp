@@ -111,9 +111,8 @@ array<cfloat, R> prewhiten(strided_view<const cfloat, R> x, strided_view<const c
   array<cfloat, R> out(x.shape(), uninitialized);
   const index_t npix = nc > 0 ? x.size() / nc : 0;
   constexpr index_t block = 1024;
-  parallel_for((npix + block - 1) / block, [&](index_t b) {
-    const index_t p0 = b * block;
-    detail::apply_coil_matrix(wd, xd + p0, npix, out.data() + p0, npix, std::min(block, npix - p0));
+  parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
+    detail::apply_coil_matrix(wd, xd + p0, npix, out.data() + p0, npix, n);
   });
   return out;
 }

@@ -47,16 +47,14 @@ void rss(strided_view<const std::complex<Real>, R> x, strided_view<Real, R - 1> 
       // Blocks of pixels over the threads; within a block the SIMD kernel keeps the partial sums in
       // registers while all coils stream past (kernels/coil_kernels.hpp: rss_coils).
       constexpr index_t block = 4096;
-      parallel_for((npix + block - 1) / block, [&](index_t b) {
-        const index_t p0 = b * block, n = std::min(block, npix - p0);
+      parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
         kernels::rss_coils(x.data() + p0, ncoils, npix, out.data() + p0, n);
       });
     } else {
       // Coils four at a time: the block of out (64 KiB of floats, cache-resident) takes the partial
       // sums of squares, then its square root.
       constexpr index_t block = 16384, group = 4;
-      parallel_for((npix + block - 1) / block, [&](index_t b) {
-        const index_t p0 = b * block, n = std::min(block, npix - p0);
+      parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
         Real* o = out.data() + p0;
         std::fill(o, o + n, Real{0});
         for (index_t c = 0; c < ncoils; c += group)

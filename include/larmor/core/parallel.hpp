@@ -6,6 +6,7 @@
 // loop so the two never oversubscribe the cores. Loop bodies must not throw: validate before.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 
 #ifdef _OPENMP
@@ -63,6 +64,16 @@ void parallel_for(index_t n, Body&& body) {
   }
 #endif
   for (index_t i = 0; i < n; ++i) body(i);
+}
+
+// Runs body(first, count) over the items [0, n) cut into blocks of `block` (the last one may be shorter),
+// the blocks statically scheduled over the threads as in parallel_for.
+template <class Body>
+void parallel_for_blocks(index_t n, index_t block, Body&& body) {
+  parallel_for((n + block - 1) / block, [&](index_t b) {
+    const index_t first = b * block;
+    body(first, std::min(block, n - first));
+  });
 }
 
 // Like parallel_for, with dynamic scheduling for uneven work (e.g. per-pixel eigenproblems).

@@ -128,8 +128,7 @@ array<cfloat, R - 1> sense_adjoint(strided_view<const cfloat, R> k, strided_view
   for (std::size_t a = 1; a < R; ++a) sp[a - 1] = k.shape(a);
   array<cfloat, R - 1> x(sp, uninitialized);
   constexpr index_t block = 4096;
-  parallel_for((npix + block - 1) / block, [&](index_t b) {
-    const index_t p0 = b * block, n = std::min(block, npix - p0);
+  parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
     kernels::cmul_conj(mc + p0, tmp.data() + p0, x.data() + p0, n);
     for (index_t c = 1; c < nc; ++c) kernels::cmac_conj(mc + c * npix + p0, tmp.data() + c * npix + p0, x.data() + p0, n);
   });
@@ -340,8 +339,7 @@ class sense_operator {
   // out[p] = sum_c conj(S_c[p]) img[c, p] (standard layout).
   void reduce_coils(const cfloat* img, cfloat* out) const {
     constexpr index_t block = 4096;
-    parallel_for((npix_ + block - 1) / block, [&](index_t b) {
-      const index_t p0 = b * block, n = std::min(block, npix_ - p0);
+    parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
       kernels::cmul_conj(maps_std(0) + p0, img + p0, out + p0, n);
       for (index_t c = 1; c < nc_; ++c) kernels::cmac_conj(maps_std(c) + p0, img + c * npix_ + p0, out + p0, n);
     });
@@ -387,8 +385,7 @@ class sense_operator {
       for (index_t p = 0; p < n; ++p) ec[p] *= w[p0 + p];
     });
     plan_bwd_->execute(e, e);
-    parallel_for(nb, [&](index_t b) {
-      const index_t p0 = b * block, n = std::min(block, npix_ - p0);
+    parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
       kernels::cmul_conj(maps_.data() + p0, e + p0, out + p0, n);
       for (index_t c = 1; c < nc_; ++c) kernels::cmac_conj(maps_.data() + c * npix_ + p0, e + c * npix_ + p0, out + p0, n);
     });

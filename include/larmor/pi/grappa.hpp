@@ -480,14 +480,12 @@ array<cfloat, R - 1> grappa_unmix(strided_view<const cfloat, R> kspace, strided_
   array<cfloat, R - 1> img(sh, uninitialized);
   if (!kernels::coil_streams_share_cache_sets(2 * nc, n * index_t{sizeof(cfloat)})) {
     const index_t block = 4096;
-    parallel_for((n + block - 1) / block, [&](index_t b) {
-      const index_t i0 = b * block, len = std::min(block, n - i0);
+    parallel_for_blocks(n, block, [&](index_t i0, index_t len) {
       kernels::unmix_apply(u + i0, alias.data() + i0, nc, n, img.data() + i0, len);
     });
   } else {  // coil stride aliasing in the caches: two coils at a time into the image block
     const index_t block = 8192, group = 2;
-    parallel_for((n + block - 1) / block, [&](index_t b) {
-      const index_t i0 = b * block, len = std::min(block, n - i0);
+    parallel_for_blocks(n, block, [&](index_t i0, index_t len) {
       std::fill(img.data() + i0, img.data() + i0 + len, cfloat(0.f, 0.f));
       for (index_t c = 0; c < nc; c += group)
         kernels::accumulate_unmix_coils(u + c * n + i0, alias.data() + c * n + i0, std::min(group, nc - c), n,
