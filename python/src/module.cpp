@@ -1,10 +1,8 @@
 // _larmor: the pybind11 module behind `import larmor`. Thin: it checks arguments, wraps numpy buffers as
 // larmor::strided_view (no copy for complex64 input of any strides), releases the GIL around the C++
 // call, and hands results to numpy without a copy (the array's buffer is owned by a capsule).
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
+// Areas with bindings of their own live in bind_<area>.cpp and register themselves (bind_common.hpp).
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,75 +10,11 @@
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/larmor.hpp"
 #include "larmor/recon/recon.hpp"
+#include "bind_common.hpp"
 
-namespace py = pybind11;
-using larmor::cfloat;
-using larmor::extents;
-using larmor::index_t;
+using namespace larmor_py;  // NOLINT: the module's shared helpers
 
 namespace {
-
-// A complex64 view of any numpy array: complex64 input is used in place (any strides); other numeric
-// dtypes are converted into a new C-contiguous complex64 array, kept alive in `holder`.
-template <std::size_t R>
-larmor::strided_view<const cfloat, R> complex_view(const py::handle& obj, py::object& holder, const char* name) {
-  py::array a = py::array::ensure(obj);
-  if (!a) throw larmor::InvalidArgument(std::string(name) + ": expected a numpy array");
-  if (!a.dtype().is(py::dtype::of<cfloat>()) || a.itemsize() != 8) {
-    a = py::array_t<cfloat, py::array::c_style | py::array::forcecast>::ensure(a);
-    if (!a) throw larmor::InvalidArgument(std::string(name) + ": cannot convert to complex64");
-  }
-  if (static_cast<std::size_t>(a.ndim()) != R)
-    throw larmor::InvalidArgument(std::string(name) + ": expected " + std::to_string(R) + " dimensions, got " +
-                                  std::to_string(a.ndim()));
-  extents<R> shape{}, strides{};
-  for (std::size_t i = 0; i < R; ++i) {
-    shape[i] = a.shape(static_cast<py::ssize_t>(i));
-    if (a.strides(static_cast<py::ssize_t>(i)) % 8 != 0) {  // misaligned view: copy
-      a = py::array_t<cfloat, py::array::c_style | py::array::forcecast>::ensure(a);
-      return complex_view<R>(a, holder, name);
-    }
-    strides[i] = a.strides(static_cast<py::ssize_t>(i)) / 8;
-  }
-  holder = a;
-  return larmor::strided_view<const cfloat, R>(static_cast<const cfloat*>(a.data()), shape, strides);
-}
-
-// Hands an owned larmor::array to numpy without copying.
-template <class T, std::size_t R>
-py::array to_numpy(larmor::array<T, R>&& a) {
-  std::vector<py::ssize_t> shape(R);
-  for (std::size_t i = 0; i < R; ++i) shape[i] = a.shape(i);
-  T* p = a.release();
-  py::capsule owner(p, [](void* q) { larmor::aligned_free(q); });
-  return py::array_t<T>(shape, p, owner);
-}
-
-// A C-contiguous view of `src` converted to element type E (a copy only where the dtype or layout
-// differs), kept alive in `holder`; used for masks and weights.
-template <class E, std::size_t N>
-larmor::strided_view<const E, N> c_contiguous_as(const py::array& src, const extents<N>& shape, py::object& holder) {
-  auto a = py::array_t<E, py::array::c_style | py::array::forcecast>::ensure(src);
-  if (!a) throw larmor::InvalidArgument("cannot convert the mask to numbers");
-  holder = a;
-  return larmor::strided_view<const E, N>(a.data(), shape);
-}
-
-// Calls f(std::integral_constant<size_t, R>) for R = ndim (1..6).
-template <class F>
-py::object by_rank(py::ssize_t ndim, F&& f, const char* name) {
-  switch (ndim) {
-    case 1: return f(std::integral_constant<std::size_t, 1>{});
-    case 2: return f(std::integral_constant<std::size_t, 2>{});
-    case 3: return f(std::integral_constant<std::size_t, 3>{});
-    case 4: return f(std::integral_constant<std::size_t, 4>{});
-    case 5: return f(std::integral_constant<std::size_t, 5>{});
-    case 6: return f(std::integral_constant<std::size_t, 6>{});
-    default: throw larmor::InvalidArgument(std::string(name) + ": arrays of 1 to 6 dimensions, got " + std::to_string(ndim));
-  }
-}
-
-py::ssize_t ndim_of(const py::handle& x) { return py::array::ensure(x) ? py::array::ensure(x).ndim() : -1; }
 
 larmor::axis_list to_axes(const std::vector<int>& axes) { return larmor::axis_list(axes.begin(), axes.end()); }
 
@@ -189,6 +123,11 @@ PYBIND11_MODULE(_larmor, m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
   });
+
+  // The areas that bind themselves (bind_*.cpp), in a fixed order.
+  auto& areas = binders();
+  std::sort(areas.begin(), areas.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [name, bind] : areas) bind(m);
 
   m.def("set_num_threads", &larmor::set_num_threads, py::arg("n"),
         "Worker threads for all larmor calls (0: OMP_NUM_THREADS or all cores).");

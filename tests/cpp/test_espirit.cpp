@@ -147,12 +147,12 @@ TEST(Espirit, AgreesWithBartEcalib) {
   EXPECT_LT(static_cast<double>(differ) / static_cast<double>(total), 0.02);
 }
 
-// The real 16-channel in-vivo brain (Pulseq, MIT licence, ../shared/data), read independently by
+// The real 16-channel in-vivo brain (Pulseq, MIT licence, data/scans), read independently by
 // `bart twixread` (it aborts on the trailing ACQEND scan after writing every line, so its exit status is
 // not used): our maps against `bart ecalib` on the same k-space, and the ESPIRiT image of 16 -> 8
 // SVD-compressed data against the uncompressed one.
 TEST(Espirit, RealBrain16ChannelsAgreesWithBartAndSurvivesCompression) {
-  const std::string dat = std::string(LARMOR_SHARED_DATA) + "/pulseq_invivo_brain_16ch/2024-02-06-164128_localcoil16ch.dat";
+  const std::string dat = std::string(LARMOR_SCANS) + "/pulseq_invivo_brain_16ch/2024-02-06-164128_localcoil16ch.dat";
   if (!test::have_bart() || !std::filesystem::exists(dat)) GTEST_SKIP() << "bart or the brain scan is missing";
   test::run_bart("twixread -x 128 -y 128 -c 16 -a 128 '" + dat + "' brain_k 2>/dev/null");
   ASSERT_TRUE(std::filesystem::exists(test::tmp_path("brain_k.cfl")));

@@ -371,7 +371,7 @@ TEST(Grappa, ThreeDimensional2x2AndCaipi) {
 }
 
 TEST(Grappa, RealBrainRetrospectiveR3NoWorseThanReference) {
-  const std::string dat = std::string(LARMOR_SHARED_DATA) + "/pulseq_invivo_brain_16ch/2024-02-06-164128_localcoil16ch.dat";
+  const std::string dat = std::string(LARMOR_SCANS) + "/pulseq_invivo_brain_16ch/2024-02-06-164128_localcoil16ch.dat";
   if (!test::have_bart() || !std::filesystem::exists(dat)) GTEST_SKIP() << "bart or the brain scan is missing";
   test::run_bart("twixread -x 128 -y 128 -c 16 -a 128 '" + dat + "' grappa_brain_k 2>/dev/null");
   ASSERT_TRUE(std::filesystem::exists(test::tmp_path("grappa_brain_k.cfl")));

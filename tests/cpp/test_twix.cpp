@@ -1,4 +1,4 @@
-// Siemens twix reader: the real scans in ../shared/data read into the raw_dataset model and compared
+// Siemens twix reader: the real scans in data/scans read into the raw_dataset model and compared
 // sample by sample with `bart twixread` (an independent reader), flags and counters checked against what
 // the data READMEs state, a VB file and a multi-raid file built here from the VD scans, the recon chain
 // through to an RSS image, and malformed input (truncations, corrupt length fields, random mutations)
@@ -26,7 +26,7 @@ namespace {
 using io::acq_flag;
 using bytes = std::vector<std::uint8_t>;
 
-std::string shared(const std::string& rel) { return std::string(LARMOR_SHARED_DATA) + "/" + rel; }
+std::string shared(const std::string& rel) { return std::string(LARMOR_SCANS) + "/" + rel; }
 const std::string phantom_dat = "pulseq_phantom_32ch/meas_MID00243_FID33257_pulseq.dat";
 const std::string brain_dat = "pulseq_invivo_brain_16ch/2024-02-06-164128_localcoil16ch.dat";
 const std::string gre_dat = "twixtools_gre_epi_2ch/gre.dat";
