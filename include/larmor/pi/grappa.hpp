@@ -374,82 +374,140 @@ array<cfloat, R> grappa(strided_view<const cfloat, R> kspace, strided_view<const
 // Image-domain unmixing weights u (coils, [z,] y, x) for combined images (see the top of this file).
 // `maps` are the coil sensitivities used for combination, (coils, [z,] y, x) or (1, coils, [z,] y, x),
 // at the full matrix size of the data to unmix.
+//
+// The kernel is never transformed as a volume. Its taps sit at k-space offsets (t - v, -dx) from the
+// target, and sqrt(N) ifftc of a unit tap at the centre + delta is the plane wave
+// exp(2 pi i delta . (r - N/2) / N) (centred transform, any N), so
+//     K(r) = I + sum_{dz, dy} e_z(dz, z) e_y(dy, y) T_x(dz, dy),   T_x(dz, dy) = sum_dx e_x(dx, x) T(dz, dy, dx),
+// T(dz, dy, dx)[c][o] the sum of the weights W[(v, dx, c), (t, o)] with t - v = (dz, dy). Per readout
+// position x and partition z the few (<= 12 in 3D) matrices H(dy) = sum_dz e_z T_x(dz, dy) are stacked
+// and applied to the combination weights of the whole (z, x) line by one matrix product (BLAS):
+//     u(:, z, y, x) = w(y) + sum_dy e_y(dy, y) [H(dy) w](y),        w_o = conj(S_o) / sum |S|^2.
+// Cost per pixel n_dy coils^2 multiply-adds; memory: the output and a few coils^2 x ny buffers per
+// thread (64 coils x 192x192x96: no coils^2 full-volume transforms, no second coil-sized array). The
+// weights do not depend on the lattice offset (the kernel acts as a convolution on the zero-filled lattice
+// data, which commutes with shifts). progress(done, total) after each block of 8 readout positions.
 template <std::size_t R>
-array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R> maps) {
+array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R> maps,
+                                 const progress_fn& progress = {}) {
   static_assert(R == 3 || R == 4, "grappa_unmixing: maps are (coils, [z,] y, x)");
   LARMOR_CHECK_ARG(maps.shape(0) == kernel.coils, "grappa_unmixing: maps have ", maps.shape(0),
                    " coils, the kernel was calibrated for ", kernel.coils);
   check_finite("grappa_unmixing", "maps", maps);
-  const index_t nc = kernel.coils, kx = kernel.kernel_x;
+  const index_t nc = kernel.coils, kx = kernel.kernel_x, n2 = nc * nc;
   const index_t nz = R == 4 ? maps.shape(1) : 1, ny = maps.shape(R - 2), nx = maps.shape(R - 1), n = nz * ny * nx;
-  // Roemer combination weights, with the sqrt(N) of the convolution theorem folded in:
-  // w_o = sqrt(N) conj(S_o) / sum |S|^2 (0 where the maps vanish), made for one output coil at a time
-  // (a coil-sized buffer instead of a copy of all the maps).
   array<cfloat, R> s_owned;  // only for strided maps
   const cfloat* s = contiguous_data(maps, s_owned);
-  array<float, 1> den({n});
-  for (index_t o = 0; o < nc; ++o)
-    for (index_t i = 0; i < n; ++i) den[i] += std::norm(s[o * n + i]);
-  const float root_n = std::sqrt(static_cast<float>(n));
-  array<cfloat, 1> wo({n}, uninitialized);
+  array<cfloat, R> u(maps.shape(), uninitialized);
 
-  array<cfloat, R> u(maps.shape());
-  array<cfloat, R> K(maps.shape(), uninitialized);
-  auto wrap = [](index_t i, index_t m) { return ((i % m) + m) % m; };
-  const index_t cz = nz / 2, cy = ny / 2, cx = nx / 2;
-  const detail::grappa_cmap W(kernel.weights.data(), kernel.n_sources(), kernel.n_targets());
+  // Distinct offsets t - v along z and y, and the tap matrices T(dz, dy, dx) (row c, column o).
+  std::vector<index_t> offz, offy;
+  for (const auto& t : kernel.targets)
+    for (const auto& v : kernel.sources) offz.push_back(t[0] - v[0]), offy.push_back(t[1] - v[1]);
+  auto unique_sorted = [](std::vector<index_t>& a) {
+    std::sort(a.begin(), a.end());
+    a.erase(std::unique(a.begin(), a.end()), a.end());
+  };
+  unique_sorted(offz);
+  unique_sorted(offy);
+  const index_t ndz = static_cast<index_t>(offz.size()), ndy = static_cast<index_t>(offy.size());
   const index_t nv = static_cast<index_t>(kernel.sources.size());
-  for (index_t o = 0; o < nc; ++o) {
-    std::fill(K.begin(), K.end(), cfloat(0.f, 0.f));
-    // k-space taps of output coil o: identity at the centre, W at t - v (readout -dx).
-    K.data()[o * n + (cz * ny + cy) * nx + cx] += 1.f;
-    for (std::size_t ti = 0; ti < kernel.targets.size(); ++ti)
-      for (index_t v = 0; v < nv; ++v)
-        for (index_t d = 0; d < kx; ++d) {
-          const auto& t = kernel.targets[ti];
-          const auto& s = kernel.sources[static_cast<std::size_t>(v)];
-          const index_t z = wrap(cz + t[0] - s[0], nz), y = wrap(cy + t[1] - s[1], ny),
-                        x = wrap(cx - (d - kx / 2), nx);
-          for (index_t c = 0; c < nc; ++c)
-            K.data()[c * n + (z * ny + y) * nx + x] += W((v * kx + d) * nc + c, static_cast<index_t>(ti) * nc + o);
-        }
-    // Separable transform: the taps occupy only the kernel_x readout columns around cx, so the
-    // phase-encode axes are transformed on those columns alone, then every row along x (about half
-    // the work of the full transform).
-    const index_t first = cx - (kx - 1 - kx / 2);
-    if (nx >= kx && first >= 0 && first + kx <= nx) {
-      extents<R> sh = K.shape();
-      sh[R - 1] = kx;
-      strided_view<cfloat, R> cols(K.data() + first, sh, K.strides());
-      if constexpr (R == 4)
-        ifftc_inplace(cols, {1, 2});
-      else
-        ifftc_inplace(cols, {1});
-      ifftc_inplace(K, {R - 1});
-    } else if constexpr (R == 4) {
-      ifftc_inplace(K, {1, 2, 3});
-    } else {
-      ifftc_inplace(K, {1, 2});
+  std::vector<cfloat> taps(static_cast<std::size_t>(std::max<index_t>(ndz * ndy, 1) * kx * n2), cfloat(0.f, 0.f));
+  const detail::grappa_cmap W(kernel.weights.data(), kernel.n_sources(), kernel.n_targets());
+  auto pos = [](const std::vector<index_t>& a, index_t v) {
+    return static_cast<index_t>(std::lower_bound(a.begin(), a.end(), v) - a.begin());
+  };
+  for (std::size_t ti = 0; ti < kernel.targets.size(); ++ti)
+    for (index_t v = 0; v < nv; ++v) {
+      const auto& t = kernel.targets[ti];
+      const auto& sv = kernel.sources[static_cast<std::size_t>(v)];
+      const index_t zy = pos(offz, t[0] - sv[0]) * ndy + pos(offy, t[1] - sv[1]);
+      for (index_t d = 0; d < kx; ++d) {
+        cfloat* T = taps.data() + (zy * kx + d) * n2;
+        for (index_t c = 0; c < nc; ++c)
+          for (index_t o = 0; o < nc; ++o)
+            T[c * nc + o] += W((v * kx + d) * nc + c, static_cast<index_t>(ti) * nc + o);
+      }
     }
-    // u_c += w_o K_oc
-    const index_t block = 8192, nb = (n + block - 1) / block;
-    parallel_for(nb, [&](index_t b) {
-      const index_t i0 = b * block, i1 = std::min(n, i0 + block);
-      for (index_t i = i0; i < i1; ++i)
-        wo[i] = den[i] > 0 ? std::conj(s[o * n + i]) * (root_n / den[i]) : cfloat(0.f, 0.f);
+  auto plane_wave = [](index_t delta, index_t i, index_t len) {
+    const double a = 2.0 * 3.14159265358979323846 * static_cast<double>(delta) *
+                     static_cast<double>(i - len / 2) / static_cast<double>(len);
+    return cfloat(static_cast<float>(std::cos(a)), static_cast<float>(std::sin(a)));
+  };
+  std::vector<cfloat> ez(static_cast<std::size_t>(ndz * nz)), ey(static_cast<std::size_t>(ndy * ny));
+  for (index_t a = 0; a < ndz; ++a)
+    for (index_t z = 0; z < nz; ++z) ez[static_cast<std::size_t>(a * nz + z)] = plane_wave(offz[a], z, nz);
+  for (index_t a = 0; a < ndy; ++a)
+    for (index_t y = 0; y < ny; ++y) ey[static_cast<std::size_t>(a * ny + y)] = plane_wave(offy[a], y, ny);
+
+  // Blocks of xb readout positions: the maps are read and u written in whole cache lines.
+  const index_t xb = 8, nblocks = (nx + xb - 1) / xb, ntaps = ndz * ndy;
+  detail::progress_counter prog(progress, nblocks);
+  std::vector<cfloat> Tx(static_cast<std::size_t>(xb * std::max<index_t>(ntaps, 1) * n2));
+  for (index_t bi = 0; bi < nblocks; ++bi) {
+    const index_t x0 = bi * xb, nb = std::min(xb, nx - x0);
+    // T_x(dz, dy) = sum_dx e_x(dx, x) T(dz, dy, dx), dx = d - kx/2 at k-space offset -dx.
+    parallel_for(nb * ntaps, [&](index_t jt) {
+      const index_t j = jt / ntaps, zy = jt % ntaps;
+      cfloat* dst = Tx.data() + jt * n2;
+      std::fill(dst, dst + n2, cfloat(0.f, 0.f));
+      for (index_t d = 0; d < kx; ++d) {
+        const cfloat ph = detail::readout_phase(d, kx, x0 + j, nx);
+        const cfloat* T = taps.data() + (zy * kx + d) * n2;
+        for (index_t i = 0; i < n2; ++i) dst[i] += ph * T[i];
+      }
     });
-    parallel_for(nc * nb, [&](index_t cb) {
-      const index_t c = cb / nb, i0 = (cb % nb) * block, len = std::min(block, n - i0);
-      kernels::cmac(wo.data() + i0, K.data() + c * n + i0, u.data() + c * n + i0, len);
+    parallel_for(nz, [&](index_t z) {
+      // Per column j of the block: w (nc x ny), H (ndy nc x nc), P = H w (ndy nc x ny).
+      std::vector<cfloat> w(static_cast<std::size_t>(nb * nc * ny)), H(static_cast<std::size_t>(ndy * n2)),
+          P(static_cast<std::size_t>(ndy * nc * ny));
+      std::vector<float> den(static_cast<std::size_t>(ny * nb), 0.f);
+      for (index_t o = 0; o < nc; ++o)
+        for (index_t y = 0; y < ny; ++y) {
+          const cfloat* row = s + o * n + (z * ny + y) * nx + x0;
+          for (index_t j = 0; j < nb; ++j) den[static_cast<std::size_t>(y * nb + j)] += std::norm(row[j]);
+        }
+      for (index_t o = 0; o < nc; ++o)
+        for (index_t y = 0; y < ny; ++y) {
+          const cfloat* row = s + o * n + (z * ny + y) * nx + x0;
+          for (index_t j = 0; j < nb; ++j) {
+            const float dd = den[static_cast<std::size_t>(y * nb + j)];
+            w[static_cast<std::size_t>((j * nc + o) * ny + y)] = dd > 0 ? std::conj(row[j]) / dd : cfloat(0.f, 0.f);
+          }
+        }
+      for (index_t j = 0; j < nb; ++j) {
+        std::fill(H.begin(), H.end(), cfloat(0.f, 0.f));
+        for (index_t a = 0; a < ndz; ++a) {
+          const cfloat e = ez[static_cast<std::size_t>(a * nz + z)];
+          for (index_t b = 0; b < ndy; ++b) {
+            const cfloat* T = Tx.data() + ((j * ntaps) + a * ndy + b) * n2;
+            cfloat* h = H.data() + b * n2;
+            for (index_t i = 0; i < n2; ++i) h[i] += e * T[i];
+          }
+        }
+        const cfloat* wj = w.data() + j * nc * ny;
+        kernels::cgemm(false, ndy * nc, ny, nc, H.data(), nc, wj, ny, 0.f, P.data(), ny);
+        for (index_t c = 0; c < nc; ++c) {
+          cfloat* out = u.data() + c * n + z * ny * nx + x0 + j;
+          for (index_t y = 0; y < ny; ++y) {
+            cfloat acc = wj[c * ny + y];
+            for (index_t b = 0; b < ndy; ++b)
+              acc += ey[static_cast<std::size_t>(b * ny + y)] * P[static_cast<std::size_t>((b * nc + c) * ny + y)];
+            out[y * nx] = acc;
+          }
+        }
+      }
     });
+    prog.step();
   }
   return u;
 }
 
 template <std::size_t R>
-array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R + 1> maps) {
+array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R + 1> maps,
+                                 const progress_fn& progress = {}) {
   LARMOR_CHECK_ARG(maps.shape(0) >= 1, "grappa_unmixing: maps hold no set");
-  return grappa_unmixing<R>(kernel, maps.slice(0));
+  return grappa_unmixing<R>(kernel, maps.slice(0), progress);
 }
 
 // Unfolds accelerated k-space (coils, [z,] y, x) with unmixing weights: lines off the lattice (ACS) are
