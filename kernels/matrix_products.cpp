@@ -3,7 +3,17 @@
 
 #include <cblas.h>
 
+#include <climits>
 #include <mutex>
+#include <vector>
+
+extern "C" {
+// LAPACK (Fortran interface, 32-bit integers: Debian's OpenBLAS); the trailing size_t are the hidden
+// lengths of the character arguments (gfortran calling convention).
+void cheevd_(const char* jobz, const char* uplo, const int* n, std::complex<float>* a, const int* lda, float* w,
+             std::complex<float>* work, const int* lwork, float* rwork, const int* lrwork, int* iwork,
+             const int* liwork, int* info, std::size_t, std::size_t);
+}
 
 namespace larmor::kernels {
 
@@ -35,6 +45,40 @@ void gram_lower(std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a
   const std::lock_guard<std::mutex> lock(blas_mutex());
   cblas_cherk(CblasRowMajor, CblasLower, CblasConjTrans, static_cast<blasint>(n), static_cast<blasint>(k), 1.f, a,
               static_cast<blasint>(lda), 0.f, c, static_cast<blasint>(ldc));
+}
+
+void gram_rows_lower(std::ptrdiff_t m, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,
+                     std::complex<float>* c, std::ptrdiff_t ldc) noexcept {
+  if (m <= 0) return;
+  const std::lock_guard<std::mutex> lock(blas_mutex());
+  cblas_cherk(CblasRowMajor, CblasLower, CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(k), 1.f, a,
+              static_cast<blasint>(lda), 0.f, c, static_cast<blasint>(ldc));
+}
+
+bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept {
+  if (n <= 0) return true;
+  if (n > 40000) return false;  // n^2 workspace beyond 32-bit LAPACK sizes
+  // Row-major lower triangle = column-major upper triangle of A^T = conj(A): cheevd on conj(A) returns
+  // column j = conj(v_j) (column-major), i.e. row j of the row-major buffer; one conjugation gives v_j.
+  const int ni = static_cast<int>(n);
+  int info = 0, lwork = -1, lrwork = -1, liwork = -1, iw = 0;
+  std::complex<float> wq;
+  float rq = 0;
+  try {
+    const std::lock_guard<std::mutex> lock(blas_mutex());
+    cheevd_("V", "U", &ni, a, &ni, w, &wq, &lwork, &rq, &lrwork, &iw, &liwork, &info, 1, 1);
+    if (info != 0) return false;
+    lwork = static_cast<int>(wq.real()) + 1, lrwork = static_cast<int>(rq) + 1, liwork = iw + 1;
+    std::vector<std::complex<float>> work(static_cast<std::size_t>(lwork));
+    std::vector<float> rwork(static_cast<std::size_t>(lrwork));
+    std::vector<int> iwork(static_cast<std::size_t>(liwork));
+    cheevd_("V", "U", &ni, a, &ni, w, work.data(), &lwork, rwork.data(), &lrwork, iwork.data(), &liwork, &info, 1, 1);
+  } catch (...) {  // workspace allocation
+    return false;
+  }
+  if (info != 0) return false;
+  for (std::ptrdiff_t i = 0; i < n * n; ++i) a[i] = std::conj(a[i]);
+  return true;
 }
 
 }  // namespace larmor::kernels

@@ -20,13 +20,22 @@
 //      time (x, then z, then y), so no full-size coils^2 array is ever held.
 //   5. Phase: as BART does by default, each map is rotated per pixel so that its projection onto the
 //      first principal component of the calibration data is real and positive.
+//   6. Many coils (more than compress_above = 32): the calibration data is rotated onto its principal
+//      components (coil covariance eigenvectors E, energy-ordered), the fewest holding 99.99 % of the
+//      calibration energy (8..24 of them) are kept, steps 1-5 run in those virtual coils and the maps
+//      come back as S = E S_virtual. The signal subspace of A is unchanged up to the discarded energy;
+//      the cost of 2.-4. falls with the square (per pixel) to the cube (subspace) of the coil count:
+//      64 coils, 6^3 kernel: n = 13824 columns, an eigenproblem BART runs for hours; 16-24 virtual
+//      coils: seconds. At <= 32 coils nothing changes (BART equality is tested there).
+// The subspace is computed in float on BLAS/LAPACK (cherk, cheevd) from the smaller of A^H A and A A^H,
+// and the image-domain operator from the kernel basis one coil block at a time (never the n x n P).
 // Defaults equal BART ecalib's (calib 24, kernel 6, threshold 0.001, crop 0.8, one map). SigPy uses
 // threshold 0.02 and crop 0.95; MRIReco one map — pass those values for their behaviour.
 //
 // Shapes: kspace (coils, y, x) -> maps (maps, coils, y, x); kspace (coils, z, y, x) -> maps
 // (maps, coils, z, y, x), calibrated with a kernel^3 patch in 3D. Unit-norm maps (sum_c |S_c|^2 = 1
 // inside the crop). Threads: parallel over readout columns (parallel_for).
-// Coil counts of 64-128: compress first (coil_compress) and expand the maps back with expand_maps.
+// Coil counts above 32: compressed internally (6. above).
 #pragma once
 
 #include <Eigen/Dense>
@@ -39,6 +48,7 @@
 #include "larmor/coils/small_hermitian.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/kernels/matrix_products.hpp"
 
 namespace larmor {
 
@@ -52,6 +62,13 @@ struct espirit_options {
   double tol = 1e-7;         // subspace convergence: m - ||Q_old^H Q_new||_F^2
   bool rotate_phase = true;  // BART's default phase normalisation (see 5. above)
   bool warm_start = true;    // start each pixel from its neighbour's vectors (false: cold start)
+  // More coils than compress_above (0: never): calibrate and solve in virtual coils (see 6. above), the
+  // fewest principal components holding compress_energy of the calibration energy, at least compress_min
+  // and at most compress_max of them.
+  index_t compress_above = 32;
+  double compress_energy = 0.9999;
+  index_t compress_min = 8, compress_max = 24;
+  progress_fn progress;  // progress(done, nx) after each readout position
 };
 
 template <std::size_t R>
@@ -59,48 +76,91 @@ struct espirit_result {
   array<cfloat, R + 1> maps;      // (maps, coils, [z,] y, x)
   array<float, R> eigenvalues;    // (maps, [z,] y, x)
   index_t kernels_kept = 0;       // dimension of the signal subspace
+  index_t virtual_coils = 0;      // coils the eigenproblems were solved in (= coils without compression)
   calibration_region<R - 1> region;
 };
 
 namespace detail {
 
-// The signal-subspace projection P (n x n, n = coils * kernel volume) of the calibration data.
-inline Eigen::MatrixXcd espirit_projection(const array<cfloat, 4>& cal, const extents<3>& kern, double threshold,
-                                           index_t& kept) {
+// The k-space taps G(delta) of the ESPIRiT operator (see 3. above) of calibration data cal (coils, z, y, x),
+// as (gz, gy, gx, c, d), delta in [-(k-1), k-1]^3 per axis, without the n x n projector (n = coils x
+// kernel volume): the calibration matrix A (patches x n) in float, its signal subspace from the smaller
+// Gram matrix (A^H A or A A^H, BLAS cherk + LAPACK cheevd), then for one coil c at a time the k^3 x n rows
+// P[(c, .), .] = U_c U^H (one cgemm) summed along the diagonals into G_c.(delta).
+inline std::vector<cfloat> espirit_taps(const array<cfloat, 4>& cal, const extents<3>& kern, double threshold,
+                                        index_t& kept) {
   const index_t nc = cal.shape(0), cz = cal.shape(1), cy = cal.shape(2), cx = cal.shape(3);
-  const index_t kz = kern[0], ky = kern[1], kx = kern[2];
+  const index_t kz = kern[0], ky = kern[1], kx = kern[2], kv = kz * ky * kx;
   const index_t pz = cz - kz + 1, py = cy - ky + 1, px = cx - kx + 1;
-  const index_t n = nc * kz * ky * kx, npatch = pz * py * px;
-  Eigen::MatrixXcd b(n, npatch);  // column = one patch
-  for (index_t z = 0; z < pz; ++z)
-    for (index_t y = 0; y < py; ++y)
-      for (index_t x = 0; x < px; ++x) {
-        const index_t col = (z * py + y) * px + x;
-        index_t row = 0;
-        for (index_t c = 0; c < nc; ++c)
-          for (index_t dz = 0; dz < kz; ++dz)
-            for (index_t dy = 0; dy < ky; ++dy)
-              for (index_t dx = 0; dx < kx; ++dx) b(row++, col) = std::complex<double>(cal(c, z + dz, y + dy, x + dx));
+  const index_t n = nc * kv, npatch = pz * py * px;
+  std::vector<cfloat> A(static_cast<std::size_t>(npatch * n));  // row = one patch, column (c, dz, dy, dx)
+  parallel_for(npatch, [&](index_t col) {
+    const index_t z = col / (py * px), y = (col / px) % py, x = col % px;
+    cfloat* row = A.data() + col * n;
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t dz = 0; dz < kz; ++dz)
+        for (index_t dy = 0; dy < ky; ++dy)
+          for (index_t dx = 0; dx < kx; ++dx) *row++ = cal(c, z + dz, y + dy, x + dx);
+  });
+  // The k-space patches x (columns of A^T) span range(A^T) = conj(range(A^H)): with u_i the right singular
+  // vectors of A the signal basis is b_i = conj(u_i), and Uc holds row i = conj(b_i) = u_i.
+  std::vector<cfloat> Uc;
+  {
+    const index_t m = std::min(n, npatch);
+    std::vector<cfloat> gram(static_cast<std::size_t>(m * m));
+    std::vector<float> lam(static_cast<std::size_t>(m));
+    if (n <= npatch)
+      kernels::gram_lower(n, npatch, A.data(), n, gram.data(), n);  // A^H A
+    else
+      kernels::gram_rows_lower(npatch, n, A.data(), n, gram.data(), npatch);  // A A^H
+    LARMOR_CHECK_DATA(kernels::hermitian_eig(m, gram.data(), lam.data()),
+                      "espirit_maps: the eigendecomposition of the calibration matrix failed (", m, " x ", m, ")");
+    const double l0 = lam[static_cast<std::size_t>(m - 1)];
+    LARMOR_CHECK_DATA(l0 > 0 && std::isfinite(l0), "espirit_maps: the calibration region is all zero");
+    kept = 0;
+    while (kept < m && lam[static_cast<std::size_t>(m - 1 - kept)] / l0 > threshold) ++kept;
+    Uc.resize(static_cast<std::size_t>(kept * n));
+    if (n <= npatch) {
+      for (index_t i = 0; i < kept; ++i) {
+        const cfloat* v = gram.data() + (m - 1 - i) * m;
+        std::copy(v, v + n, Uc.begin() + i * n);
       }
-  Eigen::MatrixXcd u;
-  Eigen::VectorXd lam;
-  if (npatch <= n) {
-    // Eigen-decompose the smaller Gram matrix B^H B; then u_i = B w_i / sqrt(lambda_i).
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(b.adjoint() * b);
-    lam = es.eigenvalues().reverse();
-    u = b * es.eigenvectors().rowwise().reverse();
-  } else {
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(b * b.adjoint());
-    lam = es.eigenvalues().reverse();
-    u = es.eigenvectors().rowwise().reverse();
+    } else {
+      // u_i = A^H v_i / sqrt(lambda_i): conj(u_i)^T = conj(v_i)^T A / sqrt(lambda_i).
+      std::vector<cfloat> V(static_cast<std::size_t>(kept * npatch));
+      for (index_t i = 0; i < kept; ++i) {
+        const cfloat* v = gram.data() + (m - 1 - i) * m;
+        const float sc = 1.f / std::sqrt(lam[static_cast<std::size_t>(m - 1 - i)]);
+        for (index_t j = 0; j < npatch; ++j) V[static_cast<std::size_t>(i * npatch + j)] = std::conj(v[j]) * sc;
+      }
+      kernels::cgemm(false, kept, n, npatch, V.data(), npatch, A.data(), n, 0.f, Uc.data(), n);
+      for (auto& e : Uc) e = std::conj(e);
+    }
   }
-  LARMOR_CHECK_DATA(lam.size() > 0 && lam(0) > 0, "espirit_maps: the calibration region is all zero");
-  kept = 0;
-  while (kept < lam.size() && lam(kept) / lam(0) > threshold) ++kept;
-  Eigen::MatrixXcd uk = u.leftCols(kept);
-  if (npatch <= n)
-    for (index_t i = 0; i < kept; ++i) uk.col(i) /= std::sqrt(lam(i));
-  return uk * uk.adjoint();
+  A = std::vector<cfloat>();
+  const index_t gz = 2 * kz - 1, gy = 2 * ky - 1, gx = 2 * kx - 1, n2 = nc * nc;
+  std::vector<cfloat> g(static_cast<std::size_t>(gz * gy * gx * n2));
+  const double inv_vol = 1.0 / static_cast<double>(kv);
+  std::vector<cfloat> Pc(static_cast<std::size_t>(kv * n));
+  for (index_t c = 0; c < nc; ++c) {
+    // Pc[a, b] = P[(c, a), b] = sum_i b_i[(c, a)] conj(b_i[b]) = (Uc^H Uc)[(c, a), b]
+    kernels::cgemm(true, kv, n, kept, Uc.data() + c * kv, n, Uc.data(), n, 0.f, Pc.data(), n);
+    parallel_for(gz * gy * gx, [&](index_t di) {
+      const index_t dz = di / (gy * gx) - (kz - 1), dy = (di / gx) % gy - (ky - 1), dx = di % gx - (kx - 1);
+      cfloat* gd = g.data() + di * n2 + c * nc;
+      for (index_t d = 0; d < nc; ++d) {
+        std::complex<double> acc = 0;
+        for (index_t z = std::max<index_t>(0, -dz); z < std::min(kz, kz - dz); ++z)
+          for (index_t y = std::max<index_t>(0, -dy); y < std::min(ky, ky - dy); ++y) {
+            const cfloat* prow = Pc.data() + ((z * ky + y) * kx) * n + d * kv + ((z + dz) * ky + y + dy) * kx + dx;
+            for (index_t x = std::max<index_t>(0, -dx); x < std::min(kx, kx - dx); ++x)
+              acc += std::complex<double>(prow[x * n + x]);
+          }
+        gd[d] = cfloat(acc * inv_vol);
+      }
+    });
+  }
+  return g;
 }
 
 }  // namespace detail
@@ -140,27 +200,37 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
   const array<cfloat, 4> cal = std::move(cal_d).reshape(
       extents<4>{nc, D == 3 ? res.region.size(0) : 1, res.region.size(D - 2), res.region.size(D - 1)});
 
-  const Eigen::MatrixXcd proj = detail::espirit_projection(cal, kern, opt.threshold, res.kernels_kept);
+  // Many coils: the calibration and the per-pixel eigenproblems run in virtual coils (see 6. above).
+  const index_t ncal = cal.shape(0);
+  index_t nv = nc;
+  std::vector<cfloat> expand;  // (nc, nv) row-major: S = E S_virtual; empty: no compression
+  array<cfloat, 4> cal_v;
+  if (opt.compress_above > 0 && nc > opt.compress_above) {
+    const index_t per_coil = cal.size() / ncal;
+    Eigen::Map<const Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> cm(
+        cal.data(), ncal, per_coil);
+    const Eigen::MatrixXcd cov = (cm * cm.adjoint()).cast<std::complex<double>>();
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(cov);
+    const auto ev = es.eigenvalues();
+    const double total = std::max(ev.sum(), 1e-300);
+    double acc = 0;
+    nv = 0;
+    while (nv < nc && (acc < opt.compress_energy * total || nv < opt.compress_min)) acc += ev(nc - 1 - nv++);
+    nv = std::min(nv, std::max<index_t>(opt.compress_max, 1));
+    expand.resize(static_cast<std::size_t>(nc * nv));
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t j = 0; j < nv; ++j) expand[static_cast<std::size_t>(c * nv + j)] = cfloat(es.eigenvectors()(c, nc - 1 - j));
+    cal_v = array<cfloat, 4>(extents<4>{nv, cal.shape(1), cal.shape(2), cal.shape(3)}, uninitialized);
+    Eigen::Map<const Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> E(expand.data(), nc, nv);
+    Eigen::Map<Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(cal_v.data(), nv, per_coil) =
+        E.adjoint() * cm;
+  }
+  const array<cfloat, 4>& calw = expand.empty() ? cal : cal_v;
+  res.virtual_coils = nv;
 
-  // G(delta), delta in [-(k-1), k-1]^3, as (gz, gy, gx, c, d) complex<float>.
-  const index_t gz = 2 * kern[0] - 1, gy = 2 * kern[1] - 1, gx = 2 * kern[2] - 1, n2 = nc * nc;
-  std::vector<cfloat> g(static_cast<std::size_t>(gz * gy * gx * n2));
-  const double inv_vol = 1.0 / static_cast<double>(kern[0] * kern[1] * kern[2]);
-  auto pidx = [&](index_t c, index_t z, index_t y, index_t x) { return ((c * kern[0] + z) * kern[1] + y) * kern[2] + x; };
-  for (index_t dz = -(kern[0] - 1); dz < kern[0]; ++dz)
-    for (index_t dy = -(kern[1] - 1); dy < kern[1]; ++dy)
-      for (index_t dx = -(kern[2] - 1); dx < kern[2]; ++dx) {
-        cfloat* gd = g.data() + (((dz + kern[0] - 1) * gy + dy + kern[1] - 1) * gx + dx + kern[2] - 1) * n2;
-        for (index_t c = 0; c < nc; ++c)
-          for (index_t d = 0; d < nc; ++d) {
-            std::complex<double> s = 0;
-            for (index_t z = std::max<index_t>(0, -dz); z < std::min(kern[0], kern[0] - dz); ++z)
-              for (index_t y = std::max<index_t>(0, -dy); y < std::min(kern[1], kern[1] - dy); ++y)
-                for (index_t x = std::max<index_t>(0, -dx); x < std::min(kern[2], kern[2] - dx); ++x)
-                  s += proj(pidx(c, z, y, x), pidx(d, z + dz, y + dy, x + dx));
-            gd[c * nc + d] = cfloat(s * inv_vol);
-          }
-      }
+  // G(delta), delta in [-(k-1), k-1]^3, as (gz, gy, gx, c, d) complex<float>, in the nv (virtual) coils.
+  const index_t gz = 2 * kern[0] - 1, gy = 2 * kern[1] - 1, gx = 2 * kern[2] - 1, n2 = nv * nv;
+  const std::vector<cfloat> g = detail::espirit_taps(calw, kern, opt.threshold, res.kernels_kept);
 
   // Twiddles exp(-2 pi i delta (i - floor(N/2)) / N) per axis.
   auto twiddles = [](index_t k, index_t n) {
@@ -176,15 +246,14 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
   const auto tz = twiddles(kern[0], nz), ty = twiddles(kern[1], ny), tx = twiddles(kern[2], nx);
 
   // First principal component of the calibration data, for the phase normalisation.
-  std::vector<cfloat> pc(static_cast<std::size_t>(nc), cfloat(0.f, 0.f));
+  std::vector<cfloat> pc(static_cast<std::size_t>(nv), cfloat(0.f, 0.f));
   if (opt.rotate_phase) {
-    Eigen::MatrixXcd cov = Eigen::MatrixXcd::Zero(nc, nc);
-    const index_t per_coil = cal.size() / nc;
+    const index_t per_coil = calw.size() / nv;
     Eigen::Map<const Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> cm(
-        cal.data(), nc, per_coil);
-    cov = (cm * cm.adjoint()).cast<std::complex<double>>();
+        calw.data(), nv, per_coil);
+    const Eigen::MatrixXcd cov = (cm * cm.adjoint()).cast<std::complex<double>>();
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(cov);
-    for (index_t c = 0; c < nc; ++c) pc[static_cast<std::size_t>(c)] = cfloat(es.eigenvectors()(c, nc - 1));
+    for (index_t c = 0; c < nv; ++c) pc[static_cast<std::size_t>(c)] = cfloat(es.eigenvectors()(c, nv - 1));
   }
 
   const index_t nm = opt.maps;
@@ -203,11 +272,12 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
   cfloat* maps_out = res.maps.data();
   float* eig_out = res.eigenvalues.data();
 
+  detail::progress_counter prog(opt.progress, nx);
   parallel_for(nx, [&](index_t x) {
     std::vector<cfloat> hx(static_cast<std::size_t>(gz * gy * n2)), hz(static_cast<std::size_t>(gy * n2)),
-        m(static_cast<std::size_t>(n2)), q(static_cast<std::size_t>(nm * nc));
+        m(static_cast<std::size_t>(n2)), q(static_cast<std::size_t>(nm * nv)), ve(static_cast<std::size_t>(nc));
     std::vector<float> lam(static_cast<std::size_t>(nm));
-    detail::eig_workspace ws(nc, nm);
+    detail::eig_workspace ws(nv, nm);
     bool have_start = false;
     // H_x[dz][dy] = sum_dx G[dz][dy][dx] tx[dx](x)
     std::fill(hx.begin(), hx.end(), cfloat(0.f, 0.f));
@@ -232,32 +302,41 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
         }
         if (!have_start || !opt.warm_start) {
           // Cold start: the columns of M with the largest diagonal entries.
-          std::vector<index_t> order(static_cast<std::size_t>(nc));
-          for (index_t c = 0; c < nc; ++c) order[static_cast<std::size_t>(c)] = c;
+          std::vector<index_t> order(static_cast<std::size_t>(nv));
+          for (index_t c = 0; c < nv; ++c) order[static_cast<std::size_t>(c)] = c;
           std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-            return m[static_cast<std::size_t>(a * nc + a)].real() > m[static_cast<std::size_t>(b * nc + b)].real();
+            return m[static_cast<std::size_t>(a * nv + a)].real() > m[static_cast<std::size_t>(b * nv + b)].real();
           });
           for (index_t j = 0; j < nm; ++j)
-            for (index_t c = 0; c < nc; ++c) q[static_cast<std::size_t>(j * nc + c)] = m[static_cast<std::size_t>(c * nc + order[static_cast<std::size_t>(j)])];
+            for (index_t c = 0; c < nv; ++c) q[static_cast<std::size_t>(j * nv + c)] = m[static_cast<std::size_t>(c * nv + order[static_cast<std::size_t>(j)])];
           have_start = true;
         }
-        detail::dominant_eigenvectors(m.data(), nc, nm, q.data(), lam.data(), ws, opt.max_iter, opt.tol);
+        detail::dominant_eigenvectors(m.data(), nv, nm, q.data(), lam.data(), ws, opt.max_iter, opt.tol);
         const index_t p = (z * ny + y) * nx + x;
         for (index_t j = 0; j < nm; ++j) {
-          const cfloat* v = q.data() + j * nc;
+          const cfloat* v = q.data() + j * nv;
           eig_out[j * npix + p] = lam[static_cast<std::size_t>(j)];
           cfloat rot(1.f, 0.f);
           if (opt.rotate_phase) {
-            const auto proj_pc = std::complex<float>(detail::dot(pc.data(), v, nc));
+            const auto proj_pc = std::complex<float>(detail::dot(pc.data(), v, nv));
             const float a = std::abs(proj_pc);
             if (a > 0) rot = std::conj(proj_pc) / a;
           }
           const bool keep = lam[static_cast<std::size_t>(j)] >= opt.crop;
+          if (!expand.empty()) {  // back to the physical coils: S = E S_virtual
+            for (index_t c = 0; c < nc; ++c) {
+              cfloat a(0.f, 0.f);
+              for (index_t i = 0; i < nv; ++i) a += expand[static_cast<std::size_t>(c * nv + i)] * v[i];
+              ve[static_cast<std::size_t>(c)] = a;
+            }
+            v = ve.data();
+          }
           for (index_t c = 0; c < nc; ++c)
             maps_out[(j * nc + c) * npix + p] = keep ? v[c] * rot : cfloat(0.f, 0.f);
         }
       }
     }
+      prog.step();
   });
   return res;
 }

@@ -1,5 +1,6 @@
 // larmor/kernels/matrix_products.hpp — dense complex float matrix products for the calibration and
-// interpolation steps of GRAPPA (Gram matrices A^H A, A^H B, W x S), on OpenBLAS (compiled in
+// interpolation steps of GRAPPA (Gram matrices A^H A, A^H B, W x S) and the ESPIRiT calibration (A A^H,
+// Hermitian eigendecomposition: LAPACK cheevd from the same OpenBLAS), on OpenBLAS (compiled in
 // kernels/matrix_products.cpp; its kernels are chosen at run time for the CPU, SSE to AVX-512).
 // All matrices are row-major with a leading dimension (elements between rows). Single-threaded; calls
 // from several threads are serialised (the serial OpenBLAS has no internal locking), so callers keep
@@ -19,5 +20,15 @@ void cgemm(bool conj_a, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, co
 // The lower triangle (row-major) of C (n x n) = A^H A for A (k x n); the upper triangle is left alone.
 void gram_lower(std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,
                 std::complex<float>* c, std::ptrdiff_t ldc) noexcept;
+
+// The lower triangle (row-major) of C (m x m) = A A^H for A (m x k); the upper triangle is left alone.
+void gram_rows_lower(std::ptrdiff_t m, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,
+                     std::complex<float>* c, std::ptrdiff_t ldc) noexcept;
+
+// Eigendecomposition of the Hermitian n x n matrix whose lower triangle (row-major, leading dimension n)
+// is in `a` (LAPACK cheevd, divide and conquer). On success `w` holds the eigenvalues in ascending order
+// and row i of `a` the unit eigenvector of w[i]; returns false when LAPACK reports a failure (or n is
+// beyond LAPACK's 32-bit sizes).
+bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept;
 
 }  // namespace larmor::kernels
