@@ -4,10 +4,13 @@
 #include <ismrmrd/ismrmrd.h>
 #include <ismrmrd/xml.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -67,6 +70,36 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
     case ISMRMRD::TrajectoryType::GOLDENANGLE: out.trajectory = "goldenangle"; break;
     case ISMRMRD::TrajectoryType::SPIRAL: out.trajectory = "spiral"; break;
     default: out.trajectory = "other"; break;
+  }
+  if (e.trajectoryDescription) {
+    // EPI: Gadgetron's "ConventionalEPI" user parameters (times in us; dwellTime a double in us).
+    const auto& d = *e.trajectoryDescription;
+    out.trajectory_identifier = d.identifier;
+    std::map<std::string, double> p;
+    for (const auto& u : d.userParameterLong) p[u.name] = static_cast<double>(u.value);
+    for (const auto& u : d.userParameterDouble) p[u.name] = u.value;
+    const auto get = [&](const char* name) -> std::optional<double> {
+      const auto it = p.find(name);
+      if (it == p.end() || !std::isfinite(it->second)) return std::nullopt;
+      return it->second;
+    };
+    if (out.trajectory == "epi" && get("rampUpTime") && get("flatTopTime") && get("rampDownTime")) {
+      epi_trapezoid g;
+      g.ramp_up_us = static_cast<float>(*get("rampUpTime"));
+      g.flat_top_us = static_cast<float>(*get("flatTopTime"));
+      g.ramp_down_us = static_cast<float>(*get("rampDownTime"));
+      g.acq_delay_us = static_cast<float>(get("acqDelayTime").value_or(0));
+      g.dwell_us = static_cast<float>(get("dwellTime").value_or(0));
+      const auto count = [&](const char* name) {
+        const double v = get(name).value_or(0);
+        return static_cast<std::uint32_t>(v > 0 && v < 1e9 ? v : 0);
+      };
+      g.samples = count("numSamples");
+      g.echo_train_length = count("etl");
+      g.navigators = count("numberOfNavigators");
+      g.echo_spacing_us = static_cast<float>(get("echoSpacing").value_or(0));
+      out.epi = g;
+    }
   }
   if (h.acquisitionSystemInformation) {
     if (h.acquisitionSystemInformation->receiverChannels)

@@ -316,6 +316,85 @@ class parser {
     return last;
   }
 
+  // The numbers inside the braces of an XProtocol parameter (a <Precision> n attribute skipped), in order.
+  std::vector<double> xprotocol_numbers(const std::string& buffer, const std::string& name) const {
+    std::vector<double> out;
+    const auto it = buffers_.find(buffer);
+    if (it == buffers_.end()) return out;
+    const std::string_view t = it->second;
+    const std::string tag = ".\"" + name + "\">";
+    const std::size_t at = t.find(tag);
+    if (at == std::string_view::npos) return out;
+    const std::size_t open = t.find('{', at + tag.size());
+    if (open == std::string_view::npos) return out;
+    const std::size_t close = t.find('}', open);
+    if (close == std::string_view::npos) return out;
+    std::string_view body = t.substr(open + 1, close - open - 1);
+    bool skip_next = false;
+    while (!body.empty()) {
+      const std::size_t b = body.find_first_not_of(" \t\r\n");
+      if (b == std::string_view::npos) break;
+      body = body.substr(b);
+      const std::size_t e = std::min(body.find_first_of(" \t\r\n"), body.size());
+      const std::string_view tok = body.substr(0, e);
+      if (tok == "<Precision>") skip_next = true;
+      else if (skip_next) skip_next = false;
+      else if (const auto v = number(tok)) out.push_back(*v);
+      body = body.substr(e);
+    }
+    return out;
+  }
+
+  // The first element of a protocol array: "name[0]" in MeasYaps (VB), else the XProtocol array "name" of the
+  // Meas, Phoenix or Config buffer (VD/VE).
+  std::optional<double> protocol_first(const std::string& name) {
+    if (const auto v = yaps_number(name + "[0]")) return v;
+    for (const char* buffer : {"Meas", "Phoenix", "Config"}) {
+      const auto v = xprotocol_numbers(buffer, name);
+      if (!v.empty()) return v.front();
+    }
+    return std::nullopt;
+  }
+
+  // EPI (twix has no trajectory field): echoes read with alternating polarity (REFLECT imaging lines) together
+  // with PHASCOR navigators or the ramp-sampling regrid parameters of the protocol. The trapezoid is
+  // alRegridRampupTime, alRegridFlattopTime, alRegridRampdownTime, alRegridDelaySamplesTime (us) and
+  // sRXSPEC.alDwellTime (ns); an EPI without them gets trajectory "epi" and no trapezoid (refused downstream).
+  void derive_epi(const raw_dataset& raw, encoding_header& h) {
+    bool reflect = false, phascor = false;
+    std::uint32_t samples = 0;
+    for (const auto& a : raw.acquisitions) {
+      if (a.has(acq_flag::is_phasecorr_data)) {
+        phascor = true;
+        continue;
+      }
+      if (a.has(acq_flag::is_noise_measurement) || !a.has(acq_flag::is_reverse)) continue;
+      reflect = true;
+      if (samples == 0) samples = static_cast<std::uint32_t>(a.samples());
+    }
+    const auto up = protocol_first("alRegridRampupTime"), flat = protocol_first("alRegridFlattopTime"),
+               down = protocol_first("alRegridRampdownTime"), delay = protocol_first("alRegridDelaySamplesTime");
+    const bool have = up && flat && down && *up >= 0 && *flat >= 0 && *down >= 0 && *up + *flat + *down > 0 &&
+                      *up + *flat + *down < 1e6;
+    if (!reflect || (!phascor && !have)) return;
+    h.trajectory = "epi";
+    if (!have) return;
+    epi_trapezoid g;
+    g.ramp_up_us = static_cast<float>(*up);
+    g.flat_top_us = static_cast<float>(*flat);
+    g.ramp_down_us = static_cast<float>(*down);
+    g.acq_delay_us = static_cast<float>(delay && *delay >= 0 && *delay < 1e6 ? *delay : 0);
+    if (const auto dwell = in_range(yaps_number("sRXSPEC.alDwellTime[0]"), 1, 100000000))
+      g.dwell_us = static_cast<float>(static_cast<double>(*dwell) / 1000.0);
+    else if (const auto adc = protocol_first("aflRegridADCDuration"); adc && *adc > 0 && samples > 0)
+      g.dwell_us = static_cast<float>(*adc / samples);
+    g.samples = samples;
+    if (const auto mode = protocol_first("alRegridMode")) g.regrid_mode = static_cast<std::int32_t>(*mode);
+    if (const auto es = yaps_number("sFastImaging.lEchoSpacing"); es && *es > 0 && *es < 1e6)
+      g.echo_spacing_us = static_cast<float>(*es);
+    h.epi = g;
+  }
+
   static std::string_view trim(std::string_view s) {
     const std::size_t b = s.find_first_not_of(" \t\r");
     if (b == std::string_view::npos) return {};
@@ -388,6 +467,7 @@ class parser {
     }
     h.receiver_channels = static_cast<std::uint16_t>(channels);
     h.calibration_mode = embedded_ref ? "embedded" : separate_ref ? "separate" : "";
+    derive_epi(raw, h);
     if (max_lin < 0) {  // no k-space readouts at all (noise only): a header that names no matrix
       h.encoded_matrix = h.recon_matrix = {1, 1, 1};
       return h;

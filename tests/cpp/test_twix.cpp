@@ -226,7 +226,12 @@ TEST(TwixRead, EpiReflectAndPhaseCorrection) {
   EXPECT_EQ(raw.header.protocol_name, "ep2d_bold");
   assembly_options keep_os;
   keep_os.remove_oversampling = false;
-  const auto kd = assemble_kspace(raw, keep_os);
+  // The reader marks the scan EPI (test_epi regrids and ghost-corrects it); here the plain placement (flip
+  // only) of the Cartesian assembler, which refuses trajectory "epi" itself.
+  EXPECT_EQ(raw.header.trajectory, "epi");
+  auto as_cartesian = raw;
+  as_cartesian.header.trajectory = "cartesian";
+  const auto kd = assemble_kspace(as_cartesian, keep_os);
   EXPECT_EQ(kd.skipped, 3);
   ASSERT_EQ(kd.imaging.size(), 1u);
   EXPECT_EQ(kd.imaging[0].lines, 80);

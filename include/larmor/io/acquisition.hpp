@@ -64,6 +64,24 @@ struct limit {
   std::uint16_t minimum = 0, maximum = 0, center = 0;
 };
 
+// The readout gradient lobe of an echo-planar (EPI) train: a trapezoid that ramps up, stays flat and ramps
+// down, sampled by the ADC from acq_delay_us after the start of the ramp-up (ramp sampling: samples on the
+// ramps are not equidistant in k). Times in microseconds. ISMRMRD carries it as the trajectoryDescription
+// user parameters of Gadgetron's EPI reconstruction (identifier "ConventionalEPI"; userParameterLong
+// rampUpTime, flatTopTime, rampDownTime, acqDelayTime, numSamples, etl, numberOfNavigators, echoSpacing;
+// userParameterDouble dwellTime), Siemens twix as the protocol arrays alRegridRampupTime[0],
+// alRegridFlattopTime[0], alRegridRampdownTime[0], alRegridDelaySamplesTime[0], aflRegridADCDuration[0],
+// alRegridDestSamples[0], alRegridMode[0] and sRXSPEC.alDwellTime[0] (ns).
+struct epi_trapezoid {
+  float ramp_up_us = 0, flat_top_us = 0, ramp_down_us = 0;  // the gradient lobe
+  float acq_delay_us = 0;                                    // ADC start after the start of the ramp-up
+  float dwell_us = 0;                                        // ADC dwell time (0: the readouts' sample_time_us)
+  std::uint32_t samples = 0;        // ADC samples per readout as the header states (0: unknown)
+  std::uint32_t echo_train_length = 0, navigators = 0;  // etl, numberOfNavigators (0: unknown)
+  float echo_spacing_us = 0;                                 // 0: unknown
+  std::int32_t regrid_mode = -1;                             // Siemens alRegridMode (1: none, 2: trapezoid), -1 unknown
+};
+
 // The parts of the ISMRMRD XML header a reconstruction needs (one encoding).
 struct encoding_header {
   std::array<std::uint16_t, 3> encoded_matrix{1, 1, 1};  // (x, y, z) as in the XML: readout first
@@ -73,6 +91,8 @@ struct encoding_header {
   std::uint16_t accel_e1 = 1, accel_e2 = 1;  // parallelImaging accelerationFactor
   std::string calibration_mode;               // "embedded", "separate", "interleaved", "other", or ""
   std::string trajectory = "cartesian";
+  std::string trajectory_identifier;           // trajectoryDescription identifier ("ConventionalEPI"), or ""
+  std::optional<epi_trapezoid> epi;            // the EPI readout trapezoid when the header carries one
   std::uint16_t receiver_channels = 0;         // acquisitionSystemInformation, 0 if absent
   float system_field_strength_T = 0;
   std::string protocol_name;

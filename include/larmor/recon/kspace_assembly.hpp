@@ -96,8 +96,10 @@ class kspace_assembler {
  public:
   kspace_assembler(const io::encoding_header& h, std::string source, const assembly_options& opt = {})
       : h_(h), source_(std::move(source)), opt_(opt) {
-    LARMOR_CHECK_DATA(h.trajectory == "cartesian" || h.trajectory == "epi", "assemble_kspace: ", source_,
-                      ": trajectory '", h.trajectory, "' is not Cartesian");
+    LARMOR_CHECK_DATA(h.trajectory != "epi", "assemble_kspace: ", source_, ": EPI readouts (ramp-sampled, "
+                      "alternating) must pass through epi::epi_corrector (larmor/epi/epi_corrector.hpp) first");
+    LARMOR_CHECK_DATA(h.trajectory == "cartesian", "assemble_kspace: ", source_, ": trajectory '", h.trajectory,
+                      "' is not Cartesian; this chain reconstructs Cartesian and EPI data only");
     nx_ = h.encoded_matrix[0], ny_ = h.encoded_matrix[1], nz_ = std::max<index_t>(1, h.encoded_matrix[2]);
     LARMOR_CHECK_DATA(nx_ >= 1 && ny_ >= 1, "assemble_kspace: ", source_, ": encoded matrix ", nx_, " x ", ny_,
                       " is empty");

@@ -34,6 +34,7 @@
 #include "larmor/coils/noise.hpp"
 #include "larmor/coils/rss.hpp"
 #include "larmor/coils/walsh.hpp"
+#include "larmor/epi/epi_corrector.hpp"
 #include "larmor/io/image_record.hpp"
 #include "larmor/recon/kspace_assembly.hpp"
 #include "larmor/recon/pi_methods.hpp"
@@ -255,6 +256,14 @@ inline recon_result recon(assembled_kspace&& kd, const io::encoding_header& h, c
 inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt = {}) {
   detail::check_recon_method(opt.method);
   if (opt.progress) opt.progress("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
+  if (epi::is_epi(raw.header)) {  // ramp regridding + Nyquist ghost correction first (epi/epi_corrector.hpp)
+    epi::epi_corrector epi_filter(raw.header);
+    kspace_assembler as(epi_filter.corrected_header(), raw.source);
+    const auto emit = [&](io::acquisition&& a) { as.add(a); };
+    for (const auto& a : raw.acquisitions) epi_filter.add(io::acquisition(a), emit);
+    epi_filter.finish(emit);
+    return recon(std::move(as).finish(), epi_filter.corrected_header(), opt);
+  }
   return recon(assemble_kspace(raw), raw.header, opt);
 }
 

@@ -29,14 +29,21 @@ inline recon_result recon_file(const std::string& path, const recon_options& opt
   if (opt.progress) opt.progress("reading and sorting the readouts of " + path);
   io::encoding_header header;
   std::optional<kspace_assembler> assembler;
+  std::optional<epi::epi_corrector> epi_filter;  // EPI: ramp regridding + Nyquist ghost correction before assembly
+  const auto place = [&](io::acquisition&& a) { assembler->add(a); };
   io::read_ismrmrd(
       path, group,
       [&](const io::encoding_header& h) {
         header = h;
-        assembler.emplace(h, path);
+        if (epi::is_epi(h)) header = epi_filter.emplace(h).corrected_header();
+        assembler.emplace(header, path);
       },
-      [&](io::acquisition&& a) { assembler->add(a); });
+      [&](io::acquisition&& a) {
+        if (epi_filter) epi_filter->add(std::move(a), place);
+        else assembler->add(a);
+      });
   LARMOR_CHECK_DATA(assembler.has_value(), "recon: ", path, ": no header");
+  if (epi_filter) epi_filter->finish(place);
   if (opt.progress) opt.progress(std::to_string(assembler->added()) + " readouts");
   return recon(std::move(*assembler).finish(), header, opt);
 }
