@@ -13,6 +13,9 @@ extern "C" {
 void cheevd_(const char* jobz, const char* uplo, const int* n, std::complex<float>* a, const int* lda, float* w,
              std::complex<float>* work, const int* lwork, float* rwork, const int* lrwork, int* iwork,
              const int* liwork, int* info, std::size_t, std::size_t);
+void cpotrf_(const char* uplo, const int* n, std::complex<float>* a, const int* lda, int* info, std::size_t);
+void cpotrs_(const char* uplo, const int* n, const int* nrhs, const std::complex<float>* a, const int* lda,
+             std::complex<float>* b, const int* ldb, int* info, std::size_t);
 }
 
 namespace larmor::kernels {
@@ -78,6 +81,30 @@ bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept 
   }
   if (info != 0) return false;
   for (std::ptrdiff_t i = 0; i < n * n; ++i) a[i] = std::conj(a[i]);
+  return true;
+}
+
+bool cholesky_solve(std::ptrdiff_t n, std::ptrdiff_t nrhs, std::complex<float>* g, std::complex<float>* b) noexcept {
+  if (n <= 0 || nrhs <= 0) return true;
+  if (n > 40000) return false;
+  // Column-major, the row-major lower triangle of G is the upper triangle of conj(G): factor conj(G),
+  // solve conj(G) conj(X) = conj(B) with conj(B) stored column-major (n x nrhs), conjugate back.
+  const int ni = static_cast<int>(n), ri = static_cast<int>(nrhs);
+  int info = 0;
+  try {
+    std::vector<std::complex<float>> cb(static_cast<std::size_t>(n * nrhs));
+    for (std::ptrdiff_t i = 0; i < n; ++i)
+      for (std::ptrdiff_t j = 0; j < nrhs; ++j) cb[static_cast<std::size_t>(j * n + i)] = std::conj(b[i * nrhs + j]);
+    const std::lock_guard<std::mutex> lock(blas_mutex());
+    cpotrf_("U", &ni, g, &ni, &info, 1);
+    if (info != 0) return false;
+    cpotrs_("U", &ni, &ri, g, &ni, cb.data(), &ni, &info, 1);
+    if (info != 0) return false;
+    for (std::ptrdiff_t i = 0; i < n; ++i)
+      for (std::ptrdiff_t j = 0; j < nrhs; ++j) b[i * nrhs + j] = std::conj(cb[static_cast<std::size_t>(j * n + i)]);
+  } catch (...) {
+    return false;
+  }
   return true;
 }
 

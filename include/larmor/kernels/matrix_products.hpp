@@ -31,4 +31,9 @@ void gram_rows_lower(std::ptrdiff_t m, std::ptrdiff_t k, const std::complex<floa
 // beyond LAPACK's 32-bit sizes).
 bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept;
 
+// Solves G X = B for a Hermitian positive definite G (n x n, lower triangle row-major in `g`, which is
+// overwritten by its Cholesky factor) and B (n x nrhs row-major, overwritten by X): LAPACK cpotrf +
+// cpotrs. Returns false (B unchanged or partly changed) when G is not numerically positive definite.
+bool cholesky_solve(std::ptrdiff_t n, std::ptrdiff_t nrhs, std::complex<float>* g, std::complex<float>* b) noexcept;
+
 }  // namespace larmor::kernels

@@ -15,7 +15,8 @@
 //
 // Calibration solves the ridge regression min ||A W - B||^2 + lambda ||W||^2 over every position of the
 // fully sampled ACS block where the whole stencil fits: A = sources (rows x n_src), B = targets.
-// lambda = reg * tr(A^H A) / n_src with reg = 5e-4 (Gadgetron's scale, solved by Cholesky as there):
+// lambda = reg * tr(A^H A) / n_src with reg = 5e-4 (Gadgetron's scale, solved by Cholesky as there,
+// on BLAS/LAPACK: cherk, cgemm, cpotrf/cpotrs):
 // relative to the mean source power, so the same reg works for any data scaling and coil count;
 // pygrappa's 0.01 * ||A^H A||_F / n is a heavier, norm-based variant of the same idea.
 //
@@ -159,10 +160,10 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
   LARMOR_CHECK_DATA(trace > 0 && std::isfinite(trace), "grappa: the calibration data is all zero");
   G.diagonal().array() += o.reg * trace / static_cast<float>(ns);
   k.weights = array<cfloat, 2>({ns, nt}, uninitialized);
-  Eigen::LLT<grappa_matrix, Eigen::Lower> llt(G);
-  if (llt.info() == Eigen::Success) {
-    grappa_map(k.weights.data(), ns, nt) = llt.solve(AhB);
-    return;
+  {  // Cholesky on LAPACK (cpotrf/cpotrs); G is kept for the fallback below.
+    grappa_matrix F = G;
+    grappa_map(k.weights.data(), ns, nt) = AhB;
+    if (kernels::cholesky_solve(ns, nt, F.data(), k.weights.data())) return;
   }
   // Round-off made a (nearly) singular Gram matrix indefinite (tiny reg on noiseless data): pivoted LDL^T.
   Eigen::LDLT<grappa_matrix, Eigen::Lower> ldlt(G);
@@ -511,7 +512,7 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
 }
 
 // Unfolds accelerated k-space (coils, [z,] y, x) with unmixing weights: lines off the lattice (ACS) are
-// dropped, the rest inverse-transformed, and image = sum_c u_c alias_c.
+// dropped, the rest inverse-transformed, and image = sum_c u_c alias_c (coils in groups of <= 256 MiB).
 template <std::size_t R>
 array<cfloat, R - 1> grappa_unmix(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> unmixing,
                                   const sampling_lattice& lattice) {
@@ -519,36 +520,48 @@ array<cfloat, R - 1> grappa_unmix(strided_view<const cfloat, R> kspace, strided_
   check_same_shape("grappa_unmix", "kspace", kspace, "unmixing", unmixing);
   const index_t nc = kspace.shape(0), nz = R == 4 ? kspace.shape(1) : 1, ny = kspace.shape(R - 2),
                 nx = kspace.shape(R - 1), n = nz * ny * nx;
-  array<cfloat, R> alias(kspace.shape());
+  // Coils go in groups whose aliased images take at most ~256 MiB (all coils at once for 2D and small
+  // 3D): a 64-coil 3D volume never holds a second coil-sized array beside the k-space and the weights.
+  const index_t group = std::clamp<index_t>((index_t{256} << 20) / std::max<index_t>(n * index_t{sizeof(cfloat)}, 1),
+                                            1, nc);
+  array<cfloat, 2> alias(extents<2>{group, n}, uninitialized);
   const auto in4 = detail::as_volume(kspace);
-  parallel_for(nc, [&](index_t c) {
-    for (index_t z = 0; z < nz; ++z)
-      for (index_t y = 0; y < ny; ++y)
-        if (lattice.contains(z, y))
-          for (index_t x = 0; x < nx; ++x) alias.data()[((c * nz + z) * ny + y) * nx + x] = in4(c, z, y, x);
-  });
-  if constexpr (R == 4)
-    ifftc_inplace(alias, {1, 2, 3});
-  else
-    ifftc_inplace(alias, {1, 2});
   array<cfloat, R> u_owned;  // only for strided weights: no per-slice copy otherwise
   const cfloat* u = contiguous_data(unmixing, u_owned);
   extents<R - 1> sh{};
   for (std::size_t a = 1; a < R; ++a) sh[a - 1] = kspace.shape(a);
-  array<cfloat, R - 1> img(sh, uninitialized);
-  if (!kernels::coil_streams_share_cache_sets(2 * nc, n * index_t{sizeof(cfloat)})) {
-    const index_t block = 4096;
-    parallel_for_blocks(n, block, [&](index_t i0, index_t len) {
-      kernels::unmix_apply(u + i0, alias.data() + i0, nc, n, img.data() + i0, len);
+  array<cfloat, R - 1> img(sh);
+  for (index_t c0 = 0; c0 < nc; c0 += group) {
+    const index_t g = std::min(group, nc - c0);
+    parallel_for(g * nz, [&](index_t cz) {
+      const index_t c = cz / nz, z = cz % nz;
+      for (index_t y = 0; y < ny; ++y) {
+        cfloat* dst = alias.data() + c * n + (z * ny + y) * nx;
+        if (lattice.contains(z, y))
+          for (index_t x = 0; x < nx; ++x) dst[x] = in4(c0 + c, z, y, x);
+        else
+          std::fill(dst, dst + nx, cfloat(0.f, 0.f));
+      }
     });
-  } else {  // coil stride aliasing in the caches: two coils at a time into the image block
-    const index_t block = 8192, group = 2;
-    parallel_for_blocks(n, block, [&](index_t i0, index_t len) {
-      std::fill(img.data() + i0, img.data() + i0 + len, cfloat(0.f, 0.f));
-      for (index_t c = 0; c < nc; c += group)
-        kernels::accumulate_unmix_coils(u + c * n + i0, alias.data() + c * n + i0, std::min(group, nc - c), n,
-                                        img.data() + i0, len);
-    });
+    if constexpr (R == 4) {
+      strided_view<cfloat, 4> v(alias.data(), extents<4>{g, nz, ny, nx});
+      ifftc_inplace(v, {1, 2, 3});
+    } else {
+      strided_view<cfloat, 3> v(alias.data(), extents<3>{g, ny, nx});
+      ifftc_inplace(v, {1, 2});
+    }
+    const cfloat* uc = u + c0 * n;
+    if (!kernels::coil_streams_share_cache_sets(2 * g, n * index_t{sizeof(cfloat)})) {
+      parallel_for_blocks(n, 4096, [&](index_t i0, index_t len) {
+        kernels::accumulate_unmix_coils(uc + i0, alias.data() + i0, g, n, img.data() + i0, len);
+      });
+    } else {  // coil stride aliasing in the caches: two coils at a time into the image block
+      parallel_for_blocks(n, 8192, [&](index_t i0, index_t len) {
+        for (index_t c = 0; c < g; c += 2)
+          kernels::accumulate_unmix_coils(uc + c * n + i0, alias.data() + c * n + i0, std::min<index_t>(2, g - c), n,
+                                          img.data() + i0, len);
+      });
+    }
   }
   return img;
 }
