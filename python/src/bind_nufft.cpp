@@ -1,0 +1,232 @@
+// bind_nufft.cpp — Python bindings of the non-uniform FFT (larmor/nufft/*): nufft, nufft_adjoint, dcf,
+// trajectories and non-Cartesian CG-SENSE. Shapes: coil (batch) axes first, samples last; coords (..., ndim)
+// ordered like the image axes, in cycles per FOV. complex64 data (other dtypes converted), float64 coords.
+#include <string>
+#include <vector>
+
+#include "bind_common.hpp"
+#include "larmor/nufft/density_compensation.hpp"
+#include "larmor/nufft/noncartesian_sense.hpp"
+#include "larmor/nufft/nufft.hpp"
+#include "larmor/nufft/trajectory.hpp"
+
+namespace larmor_py {
+namespace {
+
+using coords_array = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using cdata_array = py::array_t<cfloat, py::array::c_style | py::array::forcecast>;
+
+struct coords_info {
+  coords_array a;
+  int dims = 0;
+  index_t points = 0;
+  std::vector<py::ssize_t> sample_shape;
+};
+
+coords_info read_coords(const py::object& obj, const char* func) {
+  coords_info c;
+  c.a = coords_array::ensure(obj);
+  if (!c.a) throw larmor::InvalidArgument(std::string(func) + ": coords must be a real array (..., ndim)");
+  if (c.a.ndim() < 1 || c.a.shape(c.a.ndim() - 1) < 1 || c.a.shape(c.a.ndim() - 1) > 3)
+    throw larmor::InvalidArgument(std::string(func) + ": coords must be (..., ndim) with ndim 1, 2 or 3");
+  c.dims = static_cast<int>(c.a.shape(c.a.ndim() - 1));
+  c.points = 1;
+  for (py::ssize_t i = 0; i + 1 < c.a.ndim(); ++i) c.sample_shape.push_back(c.a.shape(i)), c.points *= c.a.shape(i);
+  return c;
+}
+
+template <class F>
+void by_dims(int d, F&& f) {
+  if (d == 1) f(std::integral_constant<std::size_t, 1>{});
+  else if (d == 2) f(std::integral_constant<std::size_t, 2>{});
+  else f(std::integral_constant<std::size_t, 3>{});
+}
+
+py::array nufft_py(const py::object& x, const py::object& coords, double eps) {
+  auto c = read_coords(coords, "nufft");
+  cdata_array xa = cdata_array::ensure(x);
+  if (!xa) throw larmor::InvalidArgument("nufft: x must be a complex array");
+  if (xa.ndim() < c.dims)
+    throw larmor::InvalidArgument("nufft: x has " + std::to_string(xa.ndim()) + " axes, coords describe a " +
+                                  std::to_string(c.dims) + "D image");
+  std::vector<py::ssize_t> out_shape;
+  index_t batch = 1;
+  for (py::ssize_t i = 0; i < xa.ndim() - c.dims; ++i) out_shape.push_back(xa.shape(i)), batch *= xa.shape(i);
+  for (auto s : c.sample_shape) out_shape.push_back(s);
+  py::array_t<cfloat> y(out_shape);
+  cfloat* yp = y.mutable_data();
+  const cfloat* xp = xa.data();
+  const double* kp = c.a.data();
+  const py::ssize_t nd = xa.ndim();
+  std::vector<index_t> img;
+  for (int d = 0; d < c.dims; ++d) img.push_back(xa.shape(nd - c.dims + d));
+  {
+    py::gil_scoped_release nogil;
+    by_dims(c.dims, [&](auto dc) {
+      constexpr std::size_t D = decltype(dc)::value;
+      extents<D> N{};
+      for (std::size_t d = 0; d < D; ++d) N[d] = img[d];
+      larmor::nufft_plan<float, D> plan(N, eps);
+      plan.set_points(kp, c.points);
+      plan.forward(xp, yp, batch);
+    });
+  }
+  return std::move(y);
+}
+
+py::array nufft_adjoint_py(const py::object& y, const py::object& coords, const std::vector<index_t>& shape, double eps) {
+  auto c = read_coords(coords, "nufft_adjoint");
+  if (static_cast<int>(shape.size()) != c.dims)
+    throw larmor::InvalidArgument("nufft_adjoint: shape has " + std::to_string(shape.size()) + " axes, coords " +
+                                  std::to_string(c.dims));
+  cdata_array ya = cdata_array::ensure(y);
+  if (!ya) throw larmor::InvalidArgument("nufft_adjoint: y must be a complex array");
+  const py::ssize_t ns = static_cast<py::ssize_t>(c.sample_shape.size());
+  if (ya.ndim() < ns) throw larmor::InvalidArgument("nufft_adjoint: y must be (..., " + std::to_string(c.points) + " samples shaped like coords[..., 0])");
+  for (py::ssize_t i = 0; i < ns; ++i)
+    if (ya.shape(ya.ndim() - ns + i) != c.sample_shape[static_cast<std::size_t>(i)])
+      throw larmor::InvalidArgument("nufft_adjoint: the last axes of y must match coords.shape[:-1]");
+  std::vector<py::ssize_t> out_shape;
+  index_t batch = 1;
+  for (py::ssize_t i = 0; i < ya.ndim() - ns; ++i) out_shape.push_back(ya.shape(i)), batch *= ya.shape(i);
+  for (auto s : shape) out_shape.push_back(s);
+  py::array_t<cfloat> x(out_shape);
+  cfloat* xp = x.mutable_data();
+  const cfloat* yp = ya.data();
+  const double* kp = c.a.data();
+  {
+    py::gil_scoped_release nogil;
+    by_dims(c.dims, [&](auto dc) {
+      constexpr std::size_t D = decltype(dc)::value;
+      extents<D> N{};
+      for (std::size_t d = 0; d < D; ++d) N[d] = shape[d];
+      larmor::nufft_plan<float, D> plan(N, eps);
+      plan.set_points(kp, c.points);
+      plan.adjoint(yp, xp, batch);
+    });
+  }
+  return std::move(x);
+}
+
+py::array dcf_py(const py::object& coords, const std::vector<index_t>& shape, int iters, const std::string& method) {
+  auto c = read_coords(coords, "dcf");
+  std::vector<float> w;
+  {
+    py::gil_scoped_release nogil;
+    if (method == "ramp") {
+      if (c.dims != 2) throw larmor::InvalidArgument("dcf: method='ramp' needs 2D coords (..., 2)");
+      w = larmor::dcf_radial_ramp(c.a.data(), c.points, 2);
+    } else if (method == "pipe") {
+      if (static_cast<int>(shape.size()) != c.dims)
+        throw larmor::InvalidArgument("dcf: shape has " + std::to_string(shape.size()) + " axes, coords " +
+                                      std::to_string(c.dims));
+      by_dims(c.dims, [&](auto dc) {
+        constexpr std::size_t D = decltype(dc)::value;
+        extents<D> N{};
+        for (std::size_t d = 0; d < D; ++d) N[d] = shape[d];
+        w = larmor::dcf_pipe_menon<D>(c.a.data(), c.points, N, iters);
+      });
+    } else {
+      throw larmor::InvalidArgument("dcf: method must be 'pipe' or 'ramp', got '" + method + "'");
+    }
+  }
+  py::array_t<float> out(c.sample_shape);
+  std::copy(w.begin(), w.end(), out.mutable_data());
+  return std::move(out);
+}
+
+py::array as_numpy(const std::vector<double>& k, std::vector<py::ssize_t> shape) {
+  py::array_t<double> out(shape);
+  std::copy(k.begin(), k.end(), out.mutable_data());
+  return std::move(out);
+}
+
+py::array cgsense_nc_py(const py::object& samples, const py::object& maps, const py::object& coords, float reg, int iters,
+                        double tol, double eps, bool toeplitz) {
+  auto c = read_coords(coords, "cgsense");
+  cdata_array sa = cdata_array::ensure(samples);
+  cdata_array ma = cdata_array::ensure(maps);
+  if (!sa || !ma) throw larmor::InvalidArgument("cgsense: samples and maps must be complex arrays");
+  py::ssize_t mnd = ma.ndim();
+  py::ssize_t first = 0;
+  if (mnd == c.dims + 2) {
+    if (ma.shape(0) != 1) throw larmor::InvalidArgument("cgsense: maps (maps, coils, ...) must hold one set of maps");
+    first = 1;
+  } else if (mnd != c.dims + 1) {
+    throw larmor::InvalidArgument("cgsense: maps must be (coils, " + std::to_string(c.dims) + " image axes)");
+  }
+  const index_t coils = ma.shape(first);
+  if (sa.size() != coils * c.points || sa.shape(0) != coils)
+    throw larmor::InvalidArgument("cgsense: samples must be (coils=" + std::to_string(coils) +
+                                  ", ...) with coords.shape[:-1] samples per coil");
+  std::vector<py::ssize_t> img;
+  for (int d = 0; d < c.dims; ++d) img.push_back(ma.shape(first + 1 + d));
+  py::array_t<cfloat> out(img);
+  cfloat* op = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    by_dims(c.dims, [&](auto dc) {
+      constexpr std::size_t D = decltype(dc)::value;
+      extents<D + 1> ms{};
+      ms[0] = coils;
+      for (std::size_t d = 0; d < D; ++d) ms[d + 1] = img[d];
+      larmor::strided_view<const cfloat, D + 1> mv(ma.data(), ms);
+      larmor::cgsense_noncartesian_options o;
+      o.reg = reg, o.iters = iters, o.tol = tol, o.eps = eps, o.toeplitz = toeplitz;
+      auto r = larmor::cgsense_noncartesian<D>(sa.data(), mv, c.a.data(), c.points, o);
+      std::copy(r.image.begin(), r.image.end(), op);
+    });
+  }
+  return std::move(out);
+}
+
+void bind_nufft(py::module_& m) {
+  m.def("nufft", &nufft_py, py::arg("x"), py::arg("coords"), py::arg("eps") = 1e-6,
+        "Type-2 NUFFT: x (..., *image) -> samples (..., *coords.shape[:-1]); y(k) = N^-1/2 sum_r x(r) "
+        "exp(-2 pi i k.r/N), r = j - N//2, k in cycles/FOV ordered like the image axes. Equals fftc on integer k.");
+  m.def("nufft_adjoint", &nufft_adjoint_py, py::arg("y"), py::arg("coords"), py::arg("shape"), py::arg("eps") = 1e-6,
+        "Type-1 NUFFT, the adjoint of nufft: y (..., *coords.shape[:-1]) -> (..., *shape).");
+  m.def("dcf", &dcf_py, py::arg("coords"), py::arg("shape") = std::vector<index_t>{}, py::arg("iters") = 20,
+        py::arg("method") = "pipe",
+        "Density compensation weights (k-space area per sample, (cycles/FOV)^ndim): Pipe & Menon iterative "
+        "(method='pipe', needs shape) or the radial ramp |k| (method='ramp'). Shape coords.shape[:-1], float32.");
+  m.def("radial_trajectory",
+        [](index_t spokes, index_t samples, double n, const std::string& kind) {
+          if (n <= 0) n = static_cast<double>(samples) / 2;
+          return as_numpy(larmor::radial_trajectory(spokes, samples, n, larmor::parse_radial_ordering(kind)),
+                          {spokes, samples, 2});
+        },
+        py::arg("spokes"), py::arg("samples"), py::arg("n") = 0.0, py::arg("kind") = "uniform",
+        "Radial spokes (spokes, samples, 2) in (y, x), cycles/FOV for an image of n pixels (default samples/2, "
+        "a 2x oversampled readout); kind 'uniform', 'golden' (111.25 deg) or 'tiny_golden' (23.63 deg).");
+  m.def("stack_of_stars_trajectory",
+        [](index_t partitions, index_t spokes, index_t samples, double n, const std::string& kind) {
+          if (n <= 0) n = static_cast<double>(samples) / 2;
+          return as_numpy(larmor::stack_of_stars_trajectory(partitions, spokes, samples, n,
+                                                            larmor::parse_radial_ordering(kind)),
+                          {partitions, spokes, samples, 3});
+        },
+        py::arg("partitions"), py::arg("spokes"), py::arg("samples"), py::arg("n") = 0.0, py::arg("kind") = "golden",
+        "Stack of stars (partitions, spokes, samples, 3) in (z, y, x).");
+  m.def("kooshball_trajectory",
+        [](index_t spokes, index_t samples, double n) {
+          if (n <= 0) n = static_cast<double>(samples) / 2;
+          return as_numpy(larmor::kooshball_trajectory(spokes, samples, n), {spokes, samples, 3});
+        },
+        py::arg("spokes"), py::arg("samples"), py::arg("n") = 0.0, "3D radial (spokes, samples, 3) in (z, y, x).");
+  m.def("spiral_trajectory",
+        [](index_t interleaves, index_t samples, double n, double turns, double alpha) {
+          return as_numpy(larmor::spiral_trajectory(interleaves, samples, n, turns, alpha), {interleaves, samples, 2});
+        },
+        py::arg("interleaves"), py::arg("samples"), py::arg("n"), py::arg("turns") = 16.0, py::arg("alpha") = 1.5,
+        "Variable-density spiral (interleaves, samples, 2) in (y, x), k_max = n/2.");
+  m.def("cgsense_noncartesian", &cgsense_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"),
+        py::arg("reg") = 0.0f, py::arg("iters") = 30, py::arg("tol") = 1e-6, py::arg("eps") = 1e-6,
+        py::arg("toeplitz") = true,
+        "Non-Cartesian CG-SENSE: samples (coils, *coords.shape[:-1]), maps (coils, *image) -> image.");
+}
+
+registrar reg_nufft{"nufft", bind_nufft};
+
+}  // namespace
+}  // namespace larmor_py
