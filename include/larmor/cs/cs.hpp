@@ -1,0 +1,274 @@
+// larmor/cs/cs.hpp — compressed-sensing parallel imaging (l1-wavelet, total variation) for Cartesian
+// k-space, and the same on any linear operator (cs_solve: non-Cartesian CS is the NUFFT SENSE operator
+// passed in).
+//
+//   x = argmin_x 1/2 ||M (fftc(S x) - k)||_2^2 + wavelet ||W x||_1 + tv TV(x)
+//
+// S: sensitivity maps (coils, [z,] y, x); M: sampling mask; W: orthogonal Daubechies wavelet (db2 default,
+// db4; ops/wavelet.hpp) without its coarsest band, with random cycle spinning (prox/wavelet_l1.hpp); TV:
+// isotropic (default) or anisotropic total variation over the image axes (prox/tv.hpp). The model is
+// BART's `bart pics -l1 -r wavelet` / `-R T:7:0:tv` (Lustig M, Donoho D, Pauly JM. Sparse MRI. MRM 58:1182
+// (2007); Block KT, Uecker M, Frahm J. MRM 57:1086 (2007)).
+// Solvers (solver = automatic): FISTA (solvers/fista.hpp) for the wavelet penalty alone; ADMM
+// (solvers/admm.hpp; inner CG) when TV is on (TV has no closed-form prox; the wavelet term then joins
+// ADMM as a second splitting with F = I).
+//
+// Data scaling (as BART's pics): the problem is solved for k / s, the output multiplied by s again, so
+// the image is in the units of the data while lambda is relative to an image of typical intensity ~1:
+//     s = the 90th percentile of the coil-combined (root-sum-of-squares) zero-filled image of the central
+//         min(n, 32) k-space samples per spatial axis (unitary centred inverse FFT), or its maximum when the
+//         histogram's upper tail is long ((max - p90) >= 2 (p90 - median)).
+// With the same s and maps, lambda here = BART's -r (docs/compressed_sensing.md). scale > 0 in the
+// options fixes s (1: no scaling; cs_result::scale reports the s used).
+// Step: 0.95 / lambda_max(A^H A) (power iteration), as pics -e. Image layout inside the solver: the SENSE
+// operator's internal one (ops/sense_linear_operator.hpp; the penalties treat every axis alike).
+#pragma once
+
+#include <algorithm>
+#include <any>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "larmor/coils/espirit.hpp"
+#include "larmor/fft/fft.hpp"
+#include "larmor/ops/sense_linear_operator.hpp"
+#include "larmor/ops/sense_operator.hpp"
+#include "larmor/pi/cgsense.hpp"
+#include "larmor/prox/tv.hpp"
+#include "larmor/prox/wavelet_l1.hpp"
+#include "larmor/solvers/admm.hpp"
+#include "larmor/solvers/fista.hpp"
+
+namespace larmor {
+
+enum class cs_solver { automatic, fista, admm };
+
+struct cs_options {
+  float wavelet = 0;        // lambda of ||W x||_1 (BART -l1 -r)
+  float tv = 0;             // lambda of TV(x) (BART -R T:<axes>:0:lambda)
+  int iters = 100;          // solver iterations (FISTA steps or ADMM outer iterations)
+  cs_solver solver = cs_solver::automatic;
+  wavelet_kind kind = wavelet_kind::db2;
+  index_t min_size = 16;    // coarsest wavelet band per axis (BART: 16)
+  bool cycle_spin = true;   // random wavelet shifts per iteration (BART: on; -n off)
+  std::uint64_t seed = 0;   // of the shifts
+  bool tv_isotropic = true;
+  float step = 0;           // FISTA step; 0: 0.95 / lambda_max(A^H A)
+  float scale = 0;          // data scale s; 0: estimated (see above); 1: none
+  float rho = 0.5f;         // ADMM penalty parameter (BART -u)
+  int cg_iters = 10;        // ADMM inner CG iterations (BART -C)
+  std::function<void(int, const cfloat*)> callback;  // per iteration, x_k of the scaled problem (solver layout)
+};
+
+template <std::size_t R>
+struct cs_result {
+  array<cfloat, R> image;  // ([z,] y, x)
+  float scale = 1;         // the data scale s used
+  float step = 0;          // FISTA step (0 for ADMM)
+  int iterations = 0;
+};
+
+struct cs_report {
+  float step = 0;
+  int iterations = 0;
+};
+
+// The core on any operator: b = A^H y (A.input_size() samples, unscaled), `shape` the image shape the
+// flat vector stands for (row-major), s the data scale (> 0). Writes the image (unscaled) into x.
+inline cs_report cs_solve(const linear_operator<cfloat>& A, const cfloat* b, const std::vector<index_t>& shape,
+                          const cs_options& opt, float s, cfloat* x) {
+  const index_t n = A.input_size();
+  index_t ns = 1;
+  for (index_t v : shape) ns *= v;
+  LARMOR_CHECK_ARG(ns == n, "cs: image shape holds ", ns, " samples, the operator takes ", n);
+  LARMOR_CHECK_ARG(std::isfinite(opt.wavelet) && opt.wavelet >= 0 && std::isfinite(opt.tv) && opt.tv >= 0,
+                   "cs: lambdas must be finite and >= 0");
+  LARMOR_CHECK_ARG(opt.wavelet > 0 || opt.tv > 0, "cs: at least one penalty (wavelet or tv) must be > 0");
+  LARMOR_CHECK_ARG(opt.iters >= 1, "cs: iters must be >= 1, got ", opt.iters);
+  LARMOR_CHECK_ARG(std::isfinite(s) && s > 0, "cs: data scale must be > 0, got ", s);
+  cs_solver solver = opt.solver;
+  if (solver == cs_solver::automatic) solver = opt.tv > 0 ? cs_solver::admm : cs_solver::fista;
+  LARMOR_CHECK_ARG(solver != cs_solver::fista || opt.tv == 0,
+                   "cs: FISTA takes the wavelet penalty alone; use ADMM (or automatic) for TV");
+  array<cfloat, 1> bs({n}, uninitialized);
+  const float inv = 1.f / s;
+  detail::cg_chunks(n, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i) bs[i] = b[i] * inv, x[i] = 0;
+  });
+  cs_report rep;
+  std::unique_ptr<wavelet_l1_prox> wl;
+  if (opt.wavelet > 0)
+    wl = std::make_unique<wavelet_l1_prox>(shape, opt.wavelet, opt.kind, opt.min_size, opt.cycle_spin, opt.seed);
+  if (solver == cs_solver::fista) {
+    fista_options fo;
+    fo.iters = opt.iters;
+    fo.step = opt.step;
+    fo.callback = opt.callback;
+    const auto fr = fista(A, bs.data(), *wl, x, fo);
+    rep.step = fr.step;
+    rep.iterations = fr.iterations;
+  } else {
+    std::vector<admm_term> terms;
+    std::unique_ptr<finite_difference_operator> D;
+    std::unique_ptr<proximal_map<cfloat>> gtv;
+    if (opt.tv > 0) {
+      D = std::make_unique<finite_difference_operator>(shape);
+      if (opt.tv_isotropic)
+        gtv = std::make_unique<group_l1_prox>(n, D->directions(), opt.tv);
+      else
+        gtv = std::make_unique<l1_prox>(D->output_size(), opt.tv);
+      terms.push_back({D.get(), gtv.get()});
+    }
+    if (wl) terms.push_back({nullptr, wl.get()});
+    admm_options ao;
+    ao.iters = opt.iters;
+    ao.rho = opt.rho;
+    ao.cg_iters = opt.cg_iters;
+    ao.callback = opt.callback;
+    rep.iterations = admm(A, bs.data(), terms, x, ao).iterations;
+  }
+  detail::cg_chunks(n, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i) x[i] *= s;
+  });
+  return rep;
+}
+
+namespace detail {
+
+// BART-like data scale from k-space (coils, [z,] y, x): see the header comment.
+template <std::size_t R>
+float cs_data_scale(strided_view<const cfloat, R> k) {
+  extents<R> cs{}, off{};
+  cs[0] = k.shape(0);
+  for (std::size_t a = 1; a < R; ++a) {
+    cs[a] = std::min<index_t>(k.shape(a), 32);
+    off[a] = k.shape(a) / 2 - cs[a] / 2;
+  }
+  array<cfloat, R> c(cs, uninitialized);
+  cfloat* o = c.data();
+  for_each_index(cs, [&](const extents<R>& i) {
+    extents<R> j = i;
+    for (std::size_t a = 1; a < R; ++a) j[a] += off[a];
+    *o++ = k[j];
+  });
+  axis_list ax;
+  for (std::size_t a = 1; a < R; ++a) ax.push_back(static_cast<int>(a));
+  ifftc_inplace(c.view(), ax);
+  const index_t np = c.size() / cs[0];
+  std::vector<float> mag(static_cast<std::size_t>(np), 0.f);
+  for (index_t ch = 0; ch < cs[0]; ++ch)
+    for (index_t p = 0; p < np; ++p) mag[p] += std::norm(c.data()[ch * np + p]);
+  for (auto& v : mag) v = std::sqrt(v);
+  std::sort(mag.begin(), mag.end());
+  const float med = mag[mag.size() / 2], p90 = mag[std::min(mag.size() - 1, mag.size() * 9 / 10)], mx = mag.back();
+  const float s = (mx - p90) < 2 * (p90 - med) ? p90 : mx;
+  return s > 0 ? s : 1.f;
+}
+
+template <std::size_t R>
+cs_result<R - 1> cs_weighted(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> maps,
+                             array<float, R - 1> weights, const cs_options& opt) {
+  constexpr std::size_t D = R - 1;
+  check_sense_inputs("cs", kspace, maps);
+  extents<D> sp{};
+  for (std::size_t a = 0; a < D; ++a) sp[a] = kspace.shape(a + 1);
+  LARMOR_CHECK_ARG(weights.shape() == sp, "cs: mask has shape ", shape_string(weights.shape()),
+                   " but the k-space image shape ([z,] y, x) is ", shape_string(sp));
+  bool any = false;
+  for (float w : weights) {
+    LARMOR_CHECK_ARG(std::isfinite(w) && w >= 0, "cs: mask weights must be finite and >= 0, got ", w);
+    any |= w > 0;
+  }
+  LARMOR_CHECK_DATA(any, "cs: the sampling mask is all zero");
+  LARMOR_CHECK_ARG(std::isfinite(opt.scale) && opt.scale >= 0, "cs: scale must be >= 0, got ", opt.scale);
+  const float s = opt.scale > 0 ? opt.scale : cs_data_scale(kspace);
+  const auto b = sense_adjoint(kspace, maps, weights.data(), false);
+  const sense_operator<D> op(maps, weights.cview());
+  const sense_linear_operator<D> A(op);
+  const index_t n = op.image_size();
+  array<cfloat, 1> bi({n}, uninitialized), xi({n}, uninitialized);
+  op.to_internal(b.cview(), bi.data());
+  const auto rep = cs_solve(A, bi.data(), A.internal_shape(), opt, s, xi.data());
+  cs_result<D> res;
+  res.image = array<cfloat, D>(sp, uninitialized);
+  op.from_internal(xi.data(), res.image.view());
+  res.scale = s;
+  res.step = rep.step;
+  res.iterations = rep.iterations;
+  return res;
+}
+
+}  // namespace detail
+
+// Mask read from the data (acquired where any coil is non-zero).
+template <std::size_t R>
+cs_result<R - 1> cs(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> maps, const cs_options& opt) {
+  static_assert(R == 3 || R == 4, "cs: k-space is (coils, y, x) or (coils, z, y, x)");
+  extents<R - 1> sp{};
+  for (std::size_t a = 0; a + 1 < R; ++a) sp[a] = kspace.shape(a + 1);
+  array<float, R - 1> w(sp);
+  array<cfloat, R> owned;
+  const cfloat* k = contiguous_data(kspace, owned);
+  const index_t nc = kspace.shape(0), npix = w.size();
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t p = 0; p < npix; ++p)
+      if (k[c * npix + p] != cfloat(0.f, 0.f)) w[p] = 1.f;
+  return detail::cs_weighted(kspace, maps, std::move(w), opt);
+}
+
+// Mask as 0/1 bytes or float weights over ([z,] y, x).
+template <std::size_t R, class T>
+cs_result<R - 1> cs(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> maps,
+                    strided_view<const T, R - 1> mask, const cs_options& opt) {
+  static_assert(std::is_same_v<T, unsigned char> || std::is_same_v<T, float>,
+                "cs: the mask is unsigned char (0/1) or float weights");
+  return detail::cs_weighted(kspace, maps, detail::mask_to_weights(mask), opt);
+}
+
+// Maps with a leading set axis of 1: (1, coils, [z,] y, x).
+template <std::size_t R>
+cs_result<R - 1> cs(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R + 1> maps, const cs_options& opt) {
+  return cs(kspace, detail::single_map_set<R>("cs", maps), opt);
+}
+template <std::size_t R, class T>
+cs_result<R - 1> cs(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R + 1> maps,
+                    strided_view<const T, R - 1> mask, const cs_options& opt) {
+  return cs(kspace, detail::single_map_set<R>("cs", maps), mask, opt);
+}
+
+// The recon chain's method "cs" (same contract as grappa_method / cgsense_method in recon/pi_methods.hpp):
+// ESPIRiT maps (first set) from the calibration buffer, else from the k-space centre, kept in `cache`;
+// l1-wavelet with lambda 0.005 (BART-scaled data), 100 FISTA iterations; image (z, y, x).
+struct cs_method_state {
+  array<cfloat, 4> maps;
+  bool have_maps = false;
+};
+
+inline array<cfloat, 3> cs_method(const array<cfloat, 4>& kspace, const array<cfloat, 4>* calibration, std::any& cache,
+                                  const cs_options& opt_in = {}) {
+  if (!cache.has_value()) cache = cs_method_state{};
+  auto& st = std::any_cast<cs_method_state&>(cache);
+  const auto& cal = calibration ? *calibration : kspace;
+  if (!st.have_maps) {
+    if (cal.shape(1) == 1) {
+      const strided_view<const cfloat, 3> v(cal.data(), {cal.shape(0), cal.shape(2), cal.shape(3)});
+      st.maps = espirit_maps(v).reshape(cal.shape());
+    } else {
+      st.maps = espirit_maps(cal.cview()).reshape(cal.shape());
+    }
+    st.have_maps = true;
+  }
+  cs_options opt = opt_in;
+  if (opt.wavelet == 0 && opt.tv == 0) opt.wavelet = 0.005f;
+  if (kspace.shape(1) == 1) {
+    const extents<3> s3{kspace.shape(0), kspace.shape(2), kspace.shape(3)};
+    const strided_view<const cfloat, 3> k(kspace.data(), s3), m(st.maps.data(), s3);
+    auto img = cs(k, m, opt).image;
+    return std::move(img).reshape(extents<3>{1, kspace.shape(2), kspace.shape(3)});
+  }
+  return cs(kspace.cview(), st.maps.cview(), opt).image;
+}
+
+}  // namespace larmor
