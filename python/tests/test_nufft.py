@@ -136,3 +136,36 @@ def test_cgsense_noncartesian_matches_dense_solve():
     out4 = larmor.cgsense_noncartesian(y.astype(np.complex64), maps[None], k, reg=reg, iters=200, tol=1e-7,
                                        toeplitz=False)
     assert np.linalg.norm(out4 - ref) / np.linalg.norm(ref) < 2e-3
+
+
+@pytest.mark.skipif(__import__("shutil").which("bart") is None, reason="bart not installed")
+def test_against_bart_nufft_and_pics(tmp_path):
+    import subprocess
+    N, coils, spokes = 32, 4, 24
+    d = str(tmp_path)
+    subprocess.run(["bart", "traj", "-r", "-x", str(N), "-y", str(spokes), "-o", "2", d + "/traj"], check=True,
+                   capture_output=True)
+    tb = larmor.read_cfl(d + "/traj")                      # numpy (spokes, samples, 3) = (x, y, z) last
+    k = np.ascontiguousarray(tb.real[..., [1, 0]]).astype(np.float64)   # larmor (y, x)
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:N, :N]
+    maps = np.stack([np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (N * N / 3.0)) * np.exp(1j * 0.05 * c * xx)
+                     for c, (cy, cx) in enumerate([(0, 0), (0, N), (N, 0), (N, N)])]).astype(np.complex64)
+    maps /= np.sqrt((np.abs(maps) ** 2).sum(0))
+    truth = (((yy - N / 2) ** 2 + (xx - N / 2) ** 2) < (N / 3) ** 2) * (1 + 0.5 * (xx > N / 2))
+    x = (maps * truth).astype(np.complex64)
+    larmor.write_cfl(d + "/img", x[:, None])              # BART (x, y, 1, coils)
+    subprocess.run(["bart", "nufft", d + "/traj", d + "/img", d + "/ksp"], check=True, capture_output=True)
+    kb = larmor.read_cfl(d + "/ksp").reshape(coils, spokes, 2 * N)
+    kl = larmor.nufft(x, k)
+    # same units and scale; BART's width-6 Kaiser-Bessel NUFFT is accurate to a few per cent
+    assert np.linalg.norm(kb - kl) / np.linalg.norm(kb) < 0.05
+    y = (kl + 0.01 * np.abs(kl).max() * (rng.standard_normal(kl.shape) + 1j * rng.standard_normal(kl.shape))).astype(np.complex64)
+    larmor.write_cfl(d + "/y", y[..., None])               # BART (1, samples, spokes, coils)
+    larmor.write_cfl(d + "/sens", maps[:, None])
+    for reg in (0.0, 0.1):
+        subprocess.run(["bart", "pics", "-S", "-t", d + "/traj", "-l2", "-r", str(reg), "-i", "30", d + "/y",
+                        d + "/sens", d + "/rec"], check=True, capture_output=True)
+        rb = larmor.read_cfl(d + "/rec").reshape(N, N)
+        rl = larmor.cgsense_noncartesian(y, maps, k, reg=reg, iters=30, tol=0)
+        assert np.linalg.norm(rl - rb) / np.linalg.norm(rb) < 0.03
