@@ -42,7 +42,7 @@
 // filled: run parallel imaging first). The FFTs run over all spatial axes (z, y, x) of each coil.
 //
 // Threads: coils in parallel when there are at least as many coils as threads, otherwise one coil after
-// another with multithreaded FFTs; two coil-sized buffers per thread (plus one inside the FFT for odd
+// another with multithreaded FFTs and loops; two coil-sized buffers per thread (plus one inside the FFT for odd
 // sizes). Results do not depend on the thread count.
 // Errors: InvalidArgument for a wrong rank, an axis out of range / the coil axis / given twice, a range
 // outside the axis, a partial-Fourier range that covers less than half of the axis or misses the centre,
@@ -112,6 +112,10 @@ struct axis_info {
 };
 
 inline index_t centre(index_t n) { return n / 2; }
+
+// |z| without hypot's overflow guard (libm's hypotf took a third of the POCS time); k-space values are far
+// from float's overflow range.
+inline float magnitude(cfloat z) { return std::sqrt(z.real() * z.real() + z.imag() * z.imag()); }
 
 // Classifies one axis from its acquired range; throws for ranges that cannot be partial Fourier.
 inline axis_info classify_axis(int axis, index_t n, acquired_range r) {
@@ -195,81 +199,99 @@ struct plan {
   index_t volume() const { return nz * ny * nx; }
 };
 
+// Rows (z, y) of one coil volume in fixed blocks: parallel when the coils are not already run in parallel
+// (parallel_for is serial inside a parallel region); per-block sums keep reductions independent of threads.
+constexpr index_t row_block = 8;
+template <class Body>
+void for_row_blocks(const plan& p, Body&& body) {  // body(block, z, y, row offset)
+  const index_t nrows = p.nz * p.ny;
+  parallel_for_blocks(nrows, row_block, [&](index_t first, index_t count) {
+    for (index_t r = first; r < first + count; ++r) body(first / row_block, r / p.ny, r % p.ny, r * p.nx);
+  });
+}
+inline index_t row_blocks(const plan& p) { return (p.nz * p.ny + row_block - 1) / row_block; }
+
 // Phase estimate of one coil: P = z / |z|, z = ifftc(window * k) (1 where z is exactly 0).
 inline void estimate_phase(const plan& p, const cfloat* k, cfloat* phase) {
-  const index_t nx = p.nx, ny = p.ny;
-  for (index_t z = 0; z < p.nz; ++z)
-    for (index_t y = 0; y < ny; ++y) {
-      const float wzy = p.window[0][static_cast<std::size_t>(z)] * p.window[1][static_cast<std::size_t>(y)];
-      const index_t row = (z * ny + y) * nx;
-      for (index_t x = 0; x < nx; ++x) phase[row + x] = k[row + x] * (wzy * p.window[2][static_cast<std::size_t>(x)]);
+  const index_t nx = p.nx;
+  for_row_blocks(p, [&](index_t, index_t z, index_t y, index_t row) {
+    const float wzy = p.window[0][static_cast<std::size_t>(z)] * p.window[1][static_cast<std::size_t>(y)];
+    for (index_t x = 0; x < nx; ++x) phase[row + x] = k[row + x] * (wzy * p.window[2][static_cast<std::size_t>(x)]);
+  });
+  ifftc_inplace(strided_view<cfloat, 3>(phase, extents<3>{p.nz, p.ny, nx}), {0, 1, 2});
+  for_row_blocks(p, [&](index_t, index_t, index_t, index_t row) {
+    for (index_t x = row; x < row + nx; ++x) {
+      const float m = magnitude(phase[x]);
+      phase[x] = m > 0.f ? phase[x] * (1.f / m) : cfloat(1.f, 0.f);
     }
-  const strided_view<cfloat, 3> v(phase, extents<3>{p.nz, ny, nx});
-  ifftc_inplace(v, {0, 1, 2});
-  for (index_t i = 0; i < p.volume(); ++i) {
-    const float m = std::abs(phase[i]);
-    phase[i] = m > 0.f ? phase[i] / m : cfloat(1.f, 0.f);
-  }
+  });
 }
 
 // POCS on one coil; k (contiguous volume) holds the zero-filled data on entry and the result on exit.
-inline void pocs_coil(const plan& p, const partial_fourier_options& opt, cfloat* k, cfloat* phase, cfloat* work) {
+// sums: 2 * row_blocks(p) doubles of scratch.
+inline void pocs_coil(const plan& p, const partial_fourier_options& opt, cfloat* k, cfloat* phase, cfloat* work,
+                      double* sums) {
   estimate_phase(p, k, phase);
-  const index_t nx = p.nx, ny = p.ny, nz = p.nz, nv = p.volume();
-  const extents<3> shape{nz, ny, nx};
-  const unsigned mask = 7u;
+  const index_t nx = p.nx, nb = row_blocks(p);
+  const extents<3> shape{p.nz, p.ny, nx};
   for (int it = 0; it < opt.iterations; ++it) {
-    detail::centered_dft<float, 3>(strided_view<const cfloat, 3>(k, shape), work, mask, FFTW_BACKWARD);
-    for (index_t i = 0; i < nv; ++i) work[i] = std::abs(work[i]) * phase[i];
+    detail::centered_dft<float, 3>(strided_view<const cfloat, 3>(k, shape), work, 7u, FFTW_BACKWARD);
+    for_row_blocks(p, [&](index_t, index_t, index_t, index_t row) {
+      for (index_t x = row; x < row + nx; ++x) work[x] = magnitude(work[x]) * phase[x];
+    });
     fftc_inplace(strided_view<cfloat, 3>(work, shape), {0, 1, 2});
-    double change = 0, norm = 0;
-    for (index_t z = 0; z < nz; ++z)
-      for (index_t y = 0; y < ny; ++y) {
-        const bool zy = p.acq[0][static_cast<std::size_t>(z)] && p.acq[1][static_cast<std::size_t>(y)];
-        const index_t row = (z * ny + y) * nx;
-        for (index_t x = 0; x < nx; ++x) {
-          cfloat& v = k[row + x];
-          if (!(zy && p.acq[2][static_cast<std::size_t>(x)])) {
-            change += std::norm(std::complex<double>(work[row + x] - v));
-            v = work[row + x];
-          }
-          norm += std::norm(std::complex<double>(v));
+    std::fill(sums, sums + 2 * nb, 0.0);
+    for_row_blocks(p, [&](index_t b, index_t z, index_t y, index_t row) {
+      const bool zy = p.acq[0][static_cast<std::size_t>(z)] && p.acq[1][static_cast<std::size_t>(y)];
+      double change = 0, norm = 0;
+      for (index_t x = 0; x < nx; ++x) {
+        cfloat& v = k[row + x];
+        if (!(zy && p.acq[2][static_cast<std::size_t>(x)])) {
+          change += std::norm(std::complex<double>(work[row + x] - v));
+          v = work[row + x];
         }
+        norm += std::norm(std::complex<double>(v));
       }
+      sums[2 * b] += change;
+      sums[2 * b + 1] += norm;
+    });
+    double change = 0, norm = 0;
+    for (index_t b = 0; b < nb; ++b) {
+      change += sums[2 * b];
+      norm += sums[2 * b + 1];
+    }
     if (norm == 0 || std::sqrt(change / norm) < opt.tolerance) break;
   }
   if (opt.transition <= 0) return;
   // Blend the measured samples near the acquired edge with the last estimate (work).
-  for (index_t z = 0; z < nz; ++z)
-    for (index_t y = 0; y < ny; ++y) {
-      const float fzy = p.blend[0][static_cast<std::size_t>(z)] * p.blend[1][static_cast<std::size_t>(y)];
-      if (fzy == 0.f) continue;
-      const index_t row = (z * ny + y) * nx;
-      for (index_t x = 0; x < nx; ++x) {
-        const float f = fzy * p.blend[2][static_cast<std::size_t>(x)];
-        if (f > 0.f && f < 1.f) k[row + x] = f * k[row + x] + (1.f - f) * work[row + x];
-      }
+  for_row_blocks(p, [&](index_t, index_t z, index_t y, index_t row) {
+    const float fzy = p.blend[0][static_cast<std::size_t>(z)] * p.blend[1][static_cast<std::size_t>(y)];
+    if (fzy == 0.f) return;
+    for (index_t x = 0; x < nx; ++x) {
+      const float f = fzy * p.blend[2][static_cast<std::size_t>(x)];
+      if (f > 0.f && f < 1.f) k[row + x] = f * k[row + x] + (1.f - f) * work[row + x];
     }
+  });
 }
 
 // Homodyne on one coil; k holds the zero-filled data on entry and fftc(m * P) on exit.
 inline void homodyne_coil(const plan& p, cfloat* k, cfloat* phase) {
   estimate_phase(p, k, phase);
-  const index_t nx = p.nx, ny = p.ny, nz = p.nz, nv = p.volume();
-  const extents<3> shape{nz, ny, nx};
-  for (index_t z = 0; z < nz; ++z)
-    for (index_t y = 0; y < ny; ++y) {
-      const double uzy = compose_excess(p.excess[0][static_cast<std::size_t>(z)], p.excess[1][static_cast<std::size_t>(y)]);
-      const index_t row = (z * ny + y) * nx;
-      for (index_t x = 0; x < nx; ++x)
-        k[row + x] *= static_cast<float>(1.0 + compose_excess(uzy, p.excess[2][static_cast<std::size_t>(x)]));
-    }
-  const strided_view<cfloat, 3> v(k, shape);
+  const index_t nx = p.nx;
+  for_row_blocks(p, [&](index_t, index_t z, index_t y, index_t row) {
+    const double uzy =
+        compose_excess(p.excess[0][static_cast<std::size_t>(z)], p.excess[1][static_cast<std::size_t>(y)]);
+    for (index_t x = 0; x < nx; ++x)
+      k[row + x] *= static_cast<float>(1.0 + compose_excess(uzy, p.excess[2][static_cast<std::size_t>(x)]));
+  });
+  const strided_view<cfloat, 3> v(k, extents<3>{p.nz, p.ny, nx});
   ifftc_inplace(v, {0, 1, 2});
-  for (index_t i = 0; i < nv; ++i) {
-    const float m = k[i].real() * phase[i].real() + k[i].imag() * phase[i].imag();  // Re{conj(P) x}
-    k[i] = m * phase[i];
-  }
+  for_row_blocks(p, [&](index_t, index_t, index_t, index_t row) {
+    for (index_t x = row; x < row + nx; ++x) {
+      const float m = k[x].real() * phase[x].real() + k[x].imag() * phase[x].imag();  // Re{conj(P) x}
+      k[x] = m * phase[x];
+    }
+  });
   fftc_inplace(v, {0, 1, 2});
 }
 
@@ -358,15 +380,19 @@ inline void run(const plan& p, const partial_fourier_options& opt, cfloat* k, in
   const index_t nblocks = (coils + block - 1) / block;
   // Two buffers per block, allocated before the parallel region (nothing allocates inside it but FFTW).
   std::vector<array<cfloat, 1>> phase, work;
+  std::vector<std::vector<double>> sums;
   for (index_t b = 0; b < nblocks; ++b) {
     phase.emplace_back(extents<1>{nv}, uninitialized);
-    if (opt.method == partial_fourier_method::pocs) work.emplace_back(extents<1>{nv}, uninitialized);
+    if (opt.method == partial_fourier_method::pocs) {
+      work.emplace_back(extents<1>{nv}, uninitialized);
+      sums.emplace_back(static_cast<std::size_t>(2 * pf_detail::row_blocks(p)));
+    }
   }
   auto body = [&](index_t first, index_t count) {
     const auto b = static_cast<std::size_t>(first / block);
     for (index_t c = first; c < first + count; ++c) {
       if (opt.method == partial_fourier_method::pocs)
-        pocs_coil(p, opt, k + c * nv, phase[b].data(), work[b].data());
+        pocs_coil(p, opt, k + c * nv, phase[b].data(), work[b].data(), sums[b].data());
       else
         homodyne_coil(p, k + c * nv, phase[b].data());
     }
