@@ -1,0 +1,139 @@
+// bind_cs.cpp — Python bindings of compressed sensing (include/larmor/cs/cs.hpp).
+#include "bind_common.hpp"
+#include "larmor/cs/cs.hpp"
+#include "larmor/sampling/poisson_mask.hpp"
+
+namespace larmor_py {
+namespace {
+
+template <std::size_t R>
+larmor::strided_view<const cfloat, R> cs_maps(const py::object& maps, py::object& holder) {
+  const auto nm = ndim_of(maps);
+  if (nm == static_cast<py::ssize_t>(R)) return complex_view<R>(maps, holder, "cs: maps");
+  if (nm == static_cast<py::ssize_t>(R) + 1) {
+    py::array a = py::array::ensure(maps);
+    if (a.shape(0) < 1) throw larmor::InvalidArgument("cs: maps hold no set of maps");
+    py::object first = a.attr("__getitem__")(0);
+    return complex_view<R>(first, holder, "cs: maps");
+  }
+  throw larmor::InvalidArgument("cs: maps must be (coils, ...) or (maps, coils, ...) like kspace");
+}
+
+void bind_cs(py::module_& m) {
+  m.def(
+      "cs",
+      [](const py::object& k, const py::object& maps, const py::object& mask, float wavelet, float tv, float llr,
+         int iters, const std::string& solver, const std::string& wavelet_name, bool cycle_spin, std::uint64_t seed,
+         bool tv_isotropic, float step, float scale, float rho, int cg_iters, bool return_info) -> py::object {
+        if (llr != 0.f) throw larmor::InvalidArgument("cs: the locally-low-rank penalty (llr) is not implemented yet");
+        larmor::cs_options o;
+        o.wavelet = wavelet;
+        o.tv = tv;
+        o.iters = iters;
+        if (solver == "auto")
+          o.solver = larmor::cs_solver::automatic;
+        else if (solver == "fista")
+          o.solver = larmor::cs_solver::fista;
+        else if (solver == "admm")
+          o.solver = larmor::cs_solver::admm;
+        else
+          throw larmor::InvalidArgument("cs: solver must be 'auto', 'fista' or 'admm', got '" + solver + "'");
+        if (wavelet_name == "db2")
+          o.kind = larmor::wavelet_kind::db2;
+        else if (wavelet_name == "db4")
+          o.kind = larmor::wavelet_kind::db4;
+        else
+          throw larmor::InvalidArgument("cs: wavelet_kind must be 'db2' or 'db4'");
+        o.cycle_spin = cycle_spin;
+        o.seed = seed;
+        o.tv_isotropic = tv_isotropic;
+        o.step = step;
+        o.scale = scale;
+        o.rho = rho;
+        o.cg_iters = cg_iters;
+        const auto nd = ndim_of(k);
+        if (nd != 3 && nd != 4) throw larmor::InvalidArgument("cs: kspace must be (coils, y, x) or (coils, z, y, x)");
+        auto run = [&](auto rc) -> py::object {
+          constexpr std::size_t R = decltype(rc)::value;
+          py::object kh, mh, wh;
+          const auto kv = complex_view<R>(k, kh, "cs: kspace");
+          const auto mv = cs_maps<R>(maps, mh);
+          larmor::cs_result<R - 1> res;
+          if (mask.is_none()) {
+            py::gil_scoped_release nogil;
+            res = larmor::cs(kv, mv, o);
+          } else {
+            py::array ma = py::array::ensure(mask);
+            if (!ma || ma.ndim() != static_cast<py::ssize_t>(R - 1))
+              throw larmor::InvalidArgument("cs: mask must be a ([z,] y, x) array with " + std::to_string(R - 1) +
+                                            " dimensions");
+            extents<R - 1> sh{};
+            for (std::size_t i = 0; i + 1 < R; ++i) sh[i] = ma.shape(static_cast<py::ssize_t>(i));
+            const char kind = ma.dtype().kind();
+            if (kind == 'b' || kind == 'u' || kind == 'i') {
+              const auto w =
+                  c_contiguous_as<unsigned char>(kind == 'b' ? ma : py::array(ma.attr("__ne__")(0)), sh, wh);
+              py::gil_scoped_release nogil;
+              res = larmor::cs(kv, mv, w, o);
+            } else {
+              const auto w = c_contiguous_as<float>(ma, sh, wh);
+              py::gil_scoped_release nogil;
+              res = larmor::cs(kv, mv, w, o);
+            }
+          }
+          const float s = res.scale, st = res.step;
+          const int it = res.iterations;
+          py::object img = to_numpy(std::move(res.image));
+          if (!return_info) return img;
+          py::dict info;
+          info["scale"] = s;
+          info["step"] = st;
+          info["iterations"] = it;
+          return py::make_tuple(img, info);
+        };
+        return nd == 3 ? run(std::integral_constant<std::size_t, 3>{}) : run(std::integral_constant<std::size_t, 4>{});
+      },
+      py::arg("kspace"), py::arg("maps"), py::arg("mask") = py::none(), py::arg("wavelet") = 0.f, py::arg("tv") = 0.f,
+      py::arg("llr") = 0.f, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("wavelet_kind") = "db2",
+      py::arg("cycle_spin") = true, py::arg("seed") = 0, py::arg("tv_isotropic") = true, py::arg("step") = 0.f,
+      py::arg("scale") = 0.f, py::arg("rho") = 0.5f, py::arg("cg_iters") = 10, py::arg("return_info") = false,
+      "Compressed-sensing SENSE: minimises 1/2||M (fftc(S x) - k)||^2 + wavelet ||W x||_1 + tv TV(x) (BART's pics "
+      "model; lambda = BART's -r with the same data scaling, see docs/compressed_sensing.md). kspace (coils, [z,] y, "
+      "x); maps (coils, ...) or (maps, coils, ...) (first set); mask: boolean/0-1 or float weights over ([z,] y, x), "
+      "None = read from the data. solver 'auto': FISTA for the wavelet alone, ADMM when tv > 0. wavelet_kind db2|db4; "
+      "cycle_spin: random wavelet shifts per iteration (seeded); step 0: 0.95/lambda_max; scale 0: BART-like data "
+      "scale (1: none). Returns the image ([z,] y, x), or (image, {scale, step, iterations}) with return_info.");
+}
+
+void bind_sampling(py::module_& m) {
+  m.def(
+      "poisson_mask",
+      [](const std::vector<index_t>& shape, double accel, index_t calib, std::uint64_t seed) -> py::object {
+        if (shape.size() == 2) {
+          larmor::array<unsigned char, 2> a;
+          {
+            py::gil_scoped_release nogil;
+            a = larmor::poisson_mask(shape[0], shape[1], accel, calib, seed);
+          }
+          return py::array(to_numpy(std::move(a)).attr("astype")("bool"));
+        }
+        if (shape.size() == 1) {
+          const auto l = larmor::variable_density_lines(shape[0], accel, calib, seed);
+          py::array_t<bool> out(static_cast<py::ssize_t>(l.size()));
+          auto* o = out.mutable_data();
+          for (std::size_t i = 0; i < l.size(); ++i) o[i] = l[i] != 0;
+          return out;
+        }
+        throw larmor::InvalidArgument("poisson_mask: shape must be (ny, nx) (Poisson disc) or (ny,) (1D lines)");
+      },
+      py::arg("shape"), py::arg("accel"), py::arg("calib"), py::arg("seed") = 0,
+      "Undersampling mask, deterministic from seed: shape (ny, nx) -> variable-density Poisson disc over a 2D "
+      "phase-encode plane with a fully sampled calib x calib centre, ny*nx/accel samples (within 1 %); shape (ny,) "
+      "-> 1D variable-density lines with calib central lines, ny/accel lines. Returns a boolean array.");
+}
+
+registrar reg_cs{"cs", bind_cs};
+registrar reg_sampling{"sampling", bind_sampling};
+
+}  // namespace
+}  // namespace larmor_py
