@@ -1,0 +1,49 @@
+// bind_batch.cpp — larmor.recon_to_file: one raw-data file in, one ISMRMRD image file out, by the same
+// code as the command line `larmor recon IN -o OUT --method M` (src/cli/recon.cpp run_recon:
+// recon_file, then io::write_ismrmrd_images), so that python/larmor/batch.py, which runs it on Dask
+// workers, writes exactly what `larmor recon` writes.
+#include <string>
+
+#include "bind_common.hpp"
+#include "larmor/io/ismrmrd.hpp"
+#include "larmor/recon/recon_file.hpp"
+
+namespace larmor_py {
+namespace {
+
+void bind_batch(py::module_& m) {
+  m.def("recon_methods", [] { return larmor::recon_methods(); },
+        "Names accepted by recon(..., method=...), recon_to_file and `larmor recon --method` (besides 'auto').");
+  m.def(
+      "recon_to_file",
+      [](const std::string& path, const std::string& out, const std::string& method,
+         const std::string& noise_scaling, const std::string& dataset) {
+        LARMOR_CHECK_ARG(noise_scaling == "unit" || noise_scaling == "snr",
+                         "recon_to_file: noise_scaling must be unit or snr, got ", noise_scaling);
+        LARMOR_CHECK_ARG(!out.empty(), "recon_to_file: empty output path");
+        larmor::recon_options o;
+        o.method = method;
+        o.noise.scaling = noise_scaling == "snr" ? larmor::noise_scaling::snr_units : larmor::noise_scaling::unit;
+        larmor::recon_result res;
+        {
+          py::gil_scoped_release nogil;
+          res = larmor::recon_file(path, o, dataset);
+          larmor::io::write_ismrmrd_images(out, res.images);
+        }
+        py::dict d;
+        d["method"] = res.method;
+        d["images"] = res.images.size();
+        return d;
+      },
+      py::arg("path"), py::arg("out"), py::arg("method") = "auto", py::arg("noise_scaling") = "unit",
+      py::arg("dataset") = "dataset",
+      "Reconstructs the raw-data file `path` (ISMRMRD or Siemens twix) and writes its magnitude images to the "
+      "ISMRMRD file `out` (written under a temporary name and renamed), exactly as `larmor recon path -o out "
+      "--method M --noise-scaling S --dataset D` does. Returns {'method': the method that ran, 'images': count}. "
+      "ValueError for bad arguments (unknown method), RuntimeError for unreadable or bad data.");
+}
+
+registrar reg_batch{"batch", bind_batch};
+
+}  // namespace
+}  // namespace larmor_py
