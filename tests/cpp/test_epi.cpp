@@ -5,6 +5,7 @@
 #include <ismrmrd/dataset.h>
 #include <ismrmrd/xml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstdio>
@@ -391,6 +392,34 @@ TEST(EpiSimulated, GhostToSignalBeforeAndAfter) {
   EXPECT_EQ(navigators, 3);
 }
 
+// No navigators at all: the phase is fitted from the echoes themselves (referenceless), per slice.
+TEST(EpiSimulated, WithoutNavigatorsFitFromTheEchoes) {
+  epi_sim p;
+  p.navigators = false, p.slices = 2;
+  const auto scan = simulate_epi(p);
+  epi::epi_corrector c(scan.raw.header);
+  kspace_assembler as(c.corrected_header(), "no navigators");
+  auto emit = [&](io::acquisition&& a) { as.add(a); };
+  for (auto a : scan.raw.acquisitions) c.add(std::move(a), emit);
+  c.finish(emit);
+  EXPECT_TRUE(c.referenceless());
+  recon_options o;
+  o.method = "rss";
+  const auto res = recon(std::move(as).finish(), c.corrected_header(), o);
+  ASSERT_EQ(res.images.size(), 2u);
+  const auto before = recon_as_cartesian(scan.raw);
+  for (const auto& im : res.images) {
+    const auto f = c.echo_fit(im.slice);
+    const double g = ghost_to_signal(im.magnitude), e = nrmse(im.magnitude, scan.truth[im.slice]);
+    std::printf("no navigators, slice %d: ghost/signal %.4f -> %.5f, NRMSE %.4f, fit %.4f %.5f (true %.2f %.3f)\n",
+                int(im.slice), ghost_to_signal(before.images[im.slice].magnitude), g, e, f.constant, f.slope, p.a, p.b);
+    EXPECT_NEAR(f.constant, p.a, 0.05);
+    EXPECT_NEAR(f.slope, p.b, 2e-3);
+    EXPECT_LT(g, 0.01);
+    EXPECT_LT(e, 0.03);
+  }
+}
+
 TEST(EpiSimulated, ScanWideFitOverSlicesAndRepetitions) {
   epi_sim p;
   p.nx = 64, p.ny = 32, p.slices = 3, p.repetitions = 2;
@@ -648,6 +677,15 @@ TEST(EpiRealScan, EpiAgainstItsGrePartner) {
   EXPECT_GT(r3, 0.9);
   EXPECT_LT(std::abs(fit.slope), 0.03);  // a fifth of a sample between odd and even echoes
   EXPECT_NEAR(r4, r2, 1e-6);
+  // The same scan with its navigators dropped: the referenceless fit from the echoes.
+  auto bare = raw;
+  bare.acquisitions.erase(std::remove_if(bare.acquisitions.begin(), bare.acquisitions.end(),
+                                         [](const io::acquisition& a) { return a.has(acq_flag::is_phasecorr_data); }),
+                          bare.acquisitions.end());
+  const auto refless = recon(bare, o);
+  const double r5 = correlation(slice0(refless.images[0]), gre);
+  std::printf("epi.dat without its navigators (fit from the echoes): correlation %.4f\n", r5);
+  EXPECT_GT(r5, 0.9);
 }
 
 }  // namespace

@@ -16,6 +16,8 @@
 //   scan_wide  one fit from all navigators of the scan (the linear term pooled; robust for weak slices);
 //              holds every readout (as readout images) until finish();
 //   none       regridding and reversal only.
+// A scan without navigators (none before the first echo, per_slice mode) is held until finish() and each
+// slice/repetition fitted from its own echoes (fit_nyquist_phase_from_echoes, ghost_correction.hpp).
 // Then kspace_assembler(corrected_header()) places the emitted readouts as Cartesian ones. The filter
 // refuses (DataError, one line) an EPI header without the trapezoid: ramp samples cannot be placed without it.
 #pragma once
@@ -104,7 +106,9 @@ class epi_corrector {
       }
       pending_.erase(it);
     }
-    if (opt_.fit == ghost_fit::scan_wide) {
+    // No navigator before the first echo: the scan has none; hold the echoes and fit from them at finish().
+    if (opt_.fit == ghost_fit::per_slice && navigators_ == 0 && emitted_ == 0) referenceless_ = true;
+    if (opt_.fit == ghost_fit::scan_wide || referenceless_) {
       held_.emplace_back(std::move(a), reversed);
       return;
     }
@@ -116,6 +120,15 @@ class epi_corrector {
   }
 
   void finish(const std::function<void(io::acquisition&&)>& emit) {
+    if (referenceless_) {
+      fit_from_echoes();
+      for (auto& [a, reversed] : held_) {
+        const auto it = echo_fits_.find(echo_key(a));
+        if (it != echo_fits_.end()) apply_nyquist_phase(a.data.data(), a.channels(), n_, it->second, reversed);
+        to_kspace_and_emit(std::move(a), emit);
+      }
+      held_.clear();
+    }
     if (opt_.fit == ghost_fit::scan_wide) {
       std::vector<std::vector<std::complex<double>>> profiles = std::move(pooled_);
       for (auto& [key, set] : pending_) {
@@ -139,6 +152,13 @@ class epi_corrector {
     return it == fits_.end() ? nyquist_phase{} : it->second;
   }
   nyquist_phase scan_fit() const { return scan_fit_; }
+  // Without navigators (referenceless fit from the echoes, per slice and repetition), after finish().
+  bool referenceless() const { return referenceless_; }
+  nyquist_phase echo_fit(std::uint16_t slice, std::uint16_t repetition = 0, bool reference = false) const {
+    for (const auto& [k, f] : echo_fits_)
+      if (std::get<0>(k) == slice && std::get<3>(k) == repetition && std::get<5>(k) == reference) return f;
+    return nyquist_phase{};
+  }
   index_t navigators() const { return navigators_; }
 
   // The regridding matrix used for readouts of `samples` samples (after discards), dwell and polarity.
@@ -186,12 +206,46 @@ class epi_corrector {
 
   void to_kspace_and_emit(io::acquisition&& a, const std::function<void(io::acquisition&&)>& emit) {
     fftc_inplace(a.data.view(), {1});
+    ++emitted_;
     emit(std::move(a));
+  }
+
+  // (slice, contrast, phase, repetition, set, reference scan): one image's echoes.
+  using echo_group = std::tuple<std::uint16_t, std::uint16_t, std::uint16_t, std::uint16_t, std::uint16_t, bool>;
+  static echo_group echo_key(const io::acquisition& a) {
+    using io::acq_flag;
+    return {a.idx.slice, a.idx.contrast, a.idx.phase, a.idx.repetition, a.idx.set,
+            a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging)};
+  }
+
+  // The referenceless fit of every echo group held: forward-only and reversed-only ky images.
+  void fit_from_echoes() {
+    const index_t ny = std::max<index_t>(1, h_.encoded_matrix[1]);
+    const index_t shift = h_.e1 ? ny / 2 - static_cast<index_t>(h_.e1->center) : 0;
+    std::map<echo_group, std::pair<array<cfloat, 3>, array<cfloat, 3>>> sets;
+    for (const auto& [a, reversed] : held_) {
+      const index_t y = a.idx.kspace_encode_step_1 + shift, nc = a.channels();
+      if (y < 0 || y >= ny) continue;
+      auto& s = sets[echo_key(a)];
+      auto& dst = reversed ? s.second : s.first;
+      if (dst.size() == 0) dst = array<cfloat, 3>(extents<3>{nc, ny, n_});
+      if (dst.shape(0) != nc) continue;
+      for (index_t c = 0; c < nc; ++c)
+        for (index_t x = 0; x < n_; ++x) dst(c, y, x) += a.data(c, x);
+    }
+    for (auto& [key, s] : sets) {
+      if (s.first.size() == 0 || s.second.size() == 0 || s.first.shape() != s.second.shape()) continue;
+      ifftc_inplace(s.first.view(), {1});
+      ifftc_inplace(s.second.view(), {1});
+      echo_fits_[key] = fit_nyquist_phase_from_echoes(s.first, s.second);
+    }
   }
 
   io::encoding_header h_;
   epi_options opt_;
-  index_t n_ = 0, added_ = 0, navigators_ = 0;
+  index_t n_ = 0, added_ = 0, navigators_ = 0, emitted_ = 0;
+  bool referenceless_ = false;
+  std::map<echo_group, nyquist_phase> echo_fits_;
   double support_ = 1;
   std::map<std::tuple<index_t, index_t, index_t, long long, bool>, ramp_regridder> regridders_;
   std::map<nav_key, nav_set> pending_;

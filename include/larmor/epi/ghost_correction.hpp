@@ -89,6 +89,56 @@ inline nyquist_phase fit_nyquist_phase(const std::vector<std::vector<std::comple
   return p;
 }
 
+// Without navigators: the phase from the echoes themselves (a referenceless fit). a, b: (coils, ny, N) images
+// of the forward-only and of the reversed-only echoes (each zero-filled in ky, transformed along y). For each
+// readout pixel x the phase theta that makes the column a + e^{i theta} b most compact (smallest l1 norm over
+// y of the coil RSS: a wrong phase adds an N/2 ghost, which spreads signal) is found on a 64-step grid refined
+// by golden-section search; the profile w(x) e^{-2 i theta(x)}, w the column energy, is then fitted like a
+// navigator correlation (fit_nyquist_phase) and halved: theta and theta + pi are indistinguishable (the object
+// and the object shifted by FOV/2), so the constant is taken in (-pi/2, pi/2]. Cf. the entropy/ghost-energy
+// criteria of referenceless EPI correction (Clare, MRM 2003). Returns an invalid fit when there is no signal.
+inline nyquist_phase fit_nyquist_phase_from_echoes(const array<cfloat, 3>& a, const array<cfloat, 3>& b) {
+  LARMOR_CHECK_ARG(a.shape() == b.shape(), "fit_nyquist_phase_from_echoes: shapes differ");
+  const index_t nc = a.shape(0), ny = a.shape(1), n = a.shape(2);
+  std::vector<std::complex<double>> profile(static_cast<std::size_t>(n));
+  for (index_t x = 0; x < n; ++x) {
+    double energy = 0;
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t y = 0; y < ny; ++y) energy += std::norm(a(c, y, x)) + std::norm(b(c, y, x));
+    if (!(energy > 0)) continue;
+    const auto cost = [&](double theta) {
+      const std::complex<float> e(static_cast<float>(std::cos(theta)), static_cast<float>(std::sin(theta)));
+      double l1 = 0;
+      for (index_t y = 0; y < ny; ++y) {
+        double s = 0;
+        for (index_t c = 0; c < nc; ++c) s += std::norm(a(c, y, x) + e * b(c, y, x));
+        l1 += std::sqrt(s);
+      }
+      return l1;
+    };
+    constexpr int steps = 64;
+    const double two_pi = 2 * 3.14159265358979323846, h = two_pi / steps;
+    int best = 0;
+    double best_cost = cost(0);
+    for (int i = 1; i < steps; ++i)
+      if (const double v = cost(i * h); v < best_cost) best_cost = v, best = i;
+    double lo = (best - 1) * h, hi = (best + 1) * h;  // golden-section refinement around the grid minimum
+    const double g = 0.5 * (std::sqrt(5.0) - 1);
+    double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo), f1 = cost(x1), f2 = cost(x2);
+    for (int it = 0; it < 16; ++it) {
+      if (f1 < f2) hi = x2, x2 = x1, f2 = f1, x1 = hi - g * (hi - lo), f1 = cost(x1);
+      else lo = x1, x1 = x2, f1 = f2, x2 = lo + g * (hi - lo), f2 = cost(x2);
+    }
+    // theta and theta + pi give the object and the object shifted by FOV/2 — the same l1 norm: fit the
+    // doubled angle, halve it, and take the constant in (-pi/2, pi/2] (phase errors are small).
+    profile[static_cast<std::size_t>(x)] = std::polar(energy, -(lo + hi));
+  }
+  nyquist_phase p = fit_nyquist_phase({profile});
+  p.constant *= 0.5;
+  p.slope *= 0.5;
+  return p;
+}
+
 // Multiplies rows (rows x N readout images, contiguous) by exp(+i phi/2) (forward) or exp(-i phi/2) (reversed).
 inline void apply_nyquist_phase(cfloat* rows, index_t count, index_t n, const nyquist_phase& p, bool reversed) {
   if (!p.valid) return;
