@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <climits>
 #include <mutex>
 #include <vector>
@@ -13,6 +14,10 @@ extern "C" {
 void cheevd_(const char* jobz, const char* uplo, const int* n, std::complex<float>* a, const int* lda, float* w,
              std::complex<float>* work, const int* lwork, float* rwork, const int* lrwork, int* iwork,
              const int* liwork, int* info, std::size_t, std::size_t);
+void cgeqrf_(const int* m, const int* n, std::complex<float>* a, const int* lda, std::complex<float>* tau,
+             std::complex<float>* work, const int* lwork, int* info);
+void cungqr_(const int* m, const int* n, const int* k, std::complex<float>* a, const int* lda,
+             const std::complex<float>* tau, std::complex<float>* work, const int* lwork, int* info);
 void cpotrf_(const char* uplo, const int* n, std::complex<float>* a, const int* lda, int* info, std::size_t);
 void cpotrs_(const char* uplo, const int* n, const int* nrhs, const std::complex<float>* a, const int* lda,
              std::complex<float>* b, const int* ldb, int* info, std::size_t);
@@ -60,7 +65,7 @@ void gram_rows_lower(std::ptrdiff_t m, std::ptrdiff_t k, const std::complex<floa
 
 bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept {
   if (n <= 0) return true;
-  if (n > 40000) return false;  // n^2 workspace beyond 32-bit LAPACK sizes
+  if (n > 30000) return false;  // 2 n^2 workspace beyond 32-bit LAPACK sizes
   // Row-major lower triangle = column-major upper triangle of A^T = conj(A): cheevd on conj(A) returns
   // column j = conj(v_j) (column-major), i.e. row j of the row-major buffer; one conjugation gives v_j.
   const int ni = static_cast<int>(n);
@@ -71,7 +76,11 @@ bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept 
     const std::lock_guard<std::mutex> lock(blas_mutex());
     cheevd_("V", "U", &ni, a, &ni, w, &wq, &lwork, &rq, &lrwork, &iw, &liwork, &info, 1, 1);
     if (info != 0) return false;
-    lwork = static_cast<int>(wq.real()) + 1, lrwork = static_cast<int>(rq) + 1, liwork = iw + 1;
+    // The float workspace sizes LAPACK returns round off above 2^24: take the documented minimums too.
+    const long long nn = n;
+    lwork = static_cast<int>(std::max<long long>(static_cast<long long>(wq.real()) + 1, 2 * nn + nn * nn));
+    lrwork = static_cast<int>(std::max<long long>(static_cast<long long>(rq) + 1, 1 + 5 * nn + 2 * nn * nn));
+    liwork = std::max(iw + 1, 3 + 5 * ni);
     std::vector<std::complex<float>> work(static_cast<std::size_t>(lwork));
     std::vector<float> rwork(static_cast<std::size_t>(lrwork));
     std::vector<int> iwork(static_cast<std::size_t>(liwork));
@@ -81,6 +90,30 @@ bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept 
   }
   if (info != 0) return false;
   for (std::ptrdiff_t i = 0; i < n * n; ++i) a[i] = std::conj(a[i]);
+  return true;
+}
+
+bool orthonormalize_columns(std::ptrdiff_t m, std::ptrdiff_t n, std::complex<float>* a, std::ptrdiff_t lda) noexcept {
+  if (m <= 0 || n <= 0) return true;
+  if (n > m || m * n > (std::ptrdiff_t{1} << 30)) return false;
+  const int mi = static_cast<int>(m), ni = static_cast<int>(n);
+  int info = 0;
+  try {
+    std::vector<std::complex<float>> c(static_cast<std::size_t>(m * n)), tau(static_cast<std::size_t>(n));
+    for (std::ptrdiff_t i = 0; i < m; ++i)
+      for (std::ptrdiff_t j = 0; j < n; ++j) c[static_cast<std::size_t>(j * m + i)] = a[i * lda + j];
+    const int lwork = std::max(1, ni * 64);
+    std::vector<std::complex<float>> work(static_cast<std::size_t>(lwork));
+    const std::lock_guard<std::mutex> lock(blas_mutex());
+    cgeqrf_(&mi, &ni, c.data(), &mi, tau.data(), work.data(), &lwork, &info);
+    if (info != 0) return false;
+    cungqr_(&mi, &ni, &ni, c.data(), &mi, tau.data(), work.data(), &lwork, &info);
+    if (info != 0) return false;
+    for (std::ptrdiff_t i = 0; i < m; ++i)
+      for (std::ptrdiff_t j = 0; j < n; ++j) a[i * lda + j] = c[static_cast<std::size_t>(j * m + i)];
+  } catch (...) {
+    return false;
+  }
   return true;
 }
 

@@ -20,13 +20,14 @@
 //      time (x, then z, then y), so no full-size coils^2 array is ever held.
 //   5. Phase: as BART does by default, each map is rotated per pixel so that its projection onto the
 //      first principal component of the calibration data is real and positive.
-//   6. Many coils (more than compress_above = 32): the calibration data is rotated onto its principal
-//      components (coil covariance eigenvectors E, energy-ordered), the fewest holding 99.99 % of the
-//      calibration energy (8..24 of them) are kept, steps 1-5 run in those virtual coils and the maps
+//   6. Many coils (more than compress_above = 32, or in 3D more than compress_columns / kernel^3 = 18 at
+//      6^3): the calibration data is rotated onto its principal components (coil covariance
+//      eigenvectors E, energy-ordered), the fewest holding 99.99 % of the calibration energy (8..24 of
+//      them, at most 18 at 6^3 in 3D) are kept, steps 1-5 run in those virtual coils and the maps
 //      come back as S = E S_virtual. The signal subspace of A is unchanged up to the discarded energy;
 //      the cost of 2.-4. falls with the square (per pixel) to the cube (subspace) of the coil count:
 //      64 coils, 6^3 kernel: n = 13824 columns, an eigenproblem BART runs for hours; 16-24 virtual
-//      coils: seconds. At <= 32 coils nothing changes (BART equality is tested there).
+//      coils: seconds. In 2D at <= 32 coils nothing changes (BART equality is tested there).
 // The subspace is computed in float on BLAS/LAPACK (cherk, cheevd) from the smaller of A^H A and A A^H,
 // and the image-domain operator from the kernel basis one coil block at a time (never the n x n P).
 // Defaults equal BART ecalib's (calib 24, kernel 6, threshold 0.001, crop 0.8, one map). SigPy uses
@@ -42,6 +43,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <random>
 #include <vector>
 
 #include "larmor/calib/calibration_region.hpp"
@@ -62,12 +64,18 @@ struct espirit_options {
   double tol = 1e-7;         // subspace convergence: m - ||Q_old^H Q_new||_F^2
   bool rotate_phase = true;  // BART's default phase normalisation (see 5. above)
   bool warm_start = true;    // start each pixel from its neighbour's vectors (false: cold start)
-  // More coils than compress_above (0: never): calibrate and solve in virtual coils (see 6. above), the
-  // fewest principal components holding compress_energy of the calibration energy, at least compress_min
-  // and at most compress_max of them.
+  // More coils than compress_above, or more calibration-matrix columns (coils x kernel volume) than
+  // compress_columns (3D with 6^3: more than 18 coils): calibrate and solve in virtual coils (see 6.
+  // above), the fewest principal components holding compress_energy of the calibration energy, at least
+  // compress_min, at most compress_max and at most compress_columns / kernel volume of them.
+  // compress_above = 0: never (exact, slow at many coils in 3D).
   index_t compress_above = 32;
+  index_t compress_columns = 4096;
   double compress_energy = 0.9999;
   index_t compress_min = 8, compress_max = 24;
+  // Gram matrices of the calibration larger than this are decomposed by randomized subspace iteration
+  // (top_eigenpairs below; exact cheevd when it cannot certify the threshold).
+  index_t exact_eig_limit = 2048;
   progress_fn progress;  // progress(done, nx) after each readout position
 };
 
@@ -82,13 +90,70 @@ struct espirit_result {
 
 namespace detail {
 
+// The eigenpairs of a large Hermitian Gram matrix (lower triangle of `gram`, m x m row-major) above
+// threshold x the largest, by randomized subspace iteration (Halko, Martinsson, Tropp, SIAM Rev. 53:217,
+// 2011, alg. 4.4 with q = 3 power steps, block l = 640 > the ~300 kernels kept at 18 coils x 6^3) and a
+// Rayleigh-Ritz step: BLAS3 products instead of cheevd's memory-bound tridiagonal reduction of the whole
+// matrix (m = 3888: ~8x less time). On success, in the layout hermitian_eig leaves: rows m - l .. m - 1
+// of `gram` hold the Ritz vectors, `lam` their values ascending, the rest of `lam` zero. Returns false
+// (nothing changed that the exact path needs: `gram`'s lower triangle intact) when the block does not
+// reach below the threshold, so the caller falls back to the exact decomposition.
+inline bool top_eigenpairs(index_t m, std::vector<cfloat>& gram, std::vector<float>& lam, double threshold) {
+  const index_t l = std::min<index_t>(m, 640);
+  if (l == m) return false;
+  std::vector<cfloat> G(gram.size());
+  for (index_t i = 0; i < m; ++i)
+    for (index_t j = 0; j <= i; ++j) {
+      G[static_cast<std::size_t>(i * m + j)] = gram[static_cast<std::size_t>(i * m + j)];
+      G[static_cast<std::size_t>(j * m + i)] = std::conj(gram[static_cast<std::size_t>(i * m + j)]);
+    }
+  std::vector<cfloat> Q(static_cast<std::size_t>(m * l)), Y(static_cast<std::size_t>(m * l));
+  std::mt19937 rng(12345);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (auto& v : Y) v = cfloat(nd(rng), nd(rng));
+  // Orthonormal basis of range(Y) (m x l row-major) into Q: Householder QR (stable however different
+  // the column scales become in the power steps).
+  const index_t cols = l;
+  auto orthonormalize = [&]() {
+    if (!kernels::orthonormalize_columns(m, l, Y.data(), l)) return false;
+    std::swap(Q, Y);
+    return true;
+  };
+  if (!orthonormalize()) return false;
+  for (int it = 0; it < 3; ++it) {
+    kernels::cgemm(false, m, cols, m, G.data(), m, Q.data(), l, 0.f, Y.data(), l);
+    if (!orthonormalize()) return false;
+  }
+  // Rayleigh-Ritz: B = Q^H G Q (cols x cols), B = W diag(mu) W^H, Ritz vectors Q W.
+  kernels::cgemm(false, m, cols, m, G.data(), m, Q.data(), l, 0.f, Y.data(), l);
+  std::vector<cfloat> B(static_cast<std::size_t>(cols * cols));
+  kernels::cgemm(true, cols, cols, m, Q.data(), l, Y.data(), l, 0.f, B.data(), cols);
+  std::vector<float> mu(static_cast<std::size_t>(cols));
+  if (!kernels::hermitian_eig(cols, B.data(), mu.data())) return false;
+  const float top = mu[static_cast<std::size_t>(cols - 1)];
+  if (!(top > 0) || mu[0] / top > threshold) return false;  // the block does not reach below the threshold
+  // Ritz vector j (row of B: w_j) -> x_j = Q w_j (m entries) into row m - cols + j of gram.
+  std::vector<cfloat> Wt(static_cast<std::size_t>(cols * cols));  // Wt[i][j] = w_j[i]
+  for (index_t j = 0; j < cols; ++j)
+    for (index_t i = 0; i < cols; ++i) Wt[static_cast<std::size_t>(i * cols + j)] = B[static_cast<std::size_t>(j * cols + i)];
+  std::vector<cfloat> X(static_cast<std::size_t>(m * cols));  // X = Q Wt (m x cols), column j = x_j
+  kernels::cgemm(false, m, cols, cols, Q.data(), l, Wt.data(), cols, 0.f, X.data(), cols);
+  std::fill(lam.begin(), lam.end(), 0.f);
+  for (index_t j = 0; j < cols; ++j) {
+    lam[static_cast<std::size_t>(m - cols + j)] = mu[static_cast<std::size_t>(j)];
+    cfloat* row = gram.data() + (m - cols + j) * m;
+    for (index_t i = 0; i < m; ++i) row[i] = X[static_cast<std::size_t>(i * cols + j)];
+  }
+  return true;
+}
+
 // The k-space taps G(delta) of the ESPIRiT operator (see 3. above) of calibration data cal (coils, z, y, x),
 // as (gz, gy, gx, c, d), delta in [-(k-1), k-1]^3 per axis, without the n x n projector (n = coils x
 // kernel volume): the calibration matrix A (patches x n) in float, its signal subspace from the smaller
 // Gram matrix (A^H A or A A^H, BLAS cherk + LAPACK cheevd), then for one coil c at a time the k^3 x n rows
 // P[(c, .), .] = U_c U^H (one cgemm) summed along the diagonals into G_c.(delta).
 inline std::vector<cfloat> espirit_taps(const array<cfloat, 4>& cal, const extents<3>& kern, double threshold,
-                                        index_t& kept) {
+                                        index_t exact_limit, index_t& kept) {
   const index_t nc = cal.shape(0), cz = cal.shape(1), cy = cal.shape(2), cx = cal.shape(3);
   const index_t kz = kern[0], ky = kern[1], kx = kern[2], kv = kz * ky * kx;
   const index_t pz = cz - kz + 1, py = cy - ky + 1, px = cx - kx + 1;
@@ -113,8 +178,9 @@ inline std::vector<cfloat> espirit_taps(const array<cfloat, 4>& cal, const exten
       kernels::gram_lower(n, npatch, A.data(), n, gram.data(), n);  // A^H A
     else
       kernels::gram_rows_lower(npatch, n, A.data(), n, gram.data(), npatch);  // A A^H
-    LARMOR_CHECK_DATA(kernels::hermitian_eig(m, gram.data(), lam.data()),
-                      "espirit_maps: the eigendecomposition of the calibration matrix failed (", m, " x ", m, ")");
+    if (m <= exact_limit || !detail::top_eigenpairs(m, gram, lam, threshold))
+      LARMOR_CHECK_DATA(kernels::hermitian_eig(m, gram.data(), lam.data()),
+                        "espirit_maps: the eigendecomposition of the calibration matrix failed (", m, " x ", m, ")");
     const double l0 = lam[static_cast<std::size_t>(m - 1)];
     LARMOR_CHECK_DATA(l0 > 0 && std::isfinite(l0), "espirit_maps: the calibration region is all zero");
     kept = 0;
@@ -205,7 +271,8 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
   index_t nv = nc;
   std::vector<cfloat> expand;  // (nc, nv) row-major: S = E S_virtual; empty: no compression
   array<cfloat, 4> cal_v;
-  if (opt.compress_above > 0 && nc > opt.compress_above) {
+  if (opt.compress_above > 0 &&
+      (nc > opt.compress_above || nc * kern[0] * kern[1] * kern[2] > std::max(opt.compress_columns, opt.compress_above))) {
     const index_t per_coil = cal.size() / ncal;
     Eigen::Map<const Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> cm(
         cal.data(), ncal, per_coil);
@@ -216,7 +283,8 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
     double acc = 0;
     nv = 0;
     while (nv < nc && (acc < opt.compress_energy * total || nv < opt.compress_min)) acc += ev(nc - 1 - nv++);
-    nv = std::min(nv, std::max<index_t>(opt.compress_max, 1));
+    nv = std::min({nv, std::max<index_t>(opt.compress_max, 1),
+                   std::max<index_t>(opt.compress_columns / (kern[0] * kern[1] * kern[2]), opt.compress_min)});
     expand.resize(static_cast<std::size_t>(nc * nv));
     for (index_t c = 0; c < nc; ++c)
       for (index_t j = 0; j < nv; ++j) expand[static_cast<std::size_t>(c * nv + j)] = cfloat(es.eigenvectors()(c, nc - 1 - j));
@@ -230,7 +298,7 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
 
   // G(delta), delta in [-(k-1), k-1]^3, as (gz, gy, gx, c, d) complex<float>, in the nv (virtual) coils.
   const index_t gz = 2 * kern[0] - 1, gy = 2 * kern[1] - 1, gx = 2 * kern[2] - 1, n2 = nv * nv;
-  const std::vector<cfloat> g = detail::espirit_taps(calw, kern, opt.threshold, res.kernels_kept);
+  const std::vector<cfloat> g = detail::espirit_taps(calw, kern, opt.threshold, opt.exact_eig_limit, res.kernels_kept);
 
   // Twiddles exp(-2 pi i delta (i - floor(N/2)) / N) per axis.
   auto twiddles = [](index_t k, index_t n) {

@@ -31,6 +31,10 @@ void gram_rows_lower(std::ptrdiff_t m, std::ptrdiff_t k, const std::complex<floa
 // beyond LAPACK's 32-bit sizes).
 bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept;
 
+// Replaces the columns of A (m x n row-major, leading dimension lda, n <= m) by an orthonormal basis of
+// their span (Householder QR: LAPACK cgeqrf + cungqr). Returns false on a LAPACK failure.
+bool orthonormalize_columns(std::ptrdiff_t m, std::ptrdiff_t n, std::complex<float>* a, std::ptrdiff_t lda) noexcept;
+
 // Solves G X = B for a Hermitian positive definite G (n x n, lower triangle row-major in `g`, which is
 // overwritten by its Cholesky factor) and B (n x nrhs row-major, overwritten by X): LAPACK cpotrf +
 // cpotrs. Returns false (B unchanged or partly changed) when G is not numerically positive definite.
