@@ -8,7 +8,13 @@ PY=/usr/bin/python3
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLARMOR_WERROR="${LARMOR_WERROR:-OFF}" \
   -DPython_EXECUTABLE=$PY
 cmake --build "$build"
-ctest --test-dir "$build" --output-on-failure -j2
+# Both suites run to the end; the closing lines list every skipped test with its reason and count all.
+rc=0
+ctest --test-dir "$build" --output-on-failure -j2 2>&1 | tee "$build/ctest.out" || rc=1
+pytest_out=""
 if [ -d "$build/python/larmor" ]; then
-  PYTHONPATH="$build/python" $PY -m pytest -q python/tests
+  pytest_out="$build/pytest.out"
+  PYTHONPATH="$build/python" $PY -m pytest -q -rs python/tests 2>&1 | tee "$pytest_out" || rc=1
 fi
+$PY scripts/test_summary.py "$build/ctest.out" "$build/Testing/Temporary/LastTest.log" $pytest_out
+exit $rc

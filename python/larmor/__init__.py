@@ -8,3 +8,20 @@ Bad arguments raise ValueError, bad data RuntimeError, with the message of the C
 """
 from ._larmor import *  # noqa: F401,F403
 from ._larmor import __version__  # noqa: F401
+from . import _larmor as _core
+
+
+def cgsense(kspace, maps, mask=None, reg=0.0, iters=30, tol=1e-6, return_residuals=False, coords=None, **nufft):
+    """CG-SENSE: Cartesian (k-space (coils, [z,] y, x), optional mask) or, with `coords`, non-Cartesian
+    (samples (coils, M), coords (M, ndim) in cycles per FOV ordered like the image axes; extra keywords such
+    as eps, toeplitz go to cgsense_noncartesian). Minimises ||A x - k||^2 + reg ||x||^2 from x = 0.
+    See help(larmor._larmor.cgsense) and help(larmor.cgsense_noncartesian) for the details of each."""
+    if coords is not None:
+        if mask is not None:
+            raise ValueError("cgsense: give either coords (non-Cartesian) or mask (Cartesian), not both")
+        if return_residuals:
+            raise ValueError("cgsense: return_residuals is for Cartesian data")
+        return _core.cgsense_noncartesian(kspace, maps, coords, reg=reg, iters=iters, tol=tol, **nufft)
+    if nufft:
+        raise ValueError(f"cgsense: unexpected arguments {sorted(nufft)} for Cartesian data (no coords)")
+    return _core.cgsense(kspace, maps, mask=mask, reg=reg, iters=iters, tol=tol, return_residuals=return_residuals)

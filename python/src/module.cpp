@@ -10,6 +10,7 @@
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/larmor.hpp"
 #include "larmor/recon/recon.hpp"
+#include "larmor/recon/recon_file.hpp"
 #include "bind_common.hpp"
 
 using namespace larmor_py;  // NOLINT: the module's shared helpers
@@ -343,15 +344,16 @@ PYBIND11_MODULE(_larmor, m) {
         "Reads an ISMRMRD file: dict with 'header', 'kspace' (list of (coils, z, y, x), one per "
         "slice/contrast/phase/repetition/set, oversampling removed), 'indices', 'noise' (coils, samples) or None, "
         "'calibration'.");
-  m.def("recon", [](const std::string& path, const std::string& method) {
+  m.def("recon", [](const std::string& path, const std::string& method, const std::string& output,
+                    const std::string& partial_fourier) {
+    larmor::recon_options o;
+    o.method = method;
+    o.output = larmor::io::parse_image_type(output);
+    o.partial_fourier.method = larmor::parse_partial_fourier_method(partial_fourier);
     larmor::recon_result res;
     {
       py::gil_scoped_release nogil;
-      res = larmor::recon(larmor::io::read_ismrmrd(path), [&] {
-        larmor::recon_options o;
-        o.method = method;
-        return o;
-      }());
+      res = larmor::recon_file(path, o);
     }
     py::list images, meta;
     for (auto& r : res.images) {
@@ -366,12 +368,29 @@ PYBIND11_MODULE(_larmor, m) {
       md["read_dir"] = r.read_dir;
       md["phase_dir"] = r.phase_dir;
       md["slice_dir"] = r.slice_dir;
+      md["image_type"] = larmor::io::image_type_name(r.type);
       meta.append(md);
-      images.append(to_numpy(std::move(r.magnitude)));
+      switch (r.type) {
+        case larmor::io::image_type::magnitude: images.append(to_numpy(std::move(r.magnitude))); break;
+        case larmor::io::image_type::complex: images.append(to_numpy(std::move(r.complex_image))); break;
+        default: {
+          larmor::array<float, 3> v(r.complex_image.shape(), larmor::uninitialized);
+          const auto t = r.type;
+          std::transform(r.complex_image.begin(), r.complex_image.end(), v.begin(), [t](const cfloat& c) {
+            return t == larmor::io::image_type::phase ? std::arg(c)
+                   : t == larmor::io::image_type::real ? c.real()
+                                                       : c.imag();
+          });
+          images.append(to_numpy(std::move(v)));
+        }
+      }
     }
     return py::make_tuple(images, meta, res.method);
-  }, py::arg("path"), py::arg("method") = "auto",
-        "Reconstructs an ISMRMRD file: (list of float32 (z, y, x) magnitude images, list of metadata dicts, method).");
+  }, py::arg("path"), py::arg("method") = "auto", py::arg("output") = "magnitude",
+        py::arg("partial_fourier") = "pocs",
+        "Reconstructs a raw-data file (ISMRMRD .h5 or Siemens twix .dat), the chain of `larmor recon`: "
+        "(images, metadata dicts, method). output: 'magnitude' | 'phase' | 'real' | 'imaginary' (float32 "
+        "(z, y, x)) or 'complex' (complex64 (z, y, x)); partial_fourier: 'pocs' | 'homodyne' | 'zero'.");
 
   // --- parallel imaging -------------------------------------------------------------------------
   m.def("grappa", [](const py::object& k, const py::object& acs, const std::vector<index_t>& kernel, float reg,

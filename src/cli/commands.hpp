@@ -15,7 +15,10 @@ void add_recon_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 
 // Reads IN, reconstructs with `method`, writes OUT (if not empty) and the PNG (if not empty).
+// output: magnitude|complex|phase|real|imaginary; partial_fourier: pocs|homodyne|zero; lambda: for cs.
 recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
-                       const std::string& png, const std::string& noise_scaling, const std::string& group);
+                       const std::string& png, const std::string& noise_scaling, const std::string& group,
+                       const std::string& output = "magnitude", const std::string& partial_fourier = "pocs",
+                       float lambda = 0);
 
 }  // namespace larmor::cli

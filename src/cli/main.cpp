@@ -11,8 +11,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", larmor::version);
   int threads = 0;
+  // Applied as soon as it is parsed (it stands before the subcommand), so every subcommand runs with it.
   app.add_option("--threads", threads, "worker threads (default: OMP_NUM_THREADS or all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->trigger_on_parse()
+      ->each([](const std::string& v) {
+        const int n = std::stoi(v);
+        if (n > 0) larmor::set_num_threads(n);
+      });
   larmor::cli::add_demo_command(app);
   larmor::cli::add_recon_command(app);
   larmor::cli::add_info_command(app);
@@ -28,6 +34,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "larmor: %s\n", e.what());
     return 1;
   }
-  (void)threads;
   return 0;
 }

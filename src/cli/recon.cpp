@@ -33,12 +33,16 @@ strided_view<const float, 2> middle_slice(const array<float, 3>& m) {
 }  // namespace
 
 recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
-                       const std::string& png, const std::string& noise_scaling_name, const std::string& group) {
+                       const std::string& png, const std::string& noise_scaling_name, const std::string& group,
+                       const std::string& output, const std::string& partial_fourier, float lambda) {
   recon_options o;
   o.method = method;
+  o.lambda = lambda;
   LARMOR_CHECK_ARG(noise_scaling_name == "unit" || noise_scaling_name == "snr",
                    "--noise-scaling must be unit or snr, got ", noise_scaling_name);
   o.noise.scaling = noise_scaling_name == "snr" ? noise_scaling::snr_units : noise_scaling::unit;
+  o.output = io::parse_image_type(output);
+  o.partial_fourier.method = parse_partial_fourier_method(partial_fourier);
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
   auto res = recon_file(in, o, group);  // ISMRMRD streamed into the k-space, never held whole
   if (!out.empty()) io::write_ismrmrd_images(out, res.images);
@@ -49,12 +53,14 @@ recon_result run_recon(const std::string& in, const std::string& out, const std:
 void add_recon_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("recon", "reconstruct an ISMRMRD raw-data file into ISMRMRD images");
   struct options {
-    std::string in, out, method = "auto", png, noise = "unit", group = "dataset";
+    std::string in, out, method = "auto", png, noise = "unit", group = "dataset", output = "magnitude",
+        partial_fourier = "pocs";
     int threads = 0;
+    float lambda = 0;
   };
   auto opt = std::make_shared<options>();
   cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5) or Siemens twix (.dat)")->required();
-  cmd->add_option("-o,--output", opt->out, "ISMRMRD image file to write")->required();
+  cmd->add_option("-o,--out", opt->out, "ISMRMRD image file to write")->required();
   std::string methods = "auto";
   for (const auto& m : recon_methods()) methods += "|" + m;
   cmd->add_option("--method", opt->method, "reconstruction: " + methods)->capture_default_str();
@@ -63,10 +69,18 @@ void add_recon_command(CLI::App& app) {
                   "pre-whitening scale: unit (BART whiten) or snr (Gadgetron, SNR units)")
       ->capture_default_str();
   cmd->add_option("--dataset", opt->group, "HDF5 group of the raw data")->capture_default_str();
+  cmd->add_option("--output", opt->output, "image type written: magnitude|complex|phase|real|imaginary")
+      ->capture_default_str();
+  cmd->add_option("--lambda", opt->lambda, "regularisation of --method cs (l1-wavelet, as BART's -r; 0: default)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--partial-fourier", opt->partial_fourier,
+                  "partial Fourier / asymmetric echo: pocs|homodyne|zero (zero filled)")
+      ->capture_default_str();
   cmd->add_option("--threads", opt->threads, "worker threads")->check(CLI::NonNegativeNumber);
   cmd->callback([opt] {
     if (opt->threads > 0) set_num_threads(opt->threads);
-    const auto res = run_recon(opt->in, opt->out, opt->method, opt->png, opt->noise, opt->group);
+    const auto res = run_recon(opt->in, opt->out, opt->method, opt->png, opt->noise, opt->group, opt->output,
+                               opt->partial_fourier, opt->lambda);
     std::fprintf(stderr, "larmor: %zu image(s), method %s -> %s\n", res.images.size(), res.method.c_str(),
                  opt->out.c_str());
   });

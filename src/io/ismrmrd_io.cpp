@@ -187,6 +187,29 @@ raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
   return out;
 }
 
+namespace {
+
+// Geometry and loop indices of an image record -> the ISMRMRD image header.
+template <class Image>
+void set_image_header(Image& im, const image_record& r) {
+  im.setFieldOfView(r.fov_mm[0], r.fov_mm[1], r.fov_mm[2]);
+  im.setPosition(r.position[0], r.position[1], r.position[2]);
+  im.setReadDirection(r.read_dir[0], r.read_dir[1], r.read_dir[2]);
+  im.setPhaseDirection(r.phase_dir[0], r.phase_dir[1], r.phase_dir[2]);
+  im.setSliceDirection(r.slice_dir[0], r.slice_dir[1], r.slice_dir[2]);
+  im.setPatientTablePosition(r.patient_table_position[0], r.patient_table_position[1], r.patient_table_position[2]);
+  im.setSlice(r.slice);
+  im.setContrast(r.contrast);
+  im.setPhase(r.phase);
+  im.setRepetition(r.repetition);
+  im.setSet(r.set);
+  im.setAverage(r.average);
+  im.setImageIndex(r.image_index);
+  im.setImageSeriesIndex(r.series_index);
+}
+
+}  // namespace
+
 void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images, const std::string& group) {
   silence_hdf5();
   std::random_device rd;
@@ -195,25 +218,34 @@ void write_ismrmrd_images(const std::string& path, const std::vector<image_recor
     {
       ISMRMRD::Dataset d(tmp.c_str(), group.c_str(), true);
       for (const auto& r : images) {
+        if (r.type == image_type::complex) {
+          LARMOR_CHECK_ARG(r.complex_image.size() > 0, "write_ismrmrd_images: a complex image record without its "
+                           "complex image");
+          const index_t nz = r.complex_image.shape(0), ny = r.complex_image.shape(1), nx = r.complex_image.shape(2);
+          ISMRMRD::Image<std::complex<float>> im(static_cast<uint16_t>(nx), static_cast<uint16_t>(ny),
+                                                 static_cast<uint16_t>(nz), 1);
+          std::copy(r.complex_image.begin(), r.complex_image.end(), im.getDataPtr());
+          im.setImageType(ISMRMRD::ISMRMRD_IMTYPE_COMPLEX);
+          set_image_header(im, r);
+          d.appendImage("image_0", im);
+          continue;
+        }
         const index_t nz = r.magnitude.shape(0), ny = r.magnitude.shape(1), nx = r.magnitude.shape(2);
         ISMRMRD::Image<float> im(static_cast<uint16_t>(nx), static_cast<uint16_t>(ny), static_cast<uint16_t>(nz), 1);
-        std::copy(r.magnitude.begin(), r.magnitude.end(), im.getDataPtr());
-        im.setImageType(ISMRMRD::ISMRMRD_IMTYPE_MAGNITUDE);
-        im.setFieldOfView(r.fov_mm[0], r.fov_mm[1], r.fov_mm[2]);
-        im.setPosition(r.position[0], r.position[1], r.position[2]);
-        im.setReadDirection(r.read_dir[0], r.read_dir[1], r.read_dir[2]);
-        im.setPhaseDirection(r.phase_dir[0], r.phase_dir[1], r.phase_dir[2]);
-        im.setSliceDirection(r.slice_dir[0], r.slice_dir[1], r.slice_dir[2]);
-        im.setPatientTablePosition(r.patient_table_position[0], r.patient_table_position[1],
-                                   r.patient_table_position[2]);
-        im.setSlice(r.slice);
-        im.setContrast(r.contrast);
-        im.setPhase(r.phase);
-        im.setRepetition(r.repetition);
-        im.setSet(r.set);
-        im.setAverage(r.average);
-        im.setImageIndex(r.image_index);
-        im.setImageSeriesIndex(r.series_index);
+        if (r.type == image_type::magnitude) {
+          std::copy(r.magnitude.begin(), r.magnitude.end(), im.getDataPtr());
+        } else {
+          LARMOR_CHECK_ARG(r.complex_image.size() == r.magnitude.size(), "write_ismrmrd_images: a ",
+                           image_type_name(r.type), " image record without its complex image");
+          float* dst = im.getDataPtr();
+          const cfloat* src = r.complex_image.data();
+          for (index_t i = 0; i < r.magnitude.size(); ++i)
+            dst[i] = r.type == image_type::phase ? std::arg(src[i])
+                     : r.type == image_type::real ? src[i].real()
+                                                  : src[i].imag();
+        }
+        im.setImageType(static_cast<ISMRMRD::ISMRMRD_ImageTypes>(r.type));
+        set_image_header(im, r);
         d.appendImage("image_0", im);
       }
     }
@@ -225,6 +257,7 @@ void write_ismrmrd_images(const std::string& path, const std::vector<image_recor
   }
 }
 
+
 std::vector<image_record> read_ismrmrd_images(const std::string& path, const std::string& group) {
   silence_hdf5();
   LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd_images: ", path,
@@ -234,12 +267,25 @@ std::vector<image_record> read_ismrmrd_images(const std::string& path, const std
     ISMRMRD::Dataset d(path.c_str(), group.c_str(), false);
     const uint32_t n = d.getNumberOfImages("image_0");
     for (uint32_t i = 0; i < n; ++i) {
-      ISMRMRD::Image<float> im;
-      d.readImage("image_0", i, im);
       image_record r;
-      r.magnitude = array<float, 3>(extents<3>{im.getMatrixSizeZ(), im.getMatrixSizeY(), im.getMatrixSizeX()});
-      std::copy(im.getDataPtr(), im.getDataPtr() + r.magnitude.size(), r.magnitude.data());
-      const auto& h = im.getHead();
+      ISMRMRD::ImageHeader h;
+      try {  // float images (magnitude, phase, real, imaginary)
+        ISMRMRD::Image<float> im;
+        d.readImage("image_0", i, im);
+        r.magnitude = array<float, 3>(extents<3>{im.getMatrixSizeZ(), im.getMatrixSizeY(), im.getMatrixSizeX()});
+        std::copy(im.getDataPtr(), im.getDataPtr() + r.magnitude.size(), r.magnitude.data());
+        h = im.getHead();
+      } catch (const std::exception&) {  // complex images; their |.| fills `magnitude`
+        ISMRMRD::Image<std::complex<float>> im;
+        d.readImage("image_0", i, im);
+        const extents<3> sh{im.getMatrixSizeZ(), im.getMatrixSizeY(), im.getMatrixSizeX()};
+        r.complex_image = array<cfloat, 3>(sh);
+        std::copy(im.getDataPtr(), im.getDataPtr() + r.complex_image.size(), r.complex_image.data());
+        r.magnitude = array<float, 3>(sh);
+        for (index_t p = 0; p < r.magnitude.size(); ++p) r.magnitude[p] = std::abs(r.complex_image[p]);
+        h = im.getHead();
+      }
+      r.type = static_cast<image_type>(h.image_type);
       r.fov_mm = LARMOR_VEC3(h.field_of_view);
       r.position = LARMOR_VEC3(h.position);
       r.read_dir = LARMOR_VEC3(h.read_dir);

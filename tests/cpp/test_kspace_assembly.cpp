@@ -54,15 +54,53 @@ TEST(KspaceAssembly, FullySampledEvenAndOddSizes) {
   }
 }
 
+// A reversed readout runs from +kx to -kx. Written here from the physics, not from the assembler's
+// arithmetic: recorded sample s of a reversed line sits at kx = (center_sample - s) (grid units), of a
+// forward line at kx = (s - center_sample); grid column x holds kx = x - nx/2, and the DFT grid holds
+// kx = +nx/2 at x = 0 (the same exponential as -nx/2).
+void record_line(io::acquisition& a, const array<cfloat, 4>& truth, index_t y, index_t nx, index_t kx_first,
+                 index_t ns, bool reverse) {
+  const index_t nc = truth.shape(0);
+  a.data = array<cfloat, 2>(extents<2>{nc, ns});
+  for (index_t s = 0; s < ns; ++s) {
+    const index_t kx = reverse ? kx_first - s : kx_first + s;
+    const index_t x = ((kx + nx / 2) % nx + nx) % nx;
+    for (index_t c = 0; c < nc; ++c) a.data(c, s) = truth(c, 0, y, x);
+    if (kx == 0) a.center_sample = static_cast<std::uint16_t>(s);
+  }
+  if (reverse) a.flags |= flag_bit(acq_flag::is_reverse);
+}
+
 TEST(KspaceAssembly, ReverseLinesAreFlipped) {
-  const auto s = make_stream(2, 1, 8, 10, [](io::acquisition& a, index_t, index_t y) {
-    if (y % 2) {
-      a.flags |= flag_bit(acq_flag::is_reverse);
-      for (index_t c = 0; c < a.channels(); ++c) std::reverse(a.data.data() + c * 10, a.data.data() + (c + 1) * 10);
-    }
-    return true;
-  });
+  // Symmetric readouts: forward lines kx = -5..4, reversed ones +5..-4 (the +5 sample is the -5 column).
+  const index_t nx = 10;
+  stream s = make_stream(2, 1, 8, nx, [](io::acquisition&, index_t, index_t) { return true; });
+  for (auto& a : s.raw.acquisitions) {
+    const index_t y = a.idx.kspace_encode_step_1;
+    const bool rev = y % 2 == 1;
+    record_line(a, s.truth, y, nx, rev ? nx / 2 : -nx / 2, nx, rev);
+  }
   EXPECT_EQ(test::relative_error(assemble_kspace(s.raw).imaging[0].kspace, s.truth), 0.0);
+}
+
+TEST(KspaceAssembly, ReversedAsymmetricEchoIsPlacedByItsCentreSample) {
+  // Asymmetric echo (bipolar multi-echo, EPI without ramps): kx = -3..7 of a 16-sample grid (11 samples),
+  // every other line recorded in reverse (+7 down to -3: the centre is recorded sample 7, not 3).
+  const index_t nx = 16, ns = 11;
+  stream s = make_stream(3, 1, 6, nx, [](io::acquisition&, index_t, index_t) { return true; });
+  for (auto& a : s.raw.acquisitions) {
+    const index_t y = a.idx.kspace_encode_step_1;
+    const bool rev = y % 2 == 1;
+    record_line(a, s.truth, y, nx, rev ? 7 : -3, ns, rev);
+    EXPECT_EQ(a.center_sample, rev ? 7 : 3);
+  }
+  const auto k = assemble_kspace(s.raw).imaging[0].kspace;
+  for (index_t c = 0; c < 3; ++c)
+    for (index_t y = 0; y < 6; ++y)
+      for (index_t x = 0; x < nx; ++x) {
+        const index_t kx = x - nx / 2;
+        EXPECT_EQ(k(c, 0, y, x), kx >= -3 && kx <= 7 ? s.truth(c, 0, y, x) : cfloat(0.f, 0.f)) << y << " " << x;
+      }
 }
 
 TEST(KspaceAssembly, AsymmetricEchoAndDiscardedSamples) {
@@ -170,9 +208,32 @@ TEST(KspaceAssembly, SlicesAveragesNoiseAndSkippedReadouts) {
   EXPECT_EQ(test::relative_error(k.noise, noise.data), 0.0);
   for (const auto& b : k.imaging) {
     array<cfloat, 4> expect = s.truth;
-    for (auto& v : expect) v *= 2.f;  // two averages of slice 0; slice 1 is 2x
+    // Slice 0: the mean of two equal averages = the truth; slice 1 (one average) holds 2x.
+    if (b.key.slice == 1)
+      for (auto& v : expect) v *= 2.f;
     EXPECT_EQ(test::relative_error(b.kspace, expect), 0.0) << "slice " << b.key.slice;
+    for (auto n : b.readouts_per_line) EXPECT_EQ(n, b.key.slice == 0 ? 2 : 1);
   }
+}
+
+// Averages are means per line, also when only some lines were repeated (centre lines averaged more
+// often, as in variable-averaging protocols): a line acquired 3 times with values v, v + d, v - d is v.
+TEST(KspaceAssembly, AveragesAreMeansPerLine) {
+  auto s = make_stream(2, 1, 8, 6, [](io::acquisition&, index_t, index_t) { return true; });
+  const auto base = s.raw.acquisitions;
+  for (index_t y = 3; y <= 4; ++y)
+    for (float sign : {1.f, -1.f}) {
+      auto a = base[static_cast<std::size_t>(y)];
+      a.idx.average = sign > 0 ? 1 : 2;
+      for (index_t c = 0; c < 2; ++c)
+        for (index_t x = 0; x < 6; ++x) a.data(c, x) += sign * cfloat(1.f + static_cast<float>(x), 0.5f);
+      s.raw.acquisitions.push_back(a);
+    }
+  const auto k = assemble_kspace(s.raw);
+  ASSERT_EQ(k.imaging.size(), 1u);
+  EXPECT_LT(test::relative_error(k.imaging[0].kspace, s.truth), 1e-6);
+  EXPECT_EQ(k.imaging[0].readouts_per_line[3], 3);
+  EXPECT_EQ(k.imaging[0].readouts_per_line[0], 1);
 }
 
 // The assembler fed one readout at a time (as a streaming reader does) gives what assemble_kspace gives

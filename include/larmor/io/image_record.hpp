@@ -7,13 +7,40 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include "larmor/core/array.hpp"
+#include "larmor/core/error.hpp"
 
 namespace larmor::io {
 
+// What an image file holds per pixel: ISMRMRD image types (ISMRMRD_IMTYPE_*, same numbers). Phase,
+// real and complex are what QSM, SWI, Dixon and B0 mapping need; phase is in radians (-pi, pi].
+enum class image_type : std::uint16_t { magnitude = 1, phase = 2, real = 3, imaginary = 4, complex = 5 };
+
+inline const char* image_type_name(image_type t) {
+  switch (t) {
+    case image_type::magnitude: return "magnitude";
+    case image_type::phase: return "phase";
+    case image_type::real: return "real";
+    case image_type::imaginary: return "imaginary";
+    case image_type::complex: return "complex";
+  }
+  return "?";
+}
+
+// "magnitude" | "phase" | "real" | "imaginary" | "complex" -> image_type; anything else: InvalidArgument.
+inline image_type parse_image_type(const std::string& name) {
+  for (auto t : {image_type::magnitude, image_type::phase, image_type::real, image_type::imaginary, image_type::complex})
+    if (name == image_type_name(t)) return t;
+  LARMOR_CHECK_ARG(false, "output must be magnitude, phase, real, imaginary or complex, got '", name, "'");
+  return image_type::magnitude;
+}
+
 struct image_record {
-  array<float, 3> magnitude;  // (z, y, x)
+  array<float, 3> magnitude;      // (z, y, x): |image|, always there (previews, quick looks)
+  array<cfloat, 3> complex_image; // (z, y, x): the complex image, kept when `type` is not magnitude
+  image_type type = image_type::magnitude;  // what a writer stores
   std::array<float, 3> fov_mm{}, position{}, read_dir{}, phase_dir{}, slice_dir{}, patient_table_position{};
   std::uint16_t slice = 0, contrast = 0, phase = 0, repetition = 0, set = 0, average = 0;
   std::uint16_t image_index = 0, series_index = 1;

@@ -9,13 +9,16 @@
 //   everything else                                      -> the imaging buffer of its
 //                                                           (slice, contrast, phase, repetition, set)
 // Placement of one readout (Nx, Ny, Nz = encoded matrix):
-//   samples: drop discard_pre/discard_post; flip when ACQ_IS_REVERSE; the k-space centre sample
-//            (center_sample, counted in the acquired readout) lands at Nx/2, i.e. readout offset
-//            Nx/2 - (center_sample - discard_pre) — an asymmetric echo fills only part of the line;
+//   samples: drop discard_pre/discard_post; the k-space centre sample (center_sample, an index into the
+//            readout as recorded) lands at Nx/2 — an asymmetric echo fills only part of the line. A readout
+//            with ACQ_IS_REVERSE ran from +kx to -kx: its samples are flipped, so its centre lands from
+//            position ns-1-(center_sample-discard_pre) of the flipped samples (a symmetric reversed readout
+//            begins at +N/2, which the DFT grid keeps at -N/2). No centre recorded (0) on a readout of Nx
+//            samples: symmetric, centre Nx/2 after flipping;
 //   line:    y = kspace_encode_step_1 + Ny/2 - limits.e1.center (partial Fourier), likewise
 //            z = kspace_encode_step_2 + Nz/2 - limits.e2.center in 3D.
-// Averages are summed. With calibrationMode "interleaved" (no dedicated ACS lines: the repetitions
-// sample complementary lines) the calibration buffer is the union of all repetitions, each line the mean
+// Averages: each line is the mean of the readouts that acquired it. With calibrationMode "interleaved"
+// (no dedicated ACS lines: the repetitions sample complementary lines) the calibration buffer is the union of all repetitions, each line the mean
 // of the repetitions that acquired it. Readout oversampling (encoded FOV x > recon FOV x) is removed per
 // buffer: inverse FFT along x, keep the central Nx * reconFOVx / encodedFOVx samples, FFT back.
 // Buffers are (coils, z, y, x) complex float. Bad data (channel count changing, an index beyond the
@@ -28,6 +31,8 @@
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include <unistd.h>
 
 #include "larmor/fft/fft.hpp"
 #include "larmor/io/acquisition.hpp"
@@ -47,6 +52,10 @@ struct kspace_buffer {
   array<cfloat, 4> kspace;          // (coils, z, y, x), readout oversampling removed
   std::shared_ptr<const io::acquisition> first;  // header of the first readout (geometry); no samples
   index_t lines = 0;                // readouts placed
+  std::vector<std::uint16_t> readouts_per_line;  // (z, y): readouts averaged into each line
+  // [readout_begin, readout_end): the readout samples (x, after oversampling removal) that some readout
+  // acquired — narrower than x and off-centre for an asymmetric echo (partial Fourier along the readout).
+  index_t readout_begin = 0, readout_end = 0;
 };
 
 struct assembled_kspace {
@@ -63,6 +72,12 @@ struct assembly_options {
 };
 
 namespace detail {
+
+// Physical memory of this machine in bytes (sysconf), or 2^40 when unknown.
+inline double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 1099511627776.0;
+}
 
 inline bool skipped_readout(const io::acquisition& a) {
   using io::acq_flag;
@@ -136,11 +151,22 @@ class kspace_assembler {
     const index_t ns = a.samples() - a.discard_pre - a.discard_post;
     LARMOR_CHECK_DATA(ns > 0, "assemble_kspace: ", source_, ": acquisition ", i, " discards all of its ",
                       a.samples(), " samples");
+    const bool reverse = a.has(acq_flag::is_reverse);
+    // centre: where the k-space centre sits in the kept samples once they run in +kx order. center_sample
+    // counts the samples as recorded, so for a reversed readout the centre moves to ns - 1 - centre.
+    // Not recorded (0) on a full-length readout: a symmetric readout, centre nx/2 after any reversal.
     index_t centre = static_cast<index_t>(a.center_sample) - a.discard_pre;
-    if (a.center_sample == 0 && ns == nx) centre = nx / 2;  // centre not recorded: a symmetric readout
-    const index_t x0 = nx / 2 - centre;
-    LARMOR_CHECK_DATA(x0 >= 0 && x0 + ns <= nx, "assemble_kspace: ", source_, ": acquisition ", i, " has ", ns,
-                      " samples with centre ", centre, ", which does not fit the encoded readout of ", nx);
+    if (a.center_sample == 0 && ns == nx)
+      centre = nx / 2;
+    else if (reverse)
+      centre = ns - 1 - centre;
+    index_t x0 = nx / 2 - centre;
+    // A symmetric reversed readout starts at +kmax = +N/2, which the DFT grid holds as -N/2 (the same
+    // exponential for every integer position): that one sample wraps to x = 0.
+    const bool wrap_first = reverse && x0 + ns == nx + 1;
+    LARMOR_CHECK_DATA(x0 >= 0 && (x0 + ns <= nx || wrap_first), "assemble_kspace: ", source_, ": acquisition ", i,
+                      " has ", ns, " samples with the k-space centre at sample ", a.center_sample,
+                      reverse ? " (reversed)" : "", ", which does not fit the encoded readout of ", nx);
     const index_t y = a.idx.kspace_encode_step_1 + y_shift_,
                   z = (nz > 1 ? a.idx.kspace_encode_step_2 : 0) + z_shift_;
     LARMOR_CHECK_DATA(y >= 0 && y < ny, "assemble_kspace: ", source_, ": acquisition ", i,
@@ -149,12 +175,14 @@ class kspace_assembler {
     LARMOR_CHECK_DATA(z >= 0 && z < nz, "assemble_kspace: ", source_, ": acquisition ", i,
                       " has kspace_encode_step_2 = ", a.idx.kspace_encode_step_2,
                       " beyond the encoding limits (matrix z = ", nz, ")");
-    const bool reverse = a.has(acq_flag::is_reverse);
     auto place = [&](array<cfloat, 4>& k) {
       for (index_t c = 0; c < nc; ++c) {
         const cfloat* src = a.data.data() + c * a.samples() + a.discard_pre;
-        cfloat* dst = k.data() + ((c * nz + z) * ny + y) * nx + x0;
-        for (index_t s = 0; s < ns; ++s) dst[s] += reverse ? src[ns - 1 - s] : src[s];
+        cfloat* row = k.data() + ((c * nz + z) * ny + y) * nx;
+        for (index_t s = 0; s < ns; ++s) {
+          const index_t x = x0 + s;
+          row[x < nx ? x : x - nx] += reverse ? src[ns - 1 - s] : src[s];
+        }
       }
     };
     const bool is_calib =
@@ -166,10 +194,12 @@ class kspace_assembler {
       buffer_key ck = key;
       ck.repetition = 0;
       auto it = calib_.find(ck);
-      if (it == calib_.end())
+      if (it == calib_.end()) {
+        reserve_buffer(i, nc);
         it = calib_.emplace(ck, std::make_pair(array<cfloat, 4>(extents<4>{nc, nz, ny, nx}),
                                                std::vector<std::uint16_t>(static_cast<std::size_t>(nz * ny), 0)))
                  .first;
+      }
       place(it->second.first);
       ++it->second.second[static_cast<std::size_t>(z * ny + y)];
       if (is_calib) ++out_.calibration_lines;
@@ -179,7 +209,9 @@ class kspace_assembler {
       if (it == imaging_.end()) {
         kspace_buffer b;
         b.key = key;
+        reserve_buffer(i, nc);
         b.kspace = array<cfloat, 4>(extents<4>{nc, nz, ny, nx});
+        b.readouts_per_line.assign(static_cast<std::size_t>(nz * ny), 0);
         auto geometry = std::make_shared<io::acquisition>();  // the header of the first readout, no samples
         geometry->flags = a.flags, geometry->scan_counter = a.scan_counter, geometry->idx = a.idx;
         geometry->discard_pre = a.discard_pre, geometry->discard_post = a.discard_post;
@@ -190,11 +222,29 @@ class kspace_assembler {
         it = imaging_.emplace(key, std::move(b)).first;
       }
       place(it->second.kspace);
+      auto& b = it->second;
+      if (b.lines == 0) b.readout_begin = nx, b.readout_end = 0;
+      b.readout_begin = std::min(b.readout_begin, wrap_first ? index_t{0} : x0);
+      b.readout_end = std::max(b.readout_end, std::min(nx, x0 + ns));
       ++it->second.lines;
+      ++it->second.readouts_per_line[static_cast<std::size_t>(z * ny + y)];
     }
   }
 
   index_t added() const { return added_; }
+
+  // Refuses a buffer that the header sizes but memory cannot hold (a corrupt or hostile header that
+  // claims a huge matrix, or thousands of loop indices), before allocating it.
+  void reserve_buffer(index_t acquisition, index_t nc) {
+    const double bytes = static_cast<double>(nc) * static_cast<double>(nz_) * static_cast<double>(ny_) *
+                         static_cast<double>(nx_) * sizeof(cfloat);
+    reserved_bytes_ += bytes;
+    const double limit = detail::physical_memory_bytes();
+    LARMOR_CHECK_DATA(reserved_bytes_ <= limit, "assemble_kspace: ", source_, ": acquisition ", acquisition,
+                      " opens a k-space buffer of ", nc, " coils x ", nz_, " x ", ny_, " x ", nx_, " (header matrix), ",
+                      "which brings the buffers to ", static_cast<long long>(reserved_bytes_ / (1 << 20)),
+                      " MiB, more than this machine's ", static_cast<long long>(limit / (1 << 20)), " MiB of memory");
+  }
 
   // The buffers: noise matrix, readout oversampling removed, interleaved calibration averaged.
   assembled_kspace finish() && {
@@ -231,7 +281,19 @@ class kspace_assembler {
       return keep < nx ? detail::crop_readout(std::move(k), keep) : std::move(k);
     };
     for (auto& [key, b] : imaging_) {
+      // Averages: each line the mean of the readouts that acquired it.
+      for (index_t c = 0; c < out.coils; ++c)
+        for (index_t l = 0; l < nz * ny; ++l) {
+          const auto n = b.readouts_per_line[static_cast<std::size_t>(l)];
+          if (n > 1)
+            for (index_t x = 0; x < nx; ++x) b.kspace.data()[(c * nz * ny + l) * nx + x] /= static_cast<float>(n);
+        }
       b.kspace = finish_one(std::move(b.kspace));
+      if (keep < nx) {  // the same k range on `keep` samples: kx index i -> keep/2 + (i - nx/2) keep/nx
+        const double f = static_cast<double>(keep) / static_cast<double>(nx);
+        b.readout_begin = std::max<index_t>(0, keep / 2 + static_cast<index_t>(std::ceil((b.readout_begin - nx / 2) * f - 1e-9)));
+        b.readout_end = std::min<index_t>(keep, keep / 2 + static_cast<index_t>(std::floor((b.readout_end - nx / 2) * f + 1e-9)));
+      }
       out.imaging.push_back(std::move(b));
     }
     imaging_.clear();
@@ -255,6 +317,7 @@ class kspace_assembler {
   std::string source_;
   assembly_options opt_;
   index_t nx_ = 1, ny_ = 1, nz_ = 1, y_shift_ = 0, z_shift_ = 0, added_ = 0;
+  double reserved_bytes_ = 0;
   bool interleaved_ = false;
   assembled_kspace out_;
   std::map<buffer_key, kspace_buffer> imaging_;

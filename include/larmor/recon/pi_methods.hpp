@@ -21,6 +21,7 @@
 #include "larmor/pi/cgsense.hpp"
 #include "larmor/pi/grappa.hpp"
 #include "larmor/pi/sense.hpp"
+#include "larmor/recon/partial_fourier_request.hpp"
 
 namespace larmor::detail {
 
@@ -39,7 +40,8 @@ inline array<cfloat, 4> pi_maps(const array<cfloat, 4>& calib) {
 struct grappa_state {
   struct entry {
     sampling_lattice lattice;
-    array<cfloat, 4> unmixing;
+    grappa_kernel kernel;
+    array<cfloat, 4> unmixing;  // made on first use by the image-domain path
   };
   std::vector<entry> entries;
   array<cfloat, 4> maps;
@@ -50,7 +52,15 @@ inline bool same_lattice(const sampling_lattice& a, const sampling_lattice& b) {
   return a.ry == b.ry && a.rz == b.rz && a.shift == b.shift && a.offset_y == b.offset_y && a.offset_z == b.offset_z;
 }
 
-inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache) {
+// GRAPPA for one buffer. Image-domain unmixing (one multiply-add per coil and pixel once the weights
+// exist) when it equals the k-space fill: the unmixing weights are the transform of a circular
+// convolution, so the lattice must repeat across the k-space edge — Ny a multiple of Ry and Nz of Rz. An
+// interleaved R = 3 scan of 128 lines is not: each repetition's lattice offset meets the edge differently
+// and the unmixed images of some offsets carry residual aliasing. Otherwise, and with partial Fourier:
+// the k-space fill (acquired lines kept), POCS/homodyne per coil when asked, then the Roemer combination
+// with the same maps.
+inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache,
+                                      const partial_fourier_request* pf = nullptr) {
   const auto L = grappa_lattice("recon grappa", acquired_lines(k.cview()));
   if (!cache.has_value()) cache = grappa_state{};
   auto& st = std::any_cast<grappa_state&>(cache);
@@ -59,15 +69,23 @@ inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfl
     st.maps = pi_maps(cal);
     st.have_maps = true;
   }
-  const grappa_state::entry* e = nullptr;
-  for (const auto& x : st.entries)
+  grappa_state::entry* e = nullptr;
+  for (auto& x : st.entries)
     if (same_lattice(x.lattice, L)) e = &x;
   if (!e) {
     const auto acs = grappa_acs(cal.cview());
-    const auto kernel = grappa_calibrate(acs.cview(), L);
-    st.entries.push_back({L, grappa_unmixing(kernel, st.maps.cview())});
+    st.entries.push_back({L, grappa_calibrate(acs.cview(), L), array<cfloat, 4>()});
     e = &st.entries.back();
   }
+  const bool periodic = k.shape(2) % L.ry == 0 && k.shape(1) % L.rz == 0;
+  if (pf || !periodic) {
+    auto filled = grappa_apply(k.cview(), e->kernel);
+    if (pf) apply_partial_fourier(*pf, filled);
+    const axis_list spatial = k.shape(1) == 1 ? axis_list{2, 3} : axis_list{1, 2, 3};
+    ifftc_inplace(filled.view(), spatial);
+    return combine(filled.cview(), st.maps.cview());
+  }
+  if (e->unmixing.size() == 0) e->unmixing = grappa_unmixing(e->kernel, st.maps.cview());
   return grappa_unmix(k.cview(), e->unmixing.cview(), L);
 }
 
@@ -94,11 +112,20 @@ inline std::string auto_method(const array<cfloat, 4>& k, const array<cfloat, 4>
   const auto L = detect_lattice(m);
   if (L && L->factor() == 1) {
     // Every line inside the sampled extent is there. Points missing inside the lines (a 2D mask over
-    // (y, x), e.g. Poisson disc) make it undersampled; an asymmetric echo alone keeps > half.
+    // (y, x), e.g. Poisson disc) make it undersampled; partial Fourier and an asymmetric echo only
+    // narrow the extent, so the points are counted inside the bounding box of what was acquired.
     const auto pts = acquired_mask(k.cview());
+    const index_t nx = k.shape(3), nl = static_cast<index_t>(pts.size()) / std::max<index_t>(nx, 1);
+    index_t l0 = nl, l1 = -1, x0 = nx, x1 = -1;
     std::size_t n = 0;
-    for (auto a : pts) n += a;
-    return 2 * n >= pts.size() ? "espirit" : "cgsense";
+    for (index_t l = 0; l < nl; ++l)
+      for (index_t x = 0; x < nx; ++x)
+        if (pts[static_cast<std::size_t>(l * nx + x)]) {
+          ++n;
+          l0 = std::min(l0, l), l1 = std::max(l1, l), x0 = std::min(x0, x), x1 = std::max(x1, x);
+        }
+    const auto box = static_cast<std::size_t>(std::max<index_t>(0, l1 - l0 + 1) * std::max<index_t>(0, x1 - x0 + 1));
+    return 2 * n >= box ? "espirit" : "cgsense";
   }
   if (!L) return "cgsense";
   // GRAPPA needs an ACS block the kernel fits in.

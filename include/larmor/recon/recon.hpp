@@ -5,15 +5,21 @@
 //   2. Noise pre-whitening (coils/noise.hpp) of every buffer when noise scans are present
 //      (recon_options::prewhiten; scale convention recon_options::noise).
 //   3. A reconstruction method per buffer, chosen by name from a registry: it takes the buffer's
-//      k-space (coils, z, y, x), the matching calibration buffer (if any) and the header, and returns
+//      k-space (coils, z, y, x), its calibration buffer (the buffer's own loop indices, else the slice's
+//      first calibration buffer: one ACS scan serves all contrasts of a slice) and the header, and returns
 //      the complex image (z, y, x). Built in: "rss", "walsh", "inati", "espirit", and the parallel-imaging
-//      methods "grappa", "sense", "cgsense" (recon/pi_methods.hpp). Further methods register themselves with
-//      register_recon_method. Methods may keep state (maps, GRAPPA weights) per calibration group in
-//      method_input::state, so repetitions reuse it.
-//      "auto" decides per buffer: fully sampled -> "espirit"; a regular lattice with ACS -> "grappa";
-//      an irregular mask -> "cgsense" (see detail::auto_method).
-//   4. Crop to the recon space in y and z (centre), magnitude, geometry from the buffer's first readout
-//      -> io::image_record.
+//      methods "grappa", "sense", "cgsense" (recon/pi_methods.hpp) and compressed sensing "cs" (cs/cs.hpp). Further methods register themselves with
+//      register_recon_method. Methods keep state (maps, GRAPPA kernels and weights) in method_input::state,
+//      one per slice + calibration buffer + method: estimated once, reused by every contrast, phase,
+//      repetition and set of the slice.
+//      "auto" decides per buffer (detail::auto_method): fully sampled -> "espirit"; a regular lattice with
+//      ACS -> "grappa"; an irregular mask -> "cgsense"; each new choice is reported once.
+//      Partial Fourier (y, z, and the readout for an asymmetric echo), detected per buffer from the data
+//      (partial_fourier_request.hpp), is reconstructed with recon_options::partial_fourier (POCS by
+//      default): before coil-image methods, after the GRAPPA fill, or on the combined image.
+//   4. The recon matrix per axis: central crop, or zero-padding interpolation when it is larger than the
+//      encoded one (recon_matrix.hpp); the magnitude, and the complex image when the output type is
+//      not magnitude; geometry from the buffer's first readout -> io::image_record.
 // recon(raw) runs all four steps on a raw_dataset in memory; recon(assembled_kspace&&, header) starts at
 // step 2 on buffers filled by a kspace_assembler, which a streaming reader can feed readout by readout
 // (recon_file.hpp does so for ISMRMRD), so the readouts are never held beside the k-space. Pre-whitening
@@ -26,6 +32,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "larmor/coils/combine.hpp"
@@ -34,10 +41,13 @@
 #include "larmor/coils/noise.hpp"
 #include "larmor/coils/rss.hpp"
 #include "larmor/coils/walsh.hpp"
+#include "larmor/cs/cs.hpp"
 #include "larmor/epi/epi_corrector.hpp"
 #include "larmor/io/image_record.hpp"
 #include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/recon/partial_fourier_request.hpp"
 #include "larmor/recon/pi_methods.hpp"
+#include "larmor/recon/recon_matrix.hpp"
 
 namespace larmor {
 
@@ -47,7 +57,11 @@ struct method_input {
   const array<cfloat, 4>* calibration;       // separate/interleaved calibration, same shape, or nullptr
   const io::encoding_header& header;
   index_t acceleration_y, acceleration_z;
-  std::any* state = nullptr;  // per calibration group and method: what a method wants to reuse
+  std::any* state = nullptr;  // per slice and calibration and method: what a method wants to reuse
+  // Partial Fourier to be handled inside the method (grappa: after the k-space fill, before the
+  // combination), or nullptr. The chain handles it for every other method (partial_fourier_request.hpp).
+  const partial_fourier_request* partial_fourier = nullptr;
+  float lambda = 0;  // regularisation of methods that take one ("cs": l1-wavelet lambda); 0: the method's default
 };
 using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
 
@@ -114,23 +128,25 @@ inline void register_builtin_methods() {
     const auto maps = per_dimensionality(imgs, [](auto v) { return inati_maps(v, 5, 5); });
     return combine_with(imgs, maps);
   };
-  r["espirit"] = [](const method_input& in) {
-    const auto& src = in.calibration ? *in.calibration : in.kspace;
-    const auto maps = per_dimensionality(src, [](auto v) {
-      auto m = espirit_maps(v);  // (1, coils, ...): the first set of maps
-      extents<decltype(v)::rank> s = v.shape();
-      return std::move(m).reshape(s);
-    });
+  auto scratch = [](const method_input& in, std::any& local) -> std::any& { return in.state ? *in.state : local; };
+  r["espirit"] = [scratch](const method_input& in) {
+    std::any local;  // maps from the calibration (or this buffer), kept for the slice's other buffers
+    const auto& maps = cached_maps(in.kspace, in.calibration, scratch(in, local));
     return combine_with(coil_images(in.kspace), maps);
   };
-  auto scratch = [](const method_input& in, std::any& local) -> std::any& { return in.state ? *in.state : local; };
   r["grappa"] = [scratch](const method_input& in) {
     std::any local;
-    return grappa_method(in.kspace, in.calibration, scratch(in, local));
+    return grappa_method(in.kspace, in.calibration, scratch(in, local), in.partial_fourier);
   };
   r["sense"] = [scratch](const method_input& in) {
     std::any local;
     return sense_method(in.kspace, in.calibration, scratch(in, local));
+  };
+  r["cs"] = [scratch](const method_input& in) {
+    std::any local;
+    cs_options o;
+    o.wavelet = in.lambda;  // 0: cs_method's default
+    return cs_method(in.kspace, in.calibration, scratch(in, local), o);
   };
   r["cgsense"] = [scratch](const method_input& in) {
     std::any local;
@@ -160,12 +176,15 @@ struct recon_options {
   std::string method = "auto";
   bool prewhiten = true;                 // when noise scans are present
   prewhitener_options noise;             // scale convention (BART's unit variance by default)
+  partial_fourier_options partial_fourier;  // POCS by default; method zero = zero filled
+  io::image_type output = io::image_type::magnitude;  // what image_record::type says (complex kept if not magnitude)
+  float lambda = 0;                      // regularisation of "cs" (l1-wavelet, BART's -r); 0: its default
   std::function<void(const std::string&)> progress;  // optional progress messages
 };
 
 struct recon_result {
   std::vector<io::image_record> images;
-  std::string method;  // the method that ran ("auto" resolved)
+  std::string method;  // the method that ran ("auto" resolved; several joined by "+" when auto chose per buffer)
 };
 
 namespace detail {
@@ -196,44 +215,67 @@ inline recon_result recon(assembled_kspace&& kd, const io::encoding_header& h, c
     for (auto& b : kd.imaging) prewhiten_inplace(b.kspace.view(), w.cview());
     for (auto& [k, c] : kd.calibration) prewhiten_inplace(c.view(), w.cview());
   }
-  std::string method = opt.method;
-  if (method == "auto") {
-    const auto& b0 = kd.imaging.front();
-    buffer_key ck = b0.key;
-    ck.repetition = 0;
-    const auto cal = kd.calibration.find(ck);
-    method = detail::auto_method(b0.kspace, cal == kd.calibration.end() ? nullptr : &cal->second);
-    say("method auto -> " + method + " (acceleration " + std::to_string(kd.acceleration_y) + " x " +
-        std::to_string(kd.acceleration_z) + ")");
-  }
-  recon_method fn;
-  {
-    std::lock_guard<std::mutex> lock(detail::registry_mutex());
-    fn = detail::method_registry().at(method);
-  }
-  std::map<buffer_key, std::any> states;  // per calibration group (repetitions share one)
+  // Per buffer: its calibration (the exact loop indices, else the slice's first calibration buffer: one
+  // ACS scan serves every contrast, phase and set of its slice), the method ("auto" decides per buffer
+  // and says each new choice once), and what methods keep per slice + calibration (maps, GRAPPA kernels
+  // and unmixing weights: estimated once, reused by every contrast and repetition of the slice).
+  std::map<std::tuple<std::uint16_t, const void*, std::string>, std::any> states;
+  std::vector<std::string> chosen;
   recon_result res;
-  res.method = method;
+  const auto find_calibration = [&](const buffer_key& key) -> const array<cfloat, 4>* {
+    buffer_key ck = key;
+    ck.repetition = 0;
+    auto it = kd.calibration.find(ck);
+    if (it != kd.calibration.end()) return &it->second;
+    for (const auto& [k, c] : kd.calibration)
+      if (k.slice == key.slice) return &c;
+    return nullptr;
+  };
+  std::string said_pf;
   for (std::size_t i = 0; i < kd.imaging.size(); ++i) {
     auto& b = kd.imaging[i];
+    const array<cfloat, 4>* cal = find_calibration(b.key);
+    std::string method = opt.method;
+    if (method == "auto") {
+      method = detail::auto_method(b.kspace, cal);
+      if (std::find(chosen.begin(), chosen.end(), method) == chosen.end())
+        say("method auto -> " + method + " (acceleration " + std::to_string(kd.acceleration_y) + " x " +
+            std::to_string(kd.acceleration_z) + ", from slice " + std::to_string(b.key.slice) + " contrast " +
+            std::to_string(b.key.contrast) + " repetition " + std::to_string(b.key.repetition) + ")");
+    }
+    if (std::find(chosen.begin(), chosen.end(), method) == chosen.end()) chosen.push_back(method);
+    recon_method fn;
+    {
+      std::lock_guard<std::mutex> lock(detail::registry_mutex());
+      fn = detail::method_registry().at(method);
+    }
     say("image " + std::to_string(i + 1) + "/" + std::to_string(kd.imaging.size()) + " (" + method + ")");
-    buffer_key ck = b.key;
-    ck.repetition = 0;
-    const auto cal = kd.calibration.find(ck);
-    const method_input in{b.kspace, cal == kd.calibration.end() ? nullptr : &cal->second, h, kd.acceleration_y,
-                          kd.acceleration_z, &states[ck]};
-    const auto img = fn(in);
+    // Partial Fourier: the lattice of this buffer sets how many edge lines parallel imaging may leave.
+    index_t ry = 1, rz = 1;
+    if (const auto L = detect_lattice(acquired_lines(b.kspace.cview()))) ry = L->ry, rz = L->rz;
+    const auto pf = detect_partial_fourier(b, ry, rz, opt.partial_fourier);
+    if (pf) {
+      const auto d = pf->describe(b.kspace.shape());
+      if (d != said_pf) say("partial Fourier: " + d), said_pf = d;
+    }
+    const bool coil_kspace_method = method == "rss" || method == "walsh" || method == "inati" || method == "espirit";
+    const bool inside_method = method == "grappa";
+    if (pf && coil_kspace_method) apply_partial_fourier(*pf, b.kspace);
+    auto& state = states[std::make_tuple(b.key.slice, static_cast<const void*>(cal), method)];
+    const method_input in{b.kspace, cal, h, kd.acceleration_y, kd.acceleration_z, &state,
+                          pf && inside_method ? &*pf : nullptr, opt.lambda};
+    auto img = fn(in);
     b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
-    // Crop to the recon matrix in y and z (x was cropped with the readout oversampling).
-    const index_t nz = img.shape(0), ny = img.shape(1), nx = img.shape(2);
-    const index_t rz = std::min<index_t>(nz, std::max<index_t>(1, h.recon_matrix[2]));
-    const index_t ry = std::min<index_t>(ny, std::max<index_t>(1, h.recon_matrix[1]));
+    if (pf && !coil_kspace_method && !inside_method) img = apply_partial_fourier_to_image(*pf, std::move(img));
+    // The recon matrix: crop, or zero-padding interpolation, per axis (x was already brought to the recon
+    // FOV with the readout oversampling).
+    const index_t recon_z = img.shape(0) > 1 ? h.recon_matrix[2] : 1;  // 2D buffers stay 2D
+    img = fit_to_recon_matrix(std::move(img), recon_z, h.recon_matrix[1], h.recon_matrix[0]);
     io::image_record r;
-    r.magnitude = array<float, 3>(extents<3>{rz, ry, nx}, uninitialized);
-    for (index_t z = 0; z < rz; ++z)
-      for (index_t y = 0; y < ry; ++y)
-        for (index_t x = 0; x < nx; ++x)
-          r.magnitude(z, y, x) = std::abs(img(z + nz / 2 - rz / 2, y + ny / 2 - ry / 2, x));
+    r.magnitude = array<float, 3>(img.shape(), uninitialized);
+    std::transform(img.begin(), img.end(), r.magnitude.begin(), [](const cfloat& v) { return std::abs(v); });
+    r.type = opt.output;
+    if (opt.output != io::image_type::magnitude) r.complex_image = std::move(img);
     r.fov_mm = {h.recon_fov_mm[0], h.recon_fov_mm[1], h.recon_fov_mm[2]};
     if (b.first) {
       r.position = b.first->position;
@@ -250,6 +292,7 @@ inline recon_result recon(assembled_kspace&& kd, const io::encoding_header& h, c
     r.image_index = static_cast<std::uint16_t>(i + 1);
     res.images.push_back(std::move(r));
   }
+  for (const auto& m : chosen) res.method += (res.method.empty() ? "" : "+") + m;
   return res;
 }
 
