@@ -1,0 +1,210 @@
+// Tests of cs/cs.hpp: the SENSE adapter (linear_operator) against sense_operator, the data scale, l1-wavelet
+// and TV against CG-SENSE and against `bart pics -l1` / `-R T` at each tool's best lambda on a simulated
+// noisy acquisition (variable-density random point mask), the recon method, bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "coil_phantom.hpp"
+#include "larmor/cs/cs.hpp"
+#include "larmor/io/cfl.hpp"
+#include "larmor/sampling/poisson_mask.hpp"
+#include "test_helpers.hpp"
+
+using namespace larmor;
+
+namespace {
+
+// Variable density: P(sampled) = min(1, density / (r/rmax)^falloff...) with a fully sampled centre.
+array<unsigned char, 2> vd_points(index_t ny, index_t nx, double accel, index_t calib, unsigned seed) {
+  array<unsigned char, 2> m({ny, nx});
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (index_t y = 0; y < ny; ++y)
+    for (index_t x = 0; x < nx; ++x) {
+      const double dy = (y - ny / 2) / double(ny / 2), dx = (x - nx / 2) / double(nx / 2);
+      const double r = std::sqrt(dy * dy + dx * dx);
+      const bool centre = std::abs(y - ny / 2) < calib / 2 && std::abs(x - nx / 2) < calib / 2;
+      const double p = std::min(1.0, 1.6 / accel * std::pow(1 - std::min(r, 1.0) + 0.12, 2.0) * 2.2);
+      m(y, x) = centre || u(rng) < p ? 1 : 0;
+    }
+  return m;
+}
+
+struct sim {
+  test::coil_phantom p;
+  array<unsigned char, 2> mask;
+  array<cfloat, 3> k;
+  double fraction = 0;
+};
+
+sim make_sim(index_t nc, index_t ny, index_t nx, double accel) {
+  sim s{test::make_coil_phantom(nc, ny, nx, 2e-3, 5), vd_points(ny, nx, accel, 12, 7), {}, 0};
+  s.k = s.p.kspace;
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t i = 0; i < ny * nx; ++i)
+      if (!s.mask.data()[i]) s.k.data()[c * ny * nx + i] = 0;
+  for (auto v : s.mask) s.fraction += v;
+  s.fraction /= double(ny * nx);
+  return s;
+}
+
+double err_vs_object(const array<cfloat, 2>& img, const array<float, 2>& obj) {
+  double num = 0, den = 0;
+  for (index_t i = 0; i < img.size(); ++i) {
+    num += std::norm(img.data()[i] - cfloat(obj.data()[i])), den += double(obj.data()[i]) * obj.data()[i];
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace
+
+TEST(CsOperator, AdapterIsTheSenseOperatorInItsInternalLayout) {
+  const index_t nc = 4, ny = 24, nx = 20;
+  auto p = test::make_coil_phantom(nc, ny, nx);
+  for (int mode = 0; mode < 2; ++mode) {
+    array<float, 2> w({ny, nx});
+    std::mt19937 rng(3);
+    for (index_t y = 0; y < ny; ++y)
+      for (index_t x = 0; x < nx; ++x) w(y, x) = mode == 0 ? float(y % 3 == 0) : float(rng() % 3 == 0);
+    const sense_operator<2> op(p.maps.cview(), w.cview());
+    ASSERT_EQ(op.line_mode(), mode == 0);
+    const sense_linear_operator<2> A(op);
+    const auto sh = A.internal_shape();
+    EXPECT_EQ(sh[0], mode == 0 ? nx : ny);
+    auto x = test::random_array<cfloat, 2>({ny, nx}, 5);
+    array<cfloat, 1> xi({ny * nx}), ni({ny * nx}), ki({nc * ny * nx}), bi({ny * nx});
+    op.to_internal(x.cview(), xi.data());
+    A.normal(xi.data(), ni.data());
+    array<cfloat, 2> n2({ny, nx});
+    op.from_internal(ni.data(), n2.view());
+    EXPECT_LT(test::relative_error(n2, op.normal(x.cview())), 1e-6);
+    A.apply(xi.data(), ki.data());
+    const auto k = op.forward(x.cview());
+    EXPECT_LT(test::relative_error(array<cfloat, 3>(k).reshape(extents<1>{nc * ny * nx}), ki), 1e-6);
+    A.adjoint(ki.data(), bi.data());  // A^H A x through apply/adjoint = normal
+    EXPECT_LT(test::relative_error(bi, ni), 1e-5);
+  }
+}
+
+TEST(Cs, DataScaleIsThe90thPercentileOfTheCentralImage) {
+  // One coil, a constant image c = 3 over 64 x 64: fftc (unitary) is one peak c * 64 at the centre; the
+  // 32 x 32 central crop's unitary inverse FFT is the constant c * 64 / 32 = 6 everywhere (p90 = max).
+  array<cfloat, 3> k({1, 64, 64});
+  k(0, 32, 32) = cfloat(3.f * 64.f, 0);
+  EXPECT_NEAR(detail::cs_data_scale(k.cview()), 6.f, 1e-5);
+  // BART's rule on the data of the next test (bart pics -d4 printed p90 0.323771 for the same k-space).
+}
+
+TEST(Cs, L1WaveletAndTvBeatCgSenseAndMatchBartAtBestLambda) {
+  const index_t nc = 4, ny = 48, nx = 48;
+  auto s = make_sim(nc, ny, nx, 3);
+  std::printf("sampled fraction %.3f\n", s.fraction);
+  cgsense_options co;
+  co.iters = 30;
+  const double e_cg = err_vs_object(cgsense(s.k.cview(), s.p.maps.cview(), co).image, s.p.object);
+  const bool bart = test::have_bart();
+  if (bart) {
+    write_cfl(test::tmp_path("cs_maps"), array<cfloat, 3>(s.p.maps).reshape(extents<4>{nc, 1, ny, nx}).cview());
+    write_cfl(test::tmp_path("cs_k"), array<cfloat, 3>(s.k).reshape(extents<4>{nc, 1, ny, nx}).cview());
+  }
+  for (int pen = 0; pen < 2; ++pen) {
+    double best = 1e9, best_bart = 1e9;
+    float lb = 0, lbb = 0;
+    for (float lam : pen == 0 ? std::vector<float>{0.002f, 0.004f, 0.008f} : std::vector<float>{0.001f, 0.004f}) {
+      cs_options o;
+      (pen == 0 ? o.wavelet : o.tv) = lam;
+      o.iters = pen == 0 ? 40 : 15;
+      const double e = err_vs_object(cs(s.k.cview(), s.p.maps.cview(), o).image, s.p.object);
+      if (e < best) best = e, lb = lam;
+      if (bart) {
+        const std::string out = "cs_out";
+        char args[256];
+        std::snprintf(args, sizeof args, pen == 0 ? "pics -S -l1 -r %g -i 40 cs_k cs_maps %s" : "pics -S -R T:3:0:%g -i 15 cs_k cs_maps %s",
+                      double(lam), out.c_str());
+        ASSERT_EQ(test::run_bart(std::string(args) + " 2>/dev/null"), 0);
+        const auto bi = read_cfl<2>(test::tmp_path(out));
+        const double eb = err_vs_object(bi, s.p.object);
+        if (eb < best_bart) best_bart = eb, lbb = lam;
+      }
+    }
+    std::printf("%s: larmor best NRMSE %.4f (lambda %g), bart %.4f (lambda %g), cgsense %.4f\n",
+                pen == 0 ? "l1-wavelet" : "TV", best, double(lb), best_bart, double(lbb), e_cg);
+    if (pen == 0) {
+      EXPECT_LT(best, 0.8 * e_cg);
+    }
+    if (bart) {
+      EXPECT_LE(best, best_bart * 1.0 + 1e-4);
+    }
+  }
+}
+
+TEST(Cs, SeededCycleSpinningIsReproducible) {
+  auto s = make_sim(4, 48, 40, 3);
+  cs_options o;
+  o.wavelet = 0.003f;
+  o.iters = 10;
+  o.seed = 5;
+  const auto a = cs(s.k.cview(), s.p.maps.cview(), o).image, b = cs(s.k.cview(), s.p.maps.cview(), o).image;
+  EXPECT_EQ(test::relative_error(a, b), 0.0);
+  o.seed = 6;
+  EXPECT_GT(test::relative_error(cs(s.k.cview(), s.p.maps.cview(), o).image, a), 0.0);
+}
+
+TEST(Cs, RejectsBadInput) {
+  auto s = make_sim(4, 32, 32, 3);
+  cs_options o;
+  EXPECT_THROW(cs(s.k.cview(), s.p.maps.cview(), o), InvalidArgument);  // no penalty
+  o.wavelet = -1;
+  EXPECT_THROW(cs(s.k.cview(), s.p.maps.cview(), o), InvalidArgument);
+  o.wavelet = 0.01f;
+  o.iters = 0;
+  EXPECT_THROW(cs(s.k.cview(), s.p.maps.cview(), o), InvalidArgument);
+  o.iters = 5;
+  o.tv = 0.01f;
+  o.solver = cs_solver::fista;
+  EXPECT_THROW(cs(s.k.cview(), s.p.maps.cview(), o), InvalidArgument);
+  array<cfloat, 3> zero(s.k.shape());
+  o.solver = cs_solver::automatic;
+  EXPECT_THROW(cs(zero.cview(), s.p.maps.cview(), o), DataError);
+}
+
+TEST(Sampling, PoissonMaskHasTheRequestedDensityCentreAndSpacing) {
+  const index_t ny = 96, nx = 64, calib = 16;
+  const auto m = poisson_mask(ny, nx, 4.0, calib, 3);
+  index_t n = 0;
+  for (auto v : m) n += v;
+  EXPECT_NEAR(double(n), ny * nx / 4.0, 0.011 * ny * nx / 4.0);
+  for (index_t y = ny / 2 - calib / 2; y < ny / 2 + calib / 2; ++y)
+    for (index_t x = nx / 2 - calib / 2; x < nx / 2 + calib / 2; ++x) EXPECT_EQ(m(y, x), 1);
+  // Variable density: the inner half (by radius) is denser than the outer part.
+  double in = 0, nin = 0, out = 0, nout = 0;
+  for (index_t y = 0; y < ny; ++y)
+    for (index_t x = 0; x < nx; ++x) {
+      const double r = std::hypot((y - ny / 2) / double(ny / 2), (x - nx / 2) / double(nx / 2));
+      (r < 0.5 ? in : out) += m(y, x);
+      (r < 0.5 ? nin : nout) += 1;
+    }
+  EXPECT_GT(in / nin, 2 * out / nout);
+  // Poisson disc: outside the centre no two samples are neighbours (distance 1).
+  int touching = 0;
+  for (index_t y = 0; y + 1 < ny; ++y)
+    for (index_t x = 0; x < nx; ++x)
+      if (std::abs(y - ny / 2) > calib && m(y, x) && m(y + 1, x)) ++touching;
+  EXPECT_EQ(touching, 0);
+  // Deterministic per seed.
+  const auto m2 = poisson_mask(ny, nx, 4.0, calib, 3), m3 = poisson_mask(ny, nx, 4.0, calib, 4);
+  EXPECT_TRUE(std::equal(m.begin(), m.end(), m2.begin()));
+  EXPECT_FALSE(std::equal(m.begin(), m.end(), m3.begin()));
+  EXPECT_THROW(poisson_mask(ny, nx, 0.5, calib), InvalidArgument);
+  EXPECT_THROW(poisson_mask(32, 32, 8.0, 20), InvalidArgument);
+  const auto l = variable_density_lines(128, 4.0, 16, 1);
+  EXPECT_EQ(std::count(l.begin(), l.end(), 1), 32);
+  for (index_t y = 56; y < 72; ++y) EXPECT_EQ(l[y], 1);
+  EXPECT_EQ(l, variable_density_lines(128, 4.0, 16, 1));
+}
