@@ -1,0 +1,80 @@
+// Compressed sensing: one FISTA iteration (normal operator + wavelet prox with cycle spinning + updates)
+// at 32 coils x 256^2 with a Poisson-disc point mask (full FFTs) and a 1D variable-density line mask (no
+// FFT along x), the wavelet prox alone, and the 3D 32 coils x 256x256x128 case (CS_3D=1; memory heavy).
+// Times per iteration = (time of cs with 25 iterations - time with 5) / 20 is what compare_cs.sh reports;
+// here each benchmark iteration is one solver iteration (set-up excluded).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <complex>
+#include <vector>
+
+#include "larmor/cs/cs.hpp"
+#include "larmor/sampling/poisson_mask.hpp"
+
+using namespace larmor;
+
+namespace {
+
+array<cfloat, 3> smooth_maps(index_t nc, index_t ny, index_t nx) {
+  array<cfloat, 3> m({nc, ny, nx});
+  for (index_t c = 0; c < nc; ++c) {
+    const double a = 2 * M_PI * double(c) / double(nc);
+    for (index_t y = 0; y < ny; ++y)
+      for (index_t x = 0; x < nx; ++x) {
+        const double dy = 2.0 * y / ny - 1 - 1.4 * std::sin(a), dx = 2.0 * x / nx - 1 - 1.4 * std::cos(a);
+        m(c, y, x) = std::polar(float(std::exp(-(dy * dy + dx * dx) / 1.6)), float(a));
+      }
+  }
+  for (index_t p = 0; p < ny * nx; ++p) {
+    float s = 0;
+    for (index_t c = 0; c < nc; ++c) s += std::norm(m.data()[c * ny * nx + p]);
+    for (index_t c = 0; c < nc; ++c) m.data()[c * ny * nx + p] /= std::sqrt(s);
+  }
+  return m;
+}
+
+void fista_iteration(benchmark::State& st, bool lines) {
+  const index_t nc = st.range(0), n = st.range(1);
+  const auto maps = smooth_maps(nc, n, n);
+  array<float, 2> w({n, n});
+  if (lines) {
+    const auto l = variable_density_lines(n, 4, 24, 1);
+    for (index_t y = 0; y < n; ++y)
+      for (index_t x = 0; x < n; ++x) w(y, x) = l[y];
+  } else {
+    const auto m = poisson_mask(n, n, 4, 24, 1);
+    for (index_t i = 0; i < n * n; ++i) w.data()[i] = m.data()[i];
+  }
+  const sense_operator<2> op(maps.cview(), w.cview());
+  const sense_linear_operator<2> A(op);
+  const index_t np = n * n;
+  array<cfloat, 1> b({np}), x({np}), z({np}), g({np});
+  for (index_t i = 0; i < np; ++i) b[i] = cfloat(std::sin(0.01f * i), 0);
+  wavelet_l1_prox prox(A.internal_shape(), 0.01f);
+  for (auto _ : st) {
+    A.normal(z.data(), g.data());
+    for (index_t i = 0; i < np; ++i) g[i] = z[i] - 0.95f * (g[i] - b[i]);
+    prox.apply(0.95f, g.data(), x.data());
+    for (index_t i = 0; i < np; ++i) z[i] = x[i] + 0.5f * (x[i] - z[i]);
+    benchmark::ClobberMemory();
+  }
+}
+
+void BM_fista_iteration_points(benchmark::State& st) { fista_iteration(st, false); }
+void BM_fista_iteration_lines(benchmark::State& st) { fista_iteration(st, true); }
+
+void BM_wavelet_prox(benchmark::State& st) {
+  const index_t n = st.range(0);
+  array<cfloat, 1> v({n * n}), o({n * n});
+  for (index_t i = 0; i < n * n; ++i) v[i] = cfloat(std::sin(0.01f * i), 0);
+  wavelet_l1_prox prox({n, n}, 0.01f);
+  for (auto _ : st) prox.apply(1.f, v.data(), o.data());
+}
+
+}  // namespace
+
+BENCHMARK(BM_fista_iteration_points)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_fista_iteration_lines)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_wavelet_prox)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_MAIN();
