@@ -1,6 +1,9 @@
 // bind_nufft.cpp — Python bindings of the non-uniform FFT (larmor/nufft/*): nufft, nufft_adjoint, dcf,
 // trajectories and non-Cartesian CG-SENSE. Shapes: coil (batch) axes first, samples last; coords (..., ndim)
 // ordered like the image axes, in cycles per FOV. complex64 data (other dtypes converted), float64 coords.
+#include <memory>
+#include <mutex>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -180,7 +183,100 @@ py::array cgsense_nc_py(const py::object& samples, const py::object& maps, const
   return std::move(out);
 }
 
+// A plan made once for a trajectory and used for many forward/adjoint calls (iterative reconstructions).
+// Calls on one plan from several Python threads are serialised (the plan keeps a work buffer).
+class py_nufft_plan {
+ public:
+  py_nufft_plan(const std::vector<index_t>& shape, const py::object& coords, double eps) {
+    auto c = read_coords(coords, "NufftPlan");
+    if (static_cast<int>(shape.size()) != c.dims)
+      throw larmor::InvalidArgument("NufftPlan: shape has " + std::to_string(shape.size()) + " axes, coords " +
+                                    std::to_string(c.dims));
+    dims_ = c.dims, shape_ = shape, samples_ = c.sample_shape, points_ = c.points;
+    const double* kp = c.a.data();
+    py::gil_scoped_release nogil;
+    by_dims(dims_, [&](auto dc) {
+      constexpr std::size_t D = decltype(dc)::value;
+      extents<D> N{};
+      for (std::size_t d = 0; d < D; ++d) N[d] = shape[d];
+      auto p = std::make_shared<larmor::nufft_plan<float, D>>(N, eps);
+      p->set_points(kp, points_);
+      std::get<D - 1>(plans_) = p;
+    });
+  }
+
+  py::array forward(const py::object& x) {
+    cdata_array xa = cdata_array::ensure(x);
+    if (!xa || xa.ndim() < dims_) throw larmor::InvalidArgument("NufftPlan.forward: x must be (..., *shape)");
+    std::vector<py::ssize_t> out;
+    index_t batch = 1;
+    for (py::ssize_t i = 0; i < xa.ndim() - dims_; ++i) out.push_back(xa.shape(i)), batch *= xa.shape(i);
+    for (int d = 0; d < dims_; ++d)
+      if (xa.shape(xa.ndim() - dims_ + d) != shape_[static_cast<std::size_t>(d)])
+        throw larmor::InvalidArgument("NufftPlan.forward: the last axes of x must equal the plan's shape");
+    for (auto s : samples_) out.push_back(s);
+    py::array_t<cfloat> y(out);
+    run([&](auto& p) { p.forward(xa.data(), y.mutable_data(), batch); });
+    return std::move(y);
+  }
+
+  py::array adjoint(const py::object& y) {
+    cdata_array ya = cdata_array::ensure(y);
+    const py::ssize_t ns = static_cast<py::ssize_t>(samples_.size());
+    if (!ya || ya.ndim() < ns) throw larmor::InvalidArgument("NufftPlan.adjoint: y must be (..., *coords.shape[:-1])");
+    for (py::ssize_t i = 0; i < ns; ++i)
+      if (ya.shape(ya.ndim() - ns + i) != samples_[static_cast<std::size_t>(i)])
+        throw larmor::InvalidArgument("NufftPlan.adjoint: the last axes of y must match coords.shape[:-1]");
+    std::vector<py::ssize_t> out;
+    index_t batch = 1;
+    for (py::ssize_t i = 0; i < ya.ndim() - ns; ++i) out.push_back(ya.shape(i)), batch *= ya.shape(i);
+    for (auto s : shape_) out.push_back(s);
+    py::array_t<cfloat> x(out);
+    run([&](auto& p) { p.adjoint(ya.data(), x.mutable_data(), batch); });
+    return std::move(x);
+  }
+
+  std::vector<index_t> shape() const { return shape_; }
+  int kernel_width() const {
+    int w = 0;
+    const_cast<py_nufft_plan*>(this)->visit([&](auto& p) { w = p.kernel_width(); });
+    return w;
+  }
+
+ private:
+  template <class F>
+  void visit(F&& f) {
+    if (dims_ == 1) f(*std::get<0>(plans_));
+    else if (dims_ == 2) f(*std::get<1>(plans_));
+    else f(*std::get<2>(plans_));
+  }
+  template <class F>
+  void run(F&& f) {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(mutex_);
+    visit(f);
+  }
+
+  int dims_ = 0;
+  index_t points_ = 0;
+  std::vector<index_t> shape_;
+  std::vector<py::ssize_t> samples_;
+  std::tuple<std::shared_ptr<larmor::nufft_plan<float, 1>>, std::shared_ptr<larmor::nufft_plan<float, 2>>,
+             std::shared_ptr<larmor::nufft_plan<float, 3>>>
+      plans_;
+  std::mutex mutex_;
+};
+
 void bind_nufft(py::module_& m) {
+  py::class_<py_nufft_plan>(m, "NufftPlan",
+                            "NUFFT plan for one trajectory: NufftPlan(shape, coords, eps=1e-6); .forward(x) (type 2, "
+                            "= nufft) and .adjoint(y) (type 1, = nufft_adjoint) on any number of leading (coil) axes.")
+      .def(py::init<const std::vector<index_t>&, const py::object&, double>(), py::arg("shape"), py::arg("coords"),
+           py::arg("eps") = 1e-6)
+      .def("forward", &py_nufft_plan::forward, py::arg("x"))
+      .def("adjoint", &py_nufft_plan::adjoint, py::arg("y"))
+      .def_property_readonly("shape", &py_nufft_plan::shape)
+      .def_property_readonly("kernel_width", &py_nufft_plan::kernel_width);
   m.def("nufft", &nufft_py, py::arg("x"), py::arg("coords"), py::arg("eps") = 1e-6,
         "Type-2 NUFFT: x (..., *image) -> samples (..., *coords.shape[:-1]); y(k) = N^-1/2 sum_r x(r) "
         "exp(-2 pi i k.r/N), r = j - N//2, k in cycles/FOV ordered like the image axes. Equals fftc on integer k.");

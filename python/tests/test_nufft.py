@@ -181,3 +181,19 @@ def test_cgsense_3d_toeplitz_matches_direct_normal():
     b = larmor.cgsense_noncartesian(y, maps, k, reg=0.1, iters=5, tol=0, toeplitz=False)
     assert a.shape == shape
     assert np.linalg.norm(a - b) / np.linalg.norm(b) < 1e-4
+
+
+def test_plan_object_matches_one_call_functions():
+    rng = np.random.default_rng(8)
+    k = larmor.radial_trajectory(20, 40, 24, kind="tiny_golden")
+    plan = larmor.NufftPlan((24, 24), k, eps=1e-5)
+    assert plan.shape == [24, 24] and plan.kernel_width == 6
+    x = (rng.standard_normal((2, 3, 24, 24)) + 1j * rng.standard_normal((2, 3, 24, 24))).astype(np.complex64)
+    y = plan.forward(x)
+    assert y.shape == (2, 3, 20, 40)
+    assert np.allclose(y, larmor.nufft(x, k, eps=1e-5), atol=1e-5)
+    assert np.allclose(plan.adjoint(y), larmor.nufft_adjoint(y, k, (24, 24), eps=1e-5), atol=1e-4)
+    with pytest.raises(ValueError):
+        plan.forward(np.zeros((24, 25), np.complex64))
+    with pytest.raises(ValueError):
+        plan.adjoint(np.zeros((20, 41), np.complex64))
