@@ -36,7 +36,8 @@ def _find_cli():
     env = os.environ.get("LARMOR_CLI")
     if env:
         return env if os.access(env, os.X_OK) else None
-    found = [p for p in glob.glob(os.path.join(ROOT, "build*", "larmor")) if os.access(p, os.X_OK)]
+    found = [p for pat in (("build*", "larmor"), ("build*", "src", "cli", "larmor"))
+             for p in glob.glob(os.path.join(ROOT, *pat)) if os.path.isfile(p) and os.access(p, os.X_OK)]
     return max(found, key=os.path.getmtime) if found else None
 
 
