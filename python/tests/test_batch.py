@@ -36,6 +36,11 @@ def _find_cli():
     env = os.environ.get("LARMOR_CLI")
     if env:
         return env if os.access(env, os.X_OK) else None
+    # the CLI of the build tree whose python package is imported (<build>/python/larmor -> <build>/larmor)
+    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(larmor.__file__))))
+    for p in (os.path.join(build, "larmor"), os.path.join(build, "src", "cli", "larmor")):
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
     found = [p for pat in (("build*", "larmor"), ("build*", "src", "cli", "larmor"))
              for p in glob.glob(os.path.join(ROOT, *pat)) if os.path.isfile(p) and os.access(p, os.X_OK)]
     return max(found, key=os.path.getmtime) if found else None
