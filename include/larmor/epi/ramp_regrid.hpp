@@ -27,6 +27,7 @@
 #include "larmor/core/array.hpp"
 #include "larmor/core/error.hpp"
 #include "larmor/fft/fft.hpp"
+#include "larmor/kernels/matrix_products.hpp"
 
 namespace larmor::epi {
 
@@ -80,12 +81,9 @@ class ramp_regridder {
   const array<cfloat, 2>& matrix() const { return m_; }
 
   // rows x Ns samples (row r at in + r * ld_in) -> rows x N readout image values (contiguous) at out.
+  // One OpenBLAS cgemm (kernels/matrix_products.hpp; calls from several threads are serialised).
   void to_image(const cfloat* in, index_t rows, index_t ld_in, cfloat* out) const {
-    using mat = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    const Eigen::Map<const mat, 0, Eigen::OuterStride<>> x(in, rows, ns_, Eigen::OuterStride<>(ld_in));
-    const Eigen::Map<const mat> m(m_.data(), ns_, n_);
-    Eigen::Map<mat> y(out, rows, n_);
-    y.noalias() = x * m;
+    kernels::cgemm(false, rows, n_, ns_, in, ld_in, m_.data(), n_, 0.f, out, n_);
   }
 
   // (rows, Ns) samples -> (rows, N) uniform k-space (fftc of the readout image along x).
