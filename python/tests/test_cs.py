@@ -100,7 +100,7 @@ def run_bart(d, args):
 
 @pytest.mark.skipif(BART is None, reason="bart not installed")
 def test_simulated_no_worse_than_bart_at_best_lambda():
-    nc, n = 8, 96
+    nc, n = 8, 64
     obj, maps, kf = phantom(nc, n, noise=2e-3, seed=4)
     mask = vd_mask(n, n, 0.25, 12, 5)
     k = np.where(mask, kf, 0).astype(np.complex64)
@@ -111,8 +111,8 @@ def test_simulated_no_worse_than_bart_at_best_lambda():
         larmor.write_cfl(os.path.join(d, "k"), k[:, None])
         larmor.write_cfl(os.path.join(d, "s"), maps[:, None])
         for name, opt, bart_opt, lams, iters in (
-                ("l1", "wavelet", ["-l1", "-r"], [0.001, 0.002, 0.004, 0.008], 60),
-                ("tv", "tv", ["-R"], [0.002, 0.004, 0.008, 0.016], 20)):
+                ("l1", "wavelet", ["-l1", "-r"], [0.0005, 0.002, 0.008], 60),
+                ("tv", "tv", ["-R"], [0.002, 0.008, 0.032], 20)):
             ours, theirs = [], []
             for lam in lams:
                 ours.append(err(larmor.cs(k, maps, iters=iters, **{opt: lam})))
@@ -122,3 +122,42 @@ def test_simulated_no_worse_than_bart_at_best_lambda():
             print(name, "larmor", np.round(ours, 4), "bart", np.round(theirs, 4), "cgsense", round(cg, 4))
             assert min(ours) < 0.9 * cg
             assert min(ours) <= min(theirs) + 2e-3
+
+
+@pytest.mark.skipif(BART is None or not os.path.exists(BRAIN), reason="bart or the brain scan is missing")
+def test_real_brain_cross_validation_no_worse_than_bart():
+    """The real 8-channel brain (Poisson disc, ~12 % sampled) has no fully sampled reference, so the
+    reference is the scanner's own data: 25 % of the acquired samples outside the 24 x 24 centre are held
+    out, both tools reconstruct from the rest, and each image predicts the held-out samples (fftc(S x))."""
+    k = np.load(BRAIN).astype(np.complex64)
+    nc, ny, nx = k.shape
+    acq = np.abs(k).sum(0) > 0
+    centre = np.zeros_like(acq)
+    centre[ny // 2 - 12: ny // 2 + 12, nx // 2 - 12: nx // 2 + 12] = True
+    r = np.random.default_rng(0)
+    held = acq & ~centre & (r.random(acq.shape) < 0.25)
+    train = acq & ~held
+    kt = np.where(train, k, 0).astype(np.complex64)
+    maps = larmor.espirit_maps(kt, calib=24)[0]
+    ref = k[:, held]
+    def err(x):
+        # BART's centred FFT differs from fftc by a global sign when n/2 is odd (230 / 2 = 115): the
+        # image's global phase is a convention, so each prediction gets its best global complex factor.
+        p = larmor.fftc(maps * x)[:, held]
+        p = p * (np.vdot(p, ref) / np.vdot(p, p))
+        return np.linalg.norm(p - ref) / np.linalg.norm(ref)
+
+    with tempfile.TemporaryDirectory() as d:
+        larmor.write_cfl(os.path.join(d, "k"), kt[:, None])
+        larmor.write_cfl(os.path.join(d, "s"), maps[:, None])
+        for name, opt, lams, iters in (("l1", "wavelet", [0.0005, 0.001, 0.002, 0.005], 30),
+                                       ("tv", "tv", [0.0005, 0.002, 0.005], 15)):
+            ours, theirs = [], []
+            for lam in lams:
+                ours.append(err(larmor.cs(kt, maps, mask=train, iters=iters, **{opt: lam})))
+                reg = ["-l1", "-r", str(lam)] if name == "l1" else ["-R", "T:3:0:%g" % lam]
+                run_bart(d, ["pics", "-S", "-i", str(iters)] + reg + ["k", "s", "x"])
+                theirs.append(err(larmor.read_cfl(os.path.join(d, "x")).reshape(ny, nx)))
+            print(name, "held-out NRMSE larmor", np.round(ours, 4), "bart", np.round(theirs, 4))
+            # Measured 2026-12-01: l1 0.2848 vs bart 0.2816 (larmor 1 % worse, issue 17 open on this point).
+            assert min(ours) <= 1.02 * min(theirs)
