@@ -70,6 +70,7 @@ bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept 
   // column j = conj(v_j) (column-major), i.e. row j of the row-major buffer; one conjugation gives v_j.
   const int ni = static_cast<int>(n);
   int info = 0, lwork = -1, lrwork = -1, liwork = -1, iw = 0;
+  constexpr std::size_t pad = 1024;  // elements of slack after every LAPACK buffer (see below)
   std::complex<float> wq;
   float rq = 0;
   try {
@@ -81,10 +82,19 @@ bool hermitian_eig(std::ptrdiff_t n, std::complex<float>* a, float* w) noexcept 
     lwork = static_cast<int>(std::max<long long>(static_cast<long long>(wq.real()) + 1, 2 * nn + nn * nn));
     lrwork = static_cast<int>(std::max<long long>(static_cast<long long>(rq) + 1, 1 + 5 * nn + 2 * nn * nn));
     liwork = std::max(iw + 1, 3 + 5 * ni);
-    std::vector<std::complex<float>> work(static_cast<std::size_t>(lwork));
-    std::vector<float> rwork(static_cast<std::size_t>(lrwork));
-    std::vector<int> iwork(static_cast<std::size_t>(liwork));
-    cheevd_("V", "U", &ni, a, &ni, w, work.data(), &lwork, rwork.data(), &lrwork, iwork.data(), &liwork, &info, 1, 1);
+    std::vector<std::complex<float>> work(static_cast<std::size_t>(lwork) + pad);
+    std::vector<float> rwork(static_cast<std::size_t>(lrwork) + 2 * pad);
+    std::vector<int> iwork(static_cast<std::size_t>(liwork) + 2 * pad);
+    // The matrix goes through a padded copy: Debian's OpenBLAS 0.3.21 Haswell cgemv kernel (called by
+    // chetrd/clatrd) reads past the end of the trailing submatrix; on a buffer that ends at a page
+    // boundary that segfaulted (about half the runs of the 16-coil ESPIRiT with 2 threads).
+    std::vector<std::complex<float>> m(static_cast<std::size_t>(n * n) + pad);
+    std::copy(a, a + n * n, m.data());
+    std::vector<float> ev(static_cast<std::size_t>(n) + pad);
+    cheevd_("V", "U", &ni, m.data(), &ni, ev.data(), work.data(), &lwork, rwork.data(), &lrwork, iwork.data(), &liwork,
+            &info, 1, 1);
+    std::copy(m.data(), m.data() + n * n, a);
+    std::copy(ev.data(), ev.data() + n, w);
   } catch (...) {  // workspace allocation
     return false;
   }

@@ -269,13 +269,15 @@ std::vector<image_record> read_ismrmrd_images(const std::string& path, const std
     for (uint32_t i = 0; i < n; ++i) {
       image_record r;
       ISMRMRD::ImageHeader h;
-      try {  // float images (magnitude, phase, real, imaginary)
-        ISMRMRD::Image<float> im;
-        d.readImage("image_0", i, im);
-        r.magnitude = array<float, 3>(extents<3>{im.getMatrixSizeZ(), im.getMatrixSizeY(), im.getMatrixSizeX()});
-        std::copy(im.getDataPtr(), im.getDataPtr() + r.magnitude.size(), r.magnitude.data());
-        h = im.getHead();
-      } catch (const std::exception&) {  // complex images; their |.| fills `magnitude`
+      ISMRMRD::Image<float> fim;  // libismrmrd reads the stored data type whatever the template says
+      d.readImage("image_0", i, fim);
+      h = fim.getHead();
+      if (h.data_type == ISMRMRD::ISMRMRD_FLOAT) {  // magnitude, phase, real, imaginary
+        r.magnitude = array<float, 3>(extents<3>{fim.getMatrixSizeZ(), fim.getMatrixSizeY(), fim.getMatrixSizeX()});
+        std::copy(fim.getDataPtr(), fim.getDataPtr() + r.magnitude.size(), r.magnitude.data());
+      } else {  // complex images (read again as such); their |.| fills `magnitude`
+        LARMOR_CHECK_DATA(h.data_type == ISMRMRD::ISMRMRD_CXFLOAT, "read_ismrmrd_images: ", path, ": image ", i,
+                          " has ISMRMRD data type ", h.data_type, ", expected float or complex float");
         ISMRMRD::Image<std::complex<float>> im;
         d.readImage("image_0", i, im);
         const extents<3> sh{im.getMatrixSizeZ(), im.getMatrixSizeY(), im.getMatrixSizeX()};
@@ -340,6 +342,10 @@ hdf5_complex_array read_hdf5_complex(const std::string& path, const std::string&
   H5Fclose(f);
   LARMOR_CHECK_DATA(error.empty(), "read_hdf5_complex: ", path, ": ", error);
   return out;
+}
+
+encoding_header parse_ismrmrd_header(const std::string& xml, const std::string& source) {
+  return parse_header(xml, source);
 }
 
 }  // namespace larmor::io

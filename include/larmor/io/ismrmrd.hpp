@@ -8,8 +8,9 @@
 // Errors (missing file, not HDF5, no such group, malformed header, truncated data) raise
 // larmor::DataError with one line naming the file; the HDF5 library's error printing is silenced.
 //
-// write_ismrmrd_images writes one ISMRMRD magnitude image (float, matrix x/y/z, one channel) per
-// image_record with its geometry and loop indices into <file>/<group>/image_0. The file is written
+// write_ismrmrd_images writes one ISMRMRD image per image_record — float magnitude, phase, real or
+// imaginary, or complex float, as its `type` says (matrix x/y/z, one channel) — with its geometry and
+// loop indices into <file>/<group>/image_0. The file is written
 // under a temporary name and renamed at the end, so a failure never leaves a partial file behind.
 #pragma once
 
@@ -31,6 +32,10 @@ raw_dataset read_ismrmrd(const std::string& path, const std::string& group = "da
 void read_ismrmrd(const std::string& path, const std::string& group,
                   const std::function<void(const encoding_header&)>& header,
                   const std::function<void(acquisition&&)>& each);
+
+// The XML header of an ISMRMRD file (its first encoding) as read_ismrmrd parses it; `source` names it in
+// messages. DataError for malformed XML or a header without an encoding. (Fuzzed: fuzz/fuzz_ismrmrd.cpp.)
+encoding_header parse_ismrmrd_header(const std::string& xml, const std::string& source);
 
 void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images,
                           const std::string& group = "dataset");

@@ -9,11 +9,14 @@
 //   sense    Cartesian SENSE with ESPIRiT maps from the calibration data (pi/sense.hpp).
 //   cgsense  CG-SENSE with the same maps, any Cartesian mask (pi/cgsense.hpp).
 // auto: fully sampled -> espirit; a regular lattice with enough ACS lines for the GRAPPA kernel ->
-// grappa (what Gadgetron's default Cartesian chain does with embedded/separate ACS); an irregular
-// mask (variable density, Poisson disc) -> cgsense.
+// grappa (what Gadgetron's default Cartesian chain does with embedded/separate ACS); a lattice without
+// them -> cgsense; an irregular mask (variable density, Poisson disc) -> cs (l1-wavelet compressed
+// sensing, registered in recon.hpp).
 #pragma once
 
 #include <any>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "larmor/coils/combine.hpp"
@@ -26,13 +29,15 @@
 namespace larmor::detail {
 
 // ESPIRiT maps (coils, z, y, x), first set, from the calibration buffer or the k-space centre.
-inline array<cfloat, 4> pi_maps(const array<cfloat, 4>& calib) {
+inline array<cfloat, 4> pi_maps(const array<cfloat, 4>& calib, const progress_fn& progress = {}) {
+  espirit_options eo;
+  eo.progress = progress;  // per readout position
   if (calib.shape(1) == 1) {
     const strided_view<const cfloat, 3> v(calib.data(), {calib.shape(0), calib.shape(2), calib.shape(3)});
-    auto m = espirit_maps(v);
+    auto m = espirit_maps(v, eo);
     return std::move(m).reshape(calib.shape());
   }
-  auto m = espirit_maps(calib.cview());
+  auto m = espirit_maps(calib.cview(), eo);
   return std::move(m).reshape(calib.shape());
 }
 
@@ -60,13 +65,15 @@ inline bool same_lattice(const sampling_lattice& a, const sampling_lattice& b) {
 // the k-space fill (acquired lines kept), POCS/homodyne per coil when asked, then the Roemer combination
 // with the same maps.
 inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache,
-                                      const partial_fourier_request* pf = nullptr) {
+                                      const partial_fourier_request* pf = nullptr,
+                                      const std::function<progress_fn(const std::string&)>& progress_for = {}) {
+  const auto step = [&](const char* what) { return progress_for ? progress_for(what) : progress_fn{}; };
   const auto L = grappa_lattice("recon grappa", acquired_lines(k.cview()));
   if (!cache.has_value()) cache = grappa_state{};
   auto& st = std::any_cast<grappa_state&>(cache);
   const auto& cal = calibration ? *calibration : k;
   if (!st.have_maps) {
-    st.maps = pi_maps(cal);
+    st.maps = pi_maps(cal, step("ESPIRiT maps"));
     st.have_maps = true;
   }
   grappa_state::entry* e = nullptr;
@@ -85,12 +92,13 @@ inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfl
     ifftc_inplace(filled.view(), spatial);
     return combine(filled.cview(), st.maps.cview());
   }
-  if (e->unmixing.size() == 0) e->unmixing = grappa_unmixing(e->kernel, st.maps.cview());
+  if (e->unmixing.size() == 0) e->unmixing = grappa_unmixing(e->kernel, st.maps.cview(), step("GRAPPA weights"));
   return grappa_unmix(k.cview(), e->unmixing.cview(), L);
 }
 
-inline array<cfloat, 4>& cached_maps(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache) {
-  if (!cache.has_value()) cache = pi_maps(calibration ? *calibration : k);
+inline array<cfloat, 4>& cached_maps(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache,
+                                     const progress_fn& progress = {}) {
+  if (!cache.has_value()) cache = pi_maps(calibration ? *calibration : k, progress);
   return std::any_cast<array<cfloat, 4>&>(cache);
 }
 
@@ -125,9 +133,9 @@ inline std::string auto_method(const array<cfloat, 4>& k, const array<cfloat, 4>
           l0 = std::min(l0, l), l1 = std::max(l1, l), x0 = std::min(x0, x), x1 = std::max(x1, x);
         }
     const auto box = static_cast<std::size_t>(std::max<index_t>(0, l1 - l0 + 1) * std::max<index_t>(0, x1 - x0 + 1));
-    return 2 * n >= box ? "espirit" : "cgsense";
+    return 2 * n >= box ? "espirit" : "cs";
   }
-  if (!L) return "cgsense";
+  if (!L) return "cs";  // variable density, Poisson disc: compressed sensing (l1-wavelet, cs/cs.hpp)
   // GRAPPA needs an ACS block the kernel fits in.
   const auto cm = calibration ? acquired_lines(calibration->cview()) : m;
   const auto block = fully_sampled_centre(cm);

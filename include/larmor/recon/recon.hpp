@@ -13,7 +13,8 @@
 //      one per slice + calibration buffer + method: estimated once, reused by every contrast, phase,
 //      repetition and set of the slice.
 //      "auto" decides per buffer (detail::auto_method): fully sampled -> "espirit"; a regular lattice with
-//      ACS -> "grappa"; an irregular mask -> "cgsense"; each new choice is reported once.
+//      ACS -> "grappa"; an irregular mask (variable density, Poisson disc) -> "cs"; each new choice is
+//      reported once. Long steps of 3D buffers report their progress in quarters.
 //      Partial Fourier (y, z, and the readout for an asymmetric echo), detected per buffer from the data
 //      (partial_fourier_request.hpp), is reconstructed with recon_options::partial_fourier (POCS by
 //      default): before coil-image methods, after the GRAPPA fill, or on the combined image.
@@ -62,6 +63,9 @@ struct method_input {
   // combination), or nullptr. The chain handles it for every other method (partial_fourier_request.hpp).
   const partial_fourier_request* partial_fourier = nullptr;
   float lambda = 0;  // regularisation of methods that take one ("cs": l1-wavelet lambda); 0: the method's default
+  // Progress of a long step (3D maps, GRAPPA weights): progress_for("what") gives the callback for it,
+  // or an empty one when nobody listens.
+  std::function<progress_fn(const std::string&)> progress_for;
 };
 using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
 
@@ -131,12 +135,13 @@ inline void register_builtin_methods() {
   auto scratch = [](const method_input& in, std::any& local) -> std::any& { return in.state ? *in.state : local; };
   r["espirit"] = [scratch](const method_input& in) {
     std::any local;  // maps from the calibration (or this buffer), kept for the slice's other buffers
-    const auto& maps = cached_maps(in.kspace, in.calibration, scratch(in, local));
+    const auto& maps = cached_maps(in.kspace, in.calibration, scratch(in, local),
+                                   in.progress_for ? in.progress_for("ESPIRiT maps") : progress_fn{});
     return combine_with(coil_images(in.kspace), maps);
   };
   r["grappa"] = [scratch](const method_input& in) {
     std::any local;
-    return grappa_method(in.kspace, in.calibration, scratch(in, local), in.partial_fourier);
+    return grappa_method(in.kspace, in.calibration, scratch(in, local), in.partial_fourier, in.progress_for);
   };
   r["sense"] = [scratch](const method_input& in) {
     std::any local;
@@ -262,8 +267,17 @@ inline recon_result recon(assembled_kspace&& kd, const io::encoding_header& h, c
     const bool inside_method = method == "grappa";
     if (pf && coil_kspace_method) apply_partial_fourier(*pf, b.kspace);
     auto& state = states[std::make_tuple(b.key.slice, static_cast<const void*>(cal), method)];
+    // Steps of 3D buffers take minutes at 64 coils: their progress in quarters.
+    std::function<progress_fn(const std::string&)> progress_for;
+    if (opt.progress && b.kspace.shape(1) > 1)
+      progress_for = [&say](const std::string& what) -> progress_fn {
+        return [&say, what, last = index_t{-1}](index_t done, index_t total) mutable {
+          const index_t q = total > 0 ? 4 * done / total : 4;
+          if (q != last) say("  " + what + " " + std::to_string(25 * q) + " %"), last = q;
+        };
+      };
     const method_input in{b.kspace, cal, h, kd.acceleration_y, kd.acceleration_z, &state,
-                          pf && inside_method ? &*pf : nullptr, opt.lambda};
+                          pf && inside_method ? &*pf : nullptr, opt.lambda, progress_for};
     auto img = fn(in);
     b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
     if (pf && !coil_kspace_method && !inside_method) img = apply_partial_fourier_to_image(*pf, std::move(img));
