@@ -528,7 +528,11 @@ std::string write_ismrmrd_epi(const io::raw_dataset& raw, const std::string& nam
     for (std::uint64_t bit = 1; bit <= 64; ++bit)  // setFlag takes ISMRMRD's 1-based bit number
       if (a.flags & (std::uint64_t{1} << (bit - 1))) q.setFlag(bit);
     q.center_sample() = a.center_sample;
-    q.sample_time_us() = a.sample_time_us;
+    {  // the packed acquisition header puts this float at an unaligned offset: set it by value
+      ISMRMRD::AcquisitionHeader hd = q.getHead();
+      hd.sample_time_us = a.sample_time_us;
+      q.setHead(hd);
+    }
     q.idx().kspace_encode_step_1 = a.idx.kspace_encode_step_1;
     q.idx().slice = a.idx.slice;
     q.idx().repetition = a.idx.repetition;
