@@ -184,6 +184,9 @@ struct recon_options {
   partial_fourier_options partial_fourier;  // POCS by default; method zero = zero filled
   io::image_type output = io::image_type::magnitude;  // what image_record::type says (complex kept if not magnitude)
   float lambda = 0;                      // regularisation of "cs" (l1-wavelet, BART's -r); 0: its default
+  // Only these slices (their imaging and calibration readouts; noise scans always): one task of a file
+  // split per slice (larmor.batch). Empty: every slice.
+  std::vector<std::uint16_t> slices;
   std::function<void(const std::string&)> progress;  // optional progress messages
 };
 
@@ -198,6 +201,12 @@ inline void check_recon_method(const std::string& method) {
   const auto names = recon_methods();
   LARMOR_CHECK_ARG(method == "auto" || std::find(names.begin(), names.end(), method) != names.end(),
                    "recon: unknown method '", method, "'");
+}
+
+// Whether the chain takes readout a under recon_options::slices (noise scans serve every slice).
+inline bool selected_readout(const recon_options& opt, const io::acquisition& a) {
+  return opt.slices.empty() || a.has(io::acq_flag::is_noise_measurement) ||
+         std::find(opt.slices.begin(), opt.slices.end(), a.idx.slice) != opt.slices.end();
 }
 
 }  // namespace detail
@@ -317,11 +326,16 @@ inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt =
     epi::epi_corrector epi_filter(raw.header);
     kspace_assembler as(epi_filter.corrected_header(), raw.source);
     const auto emit = [&](io::acquisition&& a) { as.add(a); };
-    for (const auto& a : raw.acquisitions) epi_filter.add(io::acquisition(a), emit);
+    for (const auto& a : raw.acquisitions)
+      if (detail::selected_readout(opt, a)) epi_filter.add(io::acquisition(a), emit);
     epi_filter.finish(emit);
     return recon(std::move(as).finish(), epi_filter.corrected_header(), opt);
   }
-  return recon(assemble_kspace(raw), raw.header, opt);
+  if (opt.slices.empty()) return recon(assemble_kspace(raw), raw.header, opt);
+  kspace_assembler as(raw.header, raw.source);
+  for (const auto& a : raw.acquisitions)
+    if (detail::selected_readout(opt, a)) as.add(a);
+  return recon(std::move(as).finish(), raw.header, opt);
 }
 
 }  // namespace larmor

@@ -39,6 +39,7 @@ inline recon_result recon_file(const std::string& path, const recon_options& opt
         assembler.emplace(header, path);
       },
       [&](io::acquisition&& a) {
+        if (!detail::selected_readout(opt, a)) return;
         if (epi_filter) epi_filter->add(std::move(a), place);
         else assembler->add(a);
       });
