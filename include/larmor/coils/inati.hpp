@@ -11,6 +11,9 @@
 // using the current combined image m(q) = S(q)^H I(q) in place of S(p)^H I(q) inside the window. The
 // cost is a box filter per coil per iteration — no coils^2 work per pixel. Maps are unit-norm, phase
 // aligned like walsh_maps (pc^H S real positive), of the shape of the coil images (coils, [z,] y, x).
+//
+// Options: inati_options{kernel, iters} (the parameters of Python's larmor.inati_maps(coil_imgs, kernel=5,
+// iters=5)); inati_maps(imgs, kernel, iters) is kept as a shorthand.
 #pragma once
 
 #include <vector>
@@ -18,6 +21,11 @@
 #include "larmor/coils/walsh.hpp"
 
 namespace larmor {
+
+struct inati_options {
+  index_t kernel = 5;  // box width in pixels along every spatial axis (odd; even widths act as kernel + 1)
+  int iters = 5;       // power iterations (>= 1)
+};
 
 namespace detail {
 
@@ -94,6 +102,14 @@ array<cfloat, R> inati_maps(strided_view<const cfloat, R> coil_imgs, index_t ker
 template <std::size_t R>
 array<cfloat, R> inati_maps(const array<cfloat, R>& coil_imgs, index_t kernel = 5, int iters = 5) {
   return inati_maps(coil_imgs.cview(), kernel, iters);
+}
+template <std::size_t R>
+array<cfloat, R> inati_maps(strided_view<const cfloat, R> coil_imgs, const inati_options& opt) {
+  return inati_maps(coil_imgs, opt.kernel, opt.iters);
+}
+template <std::size_t R>
+array<cfloat, R> inati_maps(const array<cfloat, R>& coil_imgs, const inati_options& opt) {
+  return inati_maps(coil_imgs.cview(), opt.kernel, opt.iters);
 }
 
 }  // namespace larmor

@@ -13,6 +13,9 @@
 // every spatial axis. Cost: the window sums slide (add the entering row, subtract the leaving one, in
 // double precision), so each pixel costs a few coils^2 operations however large the kernel; the
 // eigenvector comes from a warm-started power iteration (small_hermitian.hpp). Parallel over rows.
+//
+// Options: walsh_options{kernel} (the same parameter as Python's larmor.walsh_maps(coil_imgs, kernel=7));
+// walsh_maps(imgs, kernel) is kept as a shorthand.
 #pragma once
 
 #include <Eigen/Dense>
@@ -25,6 +28,10 @@
 #include "larmor/core/parallel.hpp"
 
 namespace larmor {
+
+struct walsh_options {
+  index_t kernel = 7;  // window width in pixels along every spatial axis (odd; even widths act as kernel + 1)
+};
 
 namespace detail {
 
@@ -160,6 +167,14 @@ array<cfloat, R> walsh_maps(strided_view<const cfloat, R> coil_imgs, index_t ker
 template <std::size_t R>
 array<cfloat, R> walsh_maps(const array<cfloat, R>& coil_imgs, index_t kernel = 7) {
   return walsh_maps(coil_imgs.cview(), kernel);
+}
+template <std::size_t R>
+array<cfloat, R> walsh_maps(strided_view<const cfloat, R> coil_imgs, const walsh_options& opt) {
+  return walsh_maps(coil_imgs, opt.kernel);
+}
+template <std::size_t R>
+array<cfloat, R> walsh_maps(const array<cfloat, R>& coil_imgs, const walsh_options& opt) {
+  return walsh_maps(coil_imgs.cview(), opt.kernel);
 }
 
 }  // namespace larmor
