@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cmath>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,9 @@ struct buffer_key {
   std::uint16_t slice = 0, contrast = 0, phase = 0, repetition = 0, set = 0;
   bool operator<(const buffer_key& o) const {
     return std::tie(slice, contrast, phase, repetition, set) < std::tie(o.slice, o.contrast, o.phase, o.repetition, o.set);
+  }
+  bool operator==(const buffer_key& o) const {
+    return std::tie(slice, contrast, phase, repetition, set) == std::tie(o.slice, o.contrast, o.phase, o.repetition, o.set);
   }
 };
 
@@ -100,6 +104,17 @@ inline array<cfloat, 4> crop_readout(array<cfloat, 4>&& k, index_t keep) {
   // Unitary transforms both ways: the image values of the kept FOV are unchanged by the crop.
   fftc_inplace(out.view(), {3});
   return out;
+}
+
+// Averages: each line (z, y) of k (coils, z, y, x) divided by the number of readouts summed into it.
+inline void divide_lines_by_count(array<cfloat, 4>& k, const std::vector<std::uint16_t>& count) {
+  const index_t nc = k.shape(0), lines = k.shape(1) * k.shape(2), nx = k.shape(3);
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t l = 0; l < lines; ++l) {
+      const auto n = count[static_cast<std::size_t>(l)];
+      if (n > 1)
+        for (index_t x = 0; x < nx; ++x) k.data()[(c * lines + l) * nx + x] /= static_cast<float>(n);
+    }
 }
 
 }  // namespace detail
@@ -190,9 +205,11 @@ class kspace_assembler {
     const bool is_imaging =
         !a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging);
     buffer_key key{a.idx.slice, a.idx.contrast, a.idx.phase, a.idx.repetition, a.idx.set};
-    if (is_calib || (interleaved_ && is_imaging)) {
-      buffer_key ck = key;
-      ck.repetition = 0;
+    buffer_key ck = key;
+    ck.repetition = 0;
+    const bool calib_closed = std::find(closed_calib_.begin(), closed_calib_.end(), ck) != closed_calib_.end();
+    if ((is_calib || (interleaved_ && is_imaging)) && calib_closed) ++calib_dropped_;
+    if ((is_calib || (interleaved_ && is_imaging)) && !calib_closed) {
       auto it = calib_.find(ck);
       if (it == calib_.end()) {
         reserve_buffer(i, nc);
@@ -246,73 +263,107 @@ class kspace_assembler {
                       " MiB, more than this machine's ", static_cast<long long>(limit / (1 << 20)), " MiB of memory");
   }
 
+  // --- Taking buffers out one at a time (recon_session: images as their data completes) ---------------
+
+  // The keys of the imaging buffers still open, in key order.
+  std::vector<buffer_key> open_buffers() const {
+    std::vector<buffer_key> keys;
+    for (const auto& [k, b] : imaging_) keys.push_back(k);
+    return keys;
+  }
+  bool is_open(const buffer_key& k) const { return imaging_.count(k) > 0; }
+
+  // Imaging buffer `k`, finished (averages divided out, readout oversampling removed, the acquired readout
+  // extent rescaled) and removed from the assembler: later readouts with its indices open a new buffer.
+  kspace_buffer take(const buffer_key& k) {
+    auto it = imaging_.find(k);
+    LARMOR_CHECK_ARG(it != imaging_.end(), "kspace_assembler::take: no open buffer for slice ", k.slice,
+                     " contrast ", k.contrast, " phase ", k.phase, " repetition ", k.repetition, " set ", k.set);
+    kspace_buffer b = std::move(it->second);
+    imaging_.erase(it);
+    detail::divide_lines_by_count(b.kspace, b.readouts_per_line);
+    const index_t nx = nx_, keep = readout_keep();
+    b.kspace = finish_readout(std::move(b.kspace));
+    if (keep < nx) {  // the same k range on `keep` samples: kx index i -> keep/2 + (i - nx/2) keep/nx
+      const double f = static_cast<double>(keep) / static_cast<double>(nx);
+      b.readout_begin = std::max<index_t>(0, keep / 2 + static_cast<index_t>(std::ceil((b.readout_begin - nx / 2) * f - 1e-9)));
+      b.readout_end = std::min<index_t>(keep, keep / 2 + static_cast<index_t>(std::floor((b.readout_end - nx / 2) * f + 1e-9)));
+    }
+    return b;
+  }
+
+  // The keys of the calibration buffers (repetition 0) received so far.
+  std::vector<buffer_key> calibration_keys() const {
+    std::vector<buffer_key> keys;
+    for (const auto& [k, c] : calib_) keys.push_back(k);
+    return keys;
+  }
+
+  // Calibration buffer `k`, finished like an imaging buffer (each line the mean of the readouts that
+  // acquired it, oversampling removed) and removed; later calibration readouts with its indices are dropped
+  // (counted in calibration_readouts_dropped()): the calibration a slice's images were made with stays it.
+  array<cfloat, 4> take_calibration(const buffer_key& k) {
+    auto it = calib_.find(k);
+    LARMOR_CHECK_ARG(it != calib_.end(), "kspace_assembler::take_calibration: no calibration for slice ", k.slice);
+    auto& [sum, count] = it->second;
+    detail::divide_lines_by_count(sum, count);
+    auto c = finish_readout(std::move(sum));
+    calib_.erase(it);
+    closed_calib_.push_back(k);
+    return c;
+  }
+  index_t calibration_readouts_dropped() const { return calib_dropped_; }
+
+  // The noise readouts so far as one (coils, samples) matrix (empty if none), which the assembler forgets.
+  array<cfloat, 2> take_noise() {
+    array<cfloat, 2> out;
+    if (noise_.empty()) return out;
+    index_t total = 0;
+    for (const auto& n : noise_) total += n.shape(1);
+    out = array<cfloat, 2>(extents<2>{out_.coils, total}, uninitialized);
+    index_t off = 0;
+    for (const auto& n : noise_) {
+      const index_t m = n.shape(1);
+      for (index_t c = 0; c < out_.coils; ++c)
+        std::copy(n.data() + c * m, n.data() + (c + 1) * m, out.data() + c * total + off);
+      off += m;
+    }
+    out_.noise_scans += static_cast<index_t>(noise_.size());
+    noise_.clear();
+    return out;
+  }
+
+  // What finish() returns besides the buffers: counts, dwell times, acceleration from the header.
+  const assembled_kspace& summary() const { return out_; }
+
   // The buffers: noise matrix, readout oversampling removed, interleaved calibration averaged.
   assembled_kspace finish() && {
     LARMOR_CHECK_DATA(added_ > 0, "assemble_kspace: ", source_, ": zero acquisitions");
     LARMOR_CHECK_DATA(!imaging_.empty(), "assemble_kspace: ", source_, ": no imaging readouts (only noise, "
                       "calibration or skipped lines)");
-    const index_t nx = nx_, ny = ny_, nz = nz_;
-    auto& out = out_;
-
-    // Noise matrix.
-    if (!noise_.empty()) {
-      index_t total = 0;
-      for (const auto& n : noise_) total += n.shape(1);
-      out.noise = array<cfloat, 2>(extents<2>{out.coils, total}, uninitialized);
-      index_t off = 0;
-      for (const auto& n : noise_) {
-        const index_t m = n.shape(1);
-        for (index_t c = 0; c < out.coils; ++c)
-          std::copy(n.data() + c * m, n.data() + (c + 1) * m, out.noise.data() + c * total + off);
-        off += m;
-      }
-      out.noise_scans = static_cast<index_t>(noise_.size());
-      noise_.clear();
+    out_.noise = take_noise();
+    for (const auto& k : open_buffers()) out_.imaging.push_back(take(k));
+    for (const auto& k : calibration_keys()) {
+      auto c = take_calibration(k);
+      out_.calibration.emplace(k, std::move(c));
     }
-
-    // Readout oversampling.
-    index_t keep = nx;
-    if (opt_.remove_oversampling && h_.encoded_fov_mm[0] > 0 && h_.recon_fov_mm[0] > 0 &&
-        h_.recon_fov_mm[0] < h_.encoded_fov_mm[0] * 0.999f) {
-      keep = static_cast<index_t>(std::lround(static_cast<double>(nx) * h_.recon_fov_mm[0] / h_.encoded_fov_mm[0]));
-      keep = std::max<index_t>(1, std::min(keep, nx));
-    }
-    auto finish_one = [&](array<cfloat, 4>&& k) {
-      return keep < nx ? detail::crop_readout(std::move(k), keep) : std::move(k);
-    };
-    for (auto& [key, b] : imaging_) {
-      // Averages: each line the mean of the readouts that acquired it.
-      for (index_t c = 0; c < out.coils; ++c)
-        for (index_t l = 0; l < nz * ny; ++l) {
-          const auto n = b.readouts_per_line[static_cast<std::size_t>(l)];
-          if (n > 1)
-            for (index_t x = 0; x < nx; ++x) b.kspace.data()[(c * nz * ny + l) * nx + x] /= static_cast<float>(n);
-        }
-      b.kspace = finish_one(std::move(b.kspace));
-      if (keep < nx) {  // the same k range on `keep` samples: kx index i -> keep/2 + (i - nx/2) keep/nx
-        const double f = static_cast<double>(keep) / static_cast<double>(nx);
-        b.readout_begin = std::max<index_t>(0, keep / 2 + static_cast<index_t>(std::ceil((b.readout_begin - nx / 2) * f - 1e-9)));
-        b.readout_end = std::min<index_t>(keep, keep / 2 + static_cast<index_t>(std::floor((b.readout_end - nx / 2) * f + 1e-9)));
-      }
-      out.imaging.push_back(std::move(b));
-    }
-    imaging_.clear();
-    for (auto& [key, sc] : calib_) {
-      auto& [k, count] = sc;
-      // Mean over the repetitions that acquired each line (1 for dedicated ACS lines).
-      for (index_t c = 0; c < out.coils; ++c)
-        for (index_t l = 0; l < nz * ny; ++l) {
-          const auto n = count[static_cast<std::size_t>(l)];
-          if (n > 1)
-            for (index_t x = 0; x < nx; ++x) k.data()[(c * nz * ny + l) * nx + x] /= static_cast<float>(n);
-        }
-      out.calibration.emplace(key, finish_one(std::move(k)));
-    }
-    calib_.clear();
-    return std::move(out);
+    return std::move(out_);
   }
 
  private:
+  // Readout samples kept after oversampling removal (encoded FOV x > recon FOV x).
+  index_t readout_keep() const {
+    if (!opt_.remove_oversampling || h_.encoded_fov_mm[0] <= 0 || h_.recon_fov_mm[0] <= 0 ||
+        h_.recon_fov_mm[0] >= h_.encoded_fov_mm[0] * 0.999f)
+      return nx_;
+    const index_t keep = static_cast<index_t>(std::lround(static_cast<double>(nx_) * h_.recon_fov_mm[0] / h_.encoded_fov_mm[0]));
+    return std::max<index_t>(1, std::min(keep, nx_));
+  }
+  array<cfloat, 4> finish_readout(array<cfloat, 4>&& k) const {
+    const index_t keep = readout_keep();
+    return keep < nx_ ? detail::crop_readout(std::move(k), keep) : std::move(k);
+  }
+
   io::encoding_header h_;
   std::string source_;
   assembly_options opt_;
@@ -323,6 +374,8 @@ class kspace_assembler {
   std::map<buffer_key, kspace_buffer> imaging_;
   std::map<buffer_key, std::pair<array<cfloat, 4>, std::vector<std::uint16_t>>> calib_;  // sum, count per line
   std::vector<array<cfloat, 2>> noise_;  // (coils, samples) of each noise scan
+  std::vector<buffer_key> closed_calib_;  // calibration buffers taken: their later readouts are dropped
+  index_t calib_dropped_ = 0;
 };
 
 inline assembled_kspace assemble_kspace(const io::raw_dataset& raw, const assembly_options& opt = {}) {

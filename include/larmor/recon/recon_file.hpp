@@ -1,17 +1,17 @@
 // larmor/recon/recon_file.hpp — recon of a raw-data file: an ISMRMRD or Siemens twix file (.dat, or
 // recognised by its content) in, images out. Needs the compiled readers: link larmor::io.
 //
-// ISMRMRD files are streamed: every readout goes into the kspace_assembler as it is read and is freed
-// right after, so the peak memory holds the k-space buffers once, not the readouts beside them
-// (5T-class 3D, 64 coils x 256 x 256 x 128: 4 GiB less). Twix files are read whole first.
+// Both go through a recon_session (recon_session.hpp): ISMRMRD files are streamed, every readout pushed
+// as it is read and freed right after, and each image made as soon as its buffer is complete, so the peak
+// memory holds the open buffers and one reconstruction, not the file. Twix files are read whole first.
 #pragma once
 
-#include <optional>
+#include <memory>
 #include <string>
 
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/io/twix.hpp"
-#include "larmor/recon/recon.hpp"
+#include "larmor/recon/recon_session.hpp"
 
 namespace larmor {
 
@@ -19,34 +19,44 @@ inline bool is_twix_path(const std::string& path) {
   return (path.size() >= 4 && path.compare(path.size() - 4, 4, ".dat") == 0) || io::is_twix_file(path);
 }
 
-inline recon_result recon_file(const std::string& path, const recon_options& opt = {},
-                               const std::string& group = "dataset") {
+// Streams the file at `path` through a session; each image goes to `sink` as it is made. cancel: an optional
+// flag another thread may set to stop the work (larmor::Cancelled is thrown). Returns the methods that ran.
+inline std::string recon_file_stream(const std::string& path, const recon_options& opt,
+                                     const recon_session::image_sink& sink, const std::string& group = "dataset",
+                                     const std::atomic<bool>* cancel = nullptr) {
+  detail::check_recon_method(opt.method);
+  const auto check = [&](recon_session& s) {
+    if (cancel && cancel->load()) s.cancel();
+  };
   if (is_twix_path(path)) {
     const auto raw = io::read_twix(path);
-    return recon(raw, opt);
+    if (opt.progress) opt.progress("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
+    recon_session s(raw.header, opt, sink, path);
+    for (const auto& a : raw.acquisitions) check(s), s.push(a);
+    check(s);
+    s.finish();
+    return s.method();
   }
-  detail::check_recon_method(opt.method);
-  if (opt.progress) opt.progress("reading and sorting the readouts of " + path);
-  io::encoding_header header;
-  std::optional<kspace_assembler> assembler;
-  std::optional<epi::epi_corrector> epi_filter;  // EPI: ramp regridding + Nyquist ghost correction before assembly
-  const auto place = [&](io::acquisition&& a) { assembler->add(a); };
+  if (opt.progress) opt.progress("reading the readouts of " + path);
+  std::unique_ptr<recon_session> s;
   io::read_ismrmrd(
-      path, group,
-      [&](const io::encoding_header& h) {
-        header = h;
-        if (epi::is_epi(h)) header = epi_filter.emplace(h).corrected_header();
-        assembler.emplace(header, path);
-      },
+      path, group, [&](const io::encoding_header& h) { s = std::make_unique<recon_session>(h, opt, sink, path); },
       [&](io::acquisition&& a) {
-        if (!detail::selected_readout(opt, a)) return;
-        if (epi_filter) epi_filter->add(std::move(a), place);
-        else assembler->add(a);
+        check(*s);
+        s->push(std::move(a));
       });
-  LARMOR_CHECK_DATA(assembler.has_value(), "recon: ", path, ": no header");
-  if (epi_filter) epi_filter->finish(place);
-  if (opt.progress) opt.progress(std::to_string(assembler->added()) + " readouts");
-  return recon(std::move(*assembler).finish(), header, opt);
+  LARMOR_CHECK_DATA(s != nullptr, "recon: ", path, ": no header");
+  check(*s);
+  s->finish();
+  if (opt.progress) opt.progress(std::to_string(s->readouts_pushed()) + " readouts");
+  return s->method();
+}
+
+inline recon_result recon_file(const std::string& path, const recon_options& opt = {},
+                               const std::string& group = "dataset") {
+  recon_result res;
+  res.method = recon_file_stream(path, opt, [&](io::image_record&& r) { res.images.push_back(std::move(r)); }, group);
+  return res;
 }
 
 inline recon_result recon(const std::string& path, const std::string& method = "auto") {

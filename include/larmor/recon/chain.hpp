@@ -1,0 +1,360 @@
+// larmor/recon/chain.hpp — the Cartesian reconstruction chain: raw data -> images.
+//
+//   1. assemble_kspace (kspace_assembly.hpp): readouts -> k-space buffers per slice/contrast/phase/
+//      repetition/set, calibration buffers, noise matrix; readout oversampling removed.
+//   2. Noise pre-whitening (coils/noise.hpp) of every buffer when noise scans are present
+//      (recon_options::prewhiten; scale convention recon_options::noise).
+//   3. A reconstruction method per buffer, chosen by name from a registry: it takes the buffer's
+//      k-space (coils, z, y, x), its calibration buffer (the buffer's own loop indices, else the slice's
+//      first calibration buffer: one ACS scan serves all contrasts of a slice) and the header, and returns
+//      the complex image (z, y, x). Built in: "rss", "walsh", "inati", "espirit", and the parallel-imaging
+//      methods "grappa", "sense", "cgsense" (recon/pi_methods.hpp) and compressed sensing "cs" (cs/cs.hpp). Further methods register themselves with
+//      register_recon_method. Methods keep state (maps, GRAPPA kernels and weights) in method_input::state,
+//      one per slice + calibration buffer + method: estimated once, reused by every contrast, phase,
+//      repetition and set of the slice.
+//      "auto" decides per buffer (detail::auto_method): fully sampled -> "espirit"; a regular lattice with
+//      ACS -> "grappa"; an irregular mask (variable density, Poisson disc) -> "cs"; each new choice is
+//      reported once. Long steps of 3D buffers report their progress in quarters.
+//      Partial Fourier (y, z, and the readout for an asymmetric echo), detected per buffer from the data
+//      (partial_fourier_request.hpp), is reconstructed with recon_options::partial_fourier (POCS by
+//      default): before coil-image methods, after the GRAPPA fill, or on the combined image.
+//   4. The recon matrix per axis: central crop, or zero-padding interpolation when it is larger than the
+//      encoded one (recon_matrix.hpp); the magnitude, and the complex image when the output type is
+//      not magnitude; geometry from the buffer's first readout -> io::image_record.
+// recon_session (recon_session.hpp) runs the four steps as readouts arrive, each buffer as soon as it is
+// complete; recon(raw) and recon_file run through it. recon(assembled_kspace&&, header) here starts at
+// step 2 on buffers a kspace_assembler has finished. Pre-whitening is in place, and each buffer is freed
+// once its image is made.
+// Progress is reported through an optional callback (the CLI prints it); the library never prints.
+#pragma once
+
+#include <any>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "larmor/coils/combine.hpp"
+#include "larmor/coils/espirit.hpp"
+#include "larmor/coils/inati.hpp"
+#include "larmor/coils/noise.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/coils/walsh.hpp"
+#include "larmor/cs/cs.hpp"
+#include "larmor/epi/epi_corrector.hpp"
+#include "larmor/io/image_record.hpp"
+#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/recon/partial_fourier_request.hpp"
+#include "larmor/recon/pi_methods.hpp"
+#include "larmor/recon/recon_matrix.hpp"
+
+namespace larmor {
+
+// What a method sees of one buffer.
+struct method_input {
+  const array<cfloat, 4>& kspace;            // (coils, z, y, x), pre-whitened
+  const array<cfloat, 4>* calibration;       // separate/interleaved calibration, same shape, or nullptr
+  const io::encoding_header& header;
+  index_t acceleration_y, acceleration_z;
+  std::any* state = nullptr;  // per slice and calibration and method: what a method wants to reuse
+  // Partial Fourier to be handled inside the method (grappa: after the k-space fill, before the
+  // combination), or nullptr. The chain handles it for every other method (partial_fourier_request.hpp).
+  const partial_fourier_request* partial_fourier = nullptr;
+  float lambda = 0;  // regularisation of methods that take one ("cs": l1-wavelet lambda); 0: the method's default
+  // Progress of a long step (3D maps, GRAPPA weights): progress_for("what") gives the callback for it,
+  // or an empty one when nobody listens.
+  std::function<progress_fn(const std::string&)> progress_for;
+};
+using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
+
+namespace detail {
+
+inline std::map<std::string, recon_method>& method_registry() {
+  static std::map<std::string, recon_method> r;
+  return r;
+}
+inline std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// (coils, z, y, x) -> coil images, 2D when z = 1.
+inline array<cfloat, 4> coil_images(const array<cfloat, 4>& k) {
+  return k.shape(1) == 1 ? ifftc(k.cview(), {2, 3}) : ifftc(k.cview(), {1, 2, 3});
+}
+
+// Runs f on the (coils, y, x) view when z = 1, else on (coils, z, y, x); f returns maps of the same
+// shape as its input; the result is reshaped to (coils, z, y, x).
+template <class F>
+array<cfloat, 4> per_dimensionality(const array<cfloat, 4>& x, F&& f) {
+  if (x.shape(1) == 1) {
+    const strided_view<const cfloat, 3> v(x.data(), extents<3>{x.shape(0), x.shape(2), x.shape(3)});
+    return f(v).reshape(x.shape());
+  }
+  return f(x.cview());
+}
+
+inline array<cfloat, 3> combine_with(const array<cfloat, 4>& imgs, const array<cfloat, 4>& maps) {
+  auto c = combine(imgs.cview(), maps.cview());
+  return c;
+}
+
+inline void register_builtin_methods() {
+  auto& r = method_registry();
+  if (r.count("rss")) return;
+  r["rss"] = [](const method_input& in) {
+    const auto imgs = coil_images(in.kspace);
+    const auto mag = rss(imgs.cview());
+    array<cfloat, 3> out(mag.shape(), uninitialized);
+    std::transform(mag.begin(), mag.end(), out.begin(), [](float v) { return cfloat(v, 0.f); });
+    return out;
+  };
+  r["walsh"] = [](const method_input& in) {
+    const auto imgs = coil_images(in.kspace);
+    const auto maps = per_dimensionality(imgs, [](auto v) { return walsh_maps(v, 7); });
+    return combine_with(imgs, maps);
+  };
+  r["inati"] = [](const method_input& in) {
+    const auto imgs = coil_images(in.kspace);
+    const auto maps = per_dimensionality(imgs, [](auto v) { return inati_maps(v, 5, 5); });
+    return combine_with(imgs, maps);
+  };
+  auto scratch = [](const method_input& in, std::any& local) -> std::any& { return in.state ? *in.state : local; };
+  r["espirit"] = [scratch](const method_input& in) {
+    std::any local;  // maps from the calibration (or this buffer), kept for the slice's other buffers
+    const auto& maps = cached_maps(in.kspace, in.calibration, scratch(in, local),
+                                   in.progress_for ? in.progress_for("ESPIRiT maps") : progress_fn{});
+    return combine_with(coil_images(in.kspace), maps);
+  };
+  r["grappa"] = [scratch](const method_input& in) {
+    std::any local;
+    return grappa_method(in.kspace, in.calibration, scratch(in, local), in.partial_fourier, in.progress_for);
+  };
+  r["sense"] = [scratch](const method_input& in) {
+    std::any local;
+    return sense_method(in.kspace, in.calibration, scratch(in, local));
+  };
+  r["cs"] = [scratch](const method_input& in) {
+    std::any local;
+    cs_options o;
+    o.wavelet = in.lambda;  // 0: cs_method's default
+    return cs_method(in.kspace, in.calibration, scratch(in, local), o);
+  };
+  r["cgsense"] = [scratch](const method_input& in) {
+    std::any local;
+    return cgsense_method(in.kspace, in.calibration, scratch(in, local));
+  };
+}
+
+}  // namespace detail
+
+// Adds (or replaces) a reconstruction method under `name`.
+inline void register_recon_method(const std::string& name, recon_method m) {
+  std::lock_guard<std::mutex> lock(detail::registry_mutex());
+  detail::register_builtin_methods();
+  detail::method_registry()[name] = std::move(m);
+}
+
+// The names accepted by recon (besides "auto").
+inline std::vector<std::string> recon_methods() {
+  std::lock_guard<std::mutex> lock(detail::registry_mutex());
+  detail::register_builtin_methods();
+  std::vector<std::string> names;
+  for (const auto& [n, m] : detail::method_registry()) names.push_back(n);
+  return names;
+}
+
+struct recon_options {
+  std::string method = "auto";
+  bool prewhiten = true;                 // when noise scans are present
+  prewhitener_options noise;             // scale convention (BART's unit variance by default)
+  partial_fourier_options partial_fourier;  // POCS by default; method zero = zero filled
+  io::image_type output = io::image_type::magnitude;  // what image_record::type says (complex kept if not magnitude)
+  float lambda = 0;                      // regularisation of "cs" (l1-wavelet, BART's -r); 0: its default
+  // Only these slices (their imaging and calibration readouts; noise scans always): one task of a file
+  // split per slice (larmor.batch). Empty: every slice.
+  std::vector<std::uint16_t> slices;
+  std::function<void(const std::string&)> progress;  // optional progress messages
+};
+
+struct recon_result {
+  std::vector<io::image_record> images;
+  std::string method;  // the method that ran ("auto" resolved; several joined by "+" when auto chose per buffer)
+};
+
+namespace detail {
+
+inline void check_recon_method(const std::string& method) {
+  const auto names = recon_methods();
+  LARMOR_CHECK_ARG(method == "auto" || std::find(names.begin(), names.end(), method) != names.end(),
+                   "recon: unknown method '", method, "'");
+}
+
+// Whether the chain takes readout a under recon_options::slices (noise scans serve every slice).
+inline bool selected_readout(const recon_options& opt, const io::acquisition& a) {
+  return opt.slices.empty() || a.has(io::acq_flag::is_noise_measurement) ||
+         std::find(opt.slices.begin(), opt.slices.end(), a.idx.slice) != opt.slices.end();
+}
+
+}  // namespace detail
+
+namespace detail {
+
+// The prewhitening matrix of the chain from the noise readouts (coils, samples), with the dwell times
+// for the SNR-unit scale.
+inline array<cfloat, 2> chain_prewhitener(const array<cfloat, 2>& noise, const assembled_kspace& kd,
+                                          const recon_options& opt) {
+  prewhitener_options po = opt.noise;
+  if (po.scaling == noise_scaling::snr_units && kd.noise_dwell_us > 0 && kd.acquisition_dwell_us > 0) {
+    po.noise_dwell = kd.noise_dwell_us;
+    po.acquisition_dwell = kd.acquisition_dwell_us;
+  }
+  return noise_prewhitener(noise.cview(), po);
+}
+
+// Steps 3-4 for one buffer after another: the method per buffer ("auto" decides per buffer and says each
+// new choice once), what methods keep per slice + calibration (maps, GRAPPA kernels and unmixing weights:
+// estimated once, reused by every contrast and repetition of the slice), partial Fourier, the recon matrix,
+// the image record. Used by recon(assembled_kspace&&) and by recon_session.
+class buffer_reconstructor {
+ public:
+  buffer_reconstructor(const io::encoding_header& h, const recon_options& opt) : h_(h), opt_(opt) {
+    check_recon_method(opt.method);
+  }
+
+  // Called before every long step and between quarters of it; may throw to stop the work (cancel).
+  std::function<void()> checkpoint;
+
+  // The image of buffer b (its k-space is freed), numbered image_index.
+  io::image_record reconstruct(kspace_buffer& b, const array<cfloat, 4>* cal, index_t acceleration_y,
+                               index_t acceleration_z, std::uint16_t image_index) {
+    if (checkpoint) checkpoint();
+    std::string method = opt_.method;
+    if (method == "auto") {
+      method = auto_method(b.kspace, cal);
+      if (std::find(chosen_.begin(), chosen_.end(), method) == chosen_.end())
+        say("method auto -> " + method + " (acceleration " + std::to_string(acceleration_y) + " x " +
+            std::to_string(acceleration_z) + ", from slice " + std::to_string(b.key.slice) + " contrast " +
+            std::to_string(b.key.contrast) + " repetition " + std::to_string(b.key.repetition) + ")");
+    }
+    if (std::find(chosen_.begin(), chosen_.end(), method) == chosen_.end()) chosen_.push_back(method);
+    recon_method fn;
+    {
+      std::lock_guard<std::mutex> lock(registry_mutex());
+      fn = method_registry().at(method);
+    }
+    say("image " + std::to_string(image_index) + " (" + method + ", slice " + std::to_string(b.key.slice) +
+        (b.key.contrast ? ", contrast " + std::to_string(b.key.contrast) : std::string()) +
+        (b.key.repetition ? ", repetition " + std::to_string(b.key.repetition) : std::string()) + ")");
+    // Partial Fourier: the lattice of this buffer sets how many edge lines parallel imaging may leave.
+    index_t ry = 1, rz = 1;
+    if (const auto L = detect_lattice(acquired_lines(b.kspace.cview()))) ry = L->ry, rz = L->rz;
+    const auto pf = detect_partial_fourier(b, ry, rz, opt_.partial_fourier);
+    if (pf) {
+      const auto d = pf->describe(b.kspace.shape());
+      if (d != said_pf_) say("partial Fourier: " + d), said_pf_ = d;
+    }
+    const bool coil_kspace_method = method == "rss" || method == "walsh" || method == "inati" || method == "espirit";
+    const bool inside_method = method == "grappa";
+    if (pf && coil_kspace_method) apply_partial_fourier(*pf, b.kspace);
+    auto& state = states_[std::make_tuple(b.key.slice, static_cast<const void*>(cal), method)];
+    // Steps of 3D buffers take minutes at 64 coils: their progress in quarters; the checkpoint between.
+    std::function<progress_fn(const std::string&)> progress_for;
+    if ((opt_.progress && b.kspace.shape(1) > 1) || checkpoint)
+      progress_for = [this, is3d = b.kspace.shape(1) > 1](const std::string& what) -> progress_fn {
+        return [this, what, is3d, last = index_t{-1}](index_t done, index_t total) mutable {
+          if (checkpoint) checkpoint();
+          const index_t q = total > 0 ? 4 * done / total : 4;
+          if (q != last && is3d) say("  " + what + " " + std::to_string(25 * q) + " %");
+          last = q;
+        };
+      };
+    const method_input in{b.kspace, cal, h_, acceleration_y, acceleration_z, &state,
+                          pf && inside_method ? &*pf : nullptr, opt_.lambda, progress_for};
+    auto img = fn(in);
+    b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
+    if (pf && !coil_kspace_method && !inside_method) img = apply_partial_fourier_to_image(*pf, std::move(img));
+    // The recon matrix: crop, or zero-padding interpolation, per axis (x was already brought to the recon
+    // FOV with the readout oversampling).
+    const index_t recon_z = img.shape(0) > 1 ? h_.recon_matrix[2] : 1;  // 2D buffers stay 2D
+    img = fit_to_recon_matrix(std::move(img), recon_z, h_.recon_matrix[1], h_.recon_matrix[0]);
+    io::image_record r;
+    r.magnitude = array<float, 3>(img.shape(), uninitialized);
+    std::transform(img.begin(), img.end(), r.magnitude.begin(), [](const cfloat& v) { return std::abs(v); });
+    r.type = opt_.output;
+    if (opt_.output != io::image_type::magnitude) r.complex_image = std::move(img);
+    r.fov_mm = {h_.recon_fov_mm[0], h_.recon_fov_mm[1], h_.recon_fov_mm[2]};
+    if (b.first) {
+      r.position = b.first->position;
+      r.read_dir = b.first->read_dir;
+      r.phase_dir = b.first->phase_dir;
+      r.slice_dir = b.first->slice_dir;
+      r.patient_table_position = b.first->patient_table_position;
+    }
+    r.slice = b.key.slice;
+    r.contrast = b.key.contrast;
+    r.phase = b.key.phase;
+    r.repetition = b.key.repetition;
+    r.set = b.key.set;
+    r.image_index = image_index;
+    return r;
+  }
+
+  // The methods that ran, joined by "+" in the order first used.
+  std::string methods() const {
+    std::string m;
+    for (const auto& c : chosen_) m += (m.empty() ? "" : "+") + c;
+    return m;
+  }
+
+  void say(const std::string& s) const {
+    if (opt_.progress) opt_.progress(s);
+  }
+
+ private:
+  io::encoding_header h_;
+  recon_options opt_;
+  std::map<std::tuple<std::uint16_t, const void*, std::string>, std::any> states_;
+  std::vector<std::string> chosen_;
+  std::string said_pf_;
+};
+
+// A buffer's calibration: the exact loop indices (repetition 0), else the slice's first calibration
+// buffer (one ACS scan serves every contrast, phase and set of its slice), else none.
+template <class Map>
+auto find_calibration(Map& calibration, const buffer_key& key) -> decltype(&calibration.begin()->second) {
+  buffer_key ck = key;
+  ck.repetition = 0;
+  auto it = calibration.find(ck);
+  if (it != calibration.end()) return &it->second;
+  for (auto& [k, c] : calibration)
+    if (k.slice == key.slice) return &c;
+  return nullptr;
+}
+
+}  // namespace detail
+
+// Steps 2-4 on k-space already assembled (kspace_assembler); the buffers are pre-whitened in place and
+// released as soon as their image is made. h: the header they came from. recon_session (recon_session.hpp)
+// runs the same steps on each buffer as soon as its readouts are complete.
+inline recon_result recon(assembled_kspace&& kd, const io::encoding_header& h, const recon_options& opt = {}) {
+  detail::buffer_reconstructor chain(h, opt);
+  if (opt.prewhiten && kd.noise.size() > 0) {
+    chain.say("noise pre-whitening from " + std::to_string(kd.noise_scans) + " noise scans");
+    const auto w = detail::chain_prewhitener(kd.noise, kd, opt);
+    for (auto& b : kd.imaging) prewhiten_inplace(b.kspace.view(), w.cview());
+    for (auto& [k, c] : kd.calibration) prewhiten_inplace(c.view(), w.cview());
+  }
+  recon_result res;
+  for (std::size_t i = 0; i < kd.imaging.size(); ++i) {
+    auto& b = kd.imaging[i];
+    res.images.push_back(chain.reconstruct(b, detail::find_calibration(kd.calibration, b.key), kd.acceleration_y,
+                                           kd.acceleration_z, static_cast<std::uint16_t>(i + 1)));
+  }
+  res.method = chain.methods();
+  return res;
+}
+
+}  // namespace larmor

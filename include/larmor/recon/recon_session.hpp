@@ -1,0 +1,244 @@
+// larmor/recon/recon_session.hpp — streaming reconstruction: readouts in, in scan order; each image out as
+// soon as the readouts of its buffer (slice, contrast, phase, repetition, set) are complete.
+//
+//   recon_session s(header, options, [](io::image_record&& img) { send(img); });
+//   for (each readout the scanner delivers) s.push(std::move(readout));
+//   s.finish();                                  // the buffers still open
+//
+// When a buffer is complete (the scan says so, or its counters moved on):
+//   - an imaging readout flagged ACQ_LAST_IN_SLICE closes its buffer and the open buffers of the same
+//     slice, repetition and set with a lower or equal contrast and phase (a multi-echo or cine scan flags
+//     only the last readout of the slice's last echo / phase; scans that flag every echo close each one);
+//   - ACQ_LAST_IN_REPETITION closes every open buffer of that repetition and earlier ones;
+//   - an imaging readout of repetition r closes the open buffers of its slice with repetition < r (a time
+//     series moved on);
+//   - ACQ_LAST_IN_MEASUREMENT and finish() close everything.
+// A closed buffer is reconstructed at once (recon.hpp's steps 2-4) unless its result could still change:
+//   - calibrationMode "interleaved": the calibration is the union of all repetitions, known at the end;
+//   - an accelerated scan (header acceleration > 1) whose slice has no calibration readouts yet: they may
+//     still come (a reference scan acquired after the imaging lines);
+// such buffers wait for finish(). Noise readouts pre-whiten every image; the prewhitening matrix is made
+// when the first image is, and noise readouts after it are not used (counted: noise_readouts_ignored()).
+// A slice's calibration is frozen when its first image is made; later calibration readouts of that slice
+// are dropped (kspace_assembler::calibration_readouts_dropped()). recon_file and `larmor recon` run on
+// this session: a file and a scanner stream give the same images in the same order (image_index counts
+// the images in the order they are emitted; buffers closed together, and those left for finish(), in key
+// order).
+//
+// Memory: the open buffers (k-space as recorded, oversampling included) plus what one reconstruction
+// needs; each buffer is freed when its image is made. A sequential multi-slice scan holds one slice.
+//
+// Threads: push(), finish() and take_images() are called from one thread at a time (the feeding thread);
+// the image sink and progress callback run on that thread, inside push()/finish(). cancel() may be
+// called from any thread at any time: the feeding thread's current or next push()/finish() throws
+// larmor::Cancelled within one buffer's step (long 3D steps check between blocks), and the session is
+// then unusable. Different sessions are independent and may run concurrently.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "larmor/recon/chain.hpp"
+
+namespace larmor {
+
+// Thrown by a recon_session whose cancel() was called.
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
+class recon_session {
+ public:
+  using image_sink = std::function<void(io::image_record&&)>;
+
+  // header: the scan's encoding (io::parse_ismrmrd_header for an ISMRMRD XML header); sink: receives each
+  // image as it is made (none: images are queued for take_images()). source names the data in messages.
+  recon_session(const io::encoding_header& header, const recon_options& opt = {}, image_sink sink = {},
+                std::string source = "recon_session")
+      : opt_(opt), sink_(std::move(sink)), source_(std::move(source)) {
+    detail::check_recon_method(opt.method);
+    header_ = header;
+    if (epi::is_epi(header)) header_ = epi_.emplace(header).corrected_header();
+    assembler_.emplace(header_, source_);
+    chain_.emplace(header_, opt_);
+    chain_->checkpoint = [this] { check_cancelled(); };
+    interleaved_ = header_.calibration_mode == "interleaved";
+    accelerated_ = header_.accel_e1 > 1 || header_.accel_e2 > 1;
+  }
+
+  // One readout, in scan order. Images whose buffers it completes are made before push returns.
+  void push(io::acquisition&& a) {
+    check_usable();
+    ++pushed_;
+    if (!detail::selected_readout(opt_, a)) return;
+    if (epi_) {
+      epi_->add(std::move(a), [this](io::acquisition&& c) { place(std::move(c)); });
+      return;
+    }
+    place(std::move(a));
+  }
+  void push(const io::acquisition& a) { push(io::acquisition(a)); }
+
+  // The buffers still open, and those that waited: reconstructed in key order. The session is done after.
+  void finish() {
+    check_usable();
+    if (epi_) epi_->finish([this](io::acquisition&& c) { place(std::move(c)); });
+    LARMOR_CHECK_DATA(pushed_ > 0, "recon: ", source_, ": zero acquisitions");
+    LARMOR_CHECK_DATA(images_made_ > 0 || !assembler_->open_buffers().empty() || !waiting_.empty(), "recon: ",
+                      source_, ": no imaging readouts (only noise, calibration or skipped lines)");
+    for (const auto& k : assembler_->open_buffers()) waiting_.push_back(assembler_->take(k));
+    std::sort(waiting_.begin(), waiting_.end(), [](const kspace_buffer& x, const kspace_buffer& y) { return x.key < y.key; });
+    auto all = std::move(waiting_);
+    waiting_.clear();
+    for (auto& b : all) make_image(b);
+    finished_ = true;
+    if (ignored_noise_ > 0)
+      chain_->say(std::to_string(ignored_noise_) + " noise readouts after the first image were not used");
+    if (assembler_->calibration_readouts_dropped() > 0)
+      chain_->say(std::to_string(assembler_->calibration_readouts_dropped()) +
+                  " calibration readouts after their slice's first image were not used");
+  }
+
+  // Stops the work from any thread: the feeding thread's push()/finish() throws larmor::Cancelled.
+  void cancel() noexcept { cancelled_.store(true); }
+  bool cancelled() const noexcept { return cancelled_.load(); }
+
+  // The images made so far that no sink took, in the order made; the queue is emptied.
+  std::vector<io::image_record> take_images() { return std::exchange(queue_, {}); }
+
+  // The methods that ran ("auto" resolved, several joined by "+").
+  std::string method() const { return chain_->methods(); }
+  const io::encoding_header& header() const { return header_; }
+  index_t readouts_pushed() const { return pushed_; }
+  index_t images_made() const { return images_made_; }
+  index_t noise_readouts_ignored() const { return ignored_noise_; }
+
+ private:
+  void check_cancelled() const {
+    if (cancelled_.load()) throw Cancelled("recon: " + source_ + ": cancelled");
+  }
+  void check_usable() const {
+    check_cancelled();
+    LARMOR_CHECK_ARG(!finished_, "recon_session: ", source_, ": push or finish after finish()");
+  }
+
+  static bool is_imaging(const io::acquisition& a) {
+    using io::acq_flag;
+    return !a.has(acq_flag::is_noise_measurement) && !detail::skipped_readout(a) &&
+           (!a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging));
+  }
+
+  void place(io::acquisition&& a) {
+    using io::acq_flag;
+    if (a.has(acq_flag::is_noise_measurement) && whitening_decided_) {
+      ++ignored_noise_;
+      return;
+    }
+    assembler_->add(a);
+    if (!is_imaging(a)) return;
+    const buffer_key k{a.idx.slice, a.idx.contrast, a.idx.phase, a.idx.repetition, a.idx.set};
+    std::vector<buffer_key> done;
+    for (const auto& o : assembler_->open_buffers()) {
+      const bool slice_done = a.has(acq_flag::last_in_slice) && o.slice == k.slice && o.repetition == k.repetition &&
+                              o.set == k.set && o.contrast <= k.contrast && o.phase <= k.phase;
+      const bool repetition_done = a.has(acq_flag::last_in_repetition) && o.repetition <= k.repetition;
+      const bool moved_on = o.slice == k.slice && o.repetition < k.repetition;
+      if (slice_done || repetition_done || moved_on || a.has(acq_flag::last_in_measurement)) done.push_back(o);
+    }
+    for (const auto& o : done) close(o);
+  }
+
+  // A complete buffer: its image now, or at finish() when its calibration may still change.
+  void close(const buffer_key& k) {
+    kspace_buffer b = assembler_->take(k);
+    if (interleaved_ || (accelerated_ && !has_calibration(k))) {
+      waiting_.push_back(std::move(b));
+      return;
+    }
+    make_image(b);
+  }
+
+  bool has_calibration(const buffer_key& k) const {
+    if (detail::find_calibration(calibration_, k)) return true;
+    for (const auto& c : assembler_->calibration_keys())
+      if (c.slice == k.slice) return true;
+    return false;
+  }
+
+  // The calibration of buffer k, frozen (finished, pre-whitened) the first time it is needed.
+  const array<cfloat, 4>* calibration_for(const buffer_key& k) {
+    buffer_key exact = k;
+    exact.repetition = 0;
+    const auto keys = assembler_->calibration_keys();
+    const bool exact_pending = std::find(keys.begin(), keys.end(), exact) != keys.end();
+    if (!calibration_.count(exact) && exact_pending) freeze(exact);
+    if (const auto* c = detail::find_calibration(calibration_, k)) return c;
+    for (const auto& c : keys)
+      if (c.slice == k.slice) {
+        freeze(c);
+        return &calibration_.at(c);
+      }
+    return nullptr;
+  }
+  void freeze(const buffer_key& c) {
+    auto cal = assembler_->take_calibration(c);
+    if (whitener_.size() > 0) prewhiten_inplace(cal.view(), whitener_.cview());
+    calibration_.emplace(c, std::move(cal));
+  }
+
+  void make_image(kspace_buffer& b) {
+    check_cancelled();
+    if (!whitening_decided_) {  // the noise readouts received until now pre-whiten every image
+      whitening_decided_ = true;
+      auto noise = assembler_->take_noise();
+      if (opt_.prewhiten && noise.size() > 0) {
+        chain_->say("noise pre-whitening from " + std::to_string(assembler_->summary().noise_scans) +
+                    " noise scans");
+        whitener_ = detail::chain_prewhitener(noise, assembler_->summary(), opt_);
+      }
+    }
+    if (whitener_.size() > 0) prewhiten_inplace(b.kspace.view(), whitener_.cview());
+    const auto* cal = calibration_for(b.key);
+    const auto& s = assembler_->summary();
+    auto img = chain_->reconstruct(b, cal, s.acceleration_y, s.acceleration_z,
+                                   static_cast<std::uint16_t>(++images_made_));
+    if (sink_)
+      sink_(std::move(img));
+    else
+      queue_.push_back(std::move(img));
+  }
+
+  recon_options opt_;
+  image_sink sink_;
+  std::string source_;
+  io::encoding_header header_;
+  std::optional<epi::epi_corrector> epi_;  // EPI: ramp regridding + Nyquist ghost correction before assembly
+  std::optional<kspace_assembler> assembler_;
+  std::optional<detail::buffer_reconstructor> chain_;
+  std::map<buffer_key, array<cfloat, 4>> calibration_;  // frozen, pre-whitened; node addresses stable
+  std::vector<kspace_buffer> waiting_;                  // complete, reconstructed at finish()
+  std::vector<io::image_record> queue_;
+  array<cfloat, 2> whitener_;
+  bool interleaved_ = false, accelerated_ = false, whitening_decided_ = false, finished_ = false;
+  index_t pushed_ = 0, images_made_ = 0, ignored_noise_ = 0;
+  std::atomic<bool> cancelled_{false};
+};
+
+// recon of a raw_dataset in memory through a session: the images in the order the session makes them.
+inline recon_result recon(const io::raw_dataset& raw, const recon_options& opt = {}) {
+  if (opt.progress) opt.progress("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
+  recon_result res;
+  recon_session s(raw.header, opt, [&](io::image_record&& r) { res.images.push_back(std::move(r)); }, raw.source);
+  for (const auto& a : raw.acquisitions) s.push(a);
+  s.finish();
+  res.method = s.method();
+  return res;
+}
+
+}  // namespace larmor
