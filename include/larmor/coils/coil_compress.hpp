@@ -44,6 +44,8 @@ struct coil_compress_options {
   double energy = 0.0;          // keep the fewest coils holding at least this fraction of the energy
   compression_method method = compression_method::svd;
   index_t calib = 24;           // calibration region (y, z)
+  bool full_readout = false;    // svd: the calibration lines over the whole readout (else `calib` wide in x too)
+  index_t min_ncoils = 1;       // with `energy`: at least this many (at most all) coils
 };
 
 struct coil_compression {
@@ -118,7 +120,11 @@ coil_compression coil_compression_matrices(strided_view<const cfloat, R> kspace,
   cc.physical_coils = nc;
   auto region = find_calibration_region(kspace, opt.calib);
 
+  const auto by_energy = [&](const std::vector<double>& ev) {
+    return std::min(nc, std::max(opt.min_ncoils, detail::count_for_energy(ev, opt.energy)));
+  };
   if (opt.method == compression_method::svd) {
+    if (opt.full_readout) region.begin[R - 2] = 0, region.end[R - 2] = nx;
     const auto cal = extract_calibration(kspace, region);
     const index_t m = cal.size() / nc;
     Eigen::Map<const Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> x(cal.data(), nc, m);
@@ -127,7 +133,7 @@ coil_compression coil_compression_matrices(strided_view<const cfloat, R> kspace,
     std::vector<double> ev;
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> probe(cov, Eigen::EigenvaluesOnly);
     for (index_t i = 0; i < nc; ++i) ev.push_back(std::max(0.0, probe.eigenvalues()(nc - 1 - i)));
-    cc.virtual_coils = opt.ncoils > 0 ? opt.ncoils : detail::count_for_energy(ev, opt.energy);
+    cc.virtual_coils = opt.ncoils > 0 ? opt.ncoils : by_energy(ev);
     cc.matrix = array<cfloat, 2>(extents<2>{cc.virtual_coils, nc});
     detail::top_rows(cov, cc.virtual_coils, cc.matrix.data(), &cc.energy);
     return cc;
@@ -153,7 +159,7 @@ coil_compression coil_compression_matrices(strided_view<const cfloat, R> kspace,
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(mean_cov, Eigen::EigenvaluesOnly);
     for (index_t i = 0; i < nc; ++i) cc.energy.push_back(std::max(0.0, es.eigenvalues()(nc - 1 - i)));
   }
-  cc.virtual_coils = opt.ncoils > 0 ? opt.ncoils : detail::count_for_energy(cc.energy, opt.energy);
+  cc.virtual_coils = opt.ncoils > 0 ? opt.ncoils : by_energy(cc.energy);
   const index_t nv = cc.virtual_coils;
   cc.per_readout = array<cfloat, 3>(extents<3>{nx, nv, nc});
   parallel_for(nx, [&](index_t x) {
