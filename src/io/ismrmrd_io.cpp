@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -20,13 +22,48 @@ namespace larmor::io {
 
 namespace {
 
-// The HDF5 library prints an error stack to stderr on every failed call; the library must not print.
-// libismrmrd opens raw-data files read-write, and HDF5's file locks then make a second process reading
-// the same scan fail: reading must not lock (unless the user set HDF5_USE_FILE_LOCKING explicitly).
-void silence_hdf5() {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
-}
+// Every HDF5 call of this file runs inside one hdf5_scope, which leaves no process-wide trace behind:
+//  * The HDF5 library prints an error stack to stderr on every failed call, and the library must not print:
+//    the automatic error handler of the default stack is saved, turned off, and restored at scope exit
+//    (H5Eget_auto2 / H5Eset_auto2), so a host program's own handler is back when larmor returns.
+//  * libismrmrd opens raw-data files read-write, and HDF5's file locks then make a second process reading
+//    the same scan fail. HDF5 1.10 reads HDF5_USE_FILE_LOCKING when it opens a file (there is no
+//    H5Pset_file_locking before 1.12.1), so when the user has not set it, it is set to FALSE for the
+//    scope and removed again at its end. A user's own setting is never touched.
+//  * The scopes are serialised by one process-wide (recursive) mutex: HDF5 builds without thread safety
+//    must not be entered from two threads, and the environment is only changed under it. (A host thread
+//    that calls getenv/setenv while larmor reads a file races with it, as with any setenv; POSIX rule.)
+class hdf5_scope {
+ public:
+  hdf5_scope() : lock_(mutex()) {
+    if (depth()++ > 0) return;
+    H5Eget_auto2(H5E_DEFAULT, &saved_func_, &saved_data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    set_locking_ = std::getenv("HDF5_USE_FILE_LOCKING") == nullptr;
+    if (set_locking_) setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
+  }
+  ~hdf5_scope() {
+    if (--depth() > 0) return;
+    if (set_locking_) unsetenv("HDF5_USE_FILE_LOCKING");
+    H5Eset_auto2(H5E_DEFAULT, saved_func_, saved_data_);
+  }
+  hdf5_scope(const hdf5_scope&) = delete;
+  hdf5_scope& operator=(const hdf5_scope&) = delete;
+
+ private:
+  static std::recursive_mutex& mutex() {
+    static std::recursive_mutex m;
+    return m;
+  }
+  static int& depth() {
+    static int d = 0;  // guarded by mutex()
+    return d;
+  }
+  std::lock_guard<std::recursive_mutex> lock_;
+  H5E_auto2_t saved_func_ = nullptr;
+  void* saved_data_ = nullptr;
+  bool set_locking_ = false;
+};
 
 std::optional<limit> convert(const ISMRMRD::Optional<ISMRMRD::Limit>& l) {
   if (!l) return std::nullopt;
@@ -120,7 +157,9 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
 void read_ismrmrd(const std::string& path, const std::string& group,
                   const std::function<void(const encoding_header&)>& header,
                   const std::function<void(acquisition&&)>& each) {
-  silence_hdf5();
+  // The callbacks run outside the HDF5 scope (a callback may itself read or write files, or wait for a
+  // thread that does): the scope is taken per HDF5 step, the dataset is opened and closed inside one.
+  std::optional<hdf5_scope> hdf5(std::in_place);
   LARMOR_CHECK_DATA(std::filesystem::exists(path), "read_ismrmrd: ", path, ": no such file");
   LARMOR_CHECK_DATA(H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd: ", path, ": not an HDF5 file (or truncated)");
   {
@@ -136,16 +175,29 @@ void read_ismrmrd(const std::string& path, const std::string& group,
     LARMOR_CHECK_DATA(has_data, "read_ismrmrd: ", path, ": '", group, "' holds no acquisitions ('", group, "/data')");
   }
   try {
-    ISMRMRD::Dataset d(path.c_str(), group.c_str(), false);
+    std::unique_ptr<ISMRMRD::Dataset> d;
+    struct close_in_scope {  // the dataset's destructor closes HDF5 handles: inside a scope, also on errors
+      std::unique_ptr<ISMRMRD::Dataset>& d;
+      ~close_in_scope() {
+        if (!d) return;
+        const hdf5_scope s;
+        d.reset();
+      }
+    } closer{d};
+    d = std::make_unique<ISMRMRD::Dataset>(path.c_str(), group.c_str(), false);
     std::string xml;
-    d.readHeader(xml);
+    d->readHeader(xml);
+    const uint32_t n = d->getNumberOfAcquisitions();
+    hdf5.reset();
     const auto parsed = parse_header(xml, path);
-    const uint32_t n = d.getNumberOfAcquisitions();
     LARMOR_CHECK_DATA(n > 0, "read_ismrmrd: ", path, ": zero acquisitions");
     header(parsed);
     ISMRMRD::Acquisition a;
     for (uint32_t i = 0; i < n; ++i) {
-      d.readAcquisition(i, a);
+      {
+        const hdf5_scope s;
+        d->readAcquisition(i, a);
+      }
       // ISMRMRD's headers are packed structs: read members by value from the struct, never through the
       // accessors that return references (those would be misaligned).
       const ISMRMRD::AcquisitionHeader& hd = a.getHead();
@@ -211,7 +263,7 @@ void set_image_header(Image& im, const image_record& r) {
 }  // namespace
 
 void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images, const std::string& group) {
-  silence_hdf5();
+  const hdf5_scope hdf5;
   std::random_device rd;
   const std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
   try {
@@ -259,7 +311,7 @@ void write_ismrmrd_images(const std::string& path, const std::vector<image_recor
 
 
 std::vector<image_record> read_ismrmrd_images(const std::string& path, const std::string& group) {
-  silence_hdf5();
+  const hdf5_scope hdf5;
   LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd_images: ", path,
                     ": no such HDF5 file");
   std::vector<image_record> out;
@@ -309,7 +361,7 @@ std::vector<image_record> read_ismrmrd_images(const std::string& path, const std
 }
 
 hdf5_complex_array read_hdf5_complex(const std::string& path, const std::string& dataset) {
-  silence_hdf5();
+  const hdf5_scope hdf5;
   LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_hdf5_complex: ", path,
                     ": no such HDF5 file");
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);

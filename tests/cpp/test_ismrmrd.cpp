@@ -2,12 +2,14 @@
 // phantom and coil maps beside the raw data) reconstructed against that truth; accelerated and
 // interleaved files placed line by line; images written and read back with their geometry; broken
 // files each raising one clear DataError.
+#include <hdf5.h>
 #include <ismrmrd/dataset.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "larmor/io/ismrmrd.hpp"
+#include "larmor/io/ismrmrd_kspace.hpp"
 #include "larmor/recon/recon.hpp"
 #include "larmor/recon/recon_file.hpp"
 #include "test_helpers.hpp"
@@ -277,6 +279,72 @@ TEST(Ismrmrd, BadFilesGiveOneLineErrors) {
   auto nan = good;
   nan[1].data(3, 1) = std::complex<float>(std::nanf(""), 0.f);
   expect_data_error(write_file("nan.h5", nan), "NaN");
+}
+
+// read_ismrmrd_kspace (the call Python's read_ismrmrd makes) is read_ismrmrd + assemble_kspace, buffer for
+// buffer and sample for sample.
+TEST(Ismrmrd, ReadKspaceEqualsReadThenAssemble) {
+  const std::string path = LARMOR_DEMO_DATA;
+  const auto r = io::read_ismrmrd_kspace(path);
+  const auto ref = assemble_kspace(io::read_ismrmrd(path));
+  EXPECT_EQ(r.header.encoded_matrix, io::read_ismrmrd(path).header.encoded_matrix);
+  ASSERT_EQ(r.kspace.imaging.size(), ref.imaging.size());
+  ASSERT_GE(r.kspace.imaging.size(), 1u);
+  for (std::size_t i = 0; i < ref.imaging.size(); ++i) {
+    ASSERT_EQ(r.kspace.imaging[i].kspace.shape(), ref.imaging[i].kspace.shape());
+    EXPECT_TRUE(r.kspace.imaging[i].key == ref.imaging[i].key);
+    EXPECT_TRUE(std::equal(r.kspace.imaging[i].kspace.begin(), r.kspace.imaging[i].kspace.end(),
+                           ref.imaging[i].kspace.begin()));
+  }
+  EXPECT_EQ(r.kspace.noise.size(), ref.noise.size());
+  EXPECT_EQ(r.kspace.coils, ref.coils);
+  EXPECT_THROW(io::read_ismrmrd_kspace(test::tmp_path("missing.h5")), DataError);
+}
+
+// No process-wide trace: the host's HDF5 error handler is back after every call (failed ones too), and
+// HDF5_USE_FILE_LOCKING is neither left set nor overwritten.
+int host_handler_calls = 0;
+herr_t host_handler(hid_t, void*) {
+  ++host_handler_calls;
+  return 0;
+}
+TEST(Ismrmrd, HostHdf5HandlerAndEnvironmentAreLeftAlone) {
+  H5E_auto2_t f0 = nullptr;
+  void* d0 = nullptr;
+  H5Eget_auto2(H5E_DEFAULT, &f0, &d0);
+  int tag = 0;
+  H5Eset_auto2(H5E_DEFAULT, host_handler, &tag);
+  unsetenv("HDF5_USE_FILE_LOCKING");
+  const std::string path = LARMOR_DEMO_DATA;
+  (void)io::read_ismrmrd(path);
+  const auto junk = test::tmp_path("junk_handler.h5");
+  {
+    std::ofstream f(junk, std::ios::binary);
+    for (int i = 0; i < 5000; ++i) f.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  EXPECT_THROW(io::read_ismrmrd(junk), DataError);
+  EXPECT_THROW(io::read_ismrmrd(path, "no_such_group"), DataError);
+  EXPECT_THROW(io::read_hdf5_complex(path, "dataset/no_such_array"), DataError);
+  H5E_auto2_t f1 = nullptr;
+  void* d1 = nullptr;
+  H5Eget_auto2(H5E_DEFAULT, &f1, &d1);
+  EXPECT_EQ(reinterpret_cast<void*>(f1), reinterpret_cast<void*>(&host_handler));
+  EXPECT_EQ(d1, &tag);
+  EXPECT_EQ(host_handler_calls, 0);  // silenced inside larmor's calls
+  EXPECT_EQ(std::getenv("HDF5_USE_FILE_LOCKING"), nullptr);
+  // A failing call of the host's own reaches the host's handler again.
+  EXPECT_LT(H5Fopen(junk.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), 0);
+  EXPECT_GT(host_handler_calls, 0);
+  // A user's own setting survives (a private copy: with locks on, another test process reading the shared
+  // file would make this one fail).
+  const auto own = test::tmp_path("locking_copy.h5");
+  std::filesystem::copy_file(path, own, std::filesystem::copy_options::overwrite_existing);
+  setenv("HDF5_USE_FILE_LOCKING", "TRUE", 1);
+  (void)io::read_ismrmrd(own);
+  ASSERT_NE(std::getenv("HDF5_USE_FILE_LOCKING"), nullptr);
+  EXPECT_EQ(std::string(std::getenv("HDF5_USE_FILE_LOCKING")), "TRUE");
+  unsetenv("HDF5_USE_FILE_LOCKING");
+  H5Eset_auto2(H5E_DEFAULT, f0, d0);
 }
 
 }  // namespace
