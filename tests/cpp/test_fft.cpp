@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 
 #include "test_helpers.hpp"
 
@@ -183,6 +184,44 @@ TEST(Fft, WisdomRoundTrip) {
   EXPECT_TRUE(fft_wisdom_import(path));
   EXPECT_THROW(fft_wisdom_export("/nonexistent-dir/w"), DataError);
   EXPECT_LT(test::relative_error(fftc(x.cview()), y), 1e-6);
+}
+
+// A host that plans its own FFTW transforms on another thread while larmor plans (issue 19 item 5):
+// larmor makes FFTW's planner thread-safe (fftw[f]_make_planner_thread_safe), so both sides get correct
+// plans. The host thread calls FFTW directly, outside larmor's mutex; larmor plans new shapes meanwhile.
+TEST(Fft, PlansMadeConcurrentlyWithAHostThreadAreCorrect) {
+  const auto x0 = test::random_array<cfloat, 2>(extents<2>{1, 1}, 1);
+  (void)fftc(x0.cview());  // larmor initialises FFTW (threads, thread-safe planner) before the host starts
+  double host_worst = 0, larmor_worst = 0;
+  std::thread host([&] {
+    for (int n = 5; n < 45; ++n) {
+      // x[m] = exp(2 pi i 3 m / n): its unnormalised forward DFT is n at bin 3, zero elsewhere.
+      std::vector<fftwf_complex> in(static_cast<std::size_t>(n)), out(static_cast<std::size_t>(n));
+      fftwf_plan p = fftwf_plan_dft_1d(n, in.data(), out.data(), FFTW_FORWARD, FFTW_ESTIMATE);
+      for (int m = 0; m < n; ++m) {
+        const double ph = 2 * 3.14159265358979323846 * 3 * m / n;
+        in[static_cast<std::size_t>(m)][0] = static_cast<float>(std::cos(ph));
+        in[static_cast<std::size_t>(m)][1] = static_cast<float>(std::sin(ph));
+      }
+      fftwf_execute(p);
+      fftwf_destroy_plan(p);
+      for (int k = 0; k < n; ++k) {
+        const double re = out[static_cast<std::size_t>(k)][0] - (k == 3 ? n : 0), im = out[static_cast<std::size_t>(k)][1];
+        host_worst = std::max(host_worst, std::hypot(re, im) / n);
+      }
+    }
+  });
+  std::thread lib([&] {
+    for (index_t n = 5; n < 25; ++n) {  // a new shape, so a new larmor plan, every time
+      const auto x = test::random_array<cfloat, 2>(extents<2>{n, n + 1}, static_cast<unsigned>(n));
+      const auto ref = naive_dft_axes(to_double(x), {0, 1}, false);
+      larmor_worst = std::max(larmor_worst, test::relative_error(to_double(fftc(x.cview())), ref));
+    }
+  });
+  host.join();
+  lib.join();
+  EXPECT_LT(host_worst, 1e-5);
+  EXPECT_LT(larmor_worst, 2e-6);
 }
 
 TEST(Fft, BadAxesAreRejected) {

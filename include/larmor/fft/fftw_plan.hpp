@@ -10,6 +10,11 @@
 // the environment sets LARMOR_FFT_PLANNER=estimate. Wisdom (FFTW's record of measured plans) can be
 // saved and loaded with fft_wisdom_export/import (or the LARMOR_FFTW_WISDOM environment variable, see
 // fftw_plan_cache) so later processes skip the measuring.
+// Sharing FFTW with a host program: FFTW's planner keeps global state (wisdom, the planner itself), and
+// larmor's mutex only orders larmor's own calls. Before its first FFTW call larmor therefore calls
+// fftw[f]_init_threads and fftw[f]_make_planner_thread_safe once per process (fftw_library_init), which
+// makes FFTW serialise every planner call internally — the host's as well, whichever thread they come
+// from. The host's plans are unaffected otherwise; FFTW documents the call as safe to make more than once.
 #pragma once
 
 #include <fftw3.h>
@@ -75,6 +80,19 @@ inline std::mutex& fftw_planner_mutex() {
   return m;
 }
 
+// Once per process, before larmor's first FFTW call: threads for both precisions and a thread-safe
+// planner (FFTW >= 3.3.5), so that a host planning its own FFTW transforms on another thread cannot race
+// with larmor's planning (see the file comment).
+inline void fftw_library_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    fftwf_init_threads();
+    fftw_init_threads();
+    fftwf_make_planner_thread_safe();
+    fftw_make_planner_thread_safe();
+  });
+}
+
 inline std::atomic<int>& planner_effort_setting() {
   static std::atomic<int> e{[] {
     const char* env = std::getenv("LARMOR_FFT_PLANNER");
@@ -103,12 +121,14 @@ inline fft_planner_effort fft_planner_effort_setting() {
 // import returns false when the files are missing or unreadable (nothing changes); export throws
 // larmor::DataError when they cannot be written.
 inline bool fft_wisdom_import(const std::string& path) {
+  detail::fftw_library_init();
   std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
   const bool f = fftwf_import_wisdom_from_filename((path + ".f").c_str()) != 0;
   const bool d = fftw_import_wisdom_from_filename((path + ".d").c_str()) != 0;
   return f && d;
 }
 inline void fft_wisdom_export(const std::string& path) {
+  detail::fftw_library_init();
   std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
   LARMOR_CHECK_DATA(fftwf_export_wisdom_to_filename((path + ".f").c_str()) != 0 &&
                         fftw_export_wisdom_to_filename((path + ".d").c_str()) != 0,
@@ -185,7 +205,7 @@ class fftw_plan_cache {
 
  private:
   fftw_plan_cache() {
-    traits::init_threads();
+    detail::fftw_library_init();
     if (const char* w = wisdom_file()) traits::import_wisdom(w);
   }
 
