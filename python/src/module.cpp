@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "larmor/io/ismrmrd.hpp"
+#include "larmor/io/ismrmrd_kspace.hpp"
 #include "larmor/larmor.hpp"
+#include "larmor/pi/gfactor.hpp"
 #include "larmor/recon/recon.hpp"
 #include "larmor/recon/recon_file.hpp"
 #include "bind_common.hpp"
@@ -68,20 +70,17 @@ py::dict header_dict(const larmor::io::encoding_header& h) {
   return d;
 }
 
-// The first set of maps as (coils, ...) for k-space of rank R: maps given as (coils, ...) or (sets, coils, ...).
+// Maps as (coils, ...) for k-space of rank R: given as (coils, ...) or (maps, coils, ...) with ONE set. Several
+// sets are refused with the C++ message (detail::single_map_set), never silently reduced to the first.
 template <std::size_t R>
-larmor::strided_view<const cfloat, R> first_map_set(const py::object& maps, py::object& holder, const char* name) {
+larmor::strided_view<const cfloat, R> one_map_set(const py::object& maps, py::object& holder, const char* func) {
   const auto nm = ndim_of(maps);
-  if (nm == static_cast<py::ssize_t>(R)) return complex_view<R>(maps, holder, name);
-  if (nm == static_cast<py::ssize_t>(R) + 1) {
-    py::array a = py::array::ensure(maps);
-    if (a.shape(0) < 1) throw larmor::InvalidArgument(std::string(name) + ": holds no set of maps");
-    py::object first = a.attr("__getitem__")(0);
-    return complex_view<R>(first, holder, name);
-  }
-  throw larmor::InvalidArgument(std::string(name) + ": expected (coils, ...) or (maps, coils, ...) with " +
-                                std::to_string(R) + " or " + std::to_string(R + 1) + " dimensions, got " +
-                                std::to_string(nm));
+  const std::string name = std::string(func) + ": maps";
+  if (nm == static_cast<py::ssize_t>(R)) return complex_view<R>(maps, holder, name.c_str());
+  if (nm == static_cast<py::ssize_t>(R) + 1)
+    return larmor::detail::single_map_set<R>(func, complex_view<R + 1>(maps, holder, name.c_str()));
+  throw larmor::InvalidArgument(name + ": expected (coils, ...) or (maps, coils, ...) with " + std::to_string(R) +
+                                " or " + std::to_string(R + 1) + " dimensions, got " + std::to_string(nm));
 }
 
 larmor::grappa_options grappa_opts(const std::vector<index_t>& kernel, float reg, index_t kernel_z) {
@@ -131,7 +130,8 @@ PYBIND11_MODULE(_larmor, m) {
   for (const auto& [name, bind] : areas) bind(m);
 
   m.def("set_num_threads", &larmor::set_num_threads, py::arg("n"),
-        "Worker threads for all larmor calls (0: OMP_NUM_THREADS or all cores).");
+        "Worker threads for all larmor calls, a process-wide larmor setting read by every thread (0: OpenMP's default, "
+        "OMP_NUM_THREADS or all cores). OpenMP's own setting (omp_set_num_threads) is not changed. See docs/api.md.");
   m.def("num_threads", &larmor::num_threads, "Worker threads larmor uses.");
 
   m.def("fftc", [](const py::object& x, const std::vector<int>& axes) { return fft_impl(x, axes, false); },
@@ -223,20 +223,25 @@ PYBIND11_MODULE(_larmor, m) {
         "ESPIRiT maps (maps, coils, [z,] y, x) from k-space (coils, [z,] y, x); defaults as BART ecalib.");
   m.def("walsh_maps", [](const py::object& x, index_t kernel) {
     return spatial_2d_or_3d(x, "walsh_maps", [&](auto v) -> py::object {
-      decltype(larmor::walsh_maps(v, kernel)) out;
+      larmor::walsh_options o;
+      o.kernel = kernel;
+      decltype(larmor::walsh_maps(v, o)) out;
       {
         py::gil_scoped_release nogil;
-        out = larmor::walsh_maps(v, kernel);
+        out = larmor::walsh_maps(v, o);
       }
       return to_numpy(std::move(out));
     });
   }, py::arg("coil_imgs"), py::arg("kernel") = 7, "Walsh adaptive-combine maps, shape of coil_imgs (unit norm).");
   m.def("inati_maps", [](const py::object& x, index_t kernel, int iters) {
     return spatial_2d_or_3d(x, "inati_maps", [&](auto v) -> py::object {
-      decltype(larmor::inati_maps(v, kernel, iters)) out;
+      larmor::inati_options o;
+      o.kernel = kernel;
+      o.iters = iters;
+      decltype(larmor::inati_maps(v, o)) out;
       {
         py::gil_scoped_release nogil;
-        out = larmor::inati_maps(v, kernel, iters);
+        out = larmor::inati_maps(v, o);
       }
       return to_numpy(std::move(out));
     });
@@ -312,16 +317,15 @@ PYBIND11_MODULE(_larmor, m) {
   }, py::arg("kspace"), py::arg("ncoils"), py::arg("method") = "svd", py::arg("calib") = 24,
         "Virtual coils (SVD or GCC, from the calibration region): the first axis shrinks to ncoils.");
 
-  m.def("read_ismrmrd", [](const std::string& path, const std::string& group) {
-    larmor::io::raw_dataset raw;
-    larmor::assembled_kspace k;
+  const auto read_kspace = [](const std::string& path, const std::string& group) {
+    larmor::io::ismrmrd_kspace r;
     {
       py::gil_scoped_release nogil;
-      raw = larmor::io::read_ismrmrd(path, group);
-      k = larmor::assemble_kspace(raw);
+      r = larmor::io::read_ismrmrd_kspace(path, group);  // io/ismrmrd_kspace.hpp: the same call in C++
     }
+    auto& k = r.kspace;
     py::dict d;
-    d["header"] = header_dict(raw.header);
+    d["header"] = header_dict(r.header);
     py::list buffers, keys;
     for (auto& b : k.imaging) {
       py::dict key;
@@ -340,10 +344,15 @@ PYBIND11_MODULE(_larmor, m) {
     for (auto& [key, c] : k.calibration) cal.append(to_numpy(std::move(c)));
     d["calibration"] = cal;
     return d;
-  }, py::arg("path"), py::arg("dataset") = "dataset",
-        "Reads an ISMRMRD file: dict with 'header', 'kspace' (list of (coils, z, y, x), one per "
-        "slice/contrast/phase/repetition/set, oversampling removed), 'indices', 'noise' (coils, samples) or None, "
-        "'calibration'.");
+  };
+  const char* read_doc =
+      "Reads an ISMRMRD file into assembled k-space (C++: larmor::io::read_ismrmrd_kspace): dict with 'header', "
+      "'kspace' (list of (coils, z, y, x), one per slice/contrast/phase/repetition/set, averages divided out, "
+      "oversampling removed), 'indices' (the keys of 'kspace', same order), 'noise' (coils, samples) or None, "
+      "'calibration' (separate calibration buffers). Readouts are assembled as they are read (the raw list "
+      "never exists). DataError (RuntimeError) for unreadable or non-Cartesian files.";
+  m.def("read_ismrmrd", read_kspace, py::arg("path"), py::arg("dataset") = "dataset", read_doc);
+  m.def("read_ismrmrd_kspace", read_kspace, py::arg("path"), py::arg("dataset") = "dataset", read_doc);
   m.def("recon", [](const std::string& path, const std::string& method, const std::string& output,
                     const std::string& partial_fourier) {
     larmor::recon_options o;
@@ -412,14 +421,16 @@ PYBIND11_MODULE(_larmor, m) {
         "shape with every missing line filled; acquired lines are returned exactly. The sampling lattice (R along y, "
         "Ry x Rz with a CAIPIRINHA shift in 3D) is read from the data. acs: separate calibration data (the ACS "
         "block or zero-filled full size); None uses the fully sampled centre. kernel = (ky source lines, kx readout "
-        "points), kernel_z source rows along z in 3D; reg: Tikhonov lambda = reg * tr(A^H A) / n (Gadgetron's scale).");
+        "points), kernel_z source rows along z in 3D; reg: RELATIVE Tikhonov weight of the kernel fit, "
+        "lambda = reg * tr(A^H A) / n_sources (the mean eigenvalue of the calibration normal matrix; Gadgetron's "
+        "scale) - not the absolute lambda of sense/cgsense; see docs/api.md.");
   m.def("grappa_unmixing", [](const py::object& k, const py::object& maps, const py::object& acs,
                               const std::vector<index_t>& kernel, float reg, index_t kernel_z) {
     const auto o = grappa_opts(kernel, reg, kernel_z);
     return spatial_2d_or_3d(k, "grappa_unmixing", [&](auto v) -> py::object {
       constexpr std::size_t R = decltype(v)::rank;
       py::object hold;
-      const auto mv = first_map_set<R>(maps, hold, "grappa_unmixing: maps");
+      const auto mv = one_map_set<R>(maps, hold, "grappa_unmixing");
       auto [kern, L] = grappa_setup(v, acs, o);
       (void)L;
       decltype(larmor::grappa_unmixing(kern, mv)) out;
@@ -432,7 +443,8 @@ PYBIND11_MODULE(_larmor, m) {
   }, py::arg("kspace"), py::arg("maps"), py::arg("acs") = py::none(), py::arg("kernel") = std::vector<index_t>{4, 5},
         py::arg("reg") = 5e-4f, py::arg("kernel_z") = 3,
         "Image-domain GRAPPA unmixing weights u (coils, [z,] y, x): calibrate on the ACS of `kspace` (or `acs`) and "
-        "fold the combination with `maps` (coils, ...) or (maps, coils, ...) (first set) in, so that "
+        "fold the combination with `maps` (coils, ...) or (maps, coils, ...) (one set; several sets raise "
+        "ValueError) in, so that "
         "image = sum_c u_c ifftc(lattice lines of k)_c. Compute once, apply with grappa_unmix to every "
         "repetition/slice with the same sampling.");
   m.def("grappa_unmix", [](const py::object& k, const py::object& unmixing) {
@@ -457,13 +469,13 @@ PYBIND11_MODULE(_larmor, m) {
     return spatial_2d_or_3d(k, "grappa_gfactor", [&](auto v) -> py::object {
       constexpr std::size_t R = decltype(v)::rank;
       py::object hold;
-      const auto mv = first_map_set<R>(maps, hold, "grappa_gfactor: maps");
-      auto [kern, L] = grappa_setup(v, acs, o);
+      const auto mv = one_map_set<R>(maps, hold, "grappa_gfactor");
+      py::object ahold;
+      const auto av = acs.is_none() ? v : complex_view<R>(acs, ahold, "grappa_gfactor: acs");
       larmor::array<float, R - 1> out;
       {
         py::gil_scoped_release nogil;
-        const auto u = larmor::grappa_unmixing(kern, mv);
-        out = larmor::grappa_gfactor(u.cview(), mv, L.factor());
+        out = larmor::grappa_gfactor(v, mv, av, o);  // pi/gfactor.hpp: the same call as in C++
       }
       return to_numpy(std::move(out));
     });
@@ -471,12 +483,14 @@ PYBIND11_MODULE(_larmor, m) {
         py::arg("reg") = 5e-4f, py::arg("kernel_z") = 3,
         "GRAPPA g-factor map ([z,] y, x), float32: g = sqrt(sum |u_c|^2) / (R sqrt(sum |w_c|^2)) from the unmixing "
         "weights u and the Roemer weights w = conj(S)/sum|S|^2 (Gadgetron's sqrt(sum|unmix|^2)/R for unit-norm maps); "
-        "white unit noise per coil (prewhitened data); 0 outside the maps.");
+        "white unit noise per coil (prewhitened data); 0 outside the maps. The kernel is calibrated on the fully sampled "
+        "centre of `acs` (None: of kspace); kernel/reg/kernel_z as in grappa (reg relative). The same call as C++ "
+        "larmor::grappa_gfactor(kspace, maps, acs, grappa_options) (pi/gfactor.hpp).");
   m.def("sense", [](const py::object& k, const py::object& maps, float reg) {
     return spatial_2d_or_3d(k, "sense", [&](auto v) -> py::object {
       constexpr std::size_t R = decltype(v)::rank;
       py::object hold;
-      const auto mv = first_map_set<R>(maps, hold, "sense: maps");
+      const auto mv = one_map_set<R>(maps, hold, "sense");
       larmor::sense_options o;
       o.reg = reg;
       larmor::array<cfloat, R - 1> out;
@@ -488,10 +502,17 @@ PYBIND11_MODULE(_larmor, m) {
     });
   }, py::arg("kspace"), py::arg("maps"), py::arg("reg") = 0.f,
         "Cartesian SENSE (Pruessmann 1999): regularly undersampled k-space (coils, [z,] y, x) and maps (coils, ...) "
-        "or (maps, coils, ...) (first set) -> image ([z,] y, x), scaled so that k = fftc(S x) on the acquired lines. "
+        "or (maps, coils, ...) with one set (several ESPIRiT sets raise ValueError, as in C++) -> image ([z,] y, x), "
+        "scaled so that k = fftc(S x) on the acquired lines. "
         "The lattice (R along y, Ry x Rz with CAIPI shift) is read from the data, ACS lines off it are ignored; R must "
-        "divide the matrix. reg: absolute Tikhonov lambda (as BART's -r).");
+        "divide the matrix. reg: absolute Tikhonov lambda on ||x||^2 (the lambda of (A^H A + reg I) x = A^H k, "
+        "= cgsense's reg and BART pics -l2 -r with -w 1; see docs/api.md).");
   m.def("sense_gfactor", [](const py::object& maps, index_t R, index_t rz, index_t shift, float reg) {
+    larmor::sense_gfactor_options go;
+    go.ry = R;
+    go.rz = rz;
+    go.shift = shift;
+    go.reg = reg;
     const auto nd = ndim_of(maps);
     py::object hold;
     if (nd == 3) {
@@ -499,7 +520,7 @@ PYBIND11_MODULE(_larmor, m) {
       larmor::array<float, 2> out;
       {
         py::gil_scoped_release nogil;
-        out = larmor::sense_gfactor(mv, R, rz, shift, reg);
+        out = larmor::sense_gfactor(mv, go);
       }
       return py::object(to_numpy(std::move(out)));
     }
@@ -511,7 +532,7 @@ PYBIND11_MODULE(_larmor, m) {
           larmor::array<float, RM - 2> out;
           {
             py::gil_scoped_release nogil;
-            out = larmor::sense_gfactor(mv, R, rz, shift, reg);
+            out = larmor::sense_gfactor(mv, go);
           }
           return to_numpy(std::move(out));
         } else {
@@ -529,7 +550,7 @@ PYBIND11_MODULE(_larmor, m) {
     return spatial_2d_or_3d(k, "cgsense", [&](auto v) -> py::object {
       constexpr std::size_t R = decltype(v)::rank;
       py::object hold, mhold;
-      const auto mv = first_map_set<R>(maps, hold, "cgsense: maps");
+      const auto mv = one_map_set<R>(maps, hold, "cgsense");
       larmor::cgsense_options o;
       o.reg = reg;
       o.iters = iters;
@@ -565,7 +586,8 @@ PYBIND11_MODULE(_larmor, m) {
         py::arg("tol") = 1e-6f, py::arg("return_residuals") = false,
         "CG-SENSE for any Cartesian mask: minimises ||M fftc(S x) - k||^2 + reg ||x||^2 by conjugate gradients from "
         "x = 0 (same iterates as bart pics -l2 -r reg -i iters -w 1). k-space (coils, [z,] y, x); maps (coils, ...) or "
-        "(maps, coils, ...) (first set); mask: boolean/0-1 or float weights over ([z,] y, x), None = read from the "
+        "(maps, coils, ...) with one set (several sets raise ValueError, as in C++); mask: boolean/0-1 or float "
+        "weights over ([z,] y, x), None = read from the "
         "data. Stops after `iters` or when ||r|| / ||A^H k|| <= tol. Returns the image ([z,] y, x), or "
         "(image, relative residuals per iteration) with return_residuals=True.");
 }

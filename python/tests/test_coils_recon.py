@@ -73,3 +73,30 @@ def test_read_ismrmrd_and_recon_demo_data():
     assert corr > 0.98
     with pytest.raises(ValueError, match="unknown method"):
         larmor.recon(DEMO, method="nope")
+
+
+def test_walsh_and_inati_options_are_used():
+    obj, maps, k = phantom(nc=6, n=48)
+    imgs = larmor.ifftc(k)
+    w3 = larmor.walsh_maps(imgs, kernel=3)
+    assert np.abs(w3 - larmor.walsh_maps(imgs)).max() > 1e-3  # default kernel 7
+    assert np.array_equal(w3, larmor.walsh_maps(imgs, 3))
+    i2 = larmor.inati_maps(imgs, kernel=7, iters=2)
+    assert np.abs(i2 - larmor.inati_maps(imgs)).max() > 1e-4
+    with pytest.raises(ValueError, match="iters must be >= 1"):
+        larmor.inati_maps(imgs, iters=0)
+
+
+def test_read_ismrmrd_kspace_is_read_ismrmrd_and_leaves_no_environment():
+    """read_ismrmrd and read_ismrmrd_kspace are one call (C++ io::read_ismrmrd_kspace); reading leaves
+    HDF5_USE_FILE_LOCKING as it was (checked in the C environment, not Python's startup copy)."""
+    import ctypes
+    libc = ctypes.CDLL(None)
+    libc.getenv.restype = ctypes.c_char_p
+    before = libc.getenv(b"HDF5_USE_FILE_LOCKING")
+    a, b = larmor.read_ismrmrd(DEMO), larmor.read_ismrmrd_kspace(DEMO)
+    assert libc.getenv(b"HDF5_USE_FILE_LOCKING") == before
+    assert a["indices"] == b["indices"] and a["header"] == b["header"]
+    assert all(np.array_equal(x, y) for x, y in zip(a["kspace"], b["kspace"]))
+    assert np.array_equal(a["noise"], b["noise"])
+    assert "io::read_ismrmrd_kspace" in larmor.read_ismrmrd.__doc__

@@ -163,3 +163,75 @@ def test_gil_released_during_cgsense():
     obj, maps, k = phantom(nc=16, n=192)
     u, _ = undersample(k, 2)
     assert_gil_released(lambda: larmor.cgsense(u, maps, iters=200, tol=0))
+
+
+def test_grappa_gfactor_same_call_as_cpp_and_near_sense():
+    """larmor.grappa_gfactor(kspace, maps, acs, kernel, reg, kernel_z) is C++'s grappa_gfactor(kspace, maps,
+    acs, grappa_options): the kernel calibrated on acs's centre; against the step-by-step pipeline and
+    SENSE's analytic g-factor at R = 2."""
+    obj, maps, k = phantom(nc=8, n=64, noise=1e-3)
+    u, keep = undersample(k, 2, acs=24)
+    support = obj > 0
+    g = larmor.grappa_gfactor(u, maps, None, kernel=(4, 5), reg=1e-3)
+    g_acs = larmor.grappa_gfactor(u, maps, k, kernel=(4, 5), reg=1e-3)
+    gs = larmor.sense_gfactor(maps, 2)
+    assert 0.75 < np.mean(g[support]) / np.mean(gs[support]) < 1.25
+    assert abs(np.mean(g_acs[support]) / np.mean(g[support]) - 1) < 0.05
+    # The unmixing-weight formula by hand: g = sqrt(sum |u|^2 * sum |S|^2) / R.
+    unmix = larmor.grappa_unmixing(u, maps, kernel=(4, 5), reg=1e-3)
+    ref = np.sqrt((np.abs(unmix) ** 2).sum(0) * (np.abs(maps) ** 2).sum(0)) / 2
+    assert np.allclose(g, ref, rtol=1e-4, atol=1e-6)
+    # The (maps, coils, y, x) layout with one set is the same call.
+    assert np.array_equal(larmor.grappa_gfactor(u, maps[None], None, kernel=(4, 5), reg=1e-3), g)
+
+
+@pytest.mark.parametrize("call", ["sense", "cgsense", "grappa_gfactor", "grappa_unmixing"])
+def test_several_map_sets_are_refused_like_cpp(call):
+    """Two ESPIRiT sets are never silently reduced to the first: ValueError with the C++ message."""
+    obj, maps, k = phantom(nc=6, n=32)
+    u, keep = undersample(k, 2, acs=16)
+    two = np.stack([maps, maps])
+    f = getattr(larmor, call)
+    with pytest.raises(ValueError, match=rf"{call}: maps \(maps, coils, \.\.\.\) must hold one set of maps, got shape "
+                                         r"\(2, 6, 32, 32\)"):
+        f(u, two)
+    one = f(u, maps[None])  # one set in the sets layout: accepted, same as (coils, ...)
+    assert np.array_equal(one, f(u, maps))
+
+
+def test_reg_is_absolute_in_sense_and_cgsense():
+    """reg is the same absolute lambda in sense and cgsense ((A^H A + reg I) x = A^H k): both converge to the
+    same image for the same reg, for data of any scale (scaling k scales x, the reg term does not rescale)."""
+    obj, maps, k = phantom(nc=8, n=64, noise=1e-3)
+    u, keep = undersample(k, 2, acs=0)
+    for scale in (1.0, 1000.0):
+        us = (u * scale).astype(np.complex64)
+        s = larmor.sense(us, maps, reg=0.05)
+        c = larmor.cgsense(us, maps, reg=0.05, iters=200, tol=1e-7)
+        assert nrmse(c, s) < 1e-3
+        assert nrmse(s / scale, larmor.sense(u, maps, reg=0.05)) < 1e-5
+
+
+def test_concurrent_reconstructions_from_python_threads_equal_serial():
+    """The GIL is released, so two Python threads reconstruct at once; results equal the serial ones."""
+    import threading
+    jobs = []
+    for seed, nc in ((1, 8), (2, 6)):
+        obj, maps, k = phantom(nc=nc, n=64, noise=1e-2, seed=seed)
+        u, _ = undersample(k, 2, acs=16)
+        jobs.append((u, maps))
+
+    def run(u, maps):
+        return (larmor.cgsense(u, maps, reg=1e-3, iters=15, tol=0), larmor.sense(u, maps, reg=1e-3),
+                larmor.espirit_maps(u, calib=16))
+
+    serial = [run(*j) for j in jobs]
+    out = [None, None]
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, run(*jobs[i]))) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for a, b in zip(out, serial):
+        for x, y in zip(a, b):
+            assert nrmse(x, y) < 1e-5
