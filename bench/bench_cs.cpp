@@ -3,13 +3,20 @@
 // FFT along x), the wavelet prox alone, and the 3D 32 coils x 256x256x128 case (CS_3D=1; memory heavy).
 // Times per iteration = (time of cs with 25 iterations - time with 5) / 20 is what compare_cs.sh reports;
 // here each benchmark iteration is one solver iteration (set-up excluded).
+//
+//   bench_cs cfl K MAPS OUT ITERS LAMBDA   larmor's `bart pics -l1 -r LAMBDA -i ITERS K MAPS OUT` (l1-wavelet
+//                                          FISTA, mask = non-zero k-space samples) on BART cfl files
+//                                          ([x y 1 coils]), for bench/compare_cs.sh; writes [x y] image.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
 #include <complex>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "larmor/cs/cs.hpp"
+#include "larmor/io/cfl.hpp"
 #include "larmor/sampling/poisson_mask.hpp"
 
 using namespace larmor;
@@ -47,7 +54,7 @@ void fista_iteration(benchmark::State& st, bool lines) {
     for (index_t i = 0; i < n * n; ++i) w.data()[i] = m.data()[i];
   }
   const sense_operator<2> op(maps.cview(), w.cview());
-  const sense_linear_operator<2> A(op);
+  const sense_linear_operator<2> A(op, maps.cview(), w.cview());
   const index_t np = n * n;
   array<cfloat, 1> b({np}), x({np}), z({np}), g({np});
   for (index_t i = 0; i < np; ++i) b[i] = cfloat(std::sin(0.01f * i), 0);
@@ -77,4 +84,19 @@ void BM_wavelet_prox(benchmark::State& st) {
 BENCHMARK(BM_fista_iteration_points)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_fista_iteration_lines)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_wavelet_prox)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc >= 7 && std::string(argv[1]) == "cfl") {
+    const auto k = read_cfl(argv[2]), s = read_cfl(argv[3]);
+    const index_t nx = k.bart_dims.at(0), ny = k.bart_dims.at(1), nc = k.samples.size() / (nx * ny);
+    const strided_view<const cfloat, 3> kv(k.samples.data(), {nc, ny, nx}), sv(s.samples.data(), {nc, ny, nx});
+    cs_options o;
+    o.iters = std::atoi(argv[5]);
+    o.wavelet = static_cast<float>(std::atof(argv[6]));
+    const auto r = cs(kv, sv, o);
+    write_cfl(argv[4], r.image.cview());
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

@@ -9,9 +9,13 @@
 // isotropic (default) or anisotropic total variation over the image axes (prox/tv.hpp). The model is
 // BART's `bart pics -l1 -r wavelet` / `-R T:7:0:tv` (Lustig M, Donoho D, Pauly JM. Sparse MRI. MRM 58:1182
 // (2007); Block KT, Uecker M, Frahm J. MRM 57:1086 (2007)).
-// Solvers (solver = automatic): FISTA (solvers/fista.hpp) for the wavelet penalty alone; ADMM
-// (solvers/admm.hpp; inner CG) when TV is on (TV has no closed-form prox; the wavelet term then joins
-// ADMM as a second splitting with F = I).
+// Solvers (solver = automatic): FISTA (solvers/fista.hpp) for one penalty with a closed-form prox
+// (the wavelet, or LLR, alone); ADMM (solvers/admm.hpp; inner CG) when TV is on or penalties are summed
+// (TV has no closed-form prox; the wavelet and LLR terms then join ADMM as splittings with F = I).
+// POGM (solvers/pogm.hpp) on request (solver = pogm), where FISTA applies.
+// Dynamic data (cs_dynamic): k-space (frames, coils, y, x), one mask per frame, maps shared; the image is
+// (frames, y, x); penalties: the wavelet and TV over the spatial axes of each frame, tv_time along the
+// frames, LLR (blocks of llr_block^2 pixels x frames, random shifts from seed).
 //
 // Data scaling (as BART's pics): the problem is solved for k / s, the output multiplied by s again, so
 // the image is in the units of the data while lambda is relative to an image of typical intensity ~1:
@@ -36,18 +40,25 @@
 #include "larmor/ops/sense_linear_operator.hpp"
 #include "larmor/ops/sense_operator.hpp"
 #include "larmor/pi/cgsense.hpp"
+#include "larmor/ops/dynamic_sense_operator.hpp"
+#include "larmor/prox/llr.hpp"
 #include "larmor/prox/tv.hpp"
 #include "larmor/prox/wavelet_l1.hpp"
 #include "larmor/solvers/admm.hpp"
 #include "larmor/solvers/fista.hpp"
+#include "larmor/solvers/pogm.hpp"
 
 namespace larmor {
 
-enum class cs_solver { automatic, fista, admm };
+enum class cs_solver { automatic, fista, admm, pogm };
 
 struct cs_options {
   float wavelet = 0;        // lambda of ||W x||_1 (BART -l1 -r)
-  float tv = 0;             // lambda of TV(x) (BART -R T:<axes>:0:lambda)
+  float tv = 0;             // lambda of TV(x) over the spatial axes (BART -R T:<axes>:0:lambda)
+  float llr = 0;            // lambda of the locally low rank penalty (dynamic data; prox/llr.hpp; BART -R L)
+  float tv_time = 0;        // lambda of ||D_t x||_1, finite differences along time (dynamic data)
+  index_t llr_block = 8;    // LLR block size per spatial axis
+  int time_axis = -1;       // which axis of cs_solve's shape is time (cs_dynamic sets 0); -1: static image
   int iters = 100;          // solver iterations (FISTA steps or ADMM outer iterations)
   cs_solver solver = cs_solver::automatic;
   wavelet_kind kind = wavelet_kind::db2;
@@ -83,15 +94,28 @@ inline cs_report cs_solve(const linear_operator<cfloat>& A, const cfloat* b, con
   index_t ns = 1;
   for (index_t v : shape) ns *= v;
   LARMOR_CHECK_ARG(ns == n, "cs: image shape holds ", ns, " samples, the operator takes ", n);
-  LARMOR_CHECK_ARG(std::isfinite(opt.wavelet) && opt.wavelet >= 0 && std::isfinite(opt.tv) && opt.tv >= 0,
-                   "cs: lambdas must be finite and >= 0");
-  LARMOR_CHECK_ARG(opt.wavelet > 0 || opt.tv > 0, "cs: at least one penalty (wavelet or tv) must be > 0");
+  for (float l : {opt.wavelet, opt.tv, opt.llr, opt.tv_time})
+    LARMOR_CHECK_ARG(std::isfinite(l) && l >= 0, "cs: lambdas must be finite and >= 0");
+  LARMOR_CHECK_ARG(opt.wavelet > 0 || opt.tv > 0 || opt.llr > 0 || opt.tv_time > 0,
+                   "cs: at least one penalty (wavelet, tv, llr, tv_time) must be > 0");
+  const int nd = static_cast<int>(shape.size());
+  LARMOR_CHECK_ARG(opt.time_axis >= -1 && opt.time_axis < nd, "cs: time_axis ", opt.time_axis, " outside the ", nd,
+                   " image axes");
+  LARMOR_CHECK_ARG((opt.llr == 0 && opt.tv_time == 0) || opt.time_axis >= 0,
+                   "cs: llr and tv_time need dynamic data (a time axis: kspace (frames, coils, y, x))");
+  LARMOR_CHECK_ARG(opt.llr == 0 || opt.time_axis == 0, "cs: llr needs the time axis first");
+  LARMOR_CHECK_ARG(opt.llr_block >= 1, "cs: llr_block must be >= 1, got ", opt.llr_block);
   LARMOR_CHECK_ARG(opt.iters >= 1, "cs: iters must be >= 1, got ", opt.iters);
   LARMOR_CHECK_ARG(std::isfinite(s) && s > 0, "cs: data scale must be > 0, got ", s);
+  const unsigned all = (1u << nd) - 1u;
+  const unsigned spatial = opt.time_axis >= 0 ? all & ~(1u << opt.time_axis) : all;
+  const int nprox = (opt.wavelet > 0) + (opt.llr > 0);
+  const bool needs_admm = opt.tv > 0 || opt.tv_time > 0 || nprox > 1;
   cs_solver solver = opt.solver;
-  if (solver == cs_solver::automatic) solver = opt.tv > 0 ? cs_solver::admm : cs_solver::fista;
-  LARMOR_CHECK_ARG(solver != cs_solver::fista || opt.tv == 0,
-                   "cs: FISTA takes the wavelet penalty alone; use ADMM (or automatic) for TV");
+  if (solver == cs_solver::automatic) solver = needs_admm ? cs_solver::admm : cs_solver::fista;
+  LARMOR_CHECK_ARG(solver == cs_solver::admm || !needs_admm,
+                   "cs: FISTA and POGM take one penalty with a closed-form prox (wavelet or llr); use ADMM (or "
+                   "automatic) for TV or sums of penalties");
   array<cfloat, 1> bs({n}, uninitialized);
   const float inv = 1.f / s;
   detail::cg_chunks(n, [&](index_t i0, index_t i1) {
@@ -99,29 +123,49 @@ inline cs_report cs_solve(const linear_operator<cfloat>& A, const cfloat* b, con
   });
   cs_report rep;
   std::unique_ptr<wavelet_l1_prox> wl;
+  std::unique_ptr<llr_prox> lr;
   if (opt.wavelet > 0)
-    wl = std::make_unique<wavelet_l1_prox>(shape, opt.wavelet, opt.kind, opt.min_size, opt.cycle_spin, opt.seed);
-  if (solver == cs_solver::fista) {
-    fista_options fo;
-    fo.iters = opt.iters;
-    fo.step = opt.step;
-    fo.callback = opt.callback;
-    const auto fr = fista(A, bs.data(), *wl, x, fo);
-    rep.step = fr.step;
-    rep.iterations = fr.iterations;
+    wl = std::make_unique<wavelet_l1_prox>(shape, opt.wavelet, opt.kind, opt.min_size, opt.cycle_spin, opt.seed,
+                                           spatial);
+  if (opt.llr > 0) lr = std::make_unique<llr_prox>(shape, opt.llr, opt.llr_block, opt.cycle_spin, opt.seed);
+  if (solver == cs_solver::fista || solver == cs_solver::pogm) {
+    proximal_map<cfloat>& g = wl ? static_cast<proximal_map<cfloat>&>(*wl) : *lr;
+    if (solver == cs_solver::fista) {
+      fista_options fo;
+      fo.iters = opt.iters;
+      fo.step = opt.step;
+      fo.callback = opt.callback;
+      const auto fr = fista(A, bs.data(), g, x, fo);
+      rep.step = fr.step;
+      rep.iterations = fr.iterations;
+    } else {
+      pogm_options po;
+      po.iters = opt.iters;
+      po.step = opt.step;
+      po.callback = opt.callback;
+      const auto pr = pogm(A, bs.data(), g, x, po);
+      rep.step = pr.step;
+      rep.iterations = pr.iterations;
+    }
   } else {
     std::vector<admm_term> terms;
-    std::unique_ptr<finite_difference_operator> D;
-    std::unique_ptr<proximal_map<cfloat>> gtv;
+    std::unique_ptr<finite_difference_operator> D, Dt;
+    std::unique_ptr<proximal_map<cfloat>> gtv, gtt;
     if (opt.tv > 0) {
-      D = std::make_unique<finite_difference_operator>(shape);
+      D = std::make_unique<finite_difference_operator>(shape, spatial);
       if (opt.tv_isotropic)
         gtv = std::make_unique<group_l1_prox>(n, D->directions(), opt.tv);
       else
         gtv = std::make_unique<l1_prox>(D->output_size(), opt.tv);
       terms.push_back({D.get(), gtv.get()});
     }
+    if (opt.tv_time > 0) {
+      Dt = std::make_unique<finite_difference_operator>(shape, 1u << opt.time_axis);
+      gtt = std::make_unique<l1_prox>(Dt->output_size(), opt.tv_time);
+      terms.push_back({Dt.get(), gtt.get()});
+    }
     if (wl) terms.push_back({nullptr, wl.get()});
+    if (lr) terms.push_back({nullptr, lr.get()});
     admm_options ao;
     ao.iters = opt.iters;
     ao.rho = opt.rho;
@@ -186,7 +230,7 @@ cs_result<R - 1> cs_weighted(strided_view<const cfloat, R> kspace, strided_view<
   const float s = opt.scale > 0 ? opt.scale : cs_data_scale(kspace);
   const auto b = sense_adjoint(kspace, maps, weights.data(), false);
   const sense_operator<D> op(maps, weights.cview());
-  const sense_linear_operator<D> A(op);
+  const sense_linear_operator<D> A(op, maps, weights.cview());
   const index_t n = op.image_size();
   array<cfloat, 1> bi({n}, uninitialized), xi({n}, uninitialized);
   op.to_internal(b.cview(), bi.data());
@@ -200,7 +244,86 @@ cs_result<R - 1> cs_weighted(strided_view<const cfloat, R> kspace, strided_view<
   return res;
 }
 
+template <std::size_t R>
+cs_result<R - 1> cs_dynamic_weighted(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R - 1> maps,
+                                     array<float, R - 1> weights, const cs_options& opt) {
+  constexpr std::size_t D = R - 2;
+  const index_t T = kspace.shape(0);
+  LARMOR_CHECK_ARG(T >= 1, "cs: dynamic kspace has no frames");
+  for (std::size_t a = 0; a + 1 < R; ++a)
+    LARMOR_CHECK_ARG(kspace.shape(a + 1) == maps.shape(a), "cs: dynamic kspace (frames, coils, ...) has shape ",
+                     shape_string(kspace.shape()), " but maps (coils, ...) ", shape_string(maps.shape()));
+  extents<R - 1> ws{};
+  ws[0] = T;
+  for (std::size_t a = 0; a < D; ++a) ws[a + 1] = maps.shape(a + 1);
+  LARMOR_CHECK_ARG(weights.shape() == ws, "cs: mask has shape ", shape_string(weights.shape()), ", expected ",
+                   shape_string(ws), " (frames, [z,] y, x)");
+  for (float w : weights)
+    LARMOR_CHECK_ARG(std::isfinite(w) && w >= 0, "cs: mask weights must be finite and >= 0, got ", w);
+  LARMOR_CHECK_ARG(std::isfinite(opt.scale) && opt.scale >= 0, "cs: scale must be >= 0, got ", opt.scale);
+  index_t npix = 1;
+  for (std::size_t a = 0; a < D; ++a) npix *= ws[a + 1];
+  // s: the median over frames of the per-frame BART-like scale.
+  float s = opt.scale;
+  std::vector<float> sc;
+  for (index_t t = 0; t < T; ++t) {
+    const auto kt = kspace.slice(t);
+    check_sense_inputs("cs", kt, maps);
+    if (s == 0) sc.push_back(cs_data_scale(kt));
+  }
+  if (s == 0) {
+    std::sort(sc.begin(), sc.end());
+    s = sc[sc.size() / 2];
+  }
+  const dynamic_sense_operator<D> A(maps, weights.cview());
+  array<cfloat, 1> b({T * npix}, uninitialized), x({T * npix}, uninitialized);
+  for (index_t t = 0; t < T; ++t) {
+    const auto bt = sense_adjoint(kspace.slice(t), maps, weights.data() + t * npix, false);
+    std::copy(bt.begin(), bt.end(), b.data() + t * npix);
+  }
+  cs_options o = opt;
+  o.time_axis = 0;
+  const auto rep = cs_solve(A, b.data(), A.image_shape(), o, s, x.data());
+  cs_result<R - 1> res;
+  res.image = array<cfloat, R - 1>(ws, uninitialized);
+  std::copy(x.begin(), x.end(), res.image.data());
+  res.scale = s;
+  res.step = rep.step;
+  res.iterations = rep.iterations;
+  return res;
+}
+
 }  // namespace detail
+
+// Dynamic data: kspace (frames, coils, [z,] y, x), maps (coils, [z,] y, x) shared by all frames; the image
+// is (frames, [z,] y, x). Penalties: wavelet and tv per frame (spatial axes), tv_time along the frames,
+// llr (blocks x frames). Masks read from the data (acquired where any coil is non-zero), per frame; the
+// data scale is the median over frames of the per-frame scale (see the header comment).
+template <std::size_t R>
+cs_result<R - 1> cs_dynamic(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R - 1> maps,
+                            const cs_options& opt) {
+  static_assert(R == 4 || R == 5, "cs_dynamic: k-space is (frames, coils, y, x) or (frames, coils, z, y, x)");
+  extents<R - 1> ws{};
+  ws[0] = kspace.shape(0);
+  for (std::size_t a = 2; a < R; ++a) ws[a - 1] = kspace.shape(a);
+  array<float, R - 1> w(ws);
+  array<cfloat, R> owned;
+  const cfloat* k = contiguous_data(kspace, owned);
+  const index_t T = kspace.shape(0), nc = kspace.shape(1), npix = w.size() / std::max<index_t>(T, 1);
+  for (index_t t = 0; t < T; ++t)
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t p = 0; p < npix; ++p)
+        if (k[(t * nc + c) * npix + p] != cfloat(0.f, 0.f)) w[t * npix + p] = 1.f;
+  return detail::cs_dynamic_weighted(kspace, maps, std::move(w), opt);
+}
+// Masks as 0/1 bytes or float weights over (frames, [z,] y, x).
+template <std::size_t R, class T>
+cs_result<R - 1> cs_dynamic(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R - 1> maps,
+                            strided_view<const T, R - 1> mask, const cs_options& opt) {
+  static_assert(std::is_same_v<T, unsigned char> || std::is_same_v<T, float>,
+                "cs_dynamic: the mask is unsigned char (0/1) or float weights");
+  return detail::cs_dynamic_weighted(kspace, maps, detail::mask_to_weights(mask), opt);
+}
 
 // Mask read from the data (acquired where any coil is non-zero).
 template <std::size_t R>

@@ -174,6 +174,38 @@ class wavelet_operator : public linear_operator<cfloat> {
       for (int a = 0; a < last; ++a) nouter *= region[a];
     }
     const index_t rs = stride[axis];
+    if (axis == last) {
+      // Lines along the contiguous axis: a block of B lines is transposed into an (m x B) panel, filtered
+      // there with the vectorisable panel loop and transposed back.
+      constexpr index_t B = 16;
+      const index_t nrow = nouter;
+      parallel_for_blocks((nrow + B - 1) / B, std::max<index_t>(1, 64 / std::max<index_t>(1, m / 16)),
+                          [&](index_t first, index_t count) {
+        std::vector<cfloat> panel(static_cast<std::size_t>(m * B)), tmp(static_cast<std::size_t>(m * B));
+        for (index_t b = first; b < first + count; ++b) {
+          const index_t r0 = b * B, nb = std::min(B, nrow - r0);
+          // row r of the (region) lines -> offset of its first sample
+          auto row_off = [&](index_t r) {
+            index_t o = r, off = 0;
+            for (int a = last - 1; a >= 0; --a) {
+              off += (o % region[a]) * stride[a];
+              o /= region[a];
+            }
+            return off;
+          };
+          for (index_t i = 0; i < nb; ++i) {
+            const cfloat* src = v + row_off(r0 + i);
+            for (index_t j = 0; j < m; ++j) panel[static_cast<std::size_t>(j * nb + i)] = src[j];
+          }
+          detail::wavelet_panel<Fwd>(panel.data(), m, nb, nb, h_.data(), g_.data(), L, tmp.data());
+          for (index_t i = 0; i < nb; ++i) {
+            cfloat* dst = v + row_off(r0 + i);
+            for (index_t j = 0; j < m; ++j) dst[j] = panel[static_cast<std::size_t>(j * nb + i)];
+          }
+        }
+      });
+      return;
+    }
     parallel_for_blocks(nouter * nchunk, std::max<index_t>(1, 256 / std::max<index_t>(1, m / 8)),
                         [&](index_t first, index_t count) {
       std::vector<cfloat> tmp(static_cast<std::size_t>(m * std::min(chunk, wlen)));
