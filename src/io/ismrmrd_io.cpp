@@ -35,11 +35,12 @@ namespace {
 //    that calls getenv/setenv while larmor reads a file races with it, as with any setenv; POSIX rule.)
 class hdf5_scope {
  public:
-  hdf5_scope() : lock_(mutex()) {
+  // opens_file = false for steps on an open file (reads, close): the environment is left alone then.
+  explicit hdf5_scope(bool opens_file = true) : lock_(mutex()) {
     if (depth()++ > 0) return;
     H5Eget_auto2(H5E_DEFAULT, &saved_func_, &saved_data_);
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    set_locking_ = std::getenv("HDF5_USE_FILE_LOCKING") == nullptr;
+    set_locking_ = opens_file && std::getenv("HDF5_USE_FILE_LOCKING") == nullptr;
     if (set_locking_) setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
   }
   ~hdf5_scope() {
@@ -159,7 +160,7 @@ void read_ismrmrd(const std::string& path, const std::string& group,
                   const std::function<void(acquisition&&)>& each) {
   // The callbacks run outside the HDF5 scope (a callback may itself read or write files, or wait for a
   // thread that does): the scope is taken per HDF5 step, the dataset is opened and closed inside one.
-  std::optional<hdf5_scope> hdf5(std::in_place);
+  std::optional<hdf5_scope> hdf5(std::in_place, true);
   LARMOR_CHECK_DATA(std::filesystem::exists(path), "read_ismrmrd: ", path, ": no such file");
   LARMOR_CHECK_DATA(H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd: ", path, ": not an HDF5 file (or truncated)");
   {
@@ -180,7 +181,7 @@ void read_ismrmrd(const std::string& path, const std::string& group,
       std::unique_ptr<ISMRMRD::Dataset>& d;
       ~close_in_scope() {
         if (!d) return;
-        const hdf5_scope s;
+        const hdf5_scope s(false);
         d.reset();
       }
     } closer{d};
@@ -195,7 +196,7 @@ void read_ismrmrd(const std::string& path, const std::string& group,
     ISMRMRD::Acquisition a;
     for (uint32_t i = 0; i < n; ++i) {
       {
-        const hdf5_scope s;
+        const hdf5_scope s(false);
         d->readAcquisition(i, a);
       }
       // ISMRMRD's headers are packed structs: read members by value from the struct, never through the
@@ -263,7 +264,7 @@ void set_image_header(Image& im, const image_record& r) {
 }  // namespace
 
 void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images, const std::string& group) {
-  const hdf5_scope hdf5;
+  const hdf5_scope hdf5{};
   std::random_device rd;
   const std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000);
   try {
@@ -311,7 +312,7 @@ void write_ismrmrd_images(const std::string& path, const std::vector<image_recor
 
 
 std::vector<image_record> read_ismrmrd_images(const std::string& path, const std::string& group) {
-  const hdf5_scope hdf5;
+  const hdf5_scope hdf5{};
   LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd_images: ", path,
                     ": no such HDF5 file");
   std::vector<image_record> out;
@@ -361,7 +362,7 @@ std::vector<image_record> read_ismrmrd_images(const std::string& path, const std
 }
 
 hdf5_complex_array read_hdf5_complex(const std::string& path, const std::string& dataset) {
-  const hdf5_scope hdf5;
+  const hdf5_scope hdf5{};
   LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_hdf5_complex: ", path,
                     ": no such HDF5 file");
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
