@@ -2,7 +2,10 @@
 // code as the command line `larmor recon IN -o OUT --method M` (src/cli/recon.cpp run_recon:
 // recon_file, then io::write_ismrmrd_images), so that python/larmor/batch.py, which runs it on Dask
 // workers, writes exactly what `larmor recon` writes.
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "bind_common.hpp"
 #include "larmor/io/ismrmrd.hpp"
@@ -17,12 +20,20 @@ void bind_batch(py::module_& m) {
   m.def(
       "recon_to_file",
       [](const std::string& path, const std::string& out, const std::string& method,
-         const std::string& noise_scaling, const std::string& dataset) {
+         const std::string& noise_scaling, const std::string& dataset,
+         const std::optional<std::vector<long long>>& slices) {
         LARMOR_CHECK_ARG(noise_scaling == "unit" || noise_scaling == "snr",
                          "recon_to_file: noise_scaling must be unit or snr, got ", noise_scaling);
         LARMOR_CHECK_ARG(!out.empty(), "recon_to_file: empty output path");
         larmor::recon_options o;
         o.method = method;
+        if (slices) {  // None: every slice; a list: only those (one part of a file split per slice)
+          LARMOR_CHECK_ARG(!slices->empty(), "recon_to_file: slices is an empty list (None means every slice)");
+          for (const long long s : *slices) {
+            LARMOR_CHECK_ARG(s >= 0 && s <= 65535, "recon_to_file: slice ", s, " out of range 0..65535");
+            o.slices.push_back(static_cast<std::uint16_t>(s));
+          }
+        }
         o.noise.scaling = noise_scaling == "snr" ? larmor::noise_scaling::snr_units : larmor::noise_scaling::unit;
         larmor::recon_result res;
         {
@@ -36,10 +47,13 @@ void bind_batch(py::module_& m) {
         return d;
       },
       py::arg("path"), py::arg("out"), py::arg("method") = "auto", py::arg("noise_scaling") = "unit",
-      py::arg("dataset") = "dataset",
+      py::arg("dataset") = "dataset", py::kw_only(), py::arg("slices") = py::none(),
       "Reconstructs the raw-data file `path` (ISMRMRD or Siemens twix) and writes its magnitude images to the "
       "ISMRMRD file `out` (written under a temporary name and renamed), exactly as `larmor recon path -o out "
-      "--method M --noise-scaling S --dataset D` does. Returns {'method': the method that ran, 'images': count}. "
+      "--method M --noise-scaling S --dataset D` does. slices: None (every slice) or a list of slice indices: only "
+      "their imaging and calibration readouts are reconstructed (noise scans of the whole file still serve "
+      "them), the unit of work of a file split per slice (larmor.batch); image_index then counts 1..n within "
+      "this output. Returns {'method': the method that ran, 'images': count}. "
       "ValueError for bad arguments (unknown method), RuntimeError for unreadable or bad data.");
 }
 

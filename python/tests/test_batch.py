@@ -10,6 +10,7 @@ import faulthandler
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -346,3 +347,187 @@ def test_cli_external_scheduler(inputs, reference, tmp_path):
 
 def good_pair(inputs):
     return inputs[0][1], inputs[0][2]
+
+
+# ---- a multi-slice file split per slice --------------------------------------------------------------------
+
+def make_multislice(path, gen_reps, reps=1, matrix=64, coils=4, extra=(), bad_slice=None):
+    """An ISMRMRD file of several slices x `reps` repetitions: the generator's repetitions (-r gen_reps;
+    twice that many with -a 2, whose repetitions alternate the sampled lines) renumbered, repetition r ->
+    slice r // reps, repetition r % reps, slice positions 5 mm apart, the XML header's encodingLimits saying
+    so. bad_slice: one readout of that slice gets a phase-encoding line outside the matrix (bad data that
+    only that slice's recon meets)."""
+    _generate(path, "-m", str(matrix), "-c", str(coils), "-r", str(gen_reps), *extra)
+    with h5py.File(path, "r+") as f:
+        d = f["dataset/data"]
+        a = d[()]
+        head = a["head"]
+        noise = (head["flags"] & np.uint64(1 << 18)) != 0  # ACQ_IS_NOISE_MEASUREMENT
+        r = head["idx"]["repetition"].copy()
+        slices = int(r[~noise].max()) // reps + 1
+        idx = head["idx"]
+        idx["slice"] = np.where(noise, 0, r // reps)
+        idx["repetition"] = np.where(noise, 0, r % reps)
+        if bad_slice is not None:
+            idx["kspace_encode_step_1"][np.flatnonzero(~noise & (r // reps == bad_slice))[3]] = 9999
+        head["idx"] = idx
+        pos = head["position"]
+        pos[:, 2] = np.where(noise, pos[:, 2], (r // reps) * 5.0 - 10.0)
+        head["position"] = pos
+        a["head"] = head
+        d[...] = a
+        xml = f["dataset/xml"][0]
+        xml = xml.decode() if isinstance(xml, bytes) else xml
+
+        def lim(n, mx):
+            return f"<{n}><minimum>0</minimum><maximum>{mx}</maximum><center>0</center></{n}>"
+
+        xml, n = re.subn(r"<repetition>.*?</repetition>", lim("slice", slices - 1) + lim("repetition", reps - 1),
+                         xml, flags=re.S)
+        assert n == 1
+        f["dataset/xml"][0] = xml.encode()
+    return slices
+
+
+@pytest.fixture(scope="module")
+def multislice(tmp_path_factory):
+    """Multi-slice files and their serial `larmor recon` outputs: 3 slices x 2 repetitions with noise
+    scans; 4 slices GRAPPA R=2 with calibration lines (auto picks per slice; the odd slices sample the odd
+    lines); larger slices (for the worker killed mid-part); 3 slices whose slice 2 holds bad data."""
+    d = tmp_path_factory.mktemp("multislice")
+    files = {"reps": (6, 2, 64, 4, ["-C"]), "accel": (2, 1, 64, 8, ["-a", "2", "-w", "16"]),
+             "large": (4, 1, 128, 8, []), "badslice": (3, 1, 64, 4, [])}
+    out = {}
+    for name, (gen_reps, reps, m, c, extra) in files.items():
+        src = str(d / f"ms_{name}.h5")
+        make_multislice(src, gen_reps, reps, m, c, extra, bad_slice=2 if name == "badslice" else None)
+        ref = None
+        if name != "badslice":
+            ref = str(d / f"ref_{name}.h5")
+            rc, _, err = _run([CLI, "recon", src, "-o", ref], timeout=120)
+            assert rc == 0, err
+        out[name] = (src, ref)
+    return out
+
+
+def test_recon_to_file_slices(multislice, tmp_path):
+    """A part's images are the whole file's images of its slices (pixels and geometry), image_index 1..n."""
+    src, ref = multislice["reps"]
+    whole = _h5_items(ref)
+    part = str(tmp_path / "part.h5")
+    res = larmor.recon_to_file(src, part, slices=[1])
+    assert res["images"] == 2  # 2 repetitions of slice 1
+    got = _h5_items(part)
+    head_w, head_p = whole["dataset/image_0/header"], got["dataset/image_0/header"]
+    sel = np.flatnonzero(head_w["slice"] == 1)
+    assert len(sel) == 2 and list(head_p["image_index"]) == [1, 2]
+    assert got["dataset/image_0/data"].tobytes() == whole["dataset/image_0/data"][sel].tobytes()
+    for field in ("slice", "repetition", "position", "read_dir", "field_of_view"):
+        assert np.array_equal(head_p[field], head_w[sel][field]), field
+    for bad in ([], [70000], [-1]):
+        with pytest.raises(ValueError):
+            larmor.recon_to_file(src, part, slices=bad)
+
+
+def test_split_plan(inputs, multislice, tmp_path):
+    src = multislice["accel"][0]
+    assert batch._file_slices(src, "dataset") == [0, 1, 2, 3]
+    assert batch._plan_split(src, "dataset", "always", 256, 1, 2) == [[0], [1], [2], [3]]
+    assert batch._plan_split(src, "dataset", "always", 256, None, 2) == [[0, 1], [2, 3]]  # one per slot
+    assert batch._plan_split(src, "dataset", "always", 256, 3, 2) == [[0, 1, 2], [3]]
+    assert batch._plan_split(src, "dataset", "always", 256, None, 1) is None  # one slot: one task
+    assert batch._plan_split(src, "dataset", "auto", 256, 1, 2) is None  # small file
+    assert batch._plan_split(src, "dataset", "auto", 0, 1, 2) == [[0], [1], [2], [3]]
+    assert batch._plan_split(src, "dataset", "off", 0, 1, 2) is None
+    assert batch._file_slices(multislice["reps"][0], "dataset") == [0, 1, 2]  # noise scans not counted
+    assert batch._file_slices(inputs[0][1], "dataset") is None  # single slice
+    for bad in inputs[1]:
+        assert batch._file_slices(bad, "dataset") is None  # garbage, truncated: one task reports it
+    twix = os.path.join(ROOT, "data", "scans", "twixtools_gre_epi_2ch", "gre.dat")
+    if os.path.isfile(twix):
+        assert batch._file_slices(twix, "dataset") is None
+    with pytest.raises(ValueError):
+        batch.recon_files([src], tmp_path, split="sometimes")
+    with pytest.raises(ValueError):
+        batch.recon_files([src], tmp_path, slices_per_task=0)
+
+
+def test_split_equals_serial(multislice, inputs, cluster, tmp_path):
+    """Split per slice on 2 workers: each output equals the serial whole-file output bit for bit; a bad
+    slice fails its file (error names the slices) with no output and no part left; single-slice files in
+    the same batch run whole."""
+    out = tmp_path / "out"
+    names = ["reps", "accel", "badslice"]
+    files = [multislice[n][0] for n in names] + [inputs[0][1]]
+    recs = batch.recon_files(files, out, client=cluster, split="always", slices_per_task=1, threads_per_worker=1)
+    by = dict(zip(names + ["single"], recs))
+    for n, slices in (("reps", 3), ("accel", 4)):
+        r = by[n]
+        assert r["status"] == "ok", r
+        assert [p["slices"] for p in r["parts"]] == [[i] for i in range(slices)]
+        assert all(p["status"] == "ok" and p["worker"] and p["seconds"] > 0 and p["attempts"] == 1
+                   for p in r["parts"]), r["parts"]
+        assert r["images"] == sum(p["images"] for p in r["parts"]) and r["worker"] and r["assemble_seconds"] > 0
+        assert_same_images(r["output"], multislice[n][1])
+    rc, _, _ = _run([CLI, "recon", multislice["badslice"][0], "-o", str(tmp_path / "bad.h5")], timeout=120)
+    assert rc != 0  # the serial recon fails on it too
+    r = by["badslice"]
+    assert r["status"] == "failed" and r["error"].startswith("slices 2: RuntimeError"), r
+    assert [p["status"] for p in r["parts"]] == ["ok", "ok", "failed"]
+    assert "parts" not in by["single"] and by["single"]["status"] == "ok"
+    assert _files_in(out) == sorted([os.path.basename(by[n]["output"]) for n in ("reps", "accel", "single")]
+                                    + ["manifest.json"])
+
+
+def test_split_worker_killed(multislice, cluster, tmp_path):
+    """A worker killed while it reconstructs a part: the part runs again elsewhere, the output still equals
+    the serial one, nothing else is left in the output directory."""
+    src, ref = multislice["large"]
+    out = tmp_path / "out"
+    pids = cluster.run(os.getpid)
+    result = {}
+
+    def go():
+        try:
+            result["records"] = batch.recon_files([src], out, client=cluster, split="always", slices_per_task=1,
+                                                  threads_per_worker=1)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            result["error"] = e
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    killed, deadline = None, time.time() + 120
+    while killed is None and time.time() < deadline and t.is_alive():
+        for addr, keys in cluster.processing().items():
+            if addr in pids and any("larmor-part-" in str(k) for k in keys):
+                time.sleep(0.05)
+                os.kill(pids[addr], signal.SIGKILL)
+                killed = addr
+                break
+        time.sleep(0.005)
+    t.join(timeout=240)
+    assert not t.is_alive(), "batch did not finish"
+    assert "error" not in result, result.get("error")
+    assert killed is not None, "no part was seen running"
+    (r,) = result["records"]
+    assert r["status"] == "ok", r
+    assert len(r["parts"]) == 4 and r["attempts"] >= 2, r
+    assert all(p["worker"] != killed for p in r["parts"]) and r["worker"] != killed
+    assert_same_images(r["output"], ref)
+    assert _files_in(out) == sorted([os.path.basename(r["output"]), "manifest.json"])
+
+
+def test_split_cli(multislice, tmp_path):
+    src, ref = multislice["reps"]
+    out = tmp_path / "out"
+    py = [sys.executable, "-m", "larmor.batch"]
+    for bad in (["--split-slices", "sometimes"], ["--slices-per-task", "0"]):
+        rc, _, err = _run(py + [src, "--out", str(out)] + bad, timeout=60)
+        assert rc == 2 and "usage" in err, (bad, err)
+    rc, _, err = _run(py + [src, "--out", str(out), "--workers", "2", "--threads-per-worker", "1",
+                            "--split-slices", "always", "--slices-per-task", "2"], timeout=180)
+    assert rc == 0, err
+    (r,) = json.loads((out / "manifest.json").read_text())
+    assert [p["slices"] for p in r["parts"]] == [[0, 1], [2]]
+    assert_same_images(r["output"], ref)
+    assert _files_in(out) == sorted([os.path.basename(r["output"]), "manifest.json"])
