@@ -215,7 +215,7 @@ TEST(NufftRecon, RadialIsmrmrdMatchesPhantom) {
   // gridding is the disc-limited image; CG-SENSE also extrapolates a little beyond the disc
   std::printf("fully sampled radial 48^2, 4 coils: NRMSE cgsense %.4f, gridding %.4f, cgsense+inati %.4f\n", e_cg,
               e_grid, e_inati);
-  EXPECT_LT(e_cg, 0.11);  // measured 0.083 (gridding 0.046, inati maps 0.075)
+  EXPECT_LT(e_cg, 0.11);  // measured 0.083 (gridding 0.040, inati maps 0.073)
   EXPECT_LT(e_grid, 0.06);
   EXPECT_LT(e_inati, 0.1);
   EXPECT_NE(desc.find("radial 2D, 76 readouts x 96 samples"), std::string::npos) << desc;
@@ -292,7 +292,8 @@ TEST(NufftRecon, UndersampledCgSenseBeatsGriddingAndNoiseIsWhitened) {
   for (index_t i = 0; i < cg[0].magnitude.size(); ++i) s0 += cg[0].magnitude[i], s1 += cg[1].magnitude[i];
   std::printf("radial 32 spokes 64^2, 8 coils: NRMSE cgsense %.4f, gridding %.4f; rep 1 / rep 0 = %.4f\n", e_cg,
               e_gr, s1 / s0);
-  EXPECT_LT(e_cg, 0.8 * e_gr);
-  EXPECT_LT(e_cg2, 0.8 * e_gr);
+  EXPECT_LT(e_cg, 0.1);  // measured 0.073 (gridding with the ramp dcf 0.092, with Pipe-Menon 0.169)
+  EXPECT_LT(e_cg, 0.9 * e_gr);
+  EXPECT_LT(e_cg2, 0.9 * e_gr);
   EXPECT_NEAR(s1 / s0, 2.0, 0.02);
 }

@@ -112,6 +112,10 @@ struct noncartesian_recon_options {
   float reg = 0;                   // CG-SENSE Tikhonov lambda (bart pics -l2)
   int iters = 30;                  // CG-SENSE iterations (bart pics -i default)
   double eps = 1e-4;               // NUFFT tolerance
+  // Density compensation for gridding and the maps: "auto" (the analytic ramp for 2D radial/golden-angle
+  // headers, Pipe-Menon otherwise), "ramp", "pipe-menon". Pipe-Menon cannot weight the outer k-space of
+  // few spokes (far sparser there than the kernel width); the ramp can.
+  std::string dcf = "auto";
   int dcf_iters = 20;              // Pipe-Menon iterations
   index_t calib = 24;              // ESPIRiT calibration region per axis
   io::image_type output = io::image_type::magnitude;
@@ -218,6 +222,8 @@ class noncartesian_assembler {
                      "noncartesian recon: method must be cgsense or gridding, got '", opt_.method, "'");
     LARMOR_CHECK_ARG(opt_.maps == "espirit" || opt_.maps == "inati",
                      "noncartesian recon: maps must be espirit or inati, got '", opt_.maps, "'");
+    LARMOR_CHECK_ARG(opt_.dcf == "auto" || opt_.dcf == "ramp" || opt_.dcf == "pipe-menon",
+                     "noncartesian recon: dcf must be auto, ramp or pipe-menon, got '", opt_.dcf, "'");
     LARMOR_CHECK_ARG(opt_.iters >= 1 && opt_.dcf_iters >= 1 && opt_.eps > 0 && opt_.eps < 1,
                      "noncartesian recon: iters and dcf_iters must be >= 1 and eps in (0, 1)");
     for (std::size_t d = 0; d < 3; ++d) N_[d] = std::max<index_t>(1, h.encoded_matrix[d]);
@@ -428,7 +434,21 @@ class noncartesian_assembler {
     }
     if (W.size() > 0) prewhiten_inplace(y.view(), W.cview());
     // Density compensation and the gridded coil images.
-    const auto w = dcf_pipe_menon<D>(coords.data(), M, shape, opt_.dcf_iters);
+    const bool ramp = opt_.dcf == "ramp" || (opt_.dcf == "auto" && D == 2 &&
+                                             (h_.trajectory == "radial" || h_.trajectory == "goldenangle"));
+    // ramp on the in-plane (y, x) radius: coords (M, D) with x last
+    std::vector<float> w;
+    if (ramp) {
+      std::vector<float> inplane(static_cast<std::size_t>(M) * 2);
+      for (index_t m = 0; m < M; ++m)
+        for (std::size_t d = 0; d < 2; ++d)
+          inplane[static_cast<std::size_t>(m) * 2 + d] = coords[static_cast<std::size_t>(m) * D + D - 2 + d];
+      w = dcf_radial_ramp(inplane.data(), M, 2);
+      if (D == 3)  // the ramp sums to the disc area; the k-space volume is that times the N_z partitions
+        for (auto& v : w) v *= static_cast<float>(N_[2]);
+    } else {
+      w = dcf_pipe_menon<D>(coords.data(), M, shape, opt_.dcf_iters);
+    }
     nufft_plan<float, D> plan(shape, opt_.eps);
     plan.set_points(coords.data(), M);
     array<cfloat, 2> yw(extents<2>{nc, M}, uninitialized);
