@@ -18,10 +18,18 @@
 //   none       regridding and reversal only.
 // A scan without navigators (none before the first echo, per_slice mode) is held until finish() and each
 // slice/repetition fitted from its own echoes (fit_nyquist_phase_from_echoes, ghost_correction.hpp).
+// Speed (epi_options::batched, default): in per_slice and none modes the echoes are not regridded one by one
+// but buffered (raw) until a navigator, a pass-through readout, a last_in_slice/repetition/measurement flag,
+// finish() or 128 readouts; then all echoes sharing (readout length, polarity, Nyquist fit) go through one
+// cgemm (rows = readouts x coils) with the fused matrix K = R^T diag(e^{+-i phi/2}) F^T (ramp_regrid.hpp):
+// regridding, Nyquist phase and the FFT along x in one product. Emission order and values are those of
+// the per-readout path (batched = false; equal to float rounding, tests/cpp/test_epi.cpp). Held readouts
+// (scan_wide, referenceless) get their phase and FFT at finish() in blocks of 4096 rows, one FFT call each.
 // Then kspace_assembler(corrected_header()) places the emitted readouts as Cartesian ones. The filter
 // refuses (DataError, one line) an EPI header without the trapezoid: ramp samples cannot be placed without it.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <tuple>
@@ -40,6 +48,7 @@ enum class ghost_fit { per_slice, scan_wide, none };
 struct epi_options {
   ghost_fit fit = ghost_fit::per_slice;
   double lambda_inside = 1e-4, lambda_outside = 1e-1;  // regrid_options (ramp_regrid.hpp)
+  bool batched = true;  // the fused batched product; false: one product + phase + FFT per readout (reference)
 };
 
 inline bool is_epi(const io::encoding_header& h) { return h.trajectory == "epi"; }
@@ -75,14 +84,16 @@ class epi_corrector {
         (a.has(acq_flag::is_noise_measurement) || a.has(acq_flag::is_navigation_data) ||
         a.has(acq_flag::is_dummyscan_data) || a.has(acq_flag::is_rtfeedback_data) ||
          a.has(acq_flag::is_hpfeedback_data) || a.has(acq_flag::is_surfacecoilcorrectionscan_data))) {
+      flush(emit);
       emit(std::move(a));
       return;
     }
     const bool reversed = a.has(acq_flag::is_reverse);
-    array<cfloat, 2> img = readout_image(a, index);
     const nav_key key{a.idx.slice, a.has(acq_flag::is_parallel_calibration) ||
                                        a.has(acq_flag::is_parallel_calibration_and_imaging)};
     if (a.has(acq_flag::is_phasecorr_data)) {
+      flush(emit);  // the echoes buffered so far belong to the previous navigator set
+      array<cfloat, 2> img = readout_image(a, index);
       ++navigators_;
       if (opt_.fit == ghost_fit::none) return;
       auto& set = pending_[key];
@@ -93,10 +104,6 @@ class epi_corrector {
       for (index_t i = 0; i < img.size(); ++i) sum.data()[i] += img.data()[i];
       return;
     }
-    a.data = std::move(img);  // readout image (coils, N) until emitted
-    a.flags &= ~io::flag_bit(acq_flag::is_reverse);
-    a.discard_pre = a.discard_post = 0;
-    a.center_sample = static_cast<std::uint16_t>(n_ / 2);
     // The navigators gathered since the last echo of this slice form one set.
     if (const auto it = pending_.find(key); it != pending_.end()) {
       auto c = profile(it->second);
@@ -107,8 +114,24 @@ class epi_corrector {
       pending_.erase(it);
     }
     // No navigator before the first echo: the scan has none; hold the echoes and fit from them at finish().
-    if (opt_.fit == ghost_fit::per_slice && navigators_ == 0 && emitted_ == 0) referenceless_ = true;
-    if (opt_.fit == ghost_fit::scan_wide || referenceless_) {
+    if (opt_.fit == ghost_fit::per_slice && navigators_ == 0 && echoes_ == 0) referenceless_ = true;
+    ++echoes_;
+    const bool hold = opt_.fit == ghost_fit::scan_wide || referenceless_;
+    if (opt_.batched && !hold) {
+      nyquist_phase fit;
+      if (opt_.fit == ghost_fit::per_slice)
+        if (const auto f = fits_.find(key); f != fits_.end()) fit = f->second;
+      const bool last = a.has(acq_flag::last_in_slice) || a.has(acq_flag::last_in_repetition) ||
+                        a.has(acq_flag::last_in_measurement);
+      const ramp_regridder& r = regridder_of(a, index);
+      batch_rows_ += a.channels();
+      batch_.push_back(buffered_echo{std::move(a), &r, reversed, fit});
+      if (last || batch_.size() >= 128 || batch_rows_ >= 8192) flush(emit);
+      return;
+    }
+    a.data = readout_image(a, index);  // readout image (coils, N) until emitted
+    to_emitted_form(a);
+    if (hold) {
       held_.emplace_back(std::move(a), reversed);
       return;
     }
@@ -120,14 +143,14 @@ class epi_corrector {
   }
 
   void finish(const std::function<void(io::acquisition&&)>& emit) {
+    flush(emit);
     if (referenceless_) {
       fit_from_echoes();
       for (auto& [a, reversed] : held_) {
         const auto it = echo_fits_.find(echo_key(a));
         if (it != echo_fits_.end()) apply_nyquist_phase(a.data.data(), a.channels(), n_, it->second, reversed);
-        to_kspace_and_emit(std::move(a), emit);
       }
-      held_.clear();
+      emit_held(emit);
     }
     if (opt_.fit == ghost_fit::scan_wide) {
       std::vector<std::vector<std::complex<double>>> profiles = std::move(pooled_);
@@ -137,11 +160,8 @@ class epi_corrector {
       }
       pending_.clear();
       scan_fit_ = fit_nyquist_phase(profiles);
-      for (auto& [a, reversed] : held_) {
-        apply_nyquist_phase(a.data.data(), a.channels(), n_, scan_fit_, reversed);
-        to_kspace_and_emit(std::move(a), emit);
-      }
-      held_.clear();
+      for (auto& [a, reversed] : held_) apply_nyquist_phase(a.data.data(), a.channels(), n_, scan_fit_, reversed);
+      emit_held(emit);
     }
     pending_.clear();
   }
@@ -187,16 +207,117 @@ class epi_corrector {
   };
   using nav_set = std::pair<array<cfloat, 2>, array<cfloat, 2>>;  // forward, reversed sums (coils, N)
 
-  array<cfloat, 2> readout_image(const io::acquisition& a, index_t index) {
+  const ramp_regridder& regridder_of(const io::acquisition& a, index_t index) {
     const index_t total = a.samples(), ns = total - a.discard_pre - a.discard_post;
     LARMOR_CHECK_DATA(ns >= 2 && a.channels() >= 1, "epi: acquisition ", index, " has ", a.channels(),
                       " channels and ", ns, " samples after discards");
     const double dwell = h_.epi->dwell_us > 0 ? h_.epi->dwell_us : a.sample_time_us;
     LARMOR_CHECK_DATA(dwell > 0, "epi: acquisition ", index, ": no dwell time (trapezoid or sample_time_us)");
-    const auto& r = regridder(ns, dwell, a.has(io::acq_flag::is_reverse), a.discard_pre, total);
+    return regridder(ns, dwell, a.has(io::acq_flag::is_reverse), a.discard_pre, total);
+  }
+
+  array<cfloat, 2> readout_image(const io::acquisition& a, index_t index) {
+    const auto& r = regridder_of(a, index);
     array<cfloat, 2> img(extents<2>{a.channels(), n_}, uninitialized);
-    r.to_image(a.data.data() + a.discard_pre, a.channels(), total, img.data());
+    r.to_image(a.data.data() + a.discard_pre, a.channels(), a.samples(), img.data());
     return img;
+  }
+
+  // The header fields of an emitted (corrected) readout; data already (coils, N).
+  void to_emitted_form(io::acquisition& a) const {
+    a.flags &= ~io::flag_bit(io::acq_flag::is_reverse);
+    a.discard_pre = a.discard_post = 0;
+    a.center_sample = static_cast<std::uint16_t>(n_ / 2);
+  }
+
+  // The fused matrix of (regridder, Nyquist fit, polarity), cached (a few per slice and repetition).
+  const array<cfloat, 2>& fused(const ramp_regridder* r, const nyquist_phase& fit, bool reversed) {
+    const auto key = std::make_tuple(r, fit.valid, fit.valid ? fit.constant : 0.0, fit.valid ? fit.slope : 0.0,
+                                     reversed);
+    auto it = fused_.find(key);
+    if (it != fused_.end()) return it->second;
+    if (fused_.size() >= 16) fused_.clear();  // fits change every repetition: keep the cache small
+    std::vector<std::complex<double>> p;
+    if (fit.valid) {
+      const double sign = reversed ? -0.5 : 0.5;
+      p.resize(static_cast<std::size_t>(n_));
+      for (index_t x = 0; x < n_; ++x) p[static_cast<std::size_t>(x)] = std::polar(1.0, sign * fit.phase(x, n_));
+    }
+    return fused_.emplace(key, r->fused_kspace_matrix(p.empty() ? nullptr : p.data())).first->second;
+  }
+
+  // The buffered echoes: grouped by fused matrix, one cgemm per group, emitted in arrival order.
+  void flush(const std::function<void(io::acquisition&&)>& emit) {
+    if (batch_.empty()) return;
+    std::vector<bool> done(batch_.size(), false);
+    for (std::size_t first = 0; first < batch_.size(); ++first) {
+      if (done[first]) continue;
+      const buffered_echo& g = batch_[first];
+      std::vector<std::size_t> members;
+      index_t rows = 0;
+      for (std::size_t i = first; i < batch_.size(); ++i) {
+        const buffered_echo& b = batch_[i];
+        if (done[i] || b.r != g.r || b.reversed != g.reversed || b.fit.valid != g.fit.valid ||
+            (g.fit.valid && (b.fit.constant != g.fit.constant || b.fit.slope != g.fit.slope)))
+          continue;
+        done[i] = true;
+        members.push_back(i);
+        rows += b.a.channels();
+      }
+      const index_t ns = g.r->samples();
+      in_.resize(static_cast<std::size_t>(rows * ns));
+      out_.resize(static_cast<std::size_t>(rows * n_));
+      index_t row = 0;
+      for (std::size_t i : members) {
+        const io::acquisition& a = batch_[i].a;
+        for (index_t c = 0; c < a.channels(); ++c, ++row)
+          std::copy_n(&a.data(c, a.discard_pre), ns, in_.data() + row * ns);
+      }
+      const array<cfloat, 2>& k = fused(g.r, g.fit, g.reversed);
+      kernels::cgemm(false, rows, n_, ns, in_.data(), ns, k.data(), n_, 0.f, out_.data(), n_);
+      row = 0;
+      for (std::size_t i : members) {
+        io::acquisition& a = batch_[i].a;
+        if (a.samples() != n_) a.data = array<cfloat, 2>(extents<2>{a.channels(), n_}, uninitialized);
+        std::copy_n(out_.data() + row * n_, a.channels() * n_, a.data.data());
+        row += a.channels();
+      }
+    }
+    for (buffered_echo& b : batch_) {
+      to_emitted_form(b.a);
+      ++emitted_;
+      emit(std::move(b.a));
+    }
+    batch_.clear();
+    batch_rows_ = 0;
+  }
+
+  // Held readout images (phase applied) -> k-space in blocks (one FFT call per block), emitted in order.
+  void emit_held(const std::function<void(io::acquisition&&)>& emit) {
+    if (!opt_.batched) {  // the reference path: one FFT per readout
+      for (auto& h : held_) to_kspace_and_emit(std::move(h.first), emit);
+      held_.clear();
+      return;
+    }
+    std::size_t first = 0;
+    while (first < held_.size()) {
+      std::size_t last = first;
+      index_t rows = 0;
+      const index_t nc = held_[first].first.channels();
+      while (last < held_.size() && held_[last].first.channels() == nc && rows < 4096) rows += nc, ++last;
+      array<cfloat, 2> block(extents<2>{rows, n_}, uninitialized);
+      for (std::size_t i = first; i < last; ++i)
+        std::copy_n(held_[i].first.data.data(), nc * n_, block.data() + static_cast<index_t>(i - first) * nc * n_);
+      fftc_inplace(block.view(), {1});
+      for (std::size_t i = first; i < last; ++i) {
+        io::acquisition& a = held_[i].first;
+        std::copy_n(block.data() + static_cast<index_t>(i - first) * nc * n_, nc * n_, a.data.data());
+        ++emitted_;
+        emit(std::move(a));
+      }
+      first = last;
+    }
+    held_.clear();
   }
 
   std::vector<std::complex<double>> profile(const nav_set& s) const {
@@ -243,7 +364,16 @@ class epi_corrector {
 
   io::encoding_header h_;
   epi_options opt_;
-  index_t n_ = 0, added_ = 0, navigators_ = 0, emitted_ = 0;
+  struct buffered_echo {
+    io::acquisition a;  // raw samples until flushed
+    const ramp_regridder* r = nullptr;
+    bool reversed = false;
+    nyquist_phase fit;
+  };
+  index_t n_ = 0, added_ = 0, navigators_ = 0, emitted_ = 0, echoes_ = 0, batch_rows_ = 0;
+  std::vector<buffered_echo> batch_;
+  std::vector<cfloat> in_, out_;
+  std::map<std::tuple<const ramp_regridder*, bool, double, double, bool>, array<cfloat, 2>> fused_;
   bool referenceless_ = false;
   std::map<echo_group, nyquist_phase> echo_fits_;
   double support_ = 1;
