@@ -33,6 +33,27 @@ void BM_ifftc_in_place(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * x.size() * 8 * 2);
 }
 
+// Raw FFTW, the reference for the centered transform (issue 15 item 5): the same batched in-place 2D
+// backward DFT over (y, x) with larmor's plan flags (FFTW_MEASURE) and threads (num_threads()), no shifts
+// and no scaling. BM_ifftc_in_place with the same arguments is the centered unitary transform.
+void BM_raw_fftw_in_place(benchmark::State& state) {
+  const auto n = state.range(1), c = state.range(0);
+  auto x = random_kspace(c, n);
+  fftwf_plan_with_nthreads(larmor::num_threads());
+  fftw_iodim64 dims[2] = {{n, n, n}, {n, 1, 1}};
+  fftw_iodim64 howmany[1] = {{c, n * n, n * n}};
+  auto* p = reinterpret_cast<fftwf_complex*>(x.data());
+  larmor::array<larmor::cfloat, 3> keep(x);  // FFTW_MEASURE overwrites the array while planning
+  fftwf_plan plan = fftwf_plan_guru64_dft(2, dims, 1, howmany, p, p, FFTW_BACKWARD, FFTW_MEASURE);
+  std::copy(keep.begin(), keep.end(), x.begin());
+  for (auto _ : state) {
+    fftwf_execute(plan);
+    benchmark::ClobberMemory();
+  }
+  fftwf_destroy_plan(plan);
+  state.SetBytesProcessed(state.iterations() * x.size() * 8 * 2);
+}
+
 // The same transform planned afresh each time (what a library without a plan cache pays).
 void BM_ifftc_replanned_each_call(benchmark::State& state) {
   const auto n = state.range(1), c = state.range(0);
@@ -90,6 +111,10 @@ void BM_ifftc_3d_in_place(benchmark::State& state) {
 BENCHMARK(BM_ifftc_slices_in_place)->Args({32, 30, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ifftc_3d_in_place)->Args({64, 128, 256})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_ifftc_out_of_place)->Args({32, 256})->Args({64, 512})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_ifftc_in_place)->Args({32, 256})->Args({64, 512})->Unit(benchmark::kMillisecond)->UseRealTime();
+// Centered in place vs raw FFTW, side by side (alternating, so that load on a shared machine hits both).
+BENCHMARK(BM_raw_fftw_in_place)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ifftc_in_place)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_raw_fftw_in_place)->Args({64, 512})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ifftc_in_place)->Args({64, 512})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ifftc_replanned_each_call)->Args({32, 256, 0})->Args({32, 256, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();

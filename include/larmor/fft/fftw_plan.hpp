@@ -185,11 +185,19 @@ class fftw_plan_cache {
   }
 
   // sign: FFTW_FORWARD (-1) or FFTW_BACKWARD (+1). axes_mask bit a: transform axis a.
+  // measure_min: fewer points are planned with FFTW_ESTIMATE even under the `measure` effort.
   const fftw_plan_handle<Real>& plan(const std::vector<index_t>& shape, unsigned axes_mask, int sign,
-                                     const std::complex<Real>* in, const std::complex<Real>* out, int threads) {
+                                     const std::complex<Real>* in, const std::complex<Real>* out, int threads,
+                                     index_t measure_min = detail::measure_min_points) {
     const bool aligned = traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(in))) == 0 &&
                          traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(out))) == 0;
-    key k{shape, axes_mask, sign, in == out, aligned, threads, detail::planner_effort_setting().load()};
+    index_t total = 1;
+    for (index_t n : shape) total *= n;
+    const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>) * (in == out ? 1 : 2);
+    int effort = detail::planner_effort_setting().load();
+    if (total < measure_min || bytes > detail::measure_scratch_limit_bytes)
+      effort = static_cast<int>(fft_planner_effort::estimate);
+    key k{shape, axes_mask, sign, in == out, aligned, threads, effort};
     std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
     auto it = plans_.find(k);
     if (it != plans_.end()) return *it->second;
@@ -232,9 +240,7 @@ class fftw_plan_cache {
     }
     // Plans are made on scratch memory so `measure` never touches the caller's data.
     const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>);
-    const bool measure = k.effort == static_cast<int>(fft_planner_effort::measure) &&
-                         total >= detail::measure_min_points &&
-                         bytes * (k.in_place ? 1 : 2) <= detail::measure_scratch_limit_bytes;
+    const bool measure = k.effort == static_cast<int>(fft_planner_effort::measure);  // decided in plan()
     const std::size_t scratch_bytes = measure ? bytes : 64;  // an estimate never touches the arrays
     std::unique_ptr<void, void (*)(void*)> in(aligned_allocate(scratch_bytes), aligned_free);
     std::unique_ptr<void, void (*)(void*)> out(k.in_place ? nullptr : aligned_allocate(scratch_bytes), aligned_free);
