@@ -1,7 +1,11 @@
 // larmor_make_ismrmrd3d — writes a simulated 3D Cartesian ISMRMRD 1.8 raw-data file of any size, for
 // measuring the memory and time of `larmor recon` on realistic (e.g. 5T-class, 64-coil 256x256x128) scans.
 //
-//   larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS [OS]]
+//   larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS [OS [LAYOUT]]]
+//
+// LAYOUT "3d" (default) or "slices": NZ 2D slices acquired one after the other (a sequential multi-slice
+// scan, 5 mm apart), each slice's last readout flagged ACQ_LAST_IN_SLICE, RZ ignored; slice s is the
+// object and coils at the z position of partition s of the 3D layout (image space, no FFT along z).
 //
 // Object: the modified Shepp-Logan (sim/phantom.hpp) in (y, x), extruded along z with a profile that is
 // 1 for |z| <= 0.7 and falls to 0 at |z| = 0.9 (cosine taper), z in [-1, 1).
@@ -27,6 +31,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -39,7 +44,8 @@ namespace {
 using larmor::cfloat;
 using larmor::index_t;
 
-std::string header_xml(index_t nc, index_t nx, index_t ny, index_t nz, index_t ry, index_t rz, index_t os) {
+std::string header_xml(index_t nc, index_t nx, index_t ny, index_t nz, index_t ry, index_t rz, index_t os,
+                       index_t slices) {
   auto v3 = [](const char* tag, double x, double y, double z) {
     char b[256];
     std::snprintf(b, sizeof b, "<%s><x>%g</x><y>%g</y><z>%g</z></%s>", tag, x, y, z, tag);
@@ -62,7 +68,7 @@ std::string header_xml(index_t nc, index_t nx, index_t ny, index_t nz, index_t r
   x += "<experimentalConditions><H1resonanceFrequency_Hz>212885000</H1resonanceFrequency_Hz></experimentalConditions>";
   x += "<encoding><encodedSpace>" + encoded_space + "</encodedSpace><reconSpace>" + recon_space + "</reconSpace>";
   x += "<encodingLimits>" + lim("kspace_encoding_step_1", ny - 1, ny / 2) + lim("kspace_encoding_step_2", nz - 1, nz / 2) +
-       lim("average", 0, 0) + lim("slice", 0, 0) + lim("contrast", 0, 0) + lim("phase", 0, 0) +
+       lim("average", 0, 0) + lim("slice", slices - 1, 0) + lim("contrast", 0, 0) + lim("phase", 0, 0) +
        lim("repetition", 0, 0) + lim("set", 0, 0) + lim("segment", 0, 0) + "</encodingLimits>";
   x += "<trajectory>cartesian</trajectory>";
   if (ry * rz > 1)
@@ -87,12 +93,17 @@ void set_geometry(ISMRMRD::Acquisition& a, index_t nc, index_t nx) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 9 || argc > 11) {
-    std::fprintf(stderr, "usage: larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS [OS]]\n");
+  if (argc < 9 || argc > 12) {
+    std::fprintf(stderr, "usage: larmor_make_ismrmrd3d COILS NX NY NZ RY RZ ACS OUT.h5 [NOISE_SCANS [OS [3d|slices]]]\n");
     return 2;
   }
   const index_t nc = std::atol(argv[1]), nx = std::atol(argv[2]), ny = std::atol(argv[3]), nz = std::atol(argv[4]);
-  const index_t ry = std::atol(argv[5]), rz = std::atol(argv[6]), acs = std::atol(argv[7]);
+  const bool slices = argc >= 12 && std::string(argv[11]) == "slices";
+  if (argc >= 12 && !slices && std::string(argv[11]) != "3d") {
+    std::fprintf(stderr, "larmor_make_ismrmrd3d: LAYOUT must be 3d or slices\n");
+    return 2;
+  }
+  const index_t ry = std::atol(argv[5]), rz = slices ? 1 : std::atol(argv[6]), acs = std::atol(argv[7]);
   const std::string out = argv[8];
   const index_t noise_scans = argc >= 10 ? std::atol(argv[9]) : 4, os = argc >= 11 ? std::atol(argv[10]) : 1;
   if (nc < 1 || nx < 2 || ny < 2 || nz < 2 || ry < 1 || rz < 1 || acs < 0 || noise_scans < 0 || os < 1 ||
@@ -127,11 +138,11 @@ int main(int argc, char** argv) {
       q(c, z) = cfloat(static_cast<float>(mag * std::cos(ph)), static_cast<float>(mag * std::sin(ph)));
     }
   }
-  larmor::fftc_inplace(q, {1});
+  if (!slices) larmor::fftc_inplace(q, {1});  // slices: the image-space profile, one value per slice
 
   std::filesystem::remove(out);
   ISMRMRD::Dataset d(out.c_str(), "dataset", true);
-  d.writeHeader(header_xml(nc, nx, ny, nz, ry, rz, os));
+  d.writeHeader(slices ? header_xml(nc, nx, ny, 1, ry, 1, os, nz) : header_xml(nc, nx, ny, nz, ry, rz, os, 1));
   std::mt19937 rng(11);
   std::normal_distribution<float> g(0.f, 0.01f);
   ISMRMRD::Acquisition a(static_cast<uint16_t>(nr), static_cast<uint16_t>(nc));
@@ -146,25 +157,37 @@ int main(int argc, char** argv) {
   }
   const bool accelerated = ry * rz > 1;
   auto in_acs = [&](index_t i, index_t n) { return accelerated && i >= n / 2 - acs / 2 && i < n / 2 - acs / 2 + acs; };
-  index_t written = 0, total = 0;
-  for (index_t z = 0; z < nz; ++z)
-    for (index_t y = 0; y < ny; ++y) total += (y % ry == 0 && z % rz == 0) || (in_acs(y, ny) && in_acs(z, nz));
+  // slices: every slice samples the lattice lines and its own ACS block (in_acs along z always true).
+  auto in_acs_z = [&](index_t z) { return slices || in_acs(z, nz); };
+  index_t written = 0, total = 0, first_line = ny, last_line = -1;
   for (index_t z = 0; z < nz; ++z)
     for (index_t y = 0; y < ny; ++y) {
-      const bool lattice = y % ry == 0 && z % rz == 0, calib = in_acs(y, ny) && in_acs(z, nz);
+      const bool taken = (y % ry == 0 && z % rz == 0) || (in_acs(y, ny) && in_acs_z(z));
+      total += taken;
+      if (taken && z == 0) first_line = std::min(first_line, y), last_line = std::max(last_line, y);
+    }
+  for (index_t z = 0; z < nz; ++z)
+    for (index_t y = 0; y < ny; ++y) {
+      const bool lattice = y % ry == 0 && z % rz == 0, calib = in_acs(y, ny) && in_acs_z(z);
       if (!lattice && !calib) continue;
       a.clearAllFlags();
       set_geometry(a, nc, nr);
       if (calib) a.setFlag(lattice ? ISMRMRD::ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION_AND_IMAGING
                                    : ISMRMRD::ISMRMRD_ACQ_IS_PARALLEL_CALIBRATION);
-      if (written == 0) a.setFlag(ISMRMRD::ISMRMRD_ACQ_FIRST_IN_SLICE);
-      if (written == total - 1) {
-        a.setFlag(ISMRMRD::ISMRMRD_ACQ_LAST_IN_SLICE);
-        a.setFlag(ISMRMRD::ISMRMRD_ACQ_LAST_IN_MEASUREMENT);
-      }
+      const bool slice_first = slices ? y == first_line : written == 0;
+      const bool slice_last = slices ? y == last_line : written == total - 1;
+      if (slice_first) a.setFlag(ISMRMRD::ISMRMRD_ACQ_FIRST_IN_SLICE);
+      if (slice_last) a.setFlag(ISMRMRD::ISMRMRD_ACQ_LAST_IN_SLICE);
+      if (written == total - 1) a.setFlag(ISMRMRD::ISMRMRD_ACQ_LAST_IN_MEASUREMENT);
       a.scan_counter() = counter++;
       a.idx().kspace_encode_step_1 = static_cast<uint16_t>(y);
-      a.idx().kspace_encode_step_2 = static_cast<uint16_t>(z);
+      a.idx().kspace_encode_step_2 = static_cast<uint16_t>(slices ? 0 : z);
+      a.idx().slice = static_cast<uint16_t>(slices ? z : 0);
+      if (slices) {
+        ISMRMRD::AcquisitionHeader h = a.getHead();
+        h.position[2] = static_cast<float>(5.0 * (static_cast<double>(z) - static_cast<double>(nz) / 2));
+        a.setHead(h);
+      }
       std::complex<float>* dst = a.getDataPtr();  // data[channel * samples + sample]
       for (index_t c = 0; c < nc; ++c) {
         const cfloat qz = q(c, z);

@@ -25,28 +25,25 @@ inline std::string recon_file_stream(const std::string& path, const recon_option
                                      const recon_session::image_sink& sink, const std::string& group = "dataset",
                                      const std::atomic<bool>* cancel = nullptr) {
   detail::check_recon_method(opt.method);
-  const auto check = [&](recon_session& s) {
-    if (cancel && cancel->load()) s.cancel();
-  };
   if (is_twix_path(path)) {
     const auto raw = io::read_twix(path);
     if (opt.progress) opt.progress("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
     recon_session s(raw.header, opt, sink, path);
-    for (const auto& a : raw.acquisitions) check(s), s.push(a);
-    check(s);
+    s.cancel_when(cancel);
+    for (const auto& a : raw.acquisitions) s.push(a);
     s.finish();
     return s.method();
   }
   if (opt.progress) opt.progress("reading the readouts of " + path);
   std::unique_ptr<recon_session> s;
   io::read_ismrmrd(
-      path, group, [&](const io::encoding_header& h) { s = std::make_unique<recon_session>(h, opt, sink, path); },
-      [&](io::acquisition&& a) {
-        check(*s);
-        s->push(std::move(a));
-      });
+      path, group,
+      [&](const io::encoding_header& h) {
+        s = std::make_unique<recon_session>(h, opt, sink, path);
+        s->cancel_when(cancel);
+      },
+      [&](io::acquisition&& a) { s->push(std::move(a)); });
   LARMOR_CHECK_DATA(s != nullptr, "recon: ", path, ": no header");
-  check(*s);
   s->finish();
   if (opt.progress) opt.progress(std::to_string(s->readouts_pushed()) + " readouts");
   return s->method();

@@ -107,7 +107,11 @@ class recon_session {
 
   // Stops the work from any thread: the feeding thread's push()/finish() throws larmor::Cancelled.
   void cancel() noexcept { cancelled_.store(true); }
-  bool cancelled() const noexcept { return cancelled_.load(); }
+  bool cancelled() const noexcept {
+    return cancelled_.load() || (external_cancel_ != nullptr && external_cancel_->load());
+  }
+  // The same through a flag the caller owns (it must outlive the session): set it to cancel.
+  void cancel_when(const std::atomic<bool>* flag) noexcept { external_cancel_ = flag; }
 
   // The images made so far that no sink took, in the order made; the queue is emptied.
   std::vector<io::image_record> take_images() { return std::exchange(queue_, {}); }
@@ -116,12 +120,16 @@ class recon_session {
   std::string method() const { return chain_->methods(); }
   const io::encoding_header& header() const { return header_; }
   index_t readouts_pushed() const { return pushed_; }
+  // Buffers held: open (still receiving readouts) and complete ones waiting for finish().
+  index_t open_buffer_count() const {
+    return static_cast<index_t>(assembler_->open_buffers().size() + waiting_.size());
+  }
   index_t images_made() const { return images_made_; }
   index_t noise_readouts_ignored() const { return ignored_noise_; }
 
  private:
   void check_cancelled() const {
-    if (cancelled_.load()) throw Cancelled("recon: " + source_ + ": cancelled");
+    if (cancelled()) throw Cancelled("recon: " + source_ + ": cancelled");
   }
   void check_usable() const {
     check_cancelled();
@@ -207,7 +215,8 @@ class recon_session {
     const auto* cal = calibration_for(b.key);
     const auto& s = assembler_->summary();
     auto img = chain_->reconstruct(b, cal, s.acceleration_y, s.acceleration_z,
-                                   static_cast<std::uint16_t>(++images_made_));
+                                   static_cast<std::uint16_t>(images_made_ + 1));
+    ++images_made_;
     if (sink_)
       sink_(std::move(img));
     else
@@ -228,6 +237,7 @@ class recon_session {
   bool interleaved_ = false, accelerated_ = false, whitening_decided_ = false, finished_ = false;
   index_t pushed_ = 0, images_made_ = 0, ignored_noise_ = 0;
   std::atomic<bool> cancelled_{false};
+  const std::atomic<bool>* external_cancel_ = nullptr;
 };
 
 // recon of a raw_dataset in memory through a session: the images in the order the session makes them.
