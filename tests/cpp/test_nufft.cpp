@@ -108,15 +108,12 @@ std::vector<double> random_coords(const extents<D>& N, index_t M, unsigned seed)
 }
 
 template <class Real, std::size_t D>
-void check_against_direct(const extents<D>& N, index_t M, double eps, double factor = 10) {
+void check_against_direct(const extents<D>& N, index_t M, double eps, double factor = 10, double sigma = 2.0) {
   using C = std::complex<Real>;
   const index_t n = prod(N), batch = 2;
   const auto k = random_coords(N, M, 7u + static_cast<unsigned>(M));
-  nufft_plan<Real, D> plan(N, eps);
+  nufft_plan<Real, D> plan(N, eps, sigma);
   plan.set_points(k.data(), M);
-  for (index_t b = 0; b < batch; ++b) {
-    (void)b;
-  }
   const auto x = random_complex(n * batch, 11);
   const auto y = random_complex(M * batch, 13);
   std::vector<C> xc(x.begin(), x.end()), yc(y.begin(), y.end());
@@ -130,7 +127,8 @@ void check_against_direct(const extents<D>& N, index_t M, double eps, double fac
     const std::vector<C> xob(xo.begin() + b * n, xo.begin() + (b + 1) * n);
     const double e2 = rel_err(yob, direct_forward(N, xb, k, M));
     const double e1 = rel_err(xob, direct_adjoint(N, yb, k, M));
-    if (std::getenv("NUFFT_VERBOSE")) std::printf("D=%zu eps=%g w=%d e2=%.2e e1=%.2e\n", D, eps, plan.kernel_width(), e2, e1);
+    if (std::getenv("NUFFT_VERBOSE"))
+      std::printf("D=%zu sigma=%g eps=%g w=%d e2=%.2e e1=%.2e\n", D, sigma, eps, plan.kernel_width(), e2, e1);
     EXPECT_LT(e2, factor * eps) << "type 2, D=" << D << " eps=" << eps << " width " << plan.kernel_width();
     EXPECT_LT(e1, factor * eps) << "type 1, D=" << D << " eps=" << eps << " width " << plan.kernel_width();
   }
@@ -152,6 +150,21 @@ TEST(Nufft, FloatMatchesDirectDftAtEachTolerance) {
     check_against_direct<float, 2>({20, 16}, 150, eps);
     check_against_direct<float, 3>({8, 6, 10}, 90, eps);
   }
+}
+
+TEST(Nufft, Upsampling125MatchesDirectDft) {
+  for (double eps : {1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9}) {
+    check_against_direct<double, 1>({37}, 60, eps, 10, 1.25);
+    check_against_direct<double, 2>({16, 21}, 150, eps, 10, 1.25);
+    check_against_direct<double, 3>({8, 10, 7}, 90, eps, 10, 1.25);
+  }
+  for (double eps : {1e-3, 1e-6}) check_against_direct<float, 2>({20, 16}, 150, eps, 10, 1.25);
+  check_against_direct<double, 2>({96, 80}, 200, 1e-6, 10, 1.25);
+  const nufft_plan<float, 2> p({64, 64}, 1e-6, 1.25);  // FINUFFT's rule: w = 10, beta = 0.97 pi 0.6 w
+  EXPECT_EQ(p.grid_shape()[0], 80);
+  EXPECT_EQ(p.kernel_width(), 10);
+  EXPECT_NEAR(p.kernel_beta(), 18.28, 0.01);
+  EXPECT_THROW((nufft_plan<float, 2>({8, 8}, 1e-6, 1.5)), InvalidArgument);
 }
 
 TEST(Nufft, LargerGridManyBinsMatchesDirect) {

@@ -126,13 +126,16 @@ class nufft_plan {
 
   // image_shape: N_d (axes like the image, (y, x) in 2D); eps: relative tolerance (1e-15 .. <1; a float
   // plan cannot do better than ~1e-6, smaller eps only widens the kernel).
-  explicit nufft_plan(const extents<D>& image_shape, double eps = 1e-6) : N_(image_shape), eps_(eps) {
-    kernel_ = es_kernel_params::from_tolerance(eps);
+  // upsampling: fine grid n_d >= sigma N_d, sigma = 2 (default) or 1.25 (smaller grid, wider kernel; es_kernel.hpp).
+  explicit nufft_plan(const extents<D>& image_shape, double eps = 1e-6, double upsampling = 2.0)
+      : N_(image_shape), eps_(eps), sigma_(upsampling) {
+    kernel_ = es_kernel_params::from_tolerance(eps, upsampling);
     const int w = kernel_.width;
     constexpr index_t target = D == 1 ? 1024 : D == 2 ? 32 : 16;
     for (std::size_t d = 0; d < D; ++d) {
       LARMOR_CHECK_ARG(N_[d] >= 1, "nufft: image shape ", shape_string(N_), " must be positive");
-      n_[d] = detail::next_smooth_even(std::max<index_t>(2 * N_[d], 2 * w));
+      const index_t up = sigma_ == 2.0 ? 2 * N_[d] : (5 * N_[d] + 3) / 4;  // ceil(sigma N)
+      n_[d] = detail::next_smooth_even(std::max<index_t>(up, 2 * w));
       index_t nb = n_[d] / std::max<index_t>(target, w + 2);
       if (nb > 1 && nb % 2 == 1) --nb;
       nbins_[d] = std::max<index_t>(nb, 1);
@@ -151,6 +154,7 @@ class nufft_plan {
   int kernel_width() const { return kernel_.width; }
   double kernel_beta() const { return kernel_.beta; }
   double tolerance() const { return eps_; }
+  double upsampling() const { return sigma_; }
   index_t num_points() const { return M_; }
   index_t image_size() const {
     index_t s = 1;
@@ -545,6 +549,7 @@ class nufft_plan {
 
   extents<D> N_{}, n_{}, nbins_{};
   double eps_;
+  double sigma_ = 2.0;
   es_kernel_params kernel_;
   std::vector<Real> corr_[D];
   double phihat0_[D] = {};
