@@ -399,11 +399,14 @@ class _Progress:
             sys.stderr.flush()
 
 
-# Dask's nanny sets OMP_NUM_THREADS=1 (and MKL/OpenBLAS) in its workers by default. larmor's output then
-# differs from `larmor recon` by float round-off (measured 2.7e-7 relative on a 16-coil ESPIRiT recon), so
-# the local workers keep the caller's OpenMP environment, as the command line would, and larmor's threads
-# are set per task (set_num_threads); OpenBLAS is Debian's serial build, FFTW follows larmor's count.
-_NANNY_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 65536}
+# Dask's nanny sets OMP_NUM_THREADS=1 (and MKL/OpenBLAS) and MALLOC_TRIM_THRESHOLD_=65536 in its workers
+# by default. larmor's output then differs from `larmor recon` by float round-off (measured 2.7e-7
+# relative on a 16-coil ESPIRiT recon), and the fixed trim threshold (which also turns off glibc's
+# dynamic mmap threshold) makes every large temporary a fresh mmap + page faults + munmap: a slice of
+# 192^2 x 16 coils took 30 s in such a worker instead of 1-2 s (measured on the loaded 2-core VM). So
+# the local workers keep the caller's environment as it is, as the command line would, and larmor's
+# threads are set per task (set_num_threads); OpenBLAS is Debian's serial build, FFTW follows larmor's count.
+_NANNY_ENVIRON = {}
 
 
 def _local_cluster(n_workers, threads, retries):
