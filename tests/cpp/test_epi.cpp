@@ -189,6 +189,8 @@ struct epi_sim {
   bool reference = false;              // a separate EPI reference scan (ACS) of the central lines, own navigators
   index_t reference_lines = 24;
   double ref_a = -0.4, ref_b = 0.03;   // its own odd/even phase
+  index_t shots = 1;                   // segmented EPI: shot k reads ky = k, k + shots, ..., after its navigators
+  double shot_da = 0.3;                // ... and its odd/even constant phase is a + shot_da * k
   unsigned seed = 5;
 };
 
@@ -265,6 +267,7 @@ epi_scan simulate_epi(const epi_sim& p) {
       const auto hyb = fftc(im.cview(), {1});  // (coils, ky, x)
       for (const auto& v : hyb) peak = std::max(peak, double(std::abs(v)));
       index_t echo = 0;
+      double da = 0;  // the current shot's extra odd/even constant phase
       auto readout = [&](index_t ky, bool rev, bool nav, double extra_phase, bool ref = false) {
         io::acquisition a;
         a.flags = (rev ? io::flag_bit(acq_flag::is_reverse) : 0) | (nav ? io::flag_bit(acq_flag::is_phasecorr_data) : 0) |
@@ -282,7 +285,7 @@ epi_scan simulate_epi(const epi_sim& p) {
           std::vector<cd> prof(static_cast<std::size_t>(p.nx));
           for (index_t x = 0; x < p.nx; ++x) {
             cd v = cd(hyb(c, ky, x)) * std::polar(1.0, extra_phase);
-            if (rev) v *= std::polar(1.0, ref ? p.ref_a + p.ref_b * double(x - p.nx / 2) : p.a + p.b * double(x - p.nx / 2));
+            if (rev) v *= std::polar(1.0, ref ? p.ref_a + p.ref_b * double(x - p.nx / 2) : p.a + da + p.b * double(x - p.nx / 2));
             prof[static_cast<std::size_t>(x)] = v;
           }
           for (index_t n = 0; n < p.nx; ++n) {
@@ -303,13 +306,16 @@ epi_scan simulate_epi(const epi_sim& p) {
           rev = !rev;
         }
       }
-      if (p.navigators)  // + - + at the k-space centre line, drifting in phase from echo to echo
-        for (index_t i = 0; i < 3; ++i) readout(p.ny / 2, i == 1, true, p.drift * double(i));
-      bool rev = false;
-      for (index_t ky = 0; ky < p.ny; ++ky) {
-        if (ky % p.accel != 0) continue;
-        readout(ky, rev, false, 0.0);
-        rev = !rev;
+      for (index_t shot = 0; shot < p.shots; ++shot) {
+        da = p.shot_da * double(shot);
+        if (p.navigators)  // + - + at the k-space centre line, drifting in phase from echo to echo
+          for (index_t i = 0; i < 3; ++i) readout(p.ny / 2, i == 1, true, p.drift * double(i));
+        bool rev = false;
+        for (index_t ky = shot; ky < p.ny; ky += p.shots) {
+          if (ky % p.accel != 0) continue;
+          readout(ky, rev, false, 0.0);
+          rev = !rev;
+        }
       }
       raw.acquisitions.back().flags |= io::flag_bit(acq_flag::last_in_slice);
     }
@@ -498,6 +504,33 @@ TEST(EpiFastPath, BatchedEqualsPerReadout) {
                                            corrected_readouts(bare.raw, epi::ghost_fit::per_slice, false));
   std::printf("referenceless: max relative difference %.2e\n", d);
   EXPECT_LT(d, 1e-5);
+}
+
+// Segmented (multi-shot) EPI: two interleaved shots, each after its own + - + navigators. Same odd/even phase
+// in both shots: corrected like a single shot. Shot-dependent phase (0.6 and 0.9 rad): each shot's navigator set
+// renews the fit (the last one is 0.9), but the symmetric correction (+-phi/2) leaves the shots at phi_k / 2, an
+// inter-shot phase of 0.15 rad that nothing here removes (docs/epi.md, not done).
+TEST(EpiSimulated, TwoShotsEachWithItsNavigators) {
+  epi_sim p;
+  p.nx = 64, p.ny = 32, p.shots = 2, p.shot_da = 0;
+  const auto same = simulate_epi(p);
+  const double e0 = nrmse(recon_through_corrector(same.raw, epi::ghost_fit::per_slice).images[0].magnitude,
+                          same.truth[0]);
+  p.shot_da = 0.3;
+  const auto scan = simulate_epi(p);
+  epi::nyquist_phase last;
+  index_t navigators = 0;
+  const auto per_shot = recon_through_corrector(scan.raw, epi::ghost_fit::per_slice, &last, &navigators);
+  const auto pooled = recon_through_corrector(scan.raw, epi::ghost_fit::scan_wide);
+  ASSERT_EQ(per_shot.images.size(), 1u);
+  const double e1 = nrmse(per_shot.images[0].magnitude, scan.truth[0]),
+               e2 = nrmse(pooled.images[0].magnitude, scan.truth[0]);
+  std::printf("two-shot EPI: NRMSE %.4f (same phase in both shots); shot phases 0.6/0.9: %.4f with per-shot fits "
+              "(last fit %.4f), %.4f with one pooled fit\n", e0, e1, last.constant, e2);
+  EXPECT_LT(e0, 0.03);
+  EXPECT_EQ(navigators, 6);
+  EXPECT_NEAR(last.constant, p.a + p.shot_da, 0.02);
+  EXPECT_LT(e1, e2);
 }
 
 // Multi-slice, repetitions through recon(raw): the chain routes EPI through the corrector itself and emits
