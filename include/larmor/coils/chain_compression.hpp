@@ -32,6 +32,9 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <Eigen/Dense>
 
 #include "larmor/coils/coil_compress.hpp"
 #include "larmor/core/array.hpp"
@@ -91,20 +94,31 @@ class chain_compression {
         detail::apply_coil_matrix(cc_->matrix.data(), kspace.data() + p0, out.data() + p0, nv, nc, n, npix, npix);
       });
     } else {
-      LARMOR_CHECK_ARG(nx == gcc_.shape(2), "coil compression: the buffer has ", nx,
-                       " readout samples, the GCC matrices were estimated for ", gcc_.shape(2));
+      LARMOR_CHECK_ARG(nx == cc_->per_readout.shape(0), "coil compression: the buffer has ", nx,
+                       " readout samples, the GCC matrices were estimated for ", cc_->per_readout.shape(0));
       ifftc_inplace(kspace.view(), {3});
-      // Per line: out[v, x] = sum_c A(x)[v, c] in[c, x], with A stored (v, c, x) so x runs contiguous.
-      parallel_for_blocks(lines, 16, [&](index_t l0, index_t n) {
-        for (index_t l = l0; l < l0 + n; ++l)
-          for (index_t v = 0; v < nv; ++v) {
-            cfloat* dst = out.data() + (v * lines + l) * nx;
-            std::fill(dst, dst + nx, cfloat(0.f, 0.f));
-            for (index_t c = 0; c < nc; ++c) {
-              const cfloat* a = gcc_.data() + (v * nc + c) * nx;
-              const cfloat* src = kspace.data() + (c * lines + l) * nx;
-              for (index_t x = 0; x < nx; ++x) dst[x] += a[x] * src[x];
-            }
+      // Per block of lines: gather (x, coil, line), one product A(x) (virtual x physical) x X(x) (physical
+      // x lines) per readout position, scatter back to (virtual, line, x).
+      using cmat = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      using ccol = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic>;
+      const index_t block = 32;
+      parallel_for_blocks(lines, block, [&](index_t l0, index_t n) {
+        std::vector<cfloat> t(static_cast<std::size_t>(nx * nc * n)), u(static_cast<std::size_t>(nx * nv * n));
+        for (index_t c = 0; c < nc; ++c)
+          for (index_t j = 0; j < n; ++j) {
+            const cfloat* src = kspace.data() + (c * lines + l0 + j) * nx;
+            for (index_t x = 0; x < nx; ++x) t[static_cast<std::size_t>((x * n + j) * nc + c)] = src[x];
+          }
+        for (index_t x = 0; x < nx; ++x) {
+          Eigen::Map<const cmat> a(cc_->per_readout.data() + x * nv * nc, nv, nc);
+          Eigen::Map<const ccol> xs(t.data() + x * n * nc, nc, n);
+          Eigen::Map<ccol> ys(u.data() + x * n * nv, nv, n);
+          ys.noalias() = a * xs;
+        }
+        for (index_t v = 0; v < nv; ++v)
+          for (index_t j = 0; j < n; ++j) {
+            cfloat* dst = out.data() + (v * lines + l0 + j) * nx;
+            for (index_t x = 0; x < nx; ++x) dst[x] = u[static_cast<std::size_t>((x * n + j) * nv + v)];
           }
       });
       fftc_inplace(out.view(), {3});
@@ -132,7 +146,6 @@ class chain_compression {
                                            const coil_compression_options&);
   index_t physical_ = 0;
   std::shared_ptr<const coil_compression> cc_;
-  array<cfloat, 3> gcc_;  // GCC matrices as (virtual, physical, x)
   mutable std::shared_ptr<array<cfloat, 4>> calibration_;
 };
 
@@ -185,13 +198,6 @@ inline chain_compression compression_for(const array<cfloat, 4>* calibration, co
     cc = volume ? coil_compression_matrices(src.cview(), o)
                 : coil_compression_matrices(strided_view<const cfloat, 3>(src.data(), {nc, src.shape(2), src.shape(3)}), o);
     if (cc.virtual_coils >= nc) return out;
-  }
-  if (cc.method == compression_method::gcc) {
-    const index_t nv = cc.virtual_coils, nx = src.shape(3);
-    out.gcc_ = array<cfloat, 3>(extents<3>{nv, nc, nx}, uninitialized);
-    for (index_t x = 0; x < nx; ++x)
-      for (index_t v = 0; v < nv; ++v)
-        for (index_t c = 0; c < nc; ++c) out.gcc_(v, c, x) = cc.per_readout(x, v, c);
   }
   out.cc_ = std::make_shared<const coil_compression>(std::move(cc));
   return out;
