@@ -12,6 +12,12 @@
 # and prints files per minute, and from the batch manifest the per-task time on the workers (median,
 # min, max) and the batch overhead: wall - sum(task seconds) / N = cluster start-up + scheduling + the
 # client's bookkeeping, per batch and per task. Timings are medians of RUNS (env, default 3) runs.
+#
+# Then one large multi-slice file (SLICES (env, default 16) slices of SMATRIX (256) x SMATRIX, SCOILS (16)
+# coils: the generator's repetitions renumbered as slices) reconstructed whole (`larmor recon`, and
+# larmor.batch --split-slices off) and split per slice (--split-slices always; one part per worker, and
+# one part per slice) on 1 and 2 workers: wall time, the parts' times and the assembly's; every output is
+# compared with the serial one. SPLIT_ONLY=1 skips the throughput table.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -33,11 +39,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 files=()
+[ "${SPLIT_ONLY:-0}" = 1 ] && nfiles=0
 for i in $(seq 1 "$nfiles"); do
   "$gen" -m "$matrix" -c "$coils" -r "$reps" -o "$work/raw_$i.h5" >/dev/null 2>&1
   files+=("$work/raw_$i.h5")
 done
-mb=$(du -cm "${files[@]}" | tail -1 | cut -f1)
+mb=0
+((nfiles)) && mb=$(du -cm "${files[@]}" | tail -1 | cut -f1)
 
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
@@ -66,6 +74,7 @@ print(sys.argv[2], statistics.median(s), min(s), max(s), sum(s))
 EOF
 }
 
+if ((nfiles)); then
 echo "larmor.batch throughput: $nfiles files of ${matrix}x${matrix}, $coils coils, $reps repetitions ($mb MiB in all)," \
      "$cores cores, median of $runs runs, load at start $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -90,3 +99,95 @@ for nw in 1 2; do
 done
 echo
 echo "overhead = wall - (sum of task seconds) / workers: cluster start-up, scheduling, result transfer, manifest."
+fi
+
+# ---- one large multi-slice file, split per slice vs whole ----------------------------------------------------
+slices=${SLICES:-16}
+smatrix=${SMATRIX:-256}
+scoils=${SCOILS:-16}
+big=$work/multislice.h5
+"$gen" -m "$smatrix" -c "$scoils" -r "$slices" -o "$big" >/dev/null 2>&1
+"$py" - "$big" "$slices" <<'EOF'
+# the generator's repetitions renumbered as slices (5 mm apart), the XML header's encodingLimits saying so
+import re, sys
+import h5py
+path, slices = sys.argv[1], int(sys.argv[2])
+with h5py.File(path, "r+") as f:
+    d = f["dataset/data"]
+    a = d[()]
+    head = a["head"]
+    idx = head["idx"]
+    idx["slice"] = idx["repetition"]
+    pos = head["position"]
+    pos[:, 2] = idx["repetition"] * 5.0
+    idx["repetition"] = 0
+    head["idx"], head["position"] = idx, pos
+    a["head"] = head
+    d[...] = a
+    xml = f["dataset/xml"][0].decode()
+    xml = re.sub(r"<repetition>.*?</repetition>", f"<slice><minimum>0</minimum><maximum>{slices - 1}</maximum>"
+                 "<center>0</center></slice>", xml, flags=re.S)
+    f["dataset/xml"][0] = xml.encode()
+EOF
+bigmb=$(du -m "$big" | cut -f1)
+serial_big() {
+  local t0 t1
+  t0=$(now)
+  "$cli" recon "$big" -o "$work/big_ref.h5" --threads "$cores" 2>/dev/null
+  t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
+split_once() {  # $1 workers, $2 threads, $3.. larmor.batch options -> "wall sum_parts max_part assembly parts"
+  local nw=$1 t=$2 t0 t1
+  shift 2
+  rm -rf "$work/sb"
+  t0=$(now)
+  "$py" -m larmor.batch "$big" --out "$work/sb" --workers "$nw" --threads-per-worker "$t" "$@"
+  t1=$(now)
+  "$py" - "$work/sb/manifest.json" "$(echo "$t1 - $t0" | bc -l)" "$work/big_ref.h5" <<'EOF'
+import json, sys
+import h5py
+(r,) = json.load(open(sys.argv[1]))
+assert r["status"] == "ok", r["error"]
+import numpy as np
+def items(p):
+    out = {}
+    with h5py.File(p, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+a, b = items(r["output"]), items(sys.argv[3])
+assert sorted(a) == sorted(b)
+diff = "equal"
+for k in a:
+    if a[k].tobytes() != b[k].tobytes():
+        assert not a[k].dtype.names, f"{k} (headers) differs from larmor recon's"
+        x, y = a[k].astype(np.float64), b[k].astype(np.float64)
+        diff = "%.1e" % (np.abs(x - y).max() / np.abs(y).max())
+parts = r.get("parts") or [{"seconds": r["seconds"]}]
+s = [p["seconds"] for p in parts]
+print(sys.argv[2], sum(s), max(s), r.get("assemble_seconds") or 0, len(parts), diff)
+EOF
+}
+echo
+echo "One multi-slice file: $slices slices of ${smatrix}x${smatrix}, $scoils coils ($bigmb MiB), $cores cores," \
+     "median of $runs runs, load at start $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| run | tasks | wall s | vs serial | part s sum | part s max | assembly s | vs serial output |"
+echo "|---|---|---|---|---|---|---|---|"
+ref=$(for r in $(seq "$runs"); do serial_big; done | median)
+printf '| serial larmor recon --threads %s | 1 | %.2f | 1.00x | - | - | - | - |\n' "$cores" "$ref"
+for cfg in "1 off" "2 off" "1 always 1" "2 always" "2 always 1"; do
+  read -r nw mode per <<<"$cfg"
+  t=$(( cores / nw > 0 ? cores / nw : 1 ))
+  opts=(--split-slices "$mode")
+  [ -n "${per:-}" ] && opts+=(--slices-per-task "$per")
+  rows=$(for r in $(seq "$runs"); do split_once "$nw" "$t" "${opts[@]}"; done)
+  w=$(echo "$rows" | cut -d' ' -f1 | median)
+  read -r _ sum mx asm np diff < <(echo "$rows" | sort -g | sed -n "$(( (runs + 1) / 2 ))p")
+  printf '| dask %s worker(s) x %s thread(s), %s | %s | %.2f | %.2fx | %.2f | %.2f | %.2f | %s |\n' "$nw" "$t" \
+    "${opts[*]}" "$np" "$w" "$(echo "$ref / $w" | bc -l)" "$sum" "$mx" "$asm" "$diff"
+done
+echo
+echo "Last column: every dataset compared with the serial larmor recon output (headers must be equal; image"
+echo "data: equal bit for bit, or the max relative difference: FFTW_MEASURE plans chosen by timing in each"
+echo "process; LARMOR_FFT_PLANNER=estimate or a shared LARMOR_FFTW_WISDOM makes them the same plans)."
