@@ -4,12 +4,16 @@
 // Times per iteration = (time of cs with 25 iterations - time with 5) / 20 is what compare_cs.sh reports;
 // here each benchmark iteration is one solver iteration (set-up excluded).
 //
+//   bench_cs cs3d COILS NZ NY NX ITERS     3D l1-wavelet CS (Poisson over (z, y)); run under /usr/bin/time -v
+//                                          for the peak memory (docs/compressed_sensing.md).
 //   bench_cs cfl K MAPS OUT ITERS LAMBDA   larmor's `bart pics -l1 -r LAMBDA -i ITERS K MAPS OUT` (l1-wavelet
 //                                          FISTA, mask = non-zero k-space samples) on BART cfl files
 //                                          ([x y 1 coils]), for bench/compare_cs.sh; writes [x y] image.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <complex>
 #include <cstdlib>
 #include <string>
@@ -84,7 +88,47 @@ void BM_wavelet_prox(benchmark::State& st) {
 BENCHMARK(BM_fista_iteration_points)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_fista_iteration_lines)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_wavelet_prox)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+// 3D l1-wavelet CS: coils x nz x ny x nx, Poisson-disc mask over (z, y) (R = 4, 24^2 centre), ITERS FISTA
+// iterations; prints the wall time of cs() (set-up, power iteration, solver) and of building the data.
+int run_3d(index_t nc, index_t nz, index_t ny, index_t nx, int iters) {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  array<cfloat, 4> maps({nc, nz, ny, nx}, uninitialized), k({nc, nz, ny, nx}, uninitialized);
+  const auto m2 = smooth_maps(nc, ny, nx);
+  const auto mask = poisson_mask(nz, ny, 4, 24, 1);
+  parallel_for(nc * nz, [&](index_t i) {
+    const index_t c = i / nz, z = i % nz;
+    const double wz = 0.6 + 0.4 * std::cos(M_PI * (double(z) / nz - 0.5));
+    for (index_t p = 0; p < ny * nx; ++p) {
+      const cfloat s = m2.data()[c * ny * nx + p] * float(wz);
+      maps.data()[(c * nz + z) * ny * nx + p] = s;
+      const index_t y = p / nx, x = p % nx;
+      const double r = std::hypot(2.0 * y / ny - 1, 2.0 * x / nx - 1) + std::abs(2.0 * z / nz - 1) * 0.5;
+      k.data()[(c * nz + z) * ny * nx + p] = s * float(r < 0.8 ? 1.0 + 0.3 * (r < 0.3) : 0.0);
+    }
+  });
+  fftc_inplace(k.view(), axis_list{1, 2, 3});
+  parallel_for(nc * nz, [&](index_t i) {
+    const index_t z = i % nz;
+    cfloat* kk = k.data() + i * ny * nx;
+    for (index_t y = 0; y < ny; ++y)
+      if (!mask(z, y)) std::fill(kk + y * nx, kk + (y + 1) * nx, cfloat(0.f, 0.f));
+  });
+  const auto t1 = clock::now();
+  cs_options o;
+  o.iters = iters;
+  o.wavelet = 0.005f;
+  const auto r = cs(k.cview(), maps.cview(), o);
+  const auto t2 = clock::now();
+  std::printf("3D %ld coils x %ldx%ldx%ld, %d iterations: data %.1f s, cs %.1f s (step %.3g, scale %.3g)\n", long(nc),
+              long(nz), long(ny), long(nx), iters, std::chrono::duration<double>(t1 - t0).count(),
+              std::chrono::duration<double>(t2 - t1).count(), double(r.step), double(r.scale));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 7 && std::string(argv[1]) == "cs3d")
+    return run_3d(std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]), std::atoi(argv[6]));
   if (argc >= 7 && std::string(argv[1]) == "cfl") {
     const auto k = read_cfl(argv[2]), s = read_cfl(argv[3]);
     const index_t nx = k.bart_dims.at(0), ny = k.bart_dims.at(1), nc = k.samples.size() / (nx * ny);

@@ -23,12 +23,14 @@ void bind_cs(py::module_& m) {
   m.def(
       "cs",
       [](const py::object& k, const py::object& maps, const py::object& mask, float wavelet, float tv, float llr,
-         int iters, const std::string& solver, const std::string& wavelet_name, bool cycle_spin, std::uint64_t seed,
+         float tv_time, index_t llr_block, int iters, const std::string& solver, const std::string& wavelet_name, bool cycle_spin, std::uint64_t seed,
          bool tv_isotropic, float step, float scale, float rho, int cg_iters, bool return_info) -> py::object {
-        if (llr != 0.f) throw larmor::InvalidArgument("cs: the locally-low-rank penalty (llr) is not implemented yet");
         larmor::cs_options o;
         o.wavelet = wavelet;
         o.tv = tv;
+        o.llr = llr;
+        o.tv_time = tv_time;
+        o.llr_block = llr_block;
         o.iters = iters;
         if (solver == "auto")
           o.solver = larmor::cs_solver::automatic;
@@ -36,8 +38,10 @@ void bind_cs(py::module_& m) {
           o.solver = larmor::cs_solver::fista;
         else if (solver == "admm")
           o.solver = larmor::cs_solver::admm;
+        else if (solver == "pogm")
+          o.solver = larmor::cs_solver::pogm;
         else
-          throw larmor::InvalidArgument("cs: solver must be 'auto', 'fista' or 'admm', got '" + solver + "'");
+          throw larmor::InvalidArgument("cs: solver must be 'auto', 'fista', 'pogm' or 'admm', got '" + solver + "'");
         if (wavelet_name == "db2")
           o.kind = larmor::wavelet_kind::db2;
         else if (wavelet_name == "db4")
@@ -52,7 +56,49 @@ void bind_cs(py::module_& m) {
         o.rho = rho;
         o.cg_iters = cg_iters;
         const auto nd = ndim_of(k);
-        if (nd != 3 && nd != 4) throw larmor::InvalidArgument("cs: kspace must be (coils, y, x) or (coils, z, y, x)");
+        auto finish = [&](auto&& res) -> py::object {
+          const float s = res.scale, st = res.step;
+          const int it = res.iterations;
+          py::object img = to_numpy(std::move(res.image));
+          if (!return_info) return img;
+          py::dict info;
+          info["scale"] = s;
+          info["step"] = st;
+          info["iterations"] = it;
+          return py::make_tuple(img, info);
+        };
+        // Dynamic data: kspace (frames, coils, y, x) with maps (coils, y, x) — one axis more than the maps.
+        if (nd == 4 && ndim_of(maps) == 3) {
+          py::object kh, mh, wh;
+          const auto kv = complex_view<4>(k, kh, "cs: kspace");
+          const auto mv = complex_view<3>(maps, mh, "cs: maps");
+          larmor::cs_result<3> res;
+          if (mask.is_none()) {
+            py::gil_scoped_release nogil;
+            res = larmor::cs_dynamic(kv, mv, o);
+          } else {
+            py::array ma = py::array::ensure(mask);
+            if (!ma || ma.ndim() != 3)
+              throw larmor::InvalidArgument("cs: the mask of dynamic data must be (frames, y, x)");
+            const extents<3> sh{ma.shape(0), ma.shape(1), ma.shape(2)};
+            const char kind = ma.dtype().kind();
+            if (kind == 'b' || kind == 'u' || kind == 'i') {
+              const auto w =
+                  c_contiguous_as<unsigned char>(kind == 'b' ? ma : py::array(ma.attr("__ne__")(0)), sh, wh);
+              py::gil_scoped_release nogil;
+              res = larmor::cs_dynamic(kv, mv, w, o);
+            } else {
+              const auto w = c_contiguous_as<float>(ma, sh, wh);
+              py::gil_scoped_release nogil;
+              res = larmor::cs_dynamic(kv, mv, w, o);
+            }
+          }
+          return finish(res);
+        }
+        if (nd != 3 && nd != 4)
+          throw larmor::InvalidArgument(
+              "cs: kspace must be (coils, y, x), (coils, z, y, x), or dynamic (frames, coils, y, x) with maps "
+              "(coils, y, x)");
         auto run = [&](auto rc) -> py::object {
           constexpr std::size_t R = decltype(rc)::value;
           py::object kh, mh, wh;
@@ -81,26 +127,21 @@ void bind_cs(py::module_& m) {
               res = larmor::cs(kv, mv, w, o);
             }
           }
-          const float s = res.scale, st = res.step;
-          const int it = res.iterations;
-          py::object img = to_numpy(std::move(res.image));
-          if (!return_info) return img;
-          py::dict info;
-          info["scale"] = s;
-          info["step"] = st;
-          info["iterations"] = it;
-          return py::make_tuple(img, info);
+          return finish(res);
         };
         return nd == 3 ? run(std::integral_constant<std::size_t, 3>{}) : run(std::integral_constant<std::size_t, 4>{});
       },
       py::arg("kspace"), py::arg("maps"), py::arg("mask") = py::none(), py::arg("wavelet") = 0.f, py::arg("tv") = 0.f,
-      py::arg("llr") = 0.f, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("wavelet_kind") = "db2",
+      py::arg("llr") = 0.f, py::arg("tv_time") = 0.f, py::arg("llr_block") = 8, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("wavelet_kind") = "db2",
       py::arg("cycle_spin") = true, py::arg("seed") = 0, py::arg("tv_isotropic") = true, py::arg("step") = 0.f,
       py::arg("scale") = 0.f, py::arg("rho") = 0.5f, py::arg("cg_iters") = 10, py::arg("return_info") = false,
       "Compressed-sensing SENSE: minimises 1/2||M (fftc(S x) - k)||^2 + wavelet ||W x||_1 + tv TV(x) (BART's pics "
       "model; lambda = BART's -r with the same data scaling, see docs/compressed_sensing.md). kspace (coils, [z,] y, "
       "x); maps (coils, ...) or (maps, coils, ...) (first set); mask: boolean/0-1 or float weights over ([z,] y, x), "
-      "None = read from the data. solver 'auto': FISTA for the wavelet alone, ADMM when tv > 0. wavelet_kind db2|db4; "
+      "None = read from the data. Dynamic data: kspace (frames, coils, y, x) with maps (coils, y, x), mask (frames, y, "
+      "x), image (frames, y, x); llr (locally low rank, blocks llr_block^2 x frames, random shifts) and tv_time "
+      "(l1 of time differences) need it. solver 'auto': FISTA for the wavelet or llr alone, ADMM when tv/tv_time > 0 "
+      "or penalties are summed; 'pogm' (Kim & Fessler) where FISTA applies. wavelet_kind db2|db4; "
       "cycle_spin: random wavelet shifts per iteration (seeded); step 0: 0.95/lambda_max; scale 0: BART-like data "
       "scale (1: none). Returns the image ([z,] y, x), or (image, {scale, step, iterations}) with return_info.");
 }
