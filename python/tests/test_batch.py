@@ -28,6 +28,12 @@ import dask  # noqa: E402  (after the skip: dask comes with distributed)
 import larmor  # noqa: E402
 from larmor import batch  # noqa: E402
 
+# Outputs are compared bit for bit across processes (CLI, workers). Transforms of 2^20 points and more are
+# planned with FFTW_MEASURE, which picks algorithms by timing them in each process: on a loaded machine two
+# processes can pick different ones and differ by float round-off (seen: 4-7e-5 relative, 192^2 x 16
+# coils). Every process started here inherits this and plans the same way.
+os.environ.setdefault("LARMOR_FFT_PLANNER", "estimate")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO = os.path.join(ROOT, "data", "shepp_logan_8ch_96.h5")
 GENERATOR = shutil.which("ismrmrd_generate_cartesian_shepp_logan")
