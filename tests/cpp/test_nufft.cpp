@@ -25,6 +25,20 @@ index_t prod(const extents<D>& n) {
   return s;
 }
 
+// The phase k.r / N of image pixel j (row-major, r = j - N//2 per axis) at point m.
+template <std::size_t D>
+double dft_phase(const extents<D>& N, const std::vector<double>& k, index_t m, index_t j) {
+  index_t rem = j;
+  double ph = 0;
+  for (std::size_t d = D; d-- > 0;) {
+    const index_t jd = rem % N[d];
+    rem /= N[d];
+    ph += k[static_cast<std::size_t>(m * index_t(D) + index_t(d))] * static_cast<double>(jd - N[d] / 2) /
+          static_cast<double>(N[d]);
+  }
+  return ph;
+}
+
 // Direct type 2 in double: y(k) = N^-1/2 sum_r x(r) exp(-2 pi i k.r / N), r = j - N//2.
 template <std::size_t D>
 std::vector<cdouble> direct_forward(const extents<D>& N, const std::vector<cdouble>& x, const std::vector<double>& k,
@@ -33,22 +47,13 @@ std::vector<cdouble> direct_forward(const extents<D>& N, const std::vector<cdoub
   std::vector<cdouble> y(static_cast<std::size_t>(M));
   for (index_t m = 0; m < M; ++m) {
     cdouble s = 0;
-    for (index_t j = 0; j < n; ++j) {
-      index_t rem = j;
-      double ph = 0;
-      for (std::size_t d = D; d-- > 0;) {
-        const index_t jd = rem % N[d];
-        rem /= N[d];
-        ph += k[static_cast<std::size_t>(m * index_t(D) + index_t(d))] * static_cast<double>(jd - N[d] / 2) /
-              static_cast<double>(N[d]);
-      }
-      s += x[static_cast<std::size_t>(j)] * std::polar(1.0, -2 * pi * ph);
-    }
+    for (index_t j = 0; j < n; ++j) s += x[static_cast<std::size_t>(j)] * std::polar(1.0, -2 * pi * dft_phase(N, k, m, j));
     y[static_cast<std::size_t>(m)] = s / std::sqrt(static_cast<double>(n));
   }
   return y;
 }
 
+// Direct type 1 (the adjoint): x(r) = N^-1/2 sum_k y(k) exp(+2 pi i k.r / N).
 template <std::size_t D>
 std::vector<cdouble> direct_adjoint(const extents<D>& N, const std::vector<cdouble>& y, const std::vector<double>& k,
                                     index_t M) {
@@ -56,17 +61,7 @@ std::vector<cdouble> direct_adjoint(const extents<D>& N, const std::vector<cdoub
   std::vector<cdouble> x(static_cast<std::size_t>(n));
   for (index_t j = 0; j < n; ++j) {
     cdouble s = 0;
-    for (index_t m = 0; m < M; ++m) {
-      index_t rem = j;
-      double ph = 0;
-      for (std::size_t d = D; d-- > 0;) {
-        const index_t jd = rem % N[d];
-        rem /= N[d];
-        ph += k[static_cast<std::size_t>(m * index_t(D) + index_t(d))] * static_cast<double>(jd - N[d] / 2) /
-              static_cast<double>(N[d]);
-      }
-      s += y[static_cast<std::size_t>(m)] * std::polar(1.0, 2 * pi * ph);
-    }
+    for (index_t m = 0; m < M; ++m) s += y[static_cast<std::size_t>(m)] * std::polar(1.0, 2 * pi * dft_phase(N, k, m, j));
     x[static_cast<std::size_t>(j)] = s / std::sqrt(static_cast<double>(n));
   }
   return x;

@@ -463,8 +463,10 @@ class nufft_plan {
     }
   }
 
-  // Adds the subgrid (extents g.ext at padded origin g.lo) into the periodic grid.
-  void fold_subgrid(const complex* sub, const bin_geom& g, complex* grid, const index_t* gst) const {
+  // Calls f(s, o) for every cell of the bin's padded footprint (extents g.ext at padded origin g.lo):
+  // s its index in the subgrid, o its offset in the periodic grid (wrapped per axis).
+  template <class F>
+  void for_each_footprint_cell(const bin_geom& g, const index_t* gst, F&& f) const {
     index_t rows = 1;
     for (std::size_t d = 0; d + 1 < D; ++d) rows *= g.ext[d];
     const index_t ex = g.ext[D - 1], nx = n_[D - 1];
@@ -477,37 +479,20 @@ class nufft_plan {
         if (gi < 0) gi += n_[d];
         goff += gi * gst[d];
       }
-      const complex* s = sub + r * ex;
-      complex* row = grid + goff;
       for (index_t i = 0; i < ex; ++i) {
         index_t gi = (g.lo[D - 1] + i) % nx;
         if (gi < 0) gi += nx;
-        row[gi] += s[i];
+        f(r * ex + i, goff + gi);
       }
     }
   }
+  // Adds the subgrid into the periodic grid.
+  void fold_subgrid(const complex* sub, const bin_geom& g, complex* grid, const index_t* gst) const {
+    for_each_footprint_cell(g, gst, [&](index_t s, index_t o) { grid[o] += sub[s]; });
+  }
   // Copies the periodic grid's footprint of the bin into the subgrid.
   void gather_subgrid(complex* sub, const bin_geom& g, const complex* grid, const index_t* gst) const {
-    index_t rows = 1;
-    for (std::size_t d = 0; d + 1 < D; ++d) rows *= g.ext[d];
-    const index_t ex = g.ext[D - 1], nx = n_[D - 1];
-    for (index_t r = 0; r < rows; ++r) {
-      index_t rem = r, goff = 0;
-      for (std::size_t d = D - 1; d-- > 0;) {
-        const index_t i = rem % g.ext[d];
-        rem /= g.ext[d];
-        index_t gi = (g.lo[d] + i) % n_[d];
-        if (gi < 0) gi += n_[d];
-        goff += gi * gst[d];
-      }
-      complex* s = sub + r * ex;
-      const complex* row = grid + goff;
-      for (index_t i = 0; i < ex; ++i) {
-        index_t gi = (g.lo[D - 1] + i) % nx;
-        if (gi < 0) gi += nx;
-        s[i] = row[gi];
-      }
-    }
+    for_each_footprint_cell(g, gst, [&](index_t s, index_t o) { sub[s] = grid[o]; });
   }
 
   template <int W>
