@@ -25,3 +25,15 @@ def cgsense(kspace, maps, mask=None, reg=0.0, iters=30, tol=1e-6, return_residua
     if nufft:
         raise ValueError(f"cgsense: unexpected arguments {sorted(nufft)} for Cartesian data (no coords)")
     return _core.cgsense(kspace, maps, mask=mask, reg=reg, iters=iters, tol=tol, return_residuals=return_residuals)
+
+
+def cs(kspace, maps, mask=None, coords=None, **kw):
+    """Compressed sensing: Cartesian (k-space (coils, [z,] y, x) or (frames, coils, y, x), optional mask;
+    help(larmor._larmor.cs)) or, with `coords`, non-Cartesian (samples (coils, ...), coords (..., ndim) in
+    cycles per FOV ordered like the image axes; larmor.cs_noncartesian: wavelet, tv, iters, solver, scale,
+    eps, toeplitz, seed, return_info)."""
+    if coords is not None:
+        if mask is not None:
+            raise ValueError("cs: give either coords (non-Cartesian) or mask (Cartesian), not both")
+        return _core.cs_noncartesian(kspace, maps, coords, **kw)
+    return _core.cs(kspace, maps, mask=mask, **kw)
