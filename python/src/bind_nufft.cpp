@@ -9,6 +9,8 @@
 
 #include "bind_common.hpp"
 #include "larmor/nufft/density_compensation.hpp"
+#include "larmor/nufft/noncartesian_cs.hpp"
+#include "larmor/nufft/noncartesian_recon.hpp"
 #include "larmor/nufft/noncartesian_sense.hpp"
 #include "larmor/nufft/nufft.hpp"
 #include "larmor/nufft/trajectory.hpp"
@@ -45,7 +47,21 @@ void by_dims(int d, F&& f) {
   else f(std::integral_constant<std::size_t, 3>{});
 }
 
-py::array nufft_py(const py::object& x, const py::object& coords, double eps) {
+// Makes a float plan for the image shape `img` with the points of c and runs f(plan) (GIL released).
+template <class F>
+void with_plan(const coords_info& c, const std::vector<index_t>& img, double eps, double upsampling, F&& f) {
+  py::gil_scoped_release nogil;
+  by_dims(c.dims, [&](auto dc) {
+    constexpr std::size_t D = decltype(dc)::value;
+    extents<D> N{};
+    for (std::size_t d = 0; d < D; ++d) N[d] = img[d];
+    larmor::nufft_plan<float, D> plan(N, eps, upsampling);
+    plan.set_points(c.a.data(), c.points);
+    f(plan);
+  });
+}
+
+py::array nufft_py(const py::object& x, const py::object& coords, double eps, double upsampling) {
   auto c = read_coords(coords, "nufft");
   cdata_array xa = cdata_array::ensure(x);
   if (!xa) throw larmor::InvalidArgument("nufft: x must be a complex array");
@@ -59,25 +75,15 @@ py::array nufft_py(const py::object& x, const py::object& coords, double eps) {
   py::array_t<cfloat> y(out_shape);
   cfloat* yp = y.mutable_data();
   const cfloat* xp = xa.data();
-  const double* kp = c.a.data();
   const py::ssize_t nd = xa.ndim();
   std::vector<index_t> img;
   for (int d = 0; d < c.dims; ++d) img.push_back(xa.shape(nd - c.dims + d));
-  {
-    py::gil_scoped_release nogil;
-    by_dims(c.dims, [&](auto dc) {
-      constexpr std::size_t D = decltype(dc)::value;
-      extents<D> N{};
-      for (std::size_t d = 0; d < D; ++d) N[d] = img[d];
-      larmor::nufft_plan<float, D> plan(N, eps);
-      plan.set_points(kp, c.points);
-      plan.forward(xp, yp, batch);
-    });
-  }
+  with_plan(c, img, eps, upsampling, [&](const auto& plan) { plan.forward(xp, yp, batch); });
   return std::move(y);
 }
 
-py::array nufft_adjoint_py(const py::object& y, const py::object& coords, const std::vector<index_t>& shape, double eps) {
+py::array nufft_adjoint_py(const py::object& y, const py::object& coords, const std::vector<index_t>& shape, double eps,
+                           double upsampling) {
   auto c = read_coords(coords, "nufft_adjoint");
   if (static_cast<int>(shape.size()) != c.dims)
     throw larmor::InvalidArgument("nufft_adjoint: shape has " + std::to_string(shape.size()) + " axes, coords " +
@@ -96,18 +102,7 @@ py::array nufft_adjoint_py(const py::object& y, const py::object& coords, const 
   py::array_t<cfloat> x(out_shape);
   cfloat* xp = x.mutable_data();
   const cfloat* yp = ya.data();
-  const double* kp = c.a.data();
-  {
-    py::gil_scoped_release nogil;
-    by_dims(c.dims, [&](auto dc) {
-      constexpr std::size_t D = decltype(dc)::value;
-      extents<D> N{};
-      for (std::size_t d = 0; d < D; ++d) N[d] = shape[d];
-      larmor::nufft_plan<float, D> plan(N, eps);
-      plan.set_points(kp, c.points);
-      plan.adjoint(yp, xp, batch);
-    });
-  }
+  with_plan(c, shape, eps, upsampling, [&](const auto& plan) { plan.adjoint(yp, xp, batch); });
   return std::move(x);
 }
 
@@ -144,26 +139,41 @@ py::array as_numpy(const std::vector<double>& k, std::vector<py::ssize_t> shape)
   return std::move(out);
 }
 
+// samples (coils, ...) and maps (coils, *image) or (1, coils, *image) of an iterative reconstruction.
+struct samples_maps {
+  cdata_array samples, maps;
+  index_t coils = 0;
+  std::vector<py::ssize_t> image;
+};
+samples_maps read_samples_maps(const py::object& samples, const py::object& maps, const coords_info& c,
+                               const std::string& func) {
+  samples_maps r;
+  r.samples = cdata_array::ensure(samples);
+  r.maps = cdata_array::ensure(maps);
+  if (!r.samples || !r.maps) throw larmor::InvalidArgument(func + ": samples and maps must be complex arrays");
+  const py::ssize_t mnd = r.maps.ndim();
+  py::ssize_t first = 0;
+  if (mnd == c.dims + 2) {
+    if (r.maps.shape(0) != 1) throw larmor::InvalidArgument(func + ": maps (maps, coils, ...) must hold one set of maps");
+    first = 1;
+  } else if (mnd != c.dims + 1) {
+    throw larmor::InvalidArgument(func + ": maps must be (coils, " + std::to_string(c.dims) + " image axes)");
+  }
+  r.coils = r.maps.shape(first);
+  if (r.samples.size() != r.coils * c.points || r.samples.shape(0) != r.coils)
+    throw larmor::InvalidArgument(func + ": samples must be (coils=" + std::to_string(r.coils) +
+                                  ", ...) with coords.shape[:-1] samples per coil");
+  for (int d = 0; d < c.dims; ++d) r.image.push_back(r.maps.shape(first + 1 + d));
+  return r;
+}
+
 py::array cgsense_nc_py(const py::object& samples, const py::object& maps, const py::object& coords, float reg, int iters,
                         double tol, double eps, bool toeplitz) {
   auto c = read_coords(coords, "cgsense");
-  cdata_array sa = cdata_array::ensure(samples);
-  cdata_array ma = cdata_array::ensure(maps);
-  if (!sa || !ma) throw larmor::InvalidArgument("cgsense: samples and maps must be complex arrays");
-  py::ssize_t mnd = ma.ndim();
-  py::ssize_t first = 0;
-  if (mnd == c.dims + 2) {
-    if (ma.shape(0) != 1) throw larmor::InvalidArgument("cgsense: maps (maps, coils, ...) must hold one set of maps");
-    first = 1;
-  } else if (mnd != c.dims + 1) {
-    throw larmor::InvalidArgument("cgsense: maps must be (coils, " + std::to_string(c.dims) + " image axes)");
-  }
-  const index_t coils = ma.shape(first);
-  if (sa.size() != coils * c.points || sa.shape(0) != coils)
-    throw larmor::InvalidArgument("cgsense: samples must be (coils=" + std::to_string(coils) +
-                                  ", ...) with coords.shape[:-1] samples per coil");
-  std::vector<py::ssize_t> img;
-  for (int d = 0; d < c.dims; ++d) img.push_back(ma.shape(first + 1 + d));
+  const auto sm = read_samples_maps(samples, maps, c, "cgsense");
+  const auto &sa = sm.samples, &ma = sm.maps;
+  const index_t coils = sm.coils;
+  const auto& img = sm.image;
   py::array_t<cfloat> out(img);
   cfloat* op = out.mutable_data();
   {
@@ -181,6 +191,105 @@ py::array cgsense_nc_py(const py::object& samples, const py::object& maps, const
     });
   }
   return std::move(out);
+}
+
+// Non-Cartesian CS (noncartesian_cs.hpp): samples (coils, ...), maps (coils, *image) or (1, coils, *image).
+py::object cs_nc_py(const py::object& samples, const py::object& maps, const py::object& coords, float wavelet, float tv,
+                    int iters, const std::string& solver, float scale, double eps, bool toeplitz, std::uint64_t seed,
+                    bool return_info) {
+  auto c = read_coords(coords, "cs");
+  const auto sm = read_samples_maps(samples, maps, c, "cs");
+  const auto &sa = sm.samples, &ma = sm.maps;
+  const index_t coils = sm.coils;
+  larmor::cs_options o;
+  o.wavelet = wavelet, o.tv = tv, o.iters = iters, o.scale = scale, o.seed = seed;
+  if (solver == "auto") o.solver = larmor::cs_solver::automatic;
+  else if (solver == "fista") o.solver = larmor::cs_solver::fista;
+  else if (solver == "admm") o.solver = larmor::cs_solver::admm;
+  else throw larmor::InvalidArgument("cs: solver must be 'auto', 'fista' or 'admm', got '" + solver + "'");
+  const auto& img = sm.image;
+  py::array_t<cfloat> out(img);
+  cfloat* op = out.mutable_data();
+  float used_scale = 0, step = 0;
+  int its = 0;
+  {
+    py::gil_scoped_release nogil;
+    by_dims(c.dims, [&](auto dc) {
+      constexpr std::size_t D = decltype(dc)::value;
+      extents<D + 1> ms{};
+      ms[0] = coils;
+      for (std::size_t d = 0; d < D; ++d) ms[d + 1] = img[d];
+      larmor::strided_view<const cfloat, D + 1> mv(ma.data(), ms);
+      auto r = larmor::cs_noncartesian<D>(sa.data(), mv, c.a.data(), c.points, o, eps, toeplitz);
+      std::copy(r.image.begin(), r.image.end(), op);
+      used_scale = r.scale, step = r.step, its = r.iterations;
+    });
+  }
+  if (!return_info) return std::move(out);
+  py::dict info;
+  info["scale"] = used_scale;
+  info["step"] = step;
+  info["iterations"] = its;
+  return py::make_tuple(std::move(out), info);
+}
+
+// The non-Cartesian raw-data chain (noncartesian_recon.hpp) on arrays: data (readouts, coils, samples),
+// traj (readouts, samples, trajectory_dimensions) in ISMRMRD order (kx, ky[, kz]) and any of its units,
+// matrix (x, y[, z]); noise (coils, samples) or None. Returns (magnitude image (z, y, x), trajectory line).
+py::tuple noncartesian_recon_py(const py::object& data, const py::object& traj, const std::vector<index_t>& matrix,
+                                const py::object& noise, const std::string& units, const std::string& method,
+                                const std::string& maps, const std::string& dcf, float reg, int iters, double eps,
+                                const std::string& trajectory) {
+  cdata_array da = cdata_array::ensure(data);
+  py::array_t<float, py::array::c_style | py::array::forcecast> ta =
+      py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(traj);
+  if (!da || da.ndim() != 3) throw larmor::InvalidArgument("noncartesian_recon: data must be (readouts, coils, samples)");
+  if (!ta || ta.ndim() != 3 || ta.shape(0) != da.shape(0) || ta.shape(1) != da.shape(2))
+    throw larmor::InvalidArgument("noncartesian_recon: traj must be (readouts, samples, dims) matching data");
+  if (matrix.size() < 2 || matrix.size() > 3)
+    throw larmor::InvalidArgument("noncartesian_recon: matrix must be (x, y) or (x, y, z)");
+  larmor::io::encoding_header h;
+  for (std::size_t d = 0; d < matrix.size(); ++d) {
+    if (matrix[d] < 1 || matrix[d] > 65535) throw larmor::InvalidArgument("noncartesian_recon: matrix out of range");
+    h.encoded_matrix[d] = h.recon_matrix[d] = static_cast<std::uint16_t>(matrix[d]);
+  }
+  h.trajectory = trajectory;
+  larmor::noncartesian_recon_options o;
+  o.units = larmor::parse_trajectory_units(units);
+  o.method = method, o.maps = maps, o.dcf = dcf, o.reg = reg, o.iters = iters, o.eps = eps;
+  larmor::noncartesian_assembler as(h, "arrays", o);
+  const index_t R = da.shape(0), nc = da.shape(1), ns = da.shape(2), td = ta.shape(2);
+  cdata_array na;
+  if (!noise.is_none()) {
+    na = cdata_array::ensure(noise);
+    if (!na || na.ndim() != 2 || na.shape(0) != nc)
+      throw larmor::InvalidArgument("noncartesian_recon: noise must be (coils, samples)");
+  }
+  std::vector<larmor::io::image_record> imgs;
+  std::string desc;
+  {
+    py::gil_scoped_release nogil;
+    if (na) {
+      larmor::io::acquisition a;
+      a.flags = larmor::io::flag_bit(larmor::io::acq_flag::is_noise_measurement);
+      a.data = larmor::array<cfloat, 2>(larmor::extents<2>{nc, na.shape(1)}, larmor::uninitialized);
+      std::copy(na.data(), na.data() + na.size(), a.data.data());
+      as.add(a, nullptr, 0);
+    }
+    for (index_t r = 0; r < R; ++r) {
+      larmor::io::acquisition a;
+      a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(r % 65536);
+      a.data = larmor::array<cfloat, 2>(larmor::extents<2>{nc, ns}, larmor::uninitialized);
+      std::copy(da.data() + r * nc * ns, da.data() + (r + 1) * nc * ns, a.data.data());
+      as.add(a, ta.data() + r * ns * td, td);
+    }
+    desc = as.describe();
+    imgs = as.finish();
+  }
+  const auto& m = imgs.at(0).magnitude;
+  py::array_t<float> out({m.shape(0), m.shape(1), m.shape(2)});
+  std::copy(m.begin(), m.end(), out.mutable_data());
+  return py::make_tuple(std::move(out), desc);
 }
 
 // A plan made once for a trajectory and used for many forward/adjoint calls (iterative reconstructions).
@@ -277,10 +386,11 @@ void bind_nufft(py::module_& m) {
       .def("adjoint", &py_nufft_plan::adjoint, py::arg("y"))
       .def_property_readonly("shape", &py_nufft_plan::shape)
       .def_property_readonly("kernel_width", &py_nufft_plan::kernel_width);
-  m.def("nufft", &nufft_py, py::arg("x"), py::arg("coords"), py::arg("eps") = 1e-6,
+  m.def("nufft", &nufft_py, py::arg("x"), py::arg("coords"), py::arg("eps") = 1e-6, py::arg("upsampling") = 2.0,
         "Type-2 NUFFT: x (..., *image) -> samples (..., *coords.shape[:-1]); y(k) = N^-1/2 sum_r x(r) "
         "exp(-2 pi i k.r/N), r = j - N//2, k in cycles/FOV ordered like the image axes. Equals fftc on integer k.");
   m.def("nufft_adjoint", &nufft_adjoint_py, py::arg("y"), py::arg("coords"), py::arg("shape"), py::arg("eps") = 1e-6,
+        py::arg("upsampling") = 2.0,
         "Type-1 NUFFT, the adjoint of nufft: y (..., *coords.shape[:-1]) -> (..., *shape).");
   m.def("dcf", &dcf_py, py::arg("coords"), py::arg("shape") = std::vector<index_t>{}, py::arg("iters") = 20,
         py::arg("method") = "pipe",
@@ -316,6 +426,19 @@ void bind_nufft(py::module_& m) {
         },
         py::arg("interleaves"), py::arg("samples"), py::arg("n"), py::arg("turns") = 16.0, py::arg("alpha") = 1.5,
         "Variable-density spiral (interleaves, samples, 2) in (y, x), k_max = n/2.");
+  m.def("cs_noncartesian", &cs_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"), py::arg("wavelet") = 0.f,
+        py::arg("tv") = 0.f, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("scale") = 0.f,
+        py::arg("eps") = 1e-4, py::arg("toeplitz") = true, py::arg("seed") = 0, py::arg("return_info") = false,
+        "Non-Cartesian l1-wavelet / TV compressed sensing (bart pics -t traj -l1 -r wavelet): samples (coils, ...), "
+        "maps (coils, *image), coords (..., ndim) in cycles/FOV like the image axes. Lambdas and data scale as "
+        "larmor.cs (docs/compressed_sensing.md).");
+  m.def("noncartesian_recon", &noncartesian_recon_py, py::arg("data"), py::arg("traj"), py::arg("matrix"),
+        py::arg("noise") = py::none(), py::arg("units") = "auto", py::arg("method") = "cgsense",
+        py::arg("maps") = "espirit", py::arg("dcf") = "auto", py::arg("reg") = 0.f, py::arg("iters") = 30,
+        py::arg("eps") = 1e-4, py::arg("trajectory") = "radial",
+        "Non-Cartesian raw data -> magnitude image (z, y, x) and the trajectory line (units detected unless "
+        "stated): data (readouts, coils, samples), traj (readouts, samples, dims) in ISMRMRD order (kx, ky[, kz]), "
+        "matrix (x, y[, z]); the chain of larmor/nufft/noncartesian_recon.hpp.");
   m.def("cgsense_noncartesian", &cgsense_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"),
         py::arg("reg") = 0.0f, py::arg("iters") = 30, py::arg("tol") = 1e-6, py::arg("eps") = 1e-6,
         py::arg("toeplitz") = true,
