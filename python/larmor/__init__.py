@@ -37,3 +37,36 @@ def cs(kspace, maps, mask=None, coords=None, **kw):
             raise ValueError("cs: give either coords (non-Cartesian) or mask (Cartesian), not both")
         return _core.cs_noncartesian(kspace, maps, coords, **kw)
     return _core.cs(kspace, maps, mask=mask, **kw)
+
+
+def recon_stream(source, method="auto", output="magnitude", partial_fourier="pocs", noise_scaling="unit",
+                 slices=None, lam=0.0, compress="auto", dataset="dataset"):
+    """Streaming reconstruction: yields (image, meta) as each image completes, while the rest of the data is
+    still being read (a C++ thread reads and reconstructs with the GIL released).
+
+    source: a raw-data file (ISMRMRD .h5 or Siemens twix .dat), or a pair (header_xml, readouts) where readouts
+    is an iterable of dicts with 'data' ((channels, samples) complex) and ISMRMRD header fields (see
+    ReconSession.push). meta: image_index, slice, contrast, phase, repetition, set, geometry, image_type.
+    The images and their order are those of larmor.recon on the same file. Closing the generator early
+    cancels the work."""
+    if isinstance(source, tuple):
+        header, readouts = source
+        session = ReconSession(header, method=method, output=output, partial_fourier=partial_fourier,
+                               noise_scaling=noise_scaling, slices=slices, lam=lam, compress=compress)
+        for r in readouts:
+            r = dict(r)
+            yield from session.push(r.pop("data"), **r)
+        yield from session.finish()
+        return
+    import os
+    stream = _core._FileStream(os.fspath(source), method=method, output=output, partial_fourier=partial_fourier,
+                               noise_scaling=noise_scaling, slices=slices, lam=lam, compress=compress,
+                               dataset=dataset)
+    try:
+        while True:
+            item = stream.next()
+            if item is None:
+                return
+            yield item
+    finally:
+        stream.close()

@@ -353,53 +353,7 @@ PYBIND11_MODULE(_larmor, m) {
       "never exists). DataError (RuntimeError) for unreadable or non-Cartesian files.";
   m.def("read_ismrmrd", read_kspace, py::arg("path"), py::arg("dataset") = "dataset", read_doc);
   m.def("read_ismrmrd_kspace", read_kspace, py::arg("path"), py::arg("dataset") = "dataset", read_doc);
-  m.def("recon", [](const std::string& path, const std::string& method, const std::string& output,
-                    const std::string& partial_fourier) {
-    larmor::recon_options o;
-    o.method = method;
-    o.output = larmor::io::parse_image_type(output);
-    o.partial_fourier.method = larmor::parse_partial_fourier_method(partial_fourier);
-    larmor::recon_result res;
-    {
-      py::gil_scoped_release nogil;
-      res = larmor::recon_file(path, o);
-    }
-    py::list images, meta;
-    for (auto& r : res.images) {
-      py::dict md;
-      md["slice"] = r.slice;
-      md["contrast"] = r.contrast;
-      md["phase"] = r.phase;
-      md["repetition"] = r.repetition;
-      md["set"] = r.set;
-      md["fov_mm"] = r.fov_mm;
-      md["position"] = r.position;
-      md["read_dir"] = r.read_dir;
-      md["phase_dir"] = r.phase_dir;
-      md["slice_dir"] = r.slice_dir;
-      md["image_type"] = larmor::io::image_type_name(r.type);
-      meta.append(md);
-      switch (r.type) {
-        case larmor::io::image_type::magnitude: images.append(to_numpy(std::move(r.magnitude))); break;
-        case larmor::io::image_type::complex: images.append(to_numpy(std::move(r.complex_image))); break;
-        default: {
-          larmor::array<float, 3> v(r.complex_image.shape(), larmor::uninitialized);
-          const auto t = r.type;
-          std::transform(r.complex_image.begin(), r.complex_image.end(), v.begin(), [t](const cfloat& c) {
-            return t == larmor::io::image_type::phase ? std::arg(c)
-                   : t == larmor::io::image_type::real ? c.real()
-                                                       : c.imag();
-          });
-          images.append(to_numpy(std::move(v)));
-        }
-      }
-    }
-    return py::make_tuple(images, meta, res.method);
-  }, py::arg("path"), py::arg("method") = "auto", py::arg("output") = "magnitude",
-        py::arg("partial_fourier") = "pocs",
-        "Reconstructs a raw-data file (ISMRMRD .h5 or Siemens twix .dat), the chain of `larmor recon`: "
-        "(images, metadata dicts, method). output: 'magnitude' | 'phase' | 'real' | 'imaginary' (float32 "
-        "(z, y, x)) or 'complex' (complex64 (z, y, x)); partial_fourier: 'pocs' | 'homodyne' | 'zero'.");
+  // recon, recon_stream, ReconSession: bind_session.cpp
 
   // --- parallel imaging -------------------------------------------------------------------------
   m.def("grappa", [](const py::object& k, const py::object& acs, const std::vector<index_t>& kernel, float reg,
