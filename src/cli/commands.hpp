@@ -19,6 +19,6 @@ void add_info_command(CLI::App& app);
 recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
                        const std::string& png, const std::string& noise_scaling, const std::string& group,
                        const std::string& output = "magnitude", const std::string& partial_fourier = "pocs",
-                       float lambda = 0);
+                       float lambda = 0, const std::string& compress = "auto");
 
 }  // namespace larmor::cli

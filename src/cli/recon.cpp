@@ -2,6 +2,7 @@
 // and a summary of what a raw file holds.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -34,8 +35,19 @@ strided_view<const float, 2> middle_slice(const array<float, 3>& m) {
 
 recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
                        const std::string& png, const std::string& noise_scaling_name, const std::string& group,
-                       const std::string& output, const std::string& partial_fourier, float lambda) {
+                       const std::string& output, const std::string& partial_fourier, float lambda,
+                       const std::string& compress) {
   recon_options o;
+  // --compress auto | off | N
+  if (compress == "off") {
+    o.compression.enabled = false;
+  } else if (compress != "auto") {
+    char* end = nullptr;
+    const long n = std::strtol(compress.c_str(), &end, 10);
+    LARMOR_CHECK_ARG(end && *end == '\0' && n >= 1 && n <= 65535, "--compress must be auto, off or a coil count >= 1, got '",
+                     compress, "'");
+    o.compression.coils = n;
+  }
   o.method = method;
   o.lambda = lambda;
   LARMOR_CHECK_ARG(noise_scaling_name == "unit" || noise_scaling_name == "snr",
@@ -54,7 +66,7 @@ void add_recon_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("recon", "reconstruct an ISMRMRD raw-data file into ISMRMRD images");
   struct options {
     std::string in, out, method = "auto", png, noise = "unit", group = "dataset", output = "magnitude",
-        partial_fourier = "pocs";
+        partial_fourier = "pocs", compress = "auto";
     int threads = 0;
     float lambda = 0;
   };
@@ -76,11 +88,14 @@ void add_recon_command(CLI::App& app) {
   cmd->add_option("--partial-fourier", opt->partial_fourier,
                   "partial Fourier / asymmetric echo: pocs|homodyne|zero (zero filled)")
       ->capture_default_str();
+  cmd->add_option("--compress", opt->compress,
+                  "coil compression: auto (above 32 coils, for espirit/sense/cgsense/cs), off, or N virtual coils")
+      ->capture_default_str();
   cmd->add_option("--threads", opt->threads, "worker threads")->check(CLI::NonNegativeNumber);
   cmd->callback([opt] {
     if (opt->threads > 0) set_num_threads(opt->threads);
     const auto res = run_recon(opt->in, opt->out, opt->method, opt->png, opt->noise, opt->group, opt->output,
-                               opt->partial_fourier, opt->lambda);
+                               opt->partial_fourier, opt->lambda, opt->compress);
     std::fprintf(stderr, "larmor: %zu image(s), method %s -> %s\n", res.images.size(), res.method.c_str(),
                  opt->out.c_str());
   });
@@ -123,7 +138,10 @@ void add_info_command(CLI::App& app) {
     std::printf("file            %s\n", opt->in.c_str());
     if (!h.protocol_name.empty()) std::printf("protocol        %s\n", h.protocol_name.c_str());
     if (h.system_field_strength_T > 0) std::printf("field strength  %.2f T\n", h.system_field_strength_T);
-    std::printf("trajectory      %s\n", h.trajectory.c_str());
+    if (is_noncartesian(h))  // per-sample k-space positions: kind, extent and their (detected) units
+      std::printf("trajectory      %s\n", describe_trajectory(h, raw.acquisitions).describe().c_str());
+    else
+      std::printf("trajectory      %s\n", h.trajectory.c_str());
     std::printf("coils           %td\n", channels);
     std::printf("encoded matrix  %u x %u x %u (FOV %.1f x %.1f x %.1f mm)\n", h.encoded_matrix[0],
                 h.encoded_matrix[1], h.encoded_matrix[2], h.encoded_fov_mm[0], h.encoded_fov_mm[1],

@@ -222,6 +222,11 @@ void read_ismrmrd(const std::string& path, const std::string& group,
       // ISMRMRD stores data[channel * samples + sample].
       const auto* src = reinterpret_cast<const cfloat*>(a.getDataPtr());
       std::copy(src, src + nc * ns, q.data.data());
+      const index_t dims = hd.trajectory_dimensions;
+      if (dims > 0 && ns > 0) {  // traj[sample * dims + d]
+        q.traj = array<float, 2>(extents<2>{ns, dims}, uninitialized);
+        std::copy(a.getTrajPtr(), a.getTrajPtr() + ns * dims, q.traj.data());
+      }
       each(std::move(q));
     }
   } catch (const Error&) {

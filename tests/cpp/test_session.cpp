@@ -226,6 +226,25 @@ TEST(Session, AcceleratedSlicesWaitForTheirCalibration) {
   }
 }
 
+TEST(Session, ASliceBeyondItsEncodingLimitsGetsItsCalibrationBack) {
+  // The header announces one buffer per slice (no repetition limit); a second repetition of slice 0 comes
+  // after slice 0 was released: its calibration is restored and its image equals the first repetition's.
+  auto raw = grappa_scan(true, 2);
+  std::vector<io::acquisition> again;
+  for (const auto& a : raw.acquisitions)
+    if (a.idx.slice == 0 && !a.has(acq_flag::is_parallel_calibration)) {
+      again.push_back(a);
+      again.back().idx.repetition = 1;
+    }
+  raw.acquisitions.insert(raw.acquisitions.end(), again.begin(), again.end());
+  const auto st = stream(raw);
+  ASSERT_EQ(st.images.size(), 3u);
+  EXPECT_EQ(st.images[2].slice, 0);
+  EXPECT_EQ(st.images[2].repetition, 1);
+  EXPECT_LT(test::relative_error(st.images[2].magnitude, st.images[0].magnitude), 1e-6);
+  EXPECT_EQ(st.method, "grappa");
+}
+
 TEST(Session, NoiseAfterTheFirstImageIsCountedNotUsedAndSlicesSelect) {
   const index_t nc = 4, n = 32;
   const auto p = test::make_coil_phantom(nc, n, n, 0.01);
@@ -284,11 +303,13 @@ TEST(Session, CancelFromAnotherThreadStopsTheWork) {
       for (auto& v : a.data) v *= w;
       raw.acquisitions.push_back(std::move(a));
     }
-  std::atomic<bool> started{false};
+  std::atomic<bool> started{false}, cancel_called{false};
   recon_options o;
   o.method = "espirit";
   o.progress = [&](const std::string& m) {
-    if (m.find("ESPIRiT maps") != std::string::npos) started.store(true);
+    if (m.find("ESPIRiT maps") == std::string::npos || started.load()) return;
+    started.store(true);  // the maps are being computed: wait (bounded) for the other thread's cancel()
+    for (int i = 0; i < 5000 && !cancel_called.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   };
   recon_session s(raw.header, o);
   for (const auto& a : raw.acquisitions) s.push(a);
@@ -297,6 +318,7 @@ TEST(Session, CancelFromAnotherThreadStopsTheWork) {
     while (!started.load()) std::this_thread::yield();
     cancelled_at = std::chrono::steady_clock::now();
     s.cancel();
+    cancel_called.store(true);
   });
   EXPECT_THROW(s.finish(), Cancelled);
   const auto stopped = std::chrono::steady_clock::now();

@@ -53,6 +53,9 @@ struct acquisition {
   encoding_counters idx;
   std::array<float, 3> position{}, read_dir{}, phase_dir{}, slice_dir{}, patient_table_position{};
   array<cfloat, 2> data;  // (channels, samples), as recorded (before discard, before reversal)
+  // Per-sample k-space position (samples, trajectory_dimensions) as ISMRMRD stores it (kx, ky[, kz];
+  // units not fixed by the standard: nufft/noncartesian_recon.hpp detects them); empty for Cartesian data.
+  array<float, 2> traj;
 
   bool has(acq_flag f) const { return (flags & flag_bit(f)) != 0; }
   index_t channels() const { return data.shape(0); }

@@ -14,7 +14,10 @@
 //      repetition and set of the slice.
 //      "auto" decides per buffer (detail::auto_method): fully sampled -> "espirit"; a regular lattice with
 //      ACS -> "grappa"; an irregular mask (variable density, Poisson disc) -> "cs"; each new choice is
-//      reported once. Long steps of 3D buffers report their progress in quarters.
+//      reported once. Long steps of 3D buffers report their progress in quarters. Coil compression
+//      (coils/chain_compression.hpp) to virtual coils, one per slice + calibration, runs before the
+//      method: automatic above 32 coils for the methods that combine with maps (espirit, sense, cgsense,
+//      cs), a fixed count for every method, or off (recon_options::compression, `--compress`).
 //      Partial Fourier (y, z, and the readout for an asymmetric echo), detected per buffer from the data
 //      (partial_fourier_request.hpp), is reconstructed with recon_options::partial_fourier (POCS by
 //      default): before coil-image methods, after the GRAPPA fill, or on the combined image.
@@ -32,10 +35,12 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "larmor/coils/chain_compression.hpp"
 #include "larmor/coils/combine.hpp"
 #include "larmor/coils/espirit.hpp"
 #include "larmor/coils/inati.hpp"
@@ -173,6 +178,9 @@ struct recon_options {
   partial_fourier_options partial_fourier;  // POCS by default; method zero = zero filled
   io::image_type output = io::image_type::magnitude;  // what image_record::type says (complex kept if not magnitude)
   float lambda = 0;                      // regularisation of "cs" (l1-wavelet, BART's -r); 0: its default
+  // Coil compression after pre-whitening (coils/chain_compression.hpp): automatic (more than 32 coils, the
+  // methods that combine with maps: espirit, sense, cgsense, cs), a fixed count for every method, or off.
+  coil_compression_options compression;
   // Only these slices (their imaging and calibration readouts; noise scans always): one task of a file
   // split per slice (larmor.batch). Empty: every slice.
   std::vector<std::uint16_t> slices;
@@ -256,6 +264,16 @@ class buffer_reconstructor {
       const auto d = pf->describe(b.kspace.shape());
       if (d != said_pf_) say("partial Fourier: " + d), said_pf_ = d;
     }
+    // Coil compression: one per slice + calibration, estimated on the slice's first buffer.
+    if (opt_.compression.enabled && (opt_.compression.coils > 0 || compression_suits(method))) {
+      auto& cc = compressions_[std::make_pair(b.key.slice, static_cast<const void*>(cal))];
+      if (!cc) {
+        cc = compression_for(cal, b.kspace, opt_.compression);
+        if (cc->active() && cc->describe() != said_cc_) say("coil compression: " + cc->describe()), said_cc_ = cc->describe();
+      }
+      cc->apply(b.kspace);
+      cal = cc->calibration(cal);
+    }
     const bool coil_kspace_method = method == "rss" || method == "walsh" || method == "inati" || method == "espirit";
     const bool inside_method = method == "grappa";
     if (pf && coil_kspace_method) apply_partial_fourier(*pf, b.kspace);
@@ -275,6 +293,7 @@ class buffer_reconstructor {
                           pf && inside_method ? &*pf : nullptr, opt_.lambda, progress_for};
     auto img = fn(in);
     b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
+    if (checkpoint) checkpoint();   // cancelled while the method ran: no image
     if (pf && !coil_kspace_method && !inside_method) img = apply_partial_fourier_to_image(*pf, std::move(img));
     // The recon matrix: crop, or zero-padding interpolation, per axis (x was already brought to the recon
     // FOV with the readout oversampling).
@@ -302,6 +321,14 @@ class buffer_reconstructor {
     return r;
   }
 
+  // Drops what methods and coil compression keep for `slice` (maps, kernels, weights): the slice is done.
+  void forget_slice(std::uint16_t slice) {
+    for (auto it = states_.begin(); it != states_.end();)
+      it = std::get<0>(it->first) == slice ? states_.erase(it) : std::next(it);
+    for (auto it = compressions_.begin(); it != compressions_.end();)
+      it = it->first.first == slice ? compressions_.erase(it) : std::next(it);
+  }
+
   // The methods that ran, joined by "+" in the order first used.
   std::string methods() const {
     std::string m;
@@ -318,7 +345,8 @@ class buffer_reconstructor {
   recon_options opt_;
   std::map<std::tuple<std::uint16_t, const void*, std::string>, std::any> states_;
   std::vector<std::string> chosen_;
-  std::string said_pf_;
+  std::string said_pf_, said_cc_;
+  std::map<std::pair<std::uint16_t, const void*>, std::optional<chain_compression>> compressions_;
 };
 
 // A buffer's calibration: the exact loop indices (repetition 0), else the slice's first calibration

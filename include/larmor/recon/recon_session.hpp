@@ -17,7 +17,8 @@
 //   - calibrationMode "interleaved": the calibration is the union of all repetitions, known at the end;
 //   - an accelerated scan (header acceleration > 1) whose slice has no calibration readouts yet: they may
 //     still come (a reference scan acquired after the imaging lines);
-// such buffers wait for finish(). Noise readouts pre-whiten every image; the prewhitening matrix is made
+// such buffers wait for finish(). Non-Cartesian scans (radial, spiral: nufft/noncartesian_recon.hpp) are
+// gridded and reconstructed (CG-SENSE) at finish(). Noise readouts pre-whiten every image; the prewhitening matrix is made
 // when the first image is, and noise readouts after it are not used (counted: noise_readouts_ignored()).
 // A slice's calibration is frozen when its first image is made; later calibration readouts of that slice
 // are dropped (kspace_assembler::calibration_readouts_dropped()). recon_file and `larmor recon` run on
@@ -26,7 +27,10 @@
 // order).
 //
 // Memory: the open buffers (k-space as recorded, oversampling included) plus what one reconstruction
-// needs; each buffer is freed when its image is made. A sequential multi-slice scan holds one slice.
+// needs; each buffer is freed when its image is made. A sequential multi-slice scan holds one slice. What
+// methods keep per slice (maps, GRAPPA weights) is dropped once the slice has made as many images as the
+// encoding limits announce (contrasts x phases x repetitions x sets; a limit not given counts 1), and its
+// calibration kept as its acquired lines only.
 //
 // Threads: push(), finish() and take_images() are called from one thread at a time (the feeding thread);
 // the image sink and progress callback run on that thread, inside push()/finish(). cancel() may be
@@ -43,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "larmor/nufft/noncartesian_recon.hpp"
 #include "larmor/recon/chain.hpp"
 
 namespace larmor {
@@ -64,11 +69,26 @@ class recon_session {
       : opt_(opt), sink_(std::move(sink)), source_(std::move(source)) {
     detail::check_recon_method(opt.method);
     header_ = header;
+    if (is_noncartesian(header)) {  // radial, spiral: nufft/noncartesian_recon.hpp, images at finish()
+      LARMOR_CHECK_ARG(opt.method == "auto" || opt.method == "cgsense", "recon: ", source_, ": trajectory '",
+                       header.trajectory, "' is non-Cartesian: method auto or cgsense, not '", opt.method, "'");
+      noncartesian_recon_options no;
+      no.prewhiten = opt.prewhiten;
+      no.noise = opt.noise;
+      no.output = opt.output;
+      no.progress = opt.progress;
+      noncartesian_.emplace(header_, source_, no);
+      chain_.emplace(header_, opt_);
+      return;
+    }
     if (epi::is_epi(header)) header_ = epi_.emplace(header).corrected_header();
     assembler_.emplace(header_, source_);
     chain_.emplace(header_, opt_);
     chain_->checkpoint = [this] { check_cancelled(); };
     interleaved_ = header_.calibration_mode == "interleaved";
+    // Buffers per slice the encoding limits announce (a limit not given counts 1).
+    const auto count = [](const std::optional<io::limit>& l) { return l ? index_t{l->maximum} + 1 : index_t{1}; };
+    buffers_per_slice_ = count(header_.contrast) * count(header_.phase) * count(header_.repetition) * count(header_.set);
     accelerated_ = header_.accel_e1 > 1 || header_.accel_e2 > 1;
   }
 
@@ -77,6 +97,10 @@ class recon_session {
     check_usable();
     ++pushed_;
     if (!detail::selected_readout(opt_, a)) return;
+    if (noncartesian_) {
+      noncartesian_->add(a);
+      return;
+    }
     if (epi_) {
       epi_->add(std::move(a), [this](io::acquisition&& c) { place(std::move(c)); });
       return;
@@ -88,6 +112,19 @@ class recon_session {
   // The buffers still open, and those that waited: reconstructed in key order. The session is done after.
   void finish() {
     check_usable();
+    if (noncartesian_) {
+      LARMOR_CHECK_DATA(pushed_ > 0, "recon: ", source_, ": zero acquisitions");
+      auto images = noncartesian_->finish();
+      finished_ = true;
+      for (auto& r : images) {
+        r.image_index = static_cast<std::uint16_t>(++images_made_);
+        if (sink_)
+          sink_(std::move(r));
+        else
+          queue_.push_back(std::move(r));
+      }
+      return;
+    }
     if (epi_) epi_->finish([this](io::acquisition&& c) { place(std::move(c)); });
     LARMOR_CHECK_DATA(pushed_ > 0, "recon: ", source_, ": zero acquisitions");
     LARMOR_CHECK_DATA(images_made_ > 0 || !assembler_->open_buffers().empty() || !waiting_.empty(), "recon: ",
@@ -117,11 +154,12 @@ class recon_session {
   std::vector<io::image_record> take_images() { return std::exchange(queue_, {}); }
 
   // The methods that ran ("auto" resolved, several joined by "+").
-  std::string method() const { return chain_->methods(); }
+  std::string method() const { return noncartesian_ ? std::string("cgsense (non-Cartesian)") : chain_->methods(); }
   const io::encoding_header& header() const { return header_; }
   index_t readouts_pushed() const { return pushed_; }
   // Buffers held: open (still receiving readouts) and complete ones waiting for finish().
   index_t open_buffer_count() const {
+    if (!assembler_) return 0;
     return static_cast<index_t>(assembler_->open_buffers().size() + waiting_.size());
   }
   index_t images_made() const { return images_made_; }
@@ -181,6 +219,14 @@ class recon_session {
 
   // The calibration of buffer k, frozen (finished, pre-whitened) the first time it is needed.
   const array<cfloat, 4>* calibration_for(const buffer_key& k) {
+    for (auto it = released_calibration_.begin(); it != released_calibration_.end();) {  // the slice again
+      if (it->first.slice != k.slice) {
+        ++it;
+        continue;
+      }
+      calibration_.emplace(it->first, restore(it->second));
+      it = released_calibration_.erase(it);
+    }
     buffer_key exact = k;
     exact.repetition = 0;
     const auto keys = assembler_->calibration_keys();
@@ -217,10 +263,59 @@ class recon_session {
     auto img = chain_->reconstruct(b, cal, s.acceleration_y, s.acceleration_z,
                                    static_cast<std::uint16_t>(images_made_ + 1));
     ++images_made_;
+    if (++made_per_slice_[b.key.slice] == buffers_per_slice_) release_slice(b.key.slice);
     if (sink_)
       sink_(std::move(img));
     else
       queue_.push_back(std::move(img));
+  }
+
+  // A slice with all its buffers made: its maps, kernels and weights are dropped and its calibration kept
+  // only as its acquired lines, so a many-slice scan does not accumulate them. Should a buffer of the slice
+  // still come (encoding limits that undercount), the calibration is restored and the maps recomputed: the
+  // same image, later.
+  void release_slice(std::uint16_t slice) {
+    chain_->forget_slice(slice);
+    for (auto it = calibration_.begin(); it != calibration_.end();) {
+      if (it->first.slice != slice) {
+        ++it;
+        continue;
+      }
+      released_calibration_.emplace(it->first, compact_lines(it->second));
+      it = calibration_.erase(it);
+    }
+  }
+
+  // k (coils, z, y, x) -> its acquired (z, y) lines and their indices; restore() puts them back.
+  struct compact_calibration {
+    extents<4> shape{};
+    std::vector<index_t> lines;  // z * ny + y
+    std::vector<cfloat> samples; // (line, coil, x)
+  };
+  static compact_calibration compact_lines(const array<cfloat, 4>& k) {
+    compact_calibration c;
+    c.shape = k.shape();
+    const index_t nc = k.shape(0), nl = k.shape(1) * k.shape(2), nx = k.shape(3);
+    for (index_t l = 0; l < nl; ++l) {
+      bool any = false;
+      for (index_t ch = 0; ch < nc && !any; ++ch)
+        for (index_t x = 0; x < nx && !any; ++x) any = k.data()[(ch * nl + l) * nx + x] != cfloat(0.f, 0.f);
+      if (!any) continue;
+      c.lines.push_back(l);
+      for (index_t ch = 0; ch < nc; ++ch)
+        c.samples.insert(c.samples.end(), k.data() + (ch * nl + l) * nx, k.data() + (ch * nl + l + 1) * nx);
+    }
+    return c;
+  }
+  static array<cfloat, 4> restore(const compact_calibration& c) {
+    array<cfloat, 4> k(c.shape);
+    const index_t nc = c.shape[0], nl = c.shape[1] * c.shape[2], nx = c.shape[3];
+    for (std::size_t i = 0; i < c.lines.size(); ++i)
+      for (index_t ch = 0; ch < nc; ++ch)
+        std::copy(c.samples.begin() + static_cast<std::ptrdiff_t>((i * nc + ch) * nx),
+                  c.samples.begin() + static_cast<std::ptrdiff_t>((i * nc + ch + 1) * nx),
+                  k.data() + (ch * nl + c.lines[i]) * nx);
+    return k;
   }
 
   recon_options opt_;
@@ -229,8 +324,12 @@ class recon_session {
   io::encoding_header header_;
   std::optional<epi::epi_corrector> epi_;  // EPI: ramp regridding + Nyquist ghost correction before assembly
   std::optional<kspace_assembler> assembler_;
+  std::optional<noncartesian_assembler> noncartesian_;  // radial, spiral: the whole scan, images at finish()
   std::optional<detail::buffer_reconstructor> chain_;
   std::map<buffer_key, array<cfloat, 4>> calibration_;  // frozen, pre-whitened; node addresses stable
+  std::map<buffer_key, compact_calibration> released_calibration_;  // of slices with all buffers made
+  std::map<std::uint16_t, index_t> made_per_slice_;
+  index_t buffers_per_slice_ = 1;
   std::vector<kspace_buffer> waiting_;                  // complete, reconstructed at finish()
   std::vector<io::image_record> queue_;
   array<cfloat, 2> whitener_;
