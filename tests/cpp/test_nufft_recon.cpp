@@ -114,8 +114,12 @@ phantom_reference write_radial(const std::string& path, const radial_case& rc) {
       a.idx().kspace_encode_step_1 = static_cast<uint16_t>(s);
       a.idx().repetition = static_cast<uint16_t>(rep);
       a.center_sample() = static_cast<uint16_t>(rc.samples / 2);
-      a.position()[0] = 1.5f, a.position()[1] = -2.f, a.position()[2] = 3.f;
-      a.read_dir()[0] = 1.f, a.phase_dir()[1] = 1.f, a.slice_dir()[2] = 1.f;
+      {  // the header is a packed struct: its float arrays are set on a copy, not through references
+        ISMRMRD::AcquisitionHeader hd = a.getHead();
+        hd.position[0] = 1.5f, hd.position[1] = -2.f, hd.position[2] = 3.f;
+        hd.read_dir[0] = 1.f, hd.phase_dir[1] = 1.f, hd.slice_dir[2] = 1.f;
+        a.setHead(hd);
+      }
       for (index_t i = 0; i < rc.samples; ++i) {
         const index_t m = s * rc.samples + i;
         a.traj(0, static_cast<uint16_t>(i)) = static_cast<float>(k[static_cast<std::size_t>(2 * m + 1)] * f);  // kx
@@ -148,7 +152,8 @@ std::vector<io::image_record> recon_file(const std::string& path, noncartesian_r
     b.idx.kspace_encode_step_1 = a.idx().kspace_encode_step_1;
     b.idx.repetition = a.idx().repetition;
     b.idx.slice = a.idx().slice;
-    for (int j = 0; j < 3; ++j) b.position[static_cast<std::size_t>(j)] = a.position()[j];
+    const ISMRMRD::AcquisitionHeader hd = a.getHead();  // packed: read the arrays from a copy
+    for (int j = 0; j < 3; ++j) b.position[static_cast<std::size_t>(j)] = hd.position[j];
     b.data = array<cfloat, 2>(extents<2>{a.active_channels(), a.number_of_samples()});
     for (index_t c = 0; c < b.channels(); ++c)
       for (index_t s = 0; s < b.samples(); ++s)
