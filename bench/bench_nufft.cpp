@@ -2,12 +2,20 @@
 // directions, float, at several tolerances; one-coil rows for the per-core comparison with FINUFFT; the
 // non-Cartesian SENSE normal operator with and without Toeplitz embedding. Counters: points/s (all coils)
 // and points/s per thread. bench/compare_nufft.sh runs this beside `bart nufft` on the same problem.
+// Scalar vs SIMD in one run: BM_window_* time the inner kernels alone (larmor/kernels/nufft_kernels.hpp:
+// kernel values + spread or interpolate of 2D windows, 4096 points) through the scalar reference (arg 0)
+// and the dispatched SIMD kernel (arg 1); BM_nufft_*_target time the whole plan with dispatch forced to each
+// compiled Highway target (index into hwy::SupportedAndGeneratedTargets(), label = target name).
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
+#include "hwy/targets.h"
 #include "larmor/core/parallel.hpp"
+#include "larmor/kernels/nufft_kernels.hpp"
+#include "larmor/nufft/es_kernel.hpp"
 #include "larmor/nufft/noncartesian_sense.hpp"
 #include "larmor/nufft/plan.hpp"
 #include "larmor/nufft/trajectory.hpp"
@@ -86,12 +94,83 @@ void BM_sense_normal(benchmark::State& st) {
   }
 }
 
+// args: simd (0 scalar reference, 1 dispatched), direction (0 spread, 1 interpolate), -log10(eps).
+// One thread: 4096 points at random offsets in a 96^2 grid (L1/L2-resident like one bin's footprint).
+void BM_window_2d(benchmark::State& st) {
+  const bool simd = st.range(0) != 0, interp = st.range(1) != 0;
+  const auto kp = es_kernel_params::from_tolerance(std::pow(10.0, -static_cast<double>(st.range(2))));
+  const int w = kp.width, S = (w + 7) / 8 * 8;
+  const es_kernel_poly poly(kp, S);
+  const std::vector<float> coef(poly.coef.begin(), poly.coef.end());
+  const index_t np = 4096, e = 96;
+  std::mt19937 g(3);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::uniform_int_distribution<index_t> o(0, e - w);
+  std::vector<float> z(static_cast<std::size_t>(2 * np)), k(z.size() * static_cast<std::size_t>(S));
+  for (auto& v : z) v = u(g);
+  std::vector<std::ptrdiff_t> off(static_cast<std::size_t>(np));
+  for (auto& v : off) v = o(g) * e + o(g);
+  const auto v = noise(np);
+  auto grid = noise(e * e);
+  std::vector<cfloat> out(static_cast<std::size_t>(np));
+  for (auto _ : st) {
+    if (simd) kernels::es_kernel_values(coef.data(), poly.degree, S, z.data(), 2 * np, k.data());
+    else kernels::scalar::es_kernel_values(coef.data(), poly.degree, S, z.data(), 2 * np, k.data());
+    if (interp) {
+      if (simd) kernels::es_interp_2d(grid.data(), e, off.data(), k.data(), w, S, out.data(), np);
+      else kernels::scalar::es_interp_2d(grid.data(), e, off.data(), k.data(), w, S, out.data(), np);
+      benchmark::DoNotOptimize(out.data());
+    } else {
+      if (simd) kernels::es_spread_2d(grid.data(), e, off.data(), k.data(), w, S, v.data(), np);
+      else kernels::scalar::es_spread_2d(grid.data(), e, off.data(), k.data(), w, S, v.data(), np);
+      benchmark::DoNotOptimize(grid.data());
+    }
+  }
+  st.SetLabel(simd ? kernels::nufft_active_target() : "scalar");
+  const double p = static_cast<double>(np) * static_cast<double>(st.iterations());
+  st.counters["points/s/core"] = benchmark::Counter(p, benchmark::Counter::kIsRate);
+}
+
+// args: target index, direction (0 forward, 1 adjoint), coils. 256^2, 402 x 512 radial, eps 1e-6.
+void BM_nufft_target(benchmark::State& st) {
+  const auto targets = hwy::SupportedAndGeneratedTargets();
+  if (static_cast<std::size_t>(st.range(0)) >= targets.size()) {
+    st.SkipWithError("no such target on this CPU");
+    for (auto _ : st) {
+    }
+    return;
+  }
+  hwy::SetSupportedTargetsForTest(targets[static_cast<std::size_t>(st.range(0))]);
+  const index_t coils = st.range(2), N = 256, M = 402 * 512;
+  const auto k = radial_trajectory(402, 512, 256);
+  nufft_plan<float, 2> plan({N, N}, 1e-6);
+  plan.set_points(k.data(), M);
+  const auto x = noise(coils * N * N), y = noise(coils * M);
+  std::vector<cfloat> xo(x.size()), yo(y.size());
+  const auto run = [&] {
+    if (st.range(1) == 0) plan.forward(x.data(), yo.data(), coils);
+    else plan.adjoint(y.data(), xo.data(), coils);
+  };
+  run();
+  for (auto _ : st) {
+    run();
+    benchmark::DoNotOptimize(xo.data());
+    benchmark::DoNotOptimize(yo.data());
+  }
+  st.SetLabel(kernels::nufft_active_target());
+  hwy::SetSupportedTargetsForTest(0);
+  counters(st, coils * M);
+}
+
 }  // namespace
 
 BENCHMARK(BM_nufft_forward)->Args({32, 256, 402, 512, 6})->Args({32, 256, 402, 512, 4})->Args({32, 256, 402, 512, 2})
     ->Args({1, 256, 402, 512, 6})->Args({1, 1024, 1608, 2048, 6})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_nufft_adjoint)->Args({32, 256, 402, 512, 6})->Args({32, 256, 402, 512, 4})->Args({32, 256, 402, 512, 2})
     ->Args({1, 256, 402, 512, 6})->Args({1, 1024, 1608, 2048, 6})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_window_2d)->ArgsProduct({{0, 1}, {0, 1}, {6, 4}})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_nufft_target)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 32}})->Unit(benchmark::kMillisecond)
+    ->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_nufft_set_points)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sense_normal)->Args({32, 1})->Args({32, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
 

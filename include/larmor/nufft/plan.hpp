@@ -18,9 +18,10 @@
 // parallel; interior bins spread straight into the fine grid, bins at the periodic edge through a small
 // subgrid that is folded back with wrap-around. The summation order per grid cell is fixed, so the result
 // does not depend on the thread count (beyond FFTW's own round-off). Kernel values are computed once per
-// bin (piecewise polynomial, es_kernel_poly) and reused for every coil. The spread/interpolate inner loops
-// have the kernel width as a compile-time constant and run over contiguous interleaved re/im pairs
-// (auto-vectorised).
+// bin (piecewise polynomial, es_kernel_poly) and reused for every coil. Kernel evaluation and the 2D/3D
+// spread/interpolate windows are the SIMD kernels of larmor/kernels/nufft_kernels.hpp (float: Google Highway,
+// dispatched at run time to the CPU's best target; double: their scalar references); 1D keeps a loop with
+// the kernel width as a compile-time constant.
 //
 // Threads: parallel over bins (and coils/rows for the deconvolution); FFTs use num_threads(). A plan keeps
 // a fine-grid work buffer: do not execute one plan from two threads at once.
@@ -36,6 +37,7 @@
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
 #include "larmor/fft/fft.hpp"
+#include "larmor/kernels/nufft_kernels.hpp"
 #include "larmor/nufft/es_kernel.hpp"
 
 namespace larmor {
@@ -52,66 +54,16 @@ inline index_t next_smooth_even(index_t n) {
   }
 }
 
-// w kernel values of one axis at polynomial variable z (Horner, vectorised over j).
+// 1D: adds value * kernel into the W cells at base (interleaved re/im).
 template <int W, class Real>
-inline void es_eval(const Real* coef, int degree, Real z, Real* out) {
-  constexpr int S = (W + 7) / 8 * 8;
-  Real v[S];
-  for (int j = 0; j < S; ++j) v[j] = coef[degree * S + j];
-  for (int q = degree - 1; q >= 0; --q)
-    for (int j = 0; j < S; ++j) v[j] = v[j] * z + coef[q * S + j];
-  for (int j = 0; j < W; ++j) out[j] = v[j];
+inline void es_spread_1d(Real* base, const Real* k, Real vr, Real vi) {
+  for (int j = 0; j < W; ++j) base[2 * j] += k[j] * vr, base[2 * j + 1] += k[j] * vi;
 }
-
-// Adds value * kernel into the W^D cells at grid (interleaved re/im), base pointing at the first cell.
-// k: D rows of W kernel values (axis 0 first); st: complex strides of the grid axes 0..D-2.
-template <int W, std::size_t D, class Real>
-inline void es_spread(Real* base, const index_t* st, const Real* k, Real vr, Real vi) {
-  Real vx[2 * W];
-  const Real* kx = k + (D - 1) * W;
-  for (int j = 0; j < W; ++j) vx[2 * j] = kx[j] * vr, vx[2 * j + 1] = kx[j] * vi;
-  if constexpr (D == 1) {
-    for (int i = 0; i < 2 * W; ++i) base[i] += vx[i];
-  } else if constexpr (D == 2) {
-    for (int a = 0; a < W; ++a) {
-      Real* row = base + 2 * a * st[0];
-      const Real f = k[a];
-      for (int i = 0; i < 2 * W; ++i) row[i] += f * vx[i];
-    }
-  } else {
-    for (int a = 0; a < W; ++a)
-      for (int b = 0; b < W; ++b) {
-        Real* row = base + 2 * (a * st[0] + b * st[1]);
-        const Real f = k[a] * k[W + b];
-        for (int i = 0; i < 2 * W; ++i) row[i] += f * vx[i];
-      }
-  }
-}
-
-// Returns sum over the W^D cells of kernel * grid.
-template <int W, std::size_t D, class Real>
-inline std::complex<Real> es_interp(const Real* base, const index_t* st, const Real* k) {
-  Real acc[2 * W];
-  for (int i = 0; i < 2 * W; ++i) acc[i] = 0;
-  if constexpr (D == 1) {
-    for (int i = 0; i < 2 * W; ++i) acc[i] = base[i];
-  } else if constexpr (D == 2) {
-    for (int a = 0; a < W; ++a) {
-      const Real* row = base + 2 * a * st[0];
-      const Real f = k[a];
-      for (int i = 0; i < 2 * W; ++i) acc[i] += f * row[i];
-    }
-  } else {
-    for (int a = 0; a < W; ++a)
-      for (int b = 0; b < W; ++b) {
-        const Real* row = base + 2 * (a * st[0] + b * st[1]);
-        const Real f = k[a] * k[W + b];
-        for (int i = 0; i < 2 * W; ++i) acc[i] += f * row[i];
-      }
-  }
-  const Real* kx = k + (D - 1) * W;
+// 1D: sum over the W cells at base of kernel * grid.
+template <int W, class Real>
+inline std::complex<Real> es_interp_1d(const Real* base, const Real* k) {
   Real re = 0, im = 0;
-  for (int j = 0; j < W; ++j) re += kx[j] * acc[2 * j], im += kx[j] * acc[2 * j + 1];
+  for (int j = 0; j < W; ++j) re += k[j] * base[2 * j], im += k[j] * base[2 * j + 1];
   return {re, im};
 }
 
@@ -289,23 +241,16 @@ class nufft_plan {
     parallel_for_blocks(batch * gs, index_t{1} << 16,
                         [&](index_t f, index_t c) { std::fill(grid + f, grid + f + c, complex(0)); });
     if (M_ == 0) return;
-    dispatch_width([&](auto wc) {
-      constexpr int W = decltype(wc)::value;
-      for (const auto& phase : phases_)
-        parallel_for_dynamic(static_cast<index_t>(phase.size()), [&](index_t i) {
-          spread_bin<W>(phase[static_cast<std::size_t>(i)], y, grid, batch);
-        });
-    });
+    for (const auto& phase : phases_)
+      parallel_for_dynamic(static_cast<index_t>(phase.size()),
+                           [&](index_t i) { spread_bin(phase[static_cast<std::size_t>(i)], y, grid, batch); });
   }
 
   // y (batch, M) <- sum_m grid_m phi(t_k - m).
   void interpolate(const complex* grid, complex* y, index_t batch) const {
     if (M_ == 0) return;
     index_t total_bins = static_cast<index_t>(bin_start_.size()) - 1;
-    dispatch_width([&](auto wc) {
-      constexpr int W = decltype(wc)::value;
-      parallel_for_dynamic(total_bins, [&](index_t b) { interp_bin<W>(b, grid, y, batch); });
-    });
+    parallel_for_dynamic(total_bins, [&](index_t b) { interp_bin(b, grid, y, batch); });
   }
 
  private:
@@ -407,16 +352,12 @@ class nufft_plan {
     return g;
   }
 
-  // Kernel values of the points [p0, p1) of the sorted list: (points, D, W).
-  template <int W>
+  // Kernel values of the points [p0, p1) of the sorted list: (points, D, S), S = taps padded to 8.
+  int taps() const { return (kernel_.width + 7) / 8 * 8; }
   void kernel_values(index_t p0, index_t p1, std::vector<Real>& k) const {
-    constexpr int S = (W + 7) / 8 * 8;
-    k.resize(static_cast<std::size_t>((p1 - p0) * index_t(D) * W));
-    for (index_t p = p0; p < p1; ++p)
-      for (std::size_t d = 0; d < D; ++d)
-        detail::es_eval<W, Real>(coef_.data(), degree_, z_[static_cast<std::size_t>(p * index_t(D) + index_t(d))],
-                                 k.data() + ((p - p0) * index_t(D) + index_t(d)) * W);
-    (void)S;
+    k.resize(static_cast<std::size_t>((p1 - p0) * index_t(D) * taps()));
+    kernels::es_kernel_values(coef_.data(), degree_, taps(), z_.data() + p0 * index_t(D), (p1 - p0) * index_t(D),
+                              k.data());
   }
 
   // Linear offset in a box of extents ext (C order) of the point p's first cell.
@@ -426,40 +367,81 @@ class nufft_plan {
     return o;
   }
 
-  template <int W>
-  void spread_bin(index_t b, const complex* y, complex* grid, index_t batch) const {
-    const index_t p0 = bin_start_[static_cast<std::size_t>(b)], p1 = bin_start_[static_cast<std::size_t>(b + 1)];
+  // Per bin: kernel values, the geometry and each point's window offset in the grid (interior bins) or in
+  // the bin's subgrid (bins at the periodic edge).
+  struct bin_work {
+    index_t p0, p1;
     std::vector<Real> k;
-    kernel_values<W>(p0, p1, k);
-    const bin_geom g = geometry(b);
-    const index_t gs = grid_size();
+    bin_geom g;
     index_t gst[D], sst[D];  // grid and subgrid strides (complex elements)
-    gst[D - 1] = 1, sst[D - 1] = 1;
-    for (std::size_t d = D - 1; d-- > 0;) gst[d] = gst[d + 1] * n_[d + 1], sst[d] = sst[d + 1] * g.ext[d + 1];
-    std::vector<complex> sub;
+    index_t origin = 0;      // offset of the padded origin in the grid
     index_t sub_size = 1;
-    for (std::size_t d = 0; d < D; ++d) sub_size *= g.ext[d];
-    if (!g.interior) sub.resize(static_cast<std::size_t>(sub_size));
-    index_t origin = 0;
-    for (std::size_t d = 0; d < D; ++d) origin += g.lo[d] * gst[d];
+    std::vector<std::ptrdiff_t> off;
+  };
+  void prepare_bin(index_t b, bin_work& bw) const {
+    bw.p0 = bin_start_[static_cast<std::size_t>(b)], bw.p1 = bin_start_[static_cast<std::size_t>(b + 1)];
+    kernel_values(bw.p0, bw.p1, bw.k);
+    bw.g = geometry(b);
+    bw.gst[D - 1] = 1, bw.sst[D - 1] = 1;
+    for (std::size_t d = D - 1; d-- > 0;)
+      bw.gst[d] = bw.gst[d + 1] * n_[d + 1], bw.sst[d] = bw.sst[d + 1] * bw.g.ext[d + 1];
+    for (std::size_t d = 0; d < D; ++d) bw.sub_size *= bw.g.ext[d], bw.origin += bw.g.lo[d] * bw.gst[d];
+    const index_t* st = bw.g.interior ? bw.gst : bw.sst;
+    bw.off.resize(static_cast<std::size_t>(bw.p1 - bw.p0));
+    for (index_t p = bw.p0; p < bw.p1; ++p) bw.off[static_cast<std::size_t>(p - bw.p0)] = point_offset(p, st);
+  }
+
+  // values v (the bin's points in sorted order) spread into target with strides st.
+  void spread_points(const bin_work& bw, const index_t* st, const complex* v, complex* target) const {
+    const int w = kernel_.width;
+    const index_t n = bw.p1 - bw.p0;
+    if constexpr (D == 1) {
+      dispatch_width([&](auto wc) {
+        constexpr int W = decltype(wc)::value;
+        for (index_t i = 0; i < n; ++i)
+          detail::es_spread_1d<W, Real>(reinterpret_cast<Real*>(target + bw.off[static_cast<std::size_t>(i)]),
+                                        bw.k.data() + i * taps(), v[i].real(), v[i].imag());
+      });
+    } else if constexpr (D == 2) {
+      kernels::es_spread_2d(target, st[0], bw.off.data(), bw.k.data(), w, taps(), v, n);
+    } else {
+      kernels::es_spread_3d(target, st[0], st[1], bw.off.data(), bw.k.data(), w, taps(), v, n);
+    }
+  }
+  void interp_points(const bin_work& bw, const index_t* st, const complex* source, complex* out) const {
+    const int w = kernel_.width;
+    const index_t n = bw.p1 - bw.p0;
+    if constexpr (D == 1) {
+      dispatch_width([&](auto wc) {
+        constexpr int W = decltype(wc)::value;
+        for (index_t i = 0; i < n; ++i)
+          out[i] = detail::es_interp_1d<W, Real>(
+              reinterpret_cast<const Real*>(source + bw.off[static_cast<std::size_t>(i)]), bw.k.data() + i * taps());
+      });
+    } else if constexpr (D == 2) {
+      kernels::es_interp_2d(source, st[0], bw.off.data(), bw.k.data(), w, taps(), out, n);
+    } else {
+      kernels::es_interp_3d(source, st[0], st[1], bw.off.data(), bw.k.data(), w, taps(), out, n);
+    }
+  }
+
+  void spread_bin(index_t b, const complex* y, complex* grid, index_t batch) const {
+    bin_work bw;
+    prepare_bin(b, bw);
+    const bin_geom& g = bw.g;
+    const index_t gs = grid_size(), n = bw.p1 - bw.p0;
+    std::vector<complex> sub(g.interior ? 0 : static_cast<std::size_t>(bw.sub_size));
+    std::vector<complex> v(static_cast<std::size_t>(n));
     for (index_t c = 0; c < batch; ++c) {
       const complex* yc = y + c * M_;
-      complex* target;
-      const index_t* st;
+      for (index_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = yc[perm_[static_cast<std::size_t>(bw.p0 + i)]];
       if (g.interior) {
-        target = grid + c * gs + origin;
-        st = gst;
+        spread_points(bw, bw.gst, v.data(), grid + c * gs + bw.origin);
       } else {
         std::fill(sub.begin(), sub.end(), complex(0));
-        target = sub.data();
-        st = sst;
+        spread_points(bw, bw.sst, v.data(), sub.data());
+        fold_subgrid(sub.data(), g, grid + c * gs, bw.gst);
       }
-      for (index_t p = p0; p < p1; ++p) {
-        const complex v = yc[perm_[static_cast<std::size_t>(p)]];
-        Real* base = reinterpret_cast<Real*>(target + point_offset(p, st));
-        detail::es_spread<W, D, Real>(base, st, k.data() + (p - p0) * index_t(D) * W, v.real(), v.imag());
-      }
-      if (!g.interior) fold_subgrid(sub.data(), g, grid + c * gs, gst);
     }
   }
 
@@ -495,40 +477,23 @@ class nufft_plan {
     for_each_footprint_cell(g, gst, [&](index_t s, index_t o) { sub[s] = grid[o]; });
   }
 
-  template <int W>
   void interp_bin(index_t b, const complex* grid, complex* y, index_t batch) const {
-    const index_t p0 = bin_start_[static_cast<std::size_t>(b)], p1 = bin_start_[static_cast<std::size_t>(b + 1)];
-    if (p0 == p1) return;
-    std::vector<Real> k;
-    kernel_values<W>(p0, p1, k);
-    const bin_geom g = geometry(b);
-    const index_t gs = grid_size();
-    index_t gst[D], sst[D];
-    gst[D - 1] = 1, sst[D - 1] = 1;
-    for (std::size_t d = D - 1; d-- > 0;) gst[d] = gst[d + 1] * n_[d + 1], sst[d] = sst[d + 1] * g.ext[d + 1];
-    std::vector<complex> sub;
-    index_t sub_size = 1;
-    for (std::size_t d = 0; d < D; ++d) sub_size *= g.ext[d];
-    if (!g.interior) sub.resize(static_cast<std::size_t>(sub_size));
-    index_t origin = 0;
-    for (std::size_t d = 0; d < D; ++d) origin += g.lo[d] * gst[d];
+    if (bin_start_[static_cast<std::size_t>(b)] == bin_start_[static_cast<std::size_t>(b + 1)]) return;
+    bin_work bw;
+    prepare_bin(b, bw);
+    const bin_geom& g = bw.g;
+    const index_t gs = grid_size(), n = bw.p1 - bw.p0;
+    std::vector<complex> sub(g.interior ? 0 : static_cast<std::size_t>(bw.sub_size));
+    std::vector<complex> out(static_cast<std::size_t>(n));
     for (index_t c = 0; c < batch; ++c) {
-      complex* yc = y + c * M_;
-      const complex* source;
-      const index_t* st;
       if (g.interior) {
-        source = grid + c * gs + origin;
-        st = gst;
+        interp_points(bw, bw.gst, grid + c * gs + bw.origin, out.data());
       } else {
-        gather_subgrid(sub.data(), g, grid + c * gs, gst);
-        source = sub.data();
-        st = sst;
+        gather_subgrid(sub.data(), g, grid + c * gs, bw.gst);
+        interp_points(bw, bw.sst, sub.data(), out.data());
       }
-      for (index_t p = p0; p < p1; ++p) {
-        const Real* base = reinterpret_cast<const Real*>(source + point_offset(p, st));
-        yc[perm_[static_cast<std::size_t>(p)]] =
-            detail::es_interp<W, D, Real>(base, st, k.data() + (p - p0) * index_t(D) * W);
-      }
+      complex* yc = y + c * M_;
+      for (index_t i = 0; i < n; ++i) yc[perm_[static_cast<std::size_t>(bw.p0 + i)]] = out[static_cast<std::size_t>(i)];
     }
   }
 
