@@ -2,12 +2,20 @@
 //   bench_scale espirit3d NC NZ NY NX          ESPIRiT maps (BART defaults) of a fully sampled volume
 //   bench_scale grappa3d  NC NZ NY NX [RY RZ]  ESPIRiT maps + GRAPPA calibrate + unmixing + unmix (2x2,
 //                                              24 x 24 ACS), as `larmor recon --method grappa` runs them
+//   bench_scale grappa2d  NC N R [REPS]        2D GRAPPA (simulated_kspace, R along y + 24 ACS lines):
+//                                              calibrate and k-space apply, REPS alternating repetitions
+//   bench_scale espirit2d NC N [REPS]          2D ESPIRiT maps (BART defaults) of simulated_kspace
+// The 2D modes print per step the median wall ms and the median process CPU ms (user + sys of all
+// threads: the fair figure on a shared, loaded machine).
 // Data: the modified Shepp-Logan in (y, x) extruded along z with a cosine taper, times
 // simulated_coil_maps in-plane and a per-coil z profile (ring c % ceil(NC/8), Gaussian width 0.5, linear
 // phase) — the object and coils of bench/make_ismrmrd3d.cpp — plus complex noise of sigma 0.01; built
 // one coil volume at a time (no second coil-sized array). Prints the time of each step in seconds.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <vector>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -48,11 +56,80 @@ double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+double cpu_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Median wall and process-CPU milliseconds of the steps, repetitions interleaved step by step.
+struct step_timer {
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> wall, cpu;
+  template <class F>
+  void run(std::size_t i, const char* name, F&& f) {
+    if (names.size() <= i) names.resize(i + 1), wall.resize(i + 1), cpu.resize(i + 1);
+    names[i] = name;
+    const double c0 = cpu_now();
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    wall[i].push_back(1e3 * since(t0));
+    cpu[i].push_back(1e3 * (cpu_now() - c0));
+  }
+  static double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+  }
+  void print() const {
+    for (std::size_t i = 0; i < names.size(); ++i)
+      std::printf("%-28s wall_ms %9.1f cpu_ms %9.1f (median of %zu)\n", names[i].c_str(), median(wall[i]),
+                  median(cpu[i]), wall[i].size());
+  }
+};
+
+int run_2d(const std::string& what, int argc, char** argv) {
+  const index_t nc = std::atol(argv[2]), n = std::atol(argv[3]);
+  step_timer t;
+  if (what == "grappa2d") {
+    const index_t R = argc > 4 ? std::atol(argv[4]) : 4, reps = argc > 5 ? std::atol(argv[5]) : 5;
+    auto k = larmor::simulated_kspace<float>(nc, n);
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t y = 0; y < n; ++y)
+        if (y % R != 0 && std::abs(y - n / 2) >= 12) std::fill_n(&k(c, y, 0), n, cfloat(0.f, 0.f));
+    const auto L = *larmor::detect_lattice(larmor::acquired_lines(k.cview()));
+    const auto acs = larmor::grappa_acs(k.cview());
+    auto kern = larmor::grappa_calibrate(acs.cview(), L);
+    auto full = larmor::grappa_apply(k.cview(), kern);  // FFTW plans made here, not timed
+    for (index_t r = 0; r < reps; ++r) {
+      t.run(0, "grappa_calibrate", [&] { kern = larmor::grappa_calibrate(acs.cview(), L); });
+      t.run(1, "grappa_apply (k-space fill)", [&] { full = larmor::grappa_apply(k.cview(), kern); });
+    }
+    std::printf("grappa2d %td coils %td^2 R=%td, %d thread(s), %td sources x %td targets\n", nc, n, R,
+                larmor::num_threads(), kern.n_sources(), kern.n_targets());
+  } else {
+    const index_t reps = argc > 4 ? std::atol(argv[4]) : 3;
+    const auto k = larmor::simulated_kspace<float>(nc, n);
+    array<cfloat, 4> m;
+    for (index_t r = 0; r < reps; ++r) t.run(0, "espirit_maps", [&] { m = larmor::espirit_maps(k.cview()); });
+    std::printf("espirit2d %td coils %td^2, %d thread(s)\n", nc, n, larmor::num_threads());
+  }
+  t.print();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 4 && (std::string(argv[1]) == "grappa2d" || std::string(argv[1]) == "espirit2d")) {
+    try {
+      return run_2d(argv[1], argc, argv);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_scale: %s\n", e.what());
+      return 1;
+    }
+  }
   if (argc < 6) {
-    std::fprintf(stderr, "usage: bench_scale espirit3d|grappa3d NC NZ NY NX [RY RZ]\n");
+    std::fprintf(stderr, "usage: bench_scale espirit3d|grappa3d NC NZ NY NX [RY RZ] | grappa2d NC N [R REPS] | espirit2d NC N [REPS]\n");
     return 2;
   }
   const std::string what = argv[1];

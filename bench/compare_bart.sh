@@ -12,6 +12,15 @@
 # Memory bandwidth is measured in the same run (larmor_ops stream: STREAM-like copy and triad), and the
 # memory-bound kernels are reported as GB/s and as a fraction of it. Numbers are checked for agreement
 # with BART before they are timed. Thread scaling: larmor compute with OMP_NUM_THREADS=1 and =2.
+#
+#   bash bench/compare_bart.sh BUILD_DIR RUNS scale [OLD_BUILD_DIR]
+#
+# The issue-15 2D speed rows only, printed as markdown (not written to RESULTS.md): ESPIRiT 32 ch x 256^2
+# larmor vs `bart ecalib -m1` (and the previous larmor build if given), GRAPPA 64 ch x 512^2 R = 4
+# calibrate + k-space fill (bench_scale grappa2d) now vs the previous build, and 1 vs 2 threads for
+# ESPIRiT, GRAPPA, the in-place FFT and RSS. Every row runs its programs alternately, RUNS rounds, and
+# reports medians of the process CPU time (user + sys) beside the wall time: on a shared, loaded
+# machine CPU time is the fairer figure. Needs larmor_ops and bench_scale in BUILD_DIR (and OLD_BUILD_DIR).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -21,6 +30,76 @@ ops=$build/bench/larmor_ops
 command -v bart >/dev/null || { echo "compare_bart.sh: bart is not installed" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+if [ "${3:-}" = scale ]; then
+  old=${4:-}
+  med() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+  # "wall_s cpu_s" of one run (cpu = user + sys of the whole process)
+  timed() { /usr/bin/time -f '%e %U %S' "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.3f %.3f\n", $1, $2 + $3}'; }
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  "$ops" phantom 32 256 "$work/ph" 2>/dev/null
+  # ESPIRiT: larmor (now, previous) and BART alternately, RUNS rounds
+  declare -A W C
+  tools=(new bart); [ -n "$old" ] && tools=(new old bart)
+  for _ in $(seq "$runs"); do
+    for t in "${tools[@]}"; do
+      case $t in
+        new) r=$(timed "$ops" ecalib "$work/ph" "$work/lo" 1) ;;
+        old) r=$(timed "$old/bench/larmor_ops" ecalib "$work/ph" "$work/lo2" 1) ;;
+        bart) r=$(timed bart ecalib -m1 "$work/ph" "$work/bo") ;;
+      esac
+      W[$t]+="${r% *} "; C[$t]+="${r#* } "
+    done
+  done
+  echo
+  echo "| ESPIRiT 32 ch x 256^2, 24^2 calib, BART defaults | process wall s (median) | process CPU s (median) | BART CPU / this CPU |"
+  echo "|---|---|---|---|"
+  bc=$(echo ${C[bart]} | tr ' ' '\n' | med)
+  for t in "${tools[@]}"; do
+    w=$(echo ${W[$t]} | tr ' ' '\n' | med); c=$(echo ${C[$t]} | tr ' ' '\n' | med)
+    echo "| $t | $w | $c | $(awk -v b="$bc" -v c="$c" 'BEGIN {printf "%.2f", b / c}') |"
+  done
+  # GRAPPA 64 ch x 512^2 R = 4: bench_scale prints per-step medians (3 repetitions in the process)
+  grappa_rows() {  # build label threads
+    OMP_NUM_THREADS=$3 "$1/bench/bench_scale" grappa2d 64 512 4 3 |
+      awk -v l="$2" -v t="$3" '/grappa_calibrate/ {cw=$3; cc=$5} /k-space fill/ {fw=$5; fc=$7}
+        END {printf "| %s | %s | %s / %s | %s / %s | %.0f / %.0f |\n", l, t, cw, cc, fw, fc, cw + fw, cc + fc}'
+  }
+  echo
+  echo "| GRAPPA 64 ch x 512^2 R=4 + 24 ACS | threads | calibrate ms wall / CPU | k-space fill ms wall / CPU | sum ms wall / CPU |"
+  echo "|---|---|---|---|---|"
+  for _ in $(seq "$runs"); do
+    grappa_rows "$build" now 2
+    [ -n "$old" ] && grappa_rows "$old" previous 2
+  done
+  # Thread scaling: 1 vs 2 threads alternately; larmor_ops compute_ms = in-process median of 3
+  "$ops" phantom 64 512 "$work/ph64" 2>/dev/null
+  echo
+  echo "| thread scaling | size | 1 thread: compute ms / process CPU s | 2 threads: compute ms / process CPU s | wall speed-up |"
+  echo "|---|---|---|---|---|"
+  scale_row() {  # label size op file
+    local a b
+    a=$(OMP_NUM_THREADS=1 /usr/bin/time -f 'cpu %U %S' "$ops" "$3" "$4" "$work/lo" 3 2>&1 >/dev/null |
+        awk '/compute_ms/ {m=$2} /^cpu/ {c=$2+$3} END {print m, c}')
+    b=$(OMP_NUM_THREADS=2 /usr/bin/time -f 'cpu %U %S' "$ops" "$3" "$4" "$work/lo" 3 2>&1 >/dev/null |
+        awk '/compute_ms/ {m=$2} /^cpu/ {c=$2+$3} END {print m, c}')
+    echo "| $1 | $2 | ${a% *} / ${a#* } | ${b% *} / ${b#* } | $(awk -v x="${a% *}" -v y="${b% *}" 'BEGIN {printf "%.2f", x / y}') |"
+  }
+  for _ in $(seq "$runs"); do
+    scale_row "ESPIRiT maps" "32 ch x 256^2" ecalib "$work/ph"
+    scale_row "ifftc_inplace" "32 ch x 256^2" ifft_inplace "$work/ph"
+    scale_row "ifftc_inplace" "64 ch x 512^2" ifft_inplace "$work/ph64"
+    scale_row "rss" "32 ch x 256^2" rss "$work/ph"
+    scale_row "rss" "64 ch x 512^2" rss "$work/ph64"
+  done
+  for _ in $(seq "$runs"); do
+    grappa_rows "$build" "GRAPPA now" 1
+    grappa_rows "$build" "GRAPPA now" 2
+  done
+  echo
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 # FFTW plans are measured once (the warm-up run of each size) and kept as wisdom for later runs.
 export LARMOR_FFTW_WISDOM=$work/wisdom
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -6,6 +6,7 @@
 #include <Eigen/Dense>
 #include <filesystem>
 #include <random>
+#include <tuple>
 
 #include "coil_phantom.hpp"
 #include "larmor/io/cfl.hpp"
@@ -422,25 +423,33 @@ TEST(Grappa, UnmixingIsRightForEveryLatticeOffset) {
   }
 }
 
-// 1 and 2 threads give the same kernel and the same unmixing weights (bit for bit: the per-element
-// arithmetic does not depend on the split).
+// 1 and 2 threads give the same kernel, the same unmixing weights and the same k-space fill (bit for
+// bit: the per-element arithmetic does not depend on the split; the fill's x blocks run in parallel).
 TEST(Grappa, SameResultForOneAndTwoThreads) {
   const index_t nc = 6, nz = 16, ny = 24, nx = 20;
   auto p = make_phantom3d(nc, nz, ny, nx);
   const sampling_lattice L{2, 2, 1, 0, 0};
   const auto acs = grappa_acs(p.kspace.cview());
+  auto acc = to_array(p.kspace.cview());  // on the lattice only
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t z = 0; z < nz; ++z)
+      for (index_t y = 0; y < ny; ++y)
+        if (!L.contains(z, y)) std::fill_n(&acc(c, z, y, 0), nx, cfloat(0.f, 0.f));
   auto run = [&](int threads) {
     set_num_threads(threads);
     const auto k = grappa_calibrate(acs.cview(), L);
     auto u = grappa_unmixing(k, p.maps.cview());
+    auto filled = grappa_apply(acc.cview(), k);
     set_num_threads(0);
-    return std::make_pair(k.weights, std::move(u));
+    return std::make_tuple(k.weights, std::move(u), std::move(filled));
   };
-  const auto [w1, u1] = run(1);
-  const auto [w2, u2] = run(2);
+  const auto [w1, u1, f1] = run(1);
+  const auto [w2, u2, f2] = run(2);
   ASSERT_EQ(w1.size(), w2.size());
   for (index_t i = 0; i < w1.size(); ++i) ASSERT_EQ(w1[i], w2[i]) << i;
   for (index_t i = 0; i < u1.size(); ++i) ASSERT_EQ(u1[i], u2[i]) << i;
+  ASSERT_EQ(f1.size(), f2.size());
+  for (index_t i = 0; i < f1.size(); ++i) ASSERT_EQ(f1[i], f2[i]) << i;
 }
 
 TEST(Grappa, RealBrainRetrospectiveR3NoWorseThanReference) {

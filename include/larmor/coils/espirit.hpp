@@ -17,7 +17,9 @@
 //   4. Per pixel the `maps` dominant eigenvectors are found by orthogonal iteration warm-started from
 //      the neighbouring pixel (small_hermitian.hpp); maps are zeroed where their eigenvalue is below
 //      `crop` (BART's default 0.8). M(r) is evaluated exactly and separably, one readout column at a
-//      time (x, then z, then y), so no full-size coils^2 array is ever held.
+//      time (x, then z, then y: all ny matrices of a line by one BLAS product), so no full-size coils^2
+//      array is ever held. With one map the power method runs on the Hermitian M as row-wise
+//      multiply-adds (y = sum_j x_j conj(M[j, :])), which vectorise.
 //   5. Phase: as BART does by default, each map is rotated per pixel so that its projection onto the
 //      first principal component of the calibration data is real and positive.
 //   6. Many coils (more than compress_above = 32, or in 3D more than compress_columns / kernel^3 = 18 at
@@ -145,6 +147,53 @@ inline bool top_eigenpairs(index_t m, std::vector<cfloat>& gram, std::vector<flo
     for (index_t i = 0; i < m; ++i) row[i] = X[static_cast<std::size_t>(i * cols + j)];
   }
   return true;
+}
+
+// y = M x for a Hermitian n x n row-major M, as y = sum_j x_j conj(M[j, :])^T: row-wise multiply-adds
+// that the compiler vectorises (the row-times-vector form is a float reduction it may not reorder).
+inline void hermitian_matvec(const cfloat* m, const cfloat* x, cfloat* y, index_t n) {
+  float* yf = reinterpret_cast<float*>(y);
+  std::fill(yf, yf + 2 * n, 0.f);
+  for (index_t j = 0; j < n; ++j) {
+    const float xr = x[j].real(), xi = x[j].imag();
+    const float* row = reinterpret_cast<const float*>(m + j * n);
+    for (index_t i = 0; i < n; ++i) {
+      const float mr = row[2 * i], mi = row[2 * i + 1];  // conj(M[j][i]) = mr - i mi
+      yf[2 * i] += mr * xr + mi * xi;
+      yf[2 * i + 1] += mr * xi - mi * xr;
+    }
+  }
+}
+
+// The dominant eigenvector of a Hermitian M by the power method, the m = 1 case of
+// dominant_eigenvectors (small_hermitian.hpp) with the same start, stopping rule (1 - |<q_old, q_new>|^2
+// < tol) and Rayleigh quotient; z: n entries of work space.
+inline void dominant_eigenvector_hermitian(const cfloat* m, index_t n, cfloat* q, float* lambda, cfloat* z,
+                                           int max_iter, double tol) {
+  auto normalize = [n](cfloat* v) {
+    const double nrm = std::sqrt(std::real(dot(v, v, n)));
+    if (!(nrm > 1e-30)) return false;
+    const float inv = static_cast<float>(1.0 / nrm);
+    for (index_t c = 0; c < n; ++c) v[c] *= inv;
+    return true;
+  };
+  if (!normalize(q)) {
+    std::fill(q, q + n, cfloat(0.f, 0.f));
+    q[0] = 1.f;
+  }
+  for (int it = 0; it < max_iter; ++it) {
+    hermitian_matvec(m, q, z, n);
+    if (!normalize(z)) {
+      std::fill(q, q + n, cfloat(0.f, 0.f));
+      *lambda = 0.f;
+      return;
+    }
+    const double overlap = std::norm(dot(q, z, n));
+    std::copy(z, z + n, q);
+    if (1.0 - overlap < tol) break;
+  }
+  hermitian_matvec(m, q, z, n);
+  *lambda = static_cast<float>(std::real(dot(q, z, n)));
 }
 
 // The k-space taps G(delta) of the ESPIRiT operator (see 3. above) of calibration data cal (coils, z, y, x),
@@ -340,71 +389,85 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
   cfloat* maps_out = res.maps.data();
   float* eig_out = res.eigenvalues.data();
 
+  // M(r) along y for one (x, z) line, M(y) = sum_dy ty[dy](y) H_z(dy), as one matrix product
+  // (ny x gy) (gy x n2) on BLAS: ty^T times the stacked H_z taps, instead of gy axpys per pixel.
+  std::vector<cfloat> tyT(static_cast<std::size_t>(ny * gy));
+  for (index_t y = 0; y < ny; ++y)
+    for (index_t dy = 0; dy < gy; ++dy)
+      tyT[static_cast<std::size_t>(y * gy + dy)] = ty[static_cast<std::size_t>(dy * ny + y)];
+
   detail::progress_counter prog(opt.progress, nx);
-  parallel_for(nx, [&](index_t x) {
+  // Blocks of readout positions share their buffers (a few blocks per thread); results do not depend on
+  // the blocking (each x starts cold).
+  const index_t xblock = std::max<index_t>(8, nx / (4 * static_cast<index_t>(num_threads())));
+  parallel_for_blocks(nx, xblock, [&](index_t x0, index_t xlen) {
     std::vector<cfloat> hx(static_cast<std::size_t>(gz * gy * n2)), hz(static_cast<std::size_t>(gy * n2)),
-        m(static_cast<std::size_t>(n2)), q(static_cast<std::size_t>(nm * nv)), ve(static_cast<std::size_t>(nc));
+        q(static_cast<std::size_t>(nm * nv)), ve(static_cast<std::size_t>(nc));
+    array<cfloat, 2> my(extents<2>{ny, n2}, uninitialized);  // M(y) of the line, row y = one n2 matrix
     std::vector<float> lam(static_cast<std::size_t>(nm));
     detail::eig_workspace ws(nv, nm);
-    bool have_start = false;
-    // H_x[dz][dy] = sum_dx G[dz][dy][dx] tx[dx](x)
-    std::fill(hx.begin(), hx.end(), cfloat(0.f, 0.f));
-    for (index_t zy = 0; zy < gz * gy; ++zy)
-      for (index_t dx = 0; dx < gx; ++dx) {
-        const cfloat w = tx[static_cast<std::size_t>(dx * nx + x)];
-        const cfloat* src = g.data() + (zy * gx + dx) * n2;
-        detail::caxpy(w, src, hx.data() + zy * n2, n2);
-      }
-    for (index_t z = 0; z < nz; ++z) {
-      std::fill(hz.begin(), hz.end(), cfloat(0.f, 0.f));
-      for (index_t dz = 0; dz < gz; ++dz) {
-        const cfloat w = tz[static_cast<std::size_t>(dz * nz + z)];
-        for (index_t dy = 0; dy < gy; ++dy) {
-          detail::caxpy(w, hx.data() + (dz * gy + dy) * n2, hz.data() + dy * n2, n2);
+    for (index_t x = x0; x < x0 + xlen; ++x) {
+      bool have_start = false;
+      // H_x[dz][dy] = sum_dx G[dz][dy][dx] tx[dx](x)
+      std::fill(hx.begin(), hx.end(), cfloat(0.f, 0.f));
+      for (index_t zy = 0; zy < gz * gy; ++zy)
+        for (index_t dx = 0; dx < gx; ++dx) {
+          const cfloat w = tx[static_cast<std::size_t>(dx * nx + x)];
+          const cfloat* src = g.data() + (zy * gx + dx) * n2;
+          detail::caxpy(w, src, hx.data() + zy * n2, n2);
         }
-      }
-      for (index_t y = 0; y < ny; ++y) {
-        std::fill(m.begin(), m.end(), cfloat(0.f, 0.f));
-        for (index_t dy = 0; dy < gy; ++dy) {
-          detail::caxpy(ty[static_cast<std::size_t>(dy * ny + y)], hz.data() + dy * n2, m.data(), n2);
-        }
-        if (!have_start || !opt.warm_start) {
-          // Cold start: the columns of M with the largest diagonal entries.
-          std::vector<index_t> order(static_cast<std::size_t>(nv));
-          for (index_t c = 0; c < nv; ++c) order[static_cast<std::size_t>(c)] = c;
-          std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
-            return m[static_cast<std::size_t>(a * nv + a)].real() > m[static_cast<std::size_t>(b * nv + b)].real();
-          });
-          for (index_t j = 0; j < nm; ++j)
-            for (index_t c = 0; c < nv; ++c) q[static_cast<std::size_t>(j * nv + c)] = m[static_cast<std::size_t>(c * nv + order[static_cast<std::size_t>(j)])];
-          have_start = true;
-        }
-        detail::dominant_eigenvectors(m.data(), nv, nm, q.data(), lam.data(), ws, opt.max_iter, opt.tol);
-        const index_t p = (z * ny + y) * nx + x;
-        for (index_t j = 0; j < nm; ++j) {
-          const cfloat* v = q.data() + j * nv;
-          eig_out[j * npix + p] = lam[static_cast<std::size_t>(j)];
-          cfloat rot(1.f, 0.f);
-          if (opt.rotate_phase) {
-            const auto proj_pc = std::complex<float>(detail::dot(pc.data(), v, nv));
-            const float a = std::abs(proj_pc);
-            if (a > 0) rot = std::conj(proj_pc) / a;
+      for (index_t z = 0; z < nz; ++z) {
+        std::fill(hz.begin(), hz.end(), cfloat(0.f, 0.f));
+        for (index_t dz = 0; dz < gz; ++dz) {
+          const cfloat w = tz[static_cast<std::size_t>(dz * nz + z)];
+          for (index_t dy = 0; dy < gy; ++dy) {
+            detail::caxpy(w, hx.data() + (dz * gy + dy) * n2, hz.data() + dy * n2, n2);
           }
-          const bool keep = lam[static_cast<std::size_t>(j)] >= opt.crop;
-          if (!expand.empty()) {  // back to the physical coils: S = E S_virtual
-            for (index_t c = 0; c < nc; ++c) {
-              cfloat a(0.f, 0.f);
-              for (index_t i = 0; i < nv; ++i) a += expand[static_cast<std::size_t>(c * nv + i)] * v[i];
-              ve[static_cast<std::size_t>(c)] = a;
+        }
+        kernels::cgemm(false, ny, n2, gy, tyT.data(), gy, hz.data(), n2, 0.f, my.data(), n2);
+        for (index_t y = 0; y < ny; ++y) {
+          const cfloat* m = my.data() + y * n2;
+          if (!have_start || !opt.warm_start) {
+            // Cold start: the columns of M with the largest diagonal entries.
+            std::vector<index_t> order(static_cast<std::size_t>(nv));
+            for (index_t c = 0; c < nv; ++c) order[static_cast<std::size_t>(c)] = c;
+            std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+              return m[static_cast<std::size_t>(a * nv + a)].real() > m[static_cast<std::size_t>(b * nv + b)].real();
+            });
+            for (index_t j = 0; j < nm; ++j)
+              for (index_t c = 0; c < nv; ++c) q[static_cast<std::size_t>(j * nv + c)] = m[static_cast<std::size_t>(c * nv + order[static_cast<std::size_t>(j)])];
+            have_start = true;
+          }
+          if (nm == 1)
+            detail::dominant_eigenvector_hermitian(m, nv, q.data(), lam.data(), ws.z.data(), opt.max_iter, opt.tol);
+          else
+            detail::dominant_eigenvectors(m, nv, nm, q.data(), lam.data(), ws, opt.max_iter, opt.tol);
+          const index_t p = (z * ny + y) * nx + x;
+          for (index_t j = 0; j < nm; ++j) {
+            const cfloat* v = q.data() + j * nv;
+            eig_out[j * npix + p] = lam[static_cast<std::size_t>(j)];
+            cfloat rot(1.f, 0.f);
+            if (opt.rotate_phase) {
+              const auto proj_pc = std::complex<float>(detail::dot(pc.data(), v, nv));
+              const float a = std::abs(proj_pc);
+              if (a > 0) rot = std::conj(proj_pc) / a;
             }
-            v = ve.data();
+            const bool keep = lam[static_cast<std::size_t>(j)] >= opt.crop;
+            if (!expand.empty()) {  // back to the physical coils: S = E S_virtual
+              for (index_t c = 0; c < nc; ++c) {
+                cfloat a(0.f, 0.f);
+                for (index_t i = 0; i < nv; ++i) a += expand[static_cast<std::size_t>(c * nv + i)] * v[i];
+                ve[static_cast<std::size_t>(c)] = a;
+              }
+              v = ve.data();
+            }
+            for (index_t c = 0; c < nc; ++c)
+              maps_out[(j * nc + c) * npix + p] = keep ? v[c] * rot : cfloat(0.f, 0.f);
           }
-          for (index_t c = 0; c < nc; ++c)
-            maps_out[(j * nc + c) * npix + p] = keep ? v[c] * rot : cfloat(0.f, 0.f);
         }
       }
-    }
       prog.step();
+    }
   });
   return res;
 }

@@ -217,45 +217,55 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
   if (np == 0) return;
   const grappa_cmap W(k.weights.data(), k.n_sources(), k.n_targets());
   // Columns go in blocks of xb neighbours so that gathering sources and scattering targets reads and
-  // writes whole cache lines along x; lattice points go in chunks to bound the buffers. One thread:
-  // the products run on the single-threaded BLAS, which must not be entered by two threads at once.
+  // writes whole cache lines along x; lattice points go in chunks to bound the buffers. Blocks run in
+  // parallel: the products go to the single-threaded BLAS one at a time (kernels::cgemm serialises its
+  // callers), and while one thread multiplies the other gathers and scatters. Every column is computed
+  // the same way whatever the thread count, so the result does not depend on it.
   const index_t xb = 8, chunk = 1024, nsrc = nv * nc, ntg = k.n_targets(), sx = h.stride(3);
-  for (index_t bi = 0; bi < (nx + xb - 1) / xb; ++bi) {
-    const index_t x0 = bi * xb, nb = std::min(xb, nx - x0);
-    // W_x (n_targets x nv*nc) per column: the readout taps folded into one matrix.
-    std::vector<grappa_matrix> Wx(static_cast<std::size_t>(nb), grappa_matrix::Zero(ntg, nsrc));
-    for (index_t j = 0; j < nb; ++j)
-      for (index_t v = 0; v < nv; ++v)
-        for (index_t d = 0; d < kx; ++d) {
-          const cfloat ph = readout_phase(d, kx, x0 + j, nx);
-          Wx[j].middleCols(v * nc, nc) += ph * W.middleRows((v * kx + d) * nc, nc).transpose();
-        }
-    std::vector<grappa_matrix> S(static_cast<std::size_t>(nb)), T(static_cast<std::size_t>(nb));
-    for (index_t p0 = 0; p0 < np; p0 += chunk) {
-      const index_t pn = std::min(chunk, np - p0);
-      for (index_t j = 0; j < nb; ++j) S[j].resize(nsrc, pn), T[j].resize(ntg, pn);
-      for (index_t p = 0; p < pn; ++p)
-        for (index_t v = 0; v < nv; ++v) {
-          const index_t z = pts[p0 + p][0] + k.sources[v][0], y = pts[p0 + p][1] + k.sources[v][1];
-          const bool in = z >= 0 && z < nz && y >= 0 && y < ny;
-          for (index_t c = 0; c < nc; ++c) {
-            const cfloat* row = in ? &h(c, z, y, x0) : nullptr;
-            for (index_t j = 0; j < nb; ++j) S[j](v * nc + c, p) = in ? row[j * sx] : cfloat(0.f, 0.f);
+  const index_t nblocks = (nx + xb - 1) / xb;
+  parallel_for_blocks(nblocks, std::max<index_t>(1, nblocks / (4 * static_cast<index_t>(num_threads()))),
+                      [&](index_t b0, index_t blen) {
+    // Per column j of a block: S_j (points x sources) and T_j = S_j W_j (points x targets), W_j = W_x^T
+    // (sources x targets), all row-major, so that gathering and scattering run along the coils.
+    std::vector<grappa_matrix> Wx(static_cast<std::size_t>(xb)), S(static_cast<std::size_t>(xb)),
+        T(static_cast<std::size_t>(xb));
+    for (index_t bi = b0; bi < b0 + blen; ++bi) {
+      const index_t x0 = bi * xb, nb = std::min(xb, nx - x0);
+      // W_x^T (nv*nc sources x n_targets) per column: the readout taps folded into one matrix.
+      for (index_t j = 0; j < nb; ++j) {
+        Wx[j].setZero(nsrc, ntg);
+        for (index_t v = 0; v < nv; ++v)
+          for (index_t d = 0; d < kx; ++d) {
+            const cfloat ph = readout_phase(d, kx, x0 + j, nx);
+            Wx[j].middleRows(v * nc, nc) += ph * W.middleRows((v * kx + d) * nc, nc);
           }
-        }
-      for (index_t j = 0; j < nb; ++j)
-        kernels::cgemm(false, ntg, pn, nsrc, Wx[j].data(), nsrc, S[j].data(), pn, 0.f, T[j].data(), pn);
-      for (index_t p = 0; p < pn; ++p)
-        for (index_t ti = 0; ti < ntc; ++ti) {
-          const index_t z = pts[p0 + p][0] + k.targets[ti][0], y = pts[p0 + p][1] + k.targets[ti][1];
-          if (z < 0 || z >= nz || y < 0 || y >= ny || acquired(z, y)) continue;
-          for (index_t c = 0; c < nc; ++c) {
-            cfloat* row = &h(c, z, y, x0);
-            for (index_t j = 0; j < nb; ++j) row[j * sx] = T[j](ti * nc + c, p);
+      }
+      for (index_t p0 = 0; p0 < np; p0 += chunk) {
+        const index_t pn = std::min(chunk, np - p0);
+        for (index_t j = 0; j < nb; ++j) S[j].resize(pn, nsrc), T[j].resize(pn, ntg);
+        for (index_t p = 0; p < pn; ++p)
+          for (index_t v = 0; v < nv; ++v) {
+            const index_t z = pts[p0 + p][0] + k.sources[v][0], y = pts[p0 + p][1] + k.sources[v][1];
+            const bool in = z >= 0 && z < nz && y >= 0 && y < ny;
+            for (index_t c = 0; c < nc; ++c) {
+              const cfloat* row = in ? &h(c, z, y, x0) : nullptr;
+              for (index_t j = 0; j < nb; ++j) S[j](p, v * nc + c) = in ? row[j * sx] : cfloat(0.f, 0.f);
+            }
           }
-        }
+        for (index_t j = 0; j < nb; ++j)
+          kernels::cgemm(false, pn, ntg, nsrc, S[j].data(), nsrc, Wx[j].data(), ntg, 0.f, T[j].data(), ntg);
+        for (index_t p = 0; p < pn; ++p)
+          for (index_t ti = 0; ti < ntc; ++ti) {
+            const index_t z = pts[p0 + p][0] + k.targets[ti][0], y = pts[p0 + p][1] + k.targets[ti][1];
+            if (z < 0 || z >= nz || y < 0 || y >= ny || acquired(z, y)) continue;
+            for (index_t c = 0; c < nc; ++c) {
+              cfloat* row = &h(c, z, y, x0);
+              for (index_t j = 0; j < nb; ++j) row[j * sx] = T[j](p, ti * nc + c);
+            }
+          }
+      }
     }
-  }
+  });
 }
 
 template <std::size_t R>
