@@ -136,6 +136,17 @@ int main(int argc, char** argv) {
     cs_options o;
     o.iters = std::atoi(argv[5]);
     o.wavelet = static_cast<float>(std::atof(argv[6]));
+    // optional variant flags (quality study, bench/cs_quality.py): c / k coarse band thresholded / kept,
+    // m<N> min_size, s<N> seed, d4 db4, p POGM, a<N> average the last N iterates (-1 automatic)
+    for (int a = 7; a < argc; ++a) {
+      const std::string f = argv[a];
+      if (f == "c") o.wavelet_coarse = true;
+      else if (f == "d4") o.kind = wavelet_kind::db4;
+      else if (f == "p") o.solver = cs_solver::pogm;
+      else if (f[0] == 'a') o.average = std::atoi(f.c_str() + 1);
+      else if (f[0] == 'm') o.min_size = std::atol(f.c_str() + 1);
+      else if (f[0] == 's') o.seed = std::strtoull(f.c_str() + 1, nullptr, 10);
+    }
     const auto r = cs(kv, sv, o);
     write_cfl(argv[4], r.image.cview());
     return 0;

@@ -19,12 +19,28 @@ larmor::strided_view<const cfloat, R> cs_maps(const py::object& maps, py::object
   throw larmor::InvalidArgument("cs: maps must be (coils, ...) or (maps, coils, ...) like kspace");
 }
 
+// run(w) with the mask `ma` (shape sh) as 0/1 bytes (boolean or integer: non-zero = sampled) or as float
+// weights, with the GIL released; holder keeps a converted copy alive.
+template <std::size_t D, class Run>
+auto with_mask(const py::array& ma, const extents<D>& sh, py::object& holder, Run&& run) {
+  const char kind = ma.dtype().kind();
+  if (kind == 'b' || kind == 'u' || kind == 'i') {
+    const auto w = c_contiguous_as<unsigned char>(kind == 'b' ? ma : py::array(ma.attr("__ne__")(0)), sh, holder);
+    py::gil_scoped_release nogil;
+    return run(w);
+  }
+  const auto w = c_contiguous_as<float>(ma, sh, holder);
+  py::gil_scoped_release nogil;
+  return run(w);
+}
+
 void bind_cs(py::module_& m) {
   m.def(
       "cs",
       [](const py::object& k, const py::object& maps, const py::object& mask, float wavelet, float tv, float llr,
          float tv_time, index_t llr_block, int iters, const std::string& solver, const std::string& wavelet_name, bool cycle_spin, std::uint64_t seed,
-         bool tv_isotropic, float step, float scale, float rho, int cg_iters, bool return_info) -> py::object {
+         bool tv_isotropic, float step, float scale, float rho, int cg_iters, bool return_info, int average,
+         bool wavelet_coarse) -> py::object {
         larmor::cs_options o;
         o.wavelet = wavelet;
         o.tv = tv;
@@ -55,6 +71,8 @@ void bind_cs(py::module_& m) {
         o.scale = scale;
         o.rho = rho;
         o.cg_iters = cg_iters;
+        o.average = average;
+        o.wavelet_coarse = wavelet_coarse;
         const auto nd = ndim_of(k);
         auto finish = [&](auto&& res) -> py::object {
           const float s = res.scale, st = res.step;
@@ -81,17 +99,7 @@ void bind_cs(py::module_& m) {
             if (!ma || ma.ndim() != 3)
               throw larmor::InvalidArgument("cs: the mask of dynamic data must be (frames, y, x)");
             const extents<3> sh{ma.shape(0), ma.shape(1), ma.shape(2)};
-            const char kind = ma.dtype().kind();
-            if (kind == 'b' || kind == 'u' || kind == 'i') {
-              const auto w =
-                  c_contiguous_as<unsigned char>(kind == 'b' ? ma : py::array(ma.attr("__ne__")(0)), sh, wh);
-              py::gil_scoped_release nogil;
-              res = larmor::cs_dynamic(kv, mv, w, o);
-            } else {
-              const auto w = c_contiguous_as<float>(ma, sh, wh);
-              py::gil_scoped_release nogil;
-              res = larmor::cs_dynamic(kv, mv, w, o);
-            }
+            res = with_mask(ma, sh, wh, [&](const auto& w) { return larmor::cs_dynamic(kv, mv, w, o); });
           }
           return finish(res);
         }
@@ -115,17 +123,7 @@ void bind_cs(py::module_& m) {
                                             " dimensions");
             extents<R - 1> sh{};
             for (std::size_t i = 0; i + 1 < R; ++i) sh[i] = ma.shape(static_cast<py::ssize_t>(i));
-            const char kind = ma.dtype().kind();
-            if (kind == 'b' || kind == 'u' || kind == 'i') {
-              const auto w =
-                  c_contiguous_as<unsigned char>(kind == 'b' ? ma : py::array(ma.attr("__ne__")(0)), sh, wh);
-              py::gil_scoped_release nogil;
-              res = larmor::cs(kv, mv, w, o);
-            } else {
-              const auto w = c_contiguous_as<float>(ma, sh, wh);
-              py::gil_scoped_release nogil;
-              res = larmor::cs(kv, mv, w, o);
-            }
+            res = with_mask(ma, sh, wh, [&](const auto& w) { return larmor::cs(kv, mv, w, o); });
           }
           return finish(res);
         };
@@ -135,6 +133,7 @@ void bind_cs(py::module_& m) {
       py::arg("llr") = 0.f, py::arg("tv_time") = 0.f, py::arg("llr_block") = 8, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("wavelet_kind") = "db2",
       py::arg("cycle_spin") = true, py::arg("seed") = 0, py::arg("tv_isotropic") = true, py::arg("step") = 0.f,
       py::arg("scale") = 0.f, py::arg("rho") = 0.5f, py::arg("cg_iters") = 10, py::arg("return_info") = false,
+      py::arg("average") = -1, py::arg("wavelet_coarse") = true,
       "Compressed-sensing SENSE: minimises 1/2||M (fftc(S x) - k)||^2 + wavelet ||W x||_1 + tv TV(x) (BART's pics "
       "model; lambda = BART's -r with the same data scaling, see docs/compressed_sensing.md). kspace (coils, [z,] y, "
       "x); maps (coils, ...) or (maps, coils, ...) (first set); mask: boolean/0-1 or float weights over ([z,] y, x), "
@@ -143,7 +142,8 @@ void bind_cs(py::module_& m) {
       "(l1 of time differences) need it. solver 'auto': FISTA for the wavelet or llr alone, ADMM when tv/tv_time > 0 "
       "or penalties are summed; 'pogm' (Kim & Fessler) where FISTA applies. wavelet_kind db2|db4; "
       "cycle_spin: random wavelet shifts per iteration (seeded); step 0: 0.95/lambda_max; scale 0: BART-like data "
-      "scale (1: none). Returns the image ([z,] y, x), or (image, {scale, step, iterations}) with return_info.");
+      "scale (1: none); average: FISTA returns the mean of its last `average` iterates (-1: iters/5 with "
+      "cycle_spin, else none); wavelet_coarse: threshold the coarsest wavelet band too (BART's pics does). Returns the image ([z,] y, x), or (image, {scale, step, iterations}) with return_info.");
 }
 
 void bind_sampling(py::module_& m) {

@@ -5,7 +5,9 @@
 //   x = argmin_x 1/2 ||M (fftc(S x) - k)||_2^2 + wavelet ||W x||_1 + tv TV(x)
 //
 // S: sensitivity maps (coils, [z,] y, x); M: sampling mask; W: orthogonal Daubechies wavelet (db2 default,
-// db4; ops/wavelet.hpp) without its coarsest band, with random cycle spinning (prox/wavelet_l1.hpp); TV:
+// db4; ops/wavelet.hpp), every band thresholded as BART 0.8 does (wavelet_coarse = false spares the coarsest
+// approximation band), with random cycle spinning (prox/wavelet_l1.hpp) and FISTA's output the mean of its
+// last iters / 5 iterates (solvers/fista.hpp `average`; docs/compressed_sensing.md has the measurements); TV:
 // isotropic (default) or anisotropic total variation over the image axes (prox/tv.hpp). The model is
 // BART's `bart pics -l1 -r wavelet` / `-R T:7:0:tv` (Lustig M, Donoho D, Pauly JM. Sparse MRI. MRM 58:1182
 // (2007); Block KT, Uecker M, Frahm J. MRM 57:1086 (2007)).
@@ -65,6 +67,10 @@ struct cs_options {
   index_t min_size = 16;    // coarsest wavelet band per axis (BART: 16)
   bool cycle_spin = true;   // random wavelet shifts per iteration (BART: on; -n off)
   std::uint64_t seed = 0;   // of the shifts
+  bool wavelet_coarse = true;  // threshold the coarsest approximation band too (BART 0.8 does)
+  // FISTA: return the mean of the last `average` iterates (fista_options::average); -1: iters / 5 when
+  // the prox draws random shifts (cycle_spin with the wavelet or LLR), else none.
+  int average = -1;
   bool tv_isotropic = true;
   float step = 0;           // FISTA step; 0: 0.95 / lambda_max(A^H A)
   float scale = 0;          // data scale s; 0: estimated (see above); 1: none
@@ -106,6 +112,7 @@ inline cs_report cs_solve(const linear_operator<cfloat>& A, const cfloat* b, con
   LARMOR_CHECK_ARG(opt.llr == 0 || opt.time_axis == 0, "cs: llr needs the time axis first");
   LARMOR_CHECK_ARG(opt.llr_block >= 1, "cs: llr_block must be >= 1, got ", opt.llr_block);
   LARMOR_CHECK_ARG(opt.iters >= 1, "cs: iters must be >= 1, got ", opt.iters);
+  LARMOR_CHECK_ARG(opt.average >= -1, "cs: average must be >= -1, got ", opt.average);
   LARMOR_CHECK_ARG(std::isfinite(s) && s > 0, "cs: data scale must be > 0, got ", s);
   const unsigned all = (1u << nd) - 1u;
   const unsigned spatial = opt.time_axis >= 0 ? all & ~(1u << opt.time_axis) : all;
@@ -126,7 +133,7 @@ inline cs_report cs_solve(const linear_operator<cfloat>& A, const cfloat* b, con
   std::unique_ptr<llr_prox> lr;
   if (opt.wavelet > 0)
     wl = std::make_unique<wavelet_l1_prox>(shape, opt.wavelet, opt.kind, opt.min_size, opt.cycle_spin, opt.seed,
-                                           spatial);
+                                           spatial, opt.wavelet_coarse);
   if (opt.llr > 0) lr = std::make_unique<llr_prox>(shape, opt.llr, opt.llr_block, opt.cycle_spin, opt.seed);
   if (solver == cs_solver::fista || solver == cs_solver::pogm) {
     proximal_map<cfloat>& g = wl ? static_cast<proximal_map<cfloat>&>(*wl) : *lr;
@@ -135,6 +142,7 @@ inline cs_report cs_solve(const linear_operator<cfloat>& A, const cfloat* b, con
       fo.iters = opt.iters;
       fo.step = opt.step;
       fo.callback = opt.callback;
+      fo.average = opt.average >= 0 ? opt.average : (opt.cycle_spin ? opt.iters / 5 : 0);
       const auto fr = fista(A, bs.data(), g, x, fo);
       rep.step = fr.step;
       rep.iterations = fr.iterations;
@@ -211,6 +219,22 @@ float cs_data_scale(strided_view<const cfloat, R> k) {
   return s > 0 ? s : 1.f;
 }
 
+// The checks cs_weighted and cs_dynamic_weighted share: the mask's shape (`axes` names its layout), finite
+// non-negative weights, opt.scale >= 0. Returns whether any weight is > 0.
+template <std::size_t D>
+bool check_cs_weights(const array<float, D>& weights, const extents<D>& expected, const char* axes,
+                      const cs_options& opt) {
+  LARMOR_CHECK_ARG(weights.shape() == expected, "cs: mask has shape ", shape_string(weights.shape()), ", expected ",
+                   shape_string(expected), " ", axes);
+  bool any = false;
+  for (float w : weights) {
+    LARMOR_CHECK_ARG(std::isfinite(w) && w >= 0, "cs: mask weights must be finite and >= 0, got ", w);
+    any |= w > 0;
+  }
+  LARMOR_CHECK_ARG(std::isfinite(opt.scale) && opt.scale >= 0, "cs: scale must be >= 0, got ", opt.scale);
+  return any;
+}
+
 template <std::size_t R>
 cs_result<R - 1> cs_weighted(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> maps,
                              array<float, R - 1> weights, const cs_options& opt) {
@@ -218,15 +242,7 @@ cs_result<R - 1> cs_weighted(strided_view<const cfloat, R> kspace, strided_view<
   check_sense_inputs("cs", kspace, maps);
   extents<D> sp{};
   for (std::size_t a = 0; a < D; ++a) sp[a] = kspace.shape(a + 1);
-  LARMOR_CHECK_ARG(weights.shape() == sp, "cs: mask has shape ", shape_string(weights.shape()),
-                   " but the k-space image shape ([z,] y, x) is ", shape_string(sp));
-  bool any = false;
-  for (float w : weights) {
-    LARMOR_CHECK_ARG(std::isfinite(w) && w >= 0, "cs: mask weights must be finite and >= 0, got ", w);
-    any |= w > 0;
-  }
-  LARMOR_CHECK_DATA(any, "cs: the sampling mask is all zero");
-  LARMOR_CHECK_ARG(std::isfinite(opt.scale) && opt.scale >= 0, "cs: scale must be >= 0, got ", opt.scale);
+  LARMOR_CHECK_DATA(check_cs_weights(weights, sp, "([z,] y, x)", opt), "cs: the sampling mask is all zero");
   const float s = opt.scale > 0 ? opt.scale : cs_data_scale(kspace);
   const auto b = sense_adjoint(kspace, maps, weights.data(), false);
   const sense_operator<D> op(maps, weights.cview());
@@ -256,11 +272,7 @@ cs_result<R - 1> cs_dynamic_weighted(strided_view<const cfloat, R> kspace, strid
   extents<R - 1> ws{};
   ws[0] = T;
   for (std::size_t a = 0; a < D; ++a) ws[a + 1] = maps.shape(a + 1);
-  LARMOR_CHECK_ARG(weights.shape() == ws, "cs: mask has shape ", shape_string(weights.shape()), ", expected ",
-                   shape_string(ws), " (frames, [z,] y, x)");
-  for (float w : weights)
-    LARMOR_CHECK_ARG(std::isfinite(w) && w >= 0, "cs: mask weights must be finite and >= 0, got ", w);
-  LARMOR_CHECK_ARG(std::isfinite(opt.scale) && opt.scale >= 0, "cs: scale must be >= 0, got ", opt.scale);
+  check_cs_weights(weights, ws, "(frames, [z,] y, x)", opt);
   index_t npix = 1;
   for (std::size_t a = 0; a < D; ++a) npix *= ws[a + 1];
   // s: the median over frames of the per-frame BART-like scale.

@@ -2,8 +2,10 @@
 // transform W (ops/wavelet.hpp), with random cycle spinning.
 //
 // W is orthogonal, so prox_{alpha lambda ||W . ||_1}(v) = W^H S_{alpha lambda}(W v) exactly (S: complex soft
-// threshold, prox/soft_threshold.hpp); the coarsest approximation block is not penalised (it carries the
-// image's low frequencies; BART's pics and SigPy leave it out too).
+// threshold, prox/soft_threshold.hpp). penalise_coarse: whether the coarsest approximation block is
+// thresholded too. BART 0.8's pics does (wavthresh: one soft threshold over all coefficients), and on real
+// brains that is better (it zeroes the low-resolution background); false leaves the block (the image's low
+// frequencies) unpenalised, as SigPy does.
 // Cycle spinning (Figueiredo MAT, Nowak RD, IEEE TIP 12:906 (2003); Guerquin-Kern M et al., IEEE TMI
 // 30:1649 (2011); BART's pics default, its -n switches it off): every call draws one circular shift s_a in
 // [0, n_a) per transformed axis and applies the prox of the shifted penalty lambda ||W P_s x||_1, i.e.
@@ -56,8 +58,10 @@ inline void circshift(const cfloat* in, cfloat* out, const std::vector<index_t>&
 class wavelet_l1_prox : public proximal_map<cfloat> {
  public:
   // shape/kind/min_size/axes: as wavelet_operator. cycle_spin: draw random shifts per call.
+  // penalise_coarse: threshold the coarsest approximation block too (see above).
   wavelet_l1_prox(std::vector<index_t> shape, float lambda, wavelet_kind kind = wavelet_kind::db2,
-                  index_t min_size = 16, bool cycle_spin = true, std::uint64_t seed = 0, unsigned axes = ~0u)
+                  index_t min_size = 16, bool cycle_spin = true, std::uint64_t seed = 0, unsigned axes = ~0u,
+                  bool penalise_coarse = false)
       : W_(std::move(shape), kind, min_size, axes), lambda_(lambda), spin_(cycle_spin), rng_(seed), axes_(axes) {
     LARMOR_CHECK_ARG(std::isfinite(lambda) && lambda >= 0, "wavelet_l1_prox: lambda must be finite and >= 0, got ",
                      lambda);
@@ -74,6 +78,7 @@ class wavelet_l1_prox : public proximal_map<cfloat> {
       }
       coarse_.push_back(flat);
     }
+    if (penalise_coarse) coarse_.clear();
     work_.resize(static_cast<std::size_t>(W_.input_size()));
   }
 

@@ -14,6 +14,7 @@
 // Threads: the vector updates run under parallel_for; A and g bring their own parallelism.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -24,11 +25,35 @@
 
 namespace larmor {
 
+namespace detail {
+
+// The checks and the step shared by the proximal-gradient solvers (fista, pogm): g acts on A's input,
+// iters >= 0, step finite and >= 0; returns step, or 0.95 / lambda_max(A^H A) (power iteration) when it is 0.
+inline float proximal_gradient_step(const char* who, const linear_operator<cfloat>& A, const proximal_map<cfloat>& g,
+                                    int iters, float step, int power_iters) {
+  LARMOR_CHECK_ARG(g.size() == A.input_size(), who, ": the proximal map has ", g.size(), " samples, the operator ",
+                   A.input_size());
+  LARMOR_CHECK_ARG(iters >= 0, who, ": iters must be >= 0, got ", iters);
+  LARMOR_CHECK_ARG(std::isfinite(step) && step >= 0, who, ": step must be >= 0, got ", step);
+  if (step > 0) return step;
+  const float L = max_eigenvalue(A, power_iters);
+  LARMOR_CHECK_DATA(L > 0 && std::isfinite(L), who, ": the normal operator is zero or not finite (lambda_max ", L, ")");
+  return 0.95f / L;
+}
+
+}  // namespace detail
+
 struct fista_options {
   int iters = 100;
   float step = 0;          // tau; 0: 0.95 / lambda_max(A^H A) by power iteration
   int power_iters = 30;    // power iterations for lambda_max
   float p = 1, q = 1, r = 4;  // momentum t_{k+1} = (p + sqrt(q + r t_k^2)) / 2
+  // Return the mean of the last `average` iterates x_k instead of x_iters (0 or 1: x_iters). With a
+  // randomly shifted prox (cycle spinning) the iterates do not settle on one point but keep moving with
+  // the shift drawn; their tail average is the translation-invariant estimate (Coifman RR, Donoho DL,
+  // Translation-invariant de-noising, Lecture Notes in Statistics 103:125 (1995); iterate averaging:
+  // Polyak BT, Juditsky AB, SIAM J Control Optim 30:838 (1992)). One vector sum per averaged iterate.
+  int average = 0;
   // Called after every iteration with (k = 1 .. iters, x_k); for tests and progress.
   std::function<void(int, const cfloat*)> callback;
 };
@@ -43,22 +68,16 @@ struct fista_report {
 inline fista_report fista(const linear_operator<cfloat>& A, const cfloat* b, proximal_map<cfloat>& g, cfloat* x,
                           const fista_options& opt = {}) {
   const index_t n = A.input_size();
-  LARMOR_CHECK_ARG(g.size() == n, "fista: the proximal map has ", g.size(), " samples, the operator ", n);
-  LARMOR_CHECK_ARG(opt.iters >= 0, "fista: iters must be >= 0, got ", opt.iters);
-  LARMOR_CHECK_ARG(std::isfinite(opt.step) && opt.step >= 0, "fista: step must be >= 0, got ", opt.step);
   LARMOR_CHECK_ARG(opt.p > 0 && opt.q > 0 && opt.r > 0, "fista: p, q, r must be > 0");
+  LARMOR_CHECK_ARG(opt.average >= 0, "fista: average must be >= 0, got ", opt.average);
   fista_report rep;
-  rep.step = opt.step;
-  if (rep.step == 0) {
-    const float L = max_eigenvalue(A, opt.power_iters);
-    LARMOR_CHECK_DATA(L > 0 && std::isfinite(L), "fista: the normal operator is zero or not finite (lambda_max ", L,
-                      ")");
-    rep.step = 0.95f / L;
-  }
+  rep.step = detail::proximal_gradient_step("fista", A, g, opt.iters, opt.step, opt.power_iters);
   const float tau = rep.step;
   array<cfloat, 1> z({n}, uninitialized), grad({n}, uninitialized), xold({n}, uninitialized);
   detail::cg_chunks(n, [&](index_t i0, index_t i1) { std::copy(x + i0, x + i1, z.data() + i0); });
   double t = 1;
+  const int navg = std::min(std::max(opt.average, 1), std::max(opt.iters, 1));
+  array<cfloat, 1> acc({navg > 1 ? n : 0});
   for (int k = 1; k <= opt.iters; ++k) {
     A.normal(z.data(), grad.data());
     // grad <- z - tau (A^H A z - b); x_old <- x
@@ -77,7 +96,15 @@ inline fista_report fista(const linear_operator<cfloat>& A, const cfloat* b, pro
     });
     rep.iterations = k;
     if (opt.callback) opt.callback(k, x);
+    if (navg > 1 && k > opt.iters - navg)
+      detail::cg_chunks(n, [&](index_t i0, index_t i1) {
+        for (index_t i = i0; i < i1; ++i) acc[i] += x[i];
+      });
   }
+  if (navg > 1)
+    detail::cg_chunks(n, [&](index_t i0, index_t i1) {
+      for (index_t i = i0; i < i1; ++i) x[i] = acc[i] / float(navg);
+    });
   return rep;
 }
 

@@ -25,6 +25,7 @@
 #include "larmor/ops/linear_operator.hpp"
 #include "larmor/prox/proximal_map.hpp"
 #include "larmor/solvers/conjugate_gradient.hpp"
+#include "larmor/solvers/fista.hpp"
 #include "larmor/solvers/power_iteration.hpp"
 
 namespace larmor {
@@ -46,17 +47,8 @@ struct pogm_report {
 inline pogm_report pogm(const linear_operator<cfloat>& A, const cfloat* b, proximal_map<cfloat>& g, cfloat* x,
                         const pogm_options& opt = {}) {
   const index_t n = A.input_size();
-  LARMOR_CHECK_ARG(g.size() == n, "pogm: the proximal map has ", g.size(), " samples, the operator ", n);
-  LARMOR_CHECK_ARG(opt.iters >= 0, "pogm: iters must be >= 0, got ", opt.iters);
-  LARMOR_CHECK_ARG(std::isfinite(opt.step) && opt.step >= 0, "pogm: step must be >= 0, got ", opt.step);
   pogm_report rep;
-  rep.step = opt.step;
-  if (rep.step == 0) {
-    const float L = max_eigenvalue(A, opt.power_iters);
-    LARMOR_CHECK_DATA(L > 0 && std::isfinite(L), "pogm: the normal operator is zero or not finite (lambda_max ", L,
-                      ")");
-    rep.step = 0.95f / L;
-  }
+  rep.step = detail::proximal_gradient_step("pogm", A, g, opt.iters, opt.step, opt.power_iters);
   const float tau = rep.step;
   array<cfloat, 1> w({n}, uninitialized), wn({n}, uninitialized), z({n}, uninitialized);
   detail::cg_chunks(n, [&](index_t i0, index_t i1) {
