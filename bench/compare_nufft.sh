@@ -39,7 +39,7 @@ def cpu_of(cmd):
     return ru.ru_utime + ru.ru_stime, out
 
 # larmor: BM_nufft_target/<target>/<0 forward|1 adjoint>/32; target 0 = best, 4 = HWY_SCALAR
-flt = "BM_nufft_target/(0|4)/[01]/32$|BM_nufft_set_points"
+flt = "BM_nufft_target/(0|4)/[01]/32/|BM_nufft_set_points"
 res = {"bart forward": [], "bart adjoint": []}
 labels = {}
 for r in range(reps):

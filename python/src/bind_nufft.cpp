@@ -259,8 +259,9 @@ py::tuple noncartesian_recon_py(const py::object& data, const py::object& traj, 
   o.method = method, o.maps = maps, o.dcf = dcf, o.reg = reg, o.iters = iters, o.eps = eps;
   larmor::noncartesian_assembler as(h, "arrays", o);
   const index_t R = da.shape(0), nc = da.shape(1), ns = da.shape(2), td = ta.shape(2);
-  cdata_array na;
-  if (!noise.is_none()) {
+  cdata_array na;  // a default-constructed array is an empty (0,) array, not a null handle: test has_noise
+  const bool has_noise = !noise.is_none();
+  if (has_noise) {
     na = cdata_array::ensure(noise);
     if (!na || na.ndim() != 2 || na.shape(0) != nc)
       throw larmor::InvalidArgument("noncartesian_recon: noise must be (coils, samples)");
@@ -269,7 +270,7 @@ py::tuple noncartesian_recon_py(const py::object& data, const py::object& traj, 
   std::string desc;
   {
     py::gil_scoped_release nogil;
-    if (na) {
+    if (has_noise) {
       larmor::io::acquisition a;
       a.flags = larmor::io::flag_bit(larmor::io::acq_flag::is_noise_measurement);
       a.data = larmor::array<cfloat, 2>(larmor::extents<2>{nc, na.shape(1)}, larmor::uninitialized);
