@@ -34,8 +34,6 @@
 #include <string>
 #include <vector>
 
-#include <Eigen/Dense>
-
 #include "larmor/coils/coil_compress.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
@@ -99,26 +97,21 @@ class chain_compression {
       ifftc_inplace(kspace.view(), {3});
       // Per block of lines: gather (x, coil, line), one product A(x) (virtual x physical) x X(x) (physical
       // x lines) per readout position, scatter back to (virtual, line, x).
-      using cmat = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-      using ccol = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic>;
       const index_t block = 32;
       parallel_for_blocks(lines, block, [&](index_t l0, index_t n) {
         std::vector<cfloat> t(static_cast<std::size_t>(nx * nc * n)), u(static_cast<std::size_t>(nx * nv * n));
         for (index_t c = 0; c < nc; ++c)
           for (index_t j = 0; j < n; ++j) {
             const cfloat* src = kspace.data() + (c * lines + l0 + j) * nx;
-            for (index_t x = 0; x < nx; ++x) t[static_cast<std::size_t>((x * n + j) * nc + c)] = src[x];
+            for (index_t x = 0; x < nx; ++x) t[static_cast<std::size_t>((x * nc + c) * n + j)] = src[x];
           }
-        for (index_t x = 0; x < nx; ++x) {
-          Eigen::Map<const cmat> a(cc_->per_readout.data() + x * nv * nc, nv, nc);
-          Eigen::Map<const ccol> xs(t.data() + x * n * nc, nc, n);
-          Eigen::Map<ccol> ys(u.data() + x * n * nv, nv, n);
-          ys.noalias() = a * xs;
-        }
+        for (index_t x = 0; x < nx; ++x)
+          detail::apply_coil_matrix(cc_->per_readout.data() + x * nv * nc, t.data() + x * nc * n, u.data() + x * nv * n,
+                                    nv, nc, n, n, n);
         for (index_t v = 0; v < nv; ++v)
           for (index_t j = 0; j < n; ++j) {
             cfloat* dst = out.data() + (v * lines + l0 + j) * nx;
-            for (index_t x = 0; x < nx; ++x) dst[x] = u[static_cast<std::size_t>((x * n + j) * nv + v)];
+            for (index_t x = 0; x < nx; ++x) dst[x] = u[static_cast<std::size_t>((x * nv + v) * n + j)];
           }
       });
       fftc_inplace(out.view(), {3});

@@ -171,7 +171,8 @@ coil_compression coil_compression_matrices(strided_view<const cfloat, R> kspace,
     Eigen::Map<Mat> a(cc.per_readout.data() + x * nv * nc, nv, nc);
     Eigen::Map<const Mat> b(cc.per_readout.data() + ref * nv * nc, nv, nc);
     const Eigen::MatrixXcd m = b.cast<std::complex<double>>() * a.cast<std::complex<double>>().adjoint();
-    Eigen::BDCSVD<Eigen::MatrixXcd> svd(m, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    // Jacobi SVD: nv x nv is small, and BDCSVD<complex> costs ~30 s of compile time in every translation unit.
+    Eigen::JacobiSVD<Eigen::MatrixXcd> svd(m, Eigen::ComputeFullU | Eigen::ComputeFullV);
     const Eigen::MatrixXcd q = svd.matrixU() * svd.matrixV().adjoint();
     const Mat aligned = (q * a.cast<std::complex<double>>()).cast<cfloat>();
     a = aligned;
