@@ -1,0 +1,223 @@
+// src/recon/recon_session.cpp — recon_session (recon/recon_session.hpp): readouts in, images out as their
+// buffers complete; and recon(raw_dataset) through it. Compiled once in larmor_recon: the session reaches
+// the whole chain (EPI correction, k-space assembly, non-Cartesian reconstruction, every method), which
+// cost every program that included the header minutes of compiler time under the sanitizers.
+#include "larmor/recon/recon_session.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace larmor {
+
+recon_session::recon_session(const io::encoding_header& header, const recon_options& opt, image_sink sink,
+                             std::string source)
+    : opt_(opt), sink_(std::move(sink)), source_(std::move(source)) {
+  detail::check_recon_method(opt.method);
+  header_ = header;
+  if (is_noncartesian(header)) {  // radial, spiral: nufft/noncartesian_recon.hpp, images at finish()
+    LARMOR_CHECK_ARG(opt.method == "auto" || opt.method == "cgsense", "recon: ", source_, ": trajectory '",
+                     header.trajectory, "' is non-Cartesian: method auto or cgsense, not '", opt.method, "'");
+    noncartesian_recon_options no;
+    no.prewhiten = opt.prewhiten;
+    no.noise = opt.noise;
+    no.output = opt.output;
+    no.progress = opt.progress;
+    noncartesian_.emplace(header_, source_, no);
+    chain_.emplace(header_, opt_);
+    return;
+  }
+  if (epi::is_epi(header)) header_ = epi_.emplace(header).corrected_header();
+  assembler_.emplace(header_, source_);
+  chain_.emplace(header_, opt_);
+  chain_->checkpoint = [this] { check_cancelled(); };
+  interleaved_ = header_.calibration_mode == "interleaved";
+  // Buffers per slice the encoding limits announce (a limit not given counts 1).
+  const auto count = [](const std::optional<io::limit>& l) { return l ? index_t{l->maximum} + 1 : index_t{1}; };
+  buffers_per_slice_ = count(header_.contrast) * count(header_.phase) * count(header_.repetition) * count(header_.set);
+  accelerated_ = header_.accel_e1 > 1 || header_.accel_e2 > 1;
+}
+
+void recon_session::push(io::acquisition&& a) {
+  check_usable();
+  ++pushed_;
+  if (!detail::selected_readout(opt_, a)) return;
+  if (noncartesian_) {
+    noncartesian_->add(a);
+    return;
+  }
+  if (epi_) {
+    epi_->add(std::move(a), [this](io::acquisition&& c) { place(std::move(c)); });
+    return;
+  }
+  place(std::move(a));
+}
+
+void recon_session::finish() {
+  check_usable();
+  if (noncartesian_) {
+    LARMOR_CHECK_DATA(pushed_ > 0, "recon: ", source_, ": zero acquisitions");
+    auto images = noncartesian_->finish();
+    finished_ = true;
+    for (auto& r : images) {
+      r.image_index = static_cast<std::uint16_t>(++images_made_);
+      if (sink_)
+        sink_(std::move(r));
+      else
+        queue_.push_back(std::move(r));
+    }
+    return;
+  }
+  if (epi_) epi_->finish([this](io::acquisition&& c) { place(std::move(c)); });
+  LARMOR_CHECK_DATA(pushed_ > 0, "recon: ", source_, ": zero acquisitions");
+  LARMOR_CHECK_DATA(images_made_ > 0 || !assembler_->open_buffers().empty() || !waiting_.empty(), "recon: ",
+                    source_, ": no imaging readouts (only noise, calibration or skipped lines)");
+  for (const auto& k : assembler_->open_buffers()) waiting_.push_back(assembler_->take(k));
+  std::sort(waiting_.begin(), waiting_.end(), [](const kspace_buffer& x, const kspace_buffer& y) { return x.key < y.key; });
+  auto all = std::move(waiting_);
+  waiting_.clear();
+  for (auto& b : all) make_image(b);
+  finished_ = true;
+  if (ignored_noise_ > 0)
+    chain_->say(std::to_string(ignored_noise_) + " noise readouts after the first image were not used");
+  if (assembler_->calibration_readouts_dropped() > 0)
+    chain_->say(std::to_string(assembler_->calibration_readouts_dropped()) +
+                " calibration readouts after their slice's first image were not used");
+}
+
+void recon_session::place(io::acquisition&& a) {
+  using io::acq_flag;
+  if (a.has(acq_flag::is_noise_measurement) && whitening_decided_) {
+    ++ignored_noise_;
+    return;
+  }
+  assembler_->add(a);
+  if (!is_imaging(a)) return;
+  const buffer_key k{a.idx.slice, a.idx.contrast, a.idx.phase, a.idx.repetition, a.idx.set};
+  std::vector<buffer_key> done;
+  for (const auto& o : assembler_->open_buffers()) {
+    const bool slice_done = a.has(acq_flag::last_in_slice) && o.slice == k.slice && o.repetition == k.repetition &&
+                            o.set == k.set && o.contrast <= k.contrast && o.phase <= k.phase;
+    const bool repetition_done = a.has(acq_flag::last_in_repetition) && o.repetition <= k.repetition;
+    const bool moved_on = o.slice == k.slice && o.repetition < k.repetition;
+    if (slice_done || repetition_done || moved_on || a.has(acq_flag::last_in_measurement)) done.push_back(o);
+  }
+  for (const auto& o : done) close(o);
+}
+
+void recon_session::close(const buffer_key& k) {
+  kspace_buffer b = assembler_->take(k);
+  if (interleaved_ || (accelerated_ && !has_calibration(k))) {
+    waiting_.push_back(std::move(b));
+    return;
+  }
+  make_image(b);
+}
+
+bool recon_session::has_calibration(const buffer_key& k) const {
+  if (detail::find_calibration(calibration_, k)) return true;
+  for (const auto& c : assembler_->calibration_keys())
+    if (c.slice == k.slice) return true;
+  return false;
+}
+
+const array<cfloat, 4>* recon_session::calibration_for(const buffer_key& k) {
+  for (auto it = released_calibration_.begin(); it != released_calibration_.end();) {  // the slice again
+    if (it->first.slice != k.slice) {
+      ++it;
+      continue;
+    }
+    calibration_.emplace(it->first, restore(it->second));
+    it = released_calibration_.erase(it);
+  }
+  buffer_key exact = k;
+  exact.repetition = 0;
+  const auto keys = assembler_->calibration_keys();
+  const bool exact_pending = std::find(keys.begin(), keys.end(), exact) != keys.end();
+  if (!calibration_.count(exact) && exact_pending) freeze(exact);
+  if (const auto* c = detail::find_calibration(calibration_, k)) return c;
+  for (const auto& c : keys)
+    if (c.slice == k.slice) {
+      freeze(c);
+      return &calibration_.at(c);
+    }
+  return nullptr;
+}
+void recon_session::freeze(const buffer_key& c) {
+  auto cal = assembler_->take_calibration(c);
+  if (whitener_.size() > 0) prewhiten_inplace(cal.view(), whitener_.cview());
+  calibration_.emplace(c, std::move(cal));
+}
+
+void recon_session::make_image(kspace_buffer& b) {
+  check_cancelled();
+  if (!whitening_decided_) {  // the noise readouts received until now pre-whiten every image
+    whitening_decided_ = true;
+    auto noise = assembler_->take_noise();
+    if (opt_.prewhiten && noise.size() > 0) {
+      chain_->say("noise pre-whitening from " + std::to_string(assembler_->summary().noise_scans) +
+                  " noise scans");
+      whitener_ = detail::chain_prewhitener(noise, assembler_->summary(), opt_);
+    }
+  }
+  if (whitener_.size() > 0) prewhiten_inplace(b.kspace.view(), whitener_.cview());
+  const auto* cal = calibration_for(b.key);
+  const auto& s = assembler_->summary();
+  auto img = chain_->reconstruct(b, cal, s.acceleration_y, s.acceleration_z,
+                                 static_cast<std::uint16_t>(images_made_ + 1));
+  ++images_made_;
+  if (++made_per_slice_[b.key.slice] == buffers_per_slice_) release_slice(b.key.slice);
+  if (sink_)
+    sink_(std::move(img));
+  else
+    queue_.push_back(std::move(img));
+}
+
+void recon_session::release_slice(std::uint16_t slice) {
+  chain_->forget_slice(slice);
+  for (auto it = calibration_.begin(); it != calibration_.end();) {
+    if (it->first.slice != slice) {
+      ++it;
+      continue;
+    }
+    released_calibration_.emplace(it->first, compact_lines(it->second));
+    it = calibration_.erase(it);
+  }
+}
+
+recon_session::compact_calibration recon_session::compact_lines(const array<cfloat, 4>& k) {
+  compact_calibration c;
+  c.shape = k.shape();
+  const index_t nc = k.shape(0), nl = k.shape(1) * k.shape(2), nx = k.shape(3);
+  for (index_t l = 0; l < nl; ++l) {
+    bool any = false;
+    for (index_t ch = 0; ch < nc && !any; ++ch)
+      for (index_t x = 0; x < nx && !any; ++x) any = k.data()[(ch * nl + l) * nx + x] != cfloat(0.f, 0.f);
+    if (!any) continue;
+    c.lines.push_back(l);
+    for (index_t ch = 0; ch < nc; ++ch)
+      c.samples.insert(c.samples.end(), k.data() + (ch * nl + l) * nx, k.data() + (ch * nl + l + 1) * nx);
+  }
+  return c;
+}
+array<cfloat, 4> recon_session::restore(const compact_calibration& c) {
+  array<cfloat, 4> k(c.shape);
+  const index_t nc = c.shape[0], nl = c.shape[1] * c.shape[2], nx = c.shape[3];
+  for (std::size_t i = 0; i < c.lines.size(); ++i)
+    for (index_t ch = 0; ch < nc; ++ch)
+      std::copy(c.samples.begin() + static_cast<std::ptrdiff_t>((i * nc + ch) * nx),
+                c.samples.begin() + static_cast<std::ptrdiff_t>((i * nc + ch + 1) * nx),
+                k.data() + (ch * nl + c.lines[i]) * nx);
+  return k;
+}
+
+recon_result recon(const io::raw_dataset& raw, const recon_options& opt) {
+  if (opt.progress) opt.progress("sorting " + std::to_string(raw.acquisitions.size()) + " readouts");
+  recon_result res;
+  recon_session s(raw.header, opt, [&](io::image_record&& r) { res.images.push_back(std::move(r)); }, raw.source);
+  for (const auto& a : raw.acquisitions) s.push(a);
+  s.finish();
+  res.method = s.method();
+  return res;
+}
+
+}  // namespace larmor
