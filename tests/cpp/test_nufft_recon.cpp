@@ -146,13 +146,13 @@ std::vector<io::image_record> recon_file(const std::string& path, noncartesian_r
     ISMRMRD::Acquisition a;
     d.readAcquisition(i, a);
     io::acquisition b;
-    b.flags = a.flags();
-    b.center_sample = a.center_sample();
-    b.discard_pre = a.discard_pre(), b.discard_post = a.discard_post();
-    b.idx.kspace_encode_step_1 = a.idx().kspace_encode_step_1;
-    b.idx.repetition = a.idx().repetition;
-    b.idx.slice = a.idx().slice;
-    const ISMRMRD::AcquisitionHeader hd = a.getHead();  // packed: read the arrays from a copy
+    const ISMRMRD::AcquisitionHeader hd = a.getHead();  // packed: read every field from a copy
+    b.flags = hd.flags;
+    b.center_sample = hd.center_sample;
+    b.discard_pre = hd.discard_pre, b.discard_post = hd.discard_post;
+    b.idx.kspace_encode_step_1 = hd.idx.kspace_encode_step_1;
+    b.idx.repetition = hd.idx.repetition;
+    b.idx.slice = hd.idx.slice;
     for (int j = 0; j < 3; ++j) b.position[static_cast<std::size_t>(j)] = hd.position[j];
     b.data = array<cfloat, 2>(extents<2>{a.active_channels(), a.number_of_samples()});
     for (index_t c = 0; c < b.channels(); ++c)

@@ -236,8 +236,14 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
         Wx[j].setZero(nsrc, ntg);
         for (index_t v = 0; v < nv; ++v)
           for (index_t d = 0; d < kx; ++d) {
+            // Rows of W times the tap's phase, in real arithmetic: Eigen's scalar * matrix loads the complex
+            // float scalar as a double (an 8-byte load of a 4-byte aligned value, undefined behaviour).
             const cfloat ph = readout_phase(d, kx, x0 + j, nx);
-            Wx[j].middleRows(v * nc, nc) += ph * W.middleRows((v * kx + d) * nc, nc);
+            const float pr = ph.real(), pi = ph.imag();
+            const cfloat* src = W.data() + (v * kx + d) * nc * ntg;
+            cfloat* dst = Wx[j].data() + v * nc * ntg;
+            for (index_t i = 0; i < nc * ntg; ++i)
+              dst[i] += cfloat(pr * src[i].real() - pi * src[i].imag(), pr * src[i].imag() + pi * src[i].real());
           }
       }
       for (index_t p0 = 0; p0 < np; p0 += chunk) {
