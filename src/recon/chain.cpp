@@ -71,22 +71,9 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
   if (checkpoint) checkpoint();   // cancelled while the method ran: no image
   if (pf && !coil_kspace_method && !inside_method) img = apply_partial_fourier_to_image(*pf, std::move(img));
   // The recon matrix: crop, or zero-padding interpolation, per axis (x was already brought to the recon
-  // FOV with the readout oversampling).
-  const index_t recon_z = img.shape(0) > 1 ? h_.recon_matrix[2] : 1;  // 2D buffers stay 2D
-  img = fit_to_recon_matrix(std::move(img), recon_z, h_.recon_matrix[1], h_.recon_matrix[0]);
-  io::image_record r;
-  r.magnitude = array<float, 3>(img.shape(), uninitialized);
-  std::transform(img.begin(), img.end(), r.magnitude.begin(), [](const cfloat& v) { return std::abs(v); });
-  r.type = opt_.output;
-  if (opt_.output != io::image_type::magnitude) r.complex_image = std::move(img);
-  r.fov_mm = {h_.recon_fov_mm[0], h_.recon_fov_mm[1], h_.recon_fov_mm[2]};
-  if (b.first) {
-    r.position = b.first->position;
-    r.read_dir = b.first->read_dir;
-    r.phase_dir = b.first->phase_dir;
-    r.slice_dir = b.first->slice_dir;
-    r.patient_table_position = b.first->patient_table_position;
-  }
+  // FOV with the readout oversampling); 2D buffers stay 2D.
+  const bool volume = img.shape(0) > 1;
+  io::image_record r = image_record_from(std::move(img), h_, volume, opt_.output, b.first.get());
   r.slice = b.key.slice;
   r.contrast = b.key.contrast;
   r.phase = b.key.phase;

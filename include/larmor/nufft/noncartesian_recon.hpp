@@ -371,19 +371,7 @@ class noncartesian_assembler {
       const io::acquisition first = b.first;
       array<cfloat, 3> img = s.dims == 3 ? reconstruct<3>(key, b, W, s.units) : reconstruct<2>(key, b, W, s.units);
       b = buffer();  // free the samples before the next buffer
-      const index_t recon_z = s.dims == 3 ? h_.recon_matrix[2] : 1;
-      img = fit_to_recon_matrix(std::move(img), recon_z, h_.recon_matrix[1], h_.recon_matrix[0]);
-      io::image_record r;
-      r.magnitude = array<float, 3>(img.shape(), uninitialized);
-      std::transform(img.begin(), img.end(), r.magnitude.begin(), [](const cfloat& v) { return std::abs(v); });
-      r.type = opt_.output;
-      if (opt_.output != io::image_type::magnitude) r.complex_image = std::move(img);
-      r.fov_mm = {h_.recon_fov_mm[0], h_.recon_fov_mm[1], h_.recon_fov_mm[2]};
-      r.position = first.position;
-      r.read_dir = first.read_dir;
-      r.phase_dir = first.phase_dir;
-      r.slice_dir = first.slice_dir;
-      r.patient_table_position = first.patient_table_position;
+      io::image_record r = image_record_from(std::move(img), h_, s.dims == 3, opt_.output, &first);
       r.slice = std::get<0>(key);
       r.contrast = std::get<1>(key);
       r.phase = std::get<2>(key);

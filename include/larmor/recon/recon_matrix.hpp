@@ -13,11 +13,14 @@
 // Threads: the FFTs (fft/fft.hpp); the copies are cheap.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
 #include "larmor/core/array.hpp"
 #include "larmor/fft/fft.hpp"
+#include "larmor/io/acquisition.hpp"
+#include "larmor/io/image_record.hpp"
 
 namespace larmor {
 
@@ -61,6 +64,29 @@ inline array<cfloat, 3> fit_to_recon_matrix(array<cfloat, 3> image, index_t rz, 
     if (r[static_cast<std::size_t>(ax)] >= 1)
       image = detail::resize_axis_centred(std::move(image), ax, r[static_cast<std::size_t>(ax)]);
   return image;
+}
+
+// The image record of a reconstructed complex image (z, y, x): brought to the header's recon matrix
+// (z too when `volume`, else it stays one partition), its magnitude, the complex image when `output`
+// keeps it, the recon FOV, and the geometry of the buffer's first readout when there is one. The loop
+// indices and the image number are the caller's to set.
+inline io::image_record image_record_from(array<cfloat, 3> img, const io::encoding_header& h, bool volume,
+                                          io::image_type output, const io::acquisition* first) {
+  img = fit_to_recon_matrix(std::move(img), volume ? h.recon_matrix[2] : 1, h.recon_matrix[1], h.recon_matrix[0]);
+  io::image_record r;
+  r.magnitude = array<float, 3>(img.shape(), uninitialized);
+  std::transform(img.begin(), img.end(), r.magnitude.begin(), [](const cfloat& v) { return std::abs(v); });
+  r.type = output;
+  if (output != io::image_type::magnitude) r.complex_image = std::move(img);
+  r.fov_mm = {h.recon_fov_mm[0], h.recon_fov_mm[1], h.recon_fov_mm[2]};
+  if (first) {
+    r.position = first->position;
+    r.read_dir = first->read_dir;
+    r.phase_dir = first->phase_dir;
+    r.slice_dir = first->slice_dir;
+    r.patient_table_position = first->patient_table_position;
+  }
+  return r;
 }
 
 }  // namespace larmor
