@@ -1,9 +1,9 @@
 // larmor/core/parallel.hpp — the thread count and the one parallel loop the algorithms use.
 //
 // The library runs on OpenMP. The thread count starts at OpenMP's default (OMP_NUM_THREADS, else
-// the number of cores) and is changed with set_num_threads(n). FFTW's own threading (the OpenMP
-// build of FFTW) uses the same count, and runs single-threaded when called from inside a parallel
-// loop so the two never oversubscribe the cores.
+// the number of cores) and is changed with set_num_threads(n). FFTW's own threads (its POSIX-threads
+// build, fft/fftw_plan.hpp) use the same count, and FFTW runs single-threaded when called from inside a
+// parallel loop so the two never oversubscribe the cores.
 //
 // Failures: an exception thrown by a loop body (allocation failure included) does not escape the
 // OpenMP region (that would terminate the process): the first one is kept, the remaining iterations

@@ -15,6 +15,9 @@
 // fftw[f]_init_threads and fftw[f]_make_planner_thread_safe once per process (fftw_library_init), which
 // makes FFTW serialise every planner call internally — the host's as well, whichever thread they come
 // from. The host's plans are unaffected otherwise; FFTW documents the call as safe to make more than once.
+// This needs FFTW's POSIX-threads library (libfftw3[f]_threads, what larmor links): in FFTW 3.3.10's
+// OpenMP library (libfftw3[f]_omp) make_planner_thread_safe is an empty function. A host that links the
+// _omp variant itself must serialise its planning with larmor's in its own way.
 #pragma once
 
 #include <fftw3.h>
