@@ -21,7 +21,8 @@
 // Speed (epi_options::batched, default): in per_slice and none modes the echoes are not regridded one by one
 // but buffered (raw) until a navigator, a pass-through readout, a last_in_slice/repetition/measurement flag,
 // finish() or 128 readouts; then all echoes sharing (readout length, polarity, Nyquist fit) go through one
-// cgemm (rows = readouts x coils) with the fused matrix K = R^T diag(e^{+-i phi/2}) F^T (ramp_regrid.hpp):
+// product (rows = readouts x coils, shared over the threads) with the fused matrix
+// K = R^T diag(e^{+-i phi/2}) F^T (ramp_regrid.hpp), packed once (kernels/packed_product.hpp):
 // regridding, Nyquist phase and the FFT along x in one product. Emission order and values are those of
 // the per-readout path (batched = false; equal to float rounding, tests/cpp/test_epi.cpp). Held readouts
 // (scan_wide, referenceless) get their phase and FFT at finish() in blocks of 4096 rows, one FFT call each.
@@ -39,7 +40,9 @@
 #include "larmor/epi/ghost_correction.hpp"
 #include "larmor/epi/ramp_regrid.hpp"
 #include "larmor/epi/trapezoid.hpp"
+#include "larmor/core/parallel.hpp"
 #include "larmor/io/acquisition.hpp"
+#include "larmor/kernels/packed_product.hpp"
 
 namespace larmor::epi {
 
@@ -230,8 +233,9 @@ class epi_corrector {
     a.center_sample = static_cast<std::uint16_t>(n_ / 2);
   }
 
-  // The fused matrix of (regridder, Nyquist fit, polarity), cached (a few per slice and repetition).
-  const array<cfloat, 2>& fused(const ramp_regridder* r, const nyquist_phase& fit, bool reversed) {
+  // The fused matrix of (regridder, Nyquist fit, polarity), packed for kernels::packed_product; cached (a few
+  // per slice and repetition).
+  const std::vector<float>& fused(const ramp_regridder* r, const nyquist_phase& fit, bool reversed) {
     const auto key = std::make_tuple(r, fit.valid, fit.valid ? fit.constant : 0.0, fit.valid ? fit.slope : 0.0,
                                      reversed);
     auto it = fused_.find(key);
@@ -243,10 +247,13 @@ class epi_corrector {
       p.resize(static_cast<std::size_t>(n_));
       for (index_t x = 0; x < n_; ++x) p[static_cast<std::size_t>(x)] = std::polar(1.0, sign * fit.phase(x, n_));
     }
-    return fused_.emplace(key, r->fused_kspace_matrix(p.empty() ? nullptr : p.data())).first->second;
+    const array<cfloat, 2> k = r->fused_kspace_matrix(p.empty() ? nullptr : p.data());
+    std::vector<float> packed(kernels::packed_matrix_floats(k.shape(0), k.shape(1)));
+    kernels::pack_matrix(k.data(), k.shape(0), k.shape(1), k.shape(1), packed.data());
+    return fused_.emplace(key, std::move(packed)).first->second;
   }
 
-  // The buffered echoes: grouped by fused matrix, one cgemm per group, emitted in arrival order.
+  // The buffered echoes: grouped by fused matrix, one product per group, emitted in arrival order.
   void flush(const std::function<void(io::acquisition&&)>& emit) {
     if (batch_.empty()) return;
     std::vector<bool> done(batch_.size(), false);
@@ -273,8 +280,11 @@ class epi_corrector {
         for (index_t c = 0; c < a.channels(); ++c, ++row)
           std::copy_n(&a.data(c, a.discard_pre), ns, in_.data() + row * ns);
       }
-      const array<cfloat, 2>& k = fused(g.r, g.fit, g.reversed);
-      kernels::cgemm(false, rows, n_, ns, in_.data(), ns, k.data(), n_, 0.f, out_.data(), n_);
+      const std::vector<float>& k = fused(g.r, g.fit, g.reversed);
+      // Rows over the threads: a row's result does not depend on the split (kernels/packed_product.hpp).
+      parallel_for_blocks(rows, 64, [&](index_t first, index_t count) {
+        kernels::packed_product(count, n_, ns, in_.data() + first * ns, ns, k.data(), out_.data() + first * n_, n_);
+      });
       row = 0;
       for (std::size_t i : members) {
         io::acquisition& a = batch_[i].a;
@@ -373,7 +383,7 @@ class epi_corrector {
   index_t n_ = 0, added_ = 0, navigators_ = 0, emitted_ = 0, echoes_ = 0, batch_rows_ = 0;
   std::vector<buffered_echo> batch_;
   std::vector<cfloat> in_, out_;
-  std::map<std::tuple<const ramp_regridder*, bool, double, double, bool>, array<cfloat, 2>> fused_;
+  std::map<std::tuple<const ramp_regridder*, bool, double, double, bool>, std::vector<float>> fused_;
   bool referenceless_ = false;
   std::map<echo_group, nyquist_phase> echo_fits_;
   double support_ = 1;

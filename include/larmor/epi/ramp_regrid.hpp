@@ -21,7 +21,7 @@
 // Nyquist correction) -> fftc along x is linear in the samples, so it is one (Ns x N) matrix
 //   K = R^T diag(p) F^T,  row n of K = fftc(row n of R^T times p),
 // built in double from R (Ns FFTs of N points, ~0.1 ms at N = 192) and applied to many readouts x coils by
-// one cgemm: no per-readout FFT, phase table or allocation.
+// one product (kernels/packed_product.hpp, rows over the threads): no per-readout FFT, phase table or allocation.
 #pragma once
 
 #include <Eigen/Dense>
