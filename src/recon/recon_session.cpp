@@ -117,6 +117,10 @@ bool recon_session::has_calibration(const buffer_key& k) const {
   if (detail::find_calibration(calibration_, k)) return true;
   for (const auto& c : assembler_->calibration_keys())
     if (c.slice == k.slice) return true;
+  // A slice released after the buffers its header announced: more arrive (a header without repetition
+  // limits, a longer series): its calibration is restored by calibration_for, the image need not wait.
+  for (const auto& r : released_calibration_)
+    if (r.first.slice == k.slice) return true;
   return false;
 }
 
