@@ -83,6 +83,13 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
   encoding_header out;
   out.encoded_matrix = {e.encodedSpace.matrixSize.x, e.encodedSpace.matrixSize.y, e.encodedSpace.matrixSize.z};
   out.recon_matrix = {e.reconSpace.matrixSize.x, e.reconSpace.matrixSize.y, e.reconSpace.matrixSize.z};
+  // ISMRMRD reads matrixSize into unsigned 16-bit fields: a negative number in the XML (<z>-1</z>) arrives as
+  // 65536 - n. No scanner encodes 32768 or more points along an axis; such a size would make the k-space
+  // buffer tens of GiB, so it is refused here, before anything is allocated.
+  for (int a = 0; a < 3; ++a)
+    LARMOR_CHECK_DATA(out.encoded_matrix[a] < 32768 && out.recon_matrix[a] < 32768, "read_ismrmrd: ", path,
+                      ": matrix size ", "xyz"[a], " = ", out.encoded_matrix[a], " (encoded) / ", out.recon_matrix[a],
+                      " (recon) is not a plausible matrix (a negative number in the XML header?)");
   out.encoded_fov_mm = {e.encodedSpace.fieldOfView_mm.x, e.encodedSpace.fieldOfView_mm.y,
                         e.encodedSpace.fieldOfView_mm.z};
   out.recon_fov_mm = {e.reconSpace.fieldOfView_mm.x, e.reconSpace.fieldOfView_mm.y, e.reconSpace.fieldOfView_mm.z};

@@ -281,6 +281,29 @@ TEST(Ismrmrd, BadFilesGiveOneLineErrors) {
   expect_data_error(write_file("nan.h5", nan), "NaN");
 }
 
+// A negative matrix size in the XML (found by fuzz/fuzz_ismrmrd.cpp: <z>-1</z>) reaches larmor as 65535 through
+// ISMRMRD's unsigned 16-bit field and made the assembler ask for a 15 GB buffer: refused at parsing.
+TEST(Ismrmrd, NegativeMatrixSizeIsRefusedBeforeAllocating) {
+  const auto xml = [](const std::string& z) {
+    return "<?xml version=\"1.0\"?><ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\">"
+           "<experimentalConditions><H1resonanceFrequency_Hz>63500000</H1resonanceFrequency_Hz>"
+           "</experimentalConditions><encoding><encodedSpace><matrixSize><x>310</x><y>96</y><z>" + z +
+           "</z></matrixSize><fieldOfView_mm><x>600</x><y>300</y><z>6</z></fieldOfView_mm></encodedSpace>"
+           "<reconSpace><matrixSize><x>96</x><y>96</y><z>1</z></matrixSize><fieldOfView_mm><x>300</x><y>300</y>"
+           "<z>6</z></fieldOfView_mm></reconSpace><encodingLimits></encodingLimits><trajectory>cartesian"
+           "</trajectory></encoding></ismrmrdHeader>";
+  };
+  const auto h = io::parse_ismrmrd_header(xml("1"), "ok.xml");
+  EXPECT_EQ(h.encoded_matrix[0], 310);
+  EXPECT_EQ(h.encoded_matrix[2], 1);
+  try {
+    (void)io::parse_ismrmrd_header(xml("-1"), "neg.xml");
+    ADD_FAILURE() << "a matrix size of -1 was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("matrix size z = 65535"), std::string::npos) << e.what();
+  }
+}
+
 // read_ismrmrd_kspace (the call Python's read_ismrmrd makes) is read_ismrmrd + assemble_kspace, buffer for
 // buffer and sample for sample.
 TEST(Ismrmrd, ReadKspaceEqualsReadThenAssemble) {
