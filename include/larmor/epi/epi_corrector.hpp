@@ -7,7 +7,10 @@
 //        encoded matrix x (ramp_regrid.hpp, positions from trapezoid.hpp, one matrix per readout length and
 //        polarity for the whole scan), reversed echoes put in increasing-k order (ACQ_IS_REVERSE cleared),
 //        the Nyquist phase removed in hybrid (x, ky) space (ghost_correction.hpp), back to k-space;
-//        emitted with center_sample = N/2, no discards
+//        emitted with center_sample = N/2, no discards. With readout oversampling (encoded FOV x >
+//        recon FOV x, epi_options::remove_oversampling) the image is cropped to the recon FOV before the FFT
+//        (N' = round(N reconFOV/encodedFOV) points, the crop kspace_assembler would make) and
+//        corrected_header() says encoded matrix x = N', encoded FOV x = recon FOV x
 //   noise, dummy, feedback and other navigator readouts   -> emitted unchanged
 // The Nyquist fit (epi_options::fit):
 //   per_slice  (default) each navigator set (the navigators of one slice, separately for the imaging and
@@ -22,7 +25,8 @@
 // but buffered (raw) until a navigator, a pass-through readout, a last_in_slice/repetition/measurement flag,
 // finish() or 128 readouts; then all echoes sharing (readout length, polarity, Nyquist fit) go through one
 // product (rows = readouts x coils, shared over the threads) with the fused matrix
-// K = R^T diag(e^{+-i phi/2}) F^T (ramp_regrid.hpp), packed once (kernels/packed_product.hpp):
+// K = R^T diag(e^{+-i phi/2}) C^T F^T (ramp_regrid.hpp; C the oversampling crop), packed once
+// (kernels/packed_product.hpp):
 // regridding, Nyquist phase and the FFT along x in one product. Emission order and values are those of
 // the per-readout path (batched = false; equal to float rounding, tests/cpp/test_epi.cpp). Held readouts
 // (scan_wide, referenceless) get their phase and FFT at finish() in blocks of 4096 rows, one FFT call each.
@@ -52,6 +56,10 @@ struct epi_options {
   ghost_fit fit = ghost_fit::per_slice;
   double lambda_inside = 1e-4, lambda_outside = 1e-1;  // regrid_options (ramp_regrid.hpp)
   bool batched = true;  // the fused batched product; false: one product + phase + FFT per readout (reference)
+  // Readout oversampling (encoded FOV x > recon FOV x) removed here, in the same product: the emitted
+  // readouts cover the recon FOV (N * reconFOV/encodedFOV points, the assembler's crop), and the
+  // corrected header says so. Halves the product and everything after it for the usual 2x oversampling.
+  bool remove_oversampling = true;
 };
 
 inline bool is_epi(const io::encoding_header& h) { return h.trajectory == "epi"; }
@@ -70,14 +78,28 @@ class epi_corrector {
     support_ = 1.0;
     if (h.encoded_fov_mm[0] > 0 && h.recon_fov_mm[0] > 0 && h.recon_fov_mm[0] < h.encoded_fov_mm[0])
       support_ = static_cast<double>(h.recon_fov_mm[0]) / static_cast<double>(h.encoded_fov_mm[0]);
+    // The kept image points: the central round(N * reconFOV/encodedFOV), as kspace_assembler's crop.
+    keep_ = n_;
+    if (opt.remove_oversampling && h.encoded_fov_mm[0] > 0 && h.recon_fov_mm[0] > 0 &&
+        h.recon_fov_mm[0] < h.encoded_fov_mm[0] * 0.999f)
+      keep_ = std::clamp<index_t>(std::lround(static_cast<double>(n_) * h.recon_fov_mm[0] / h.encoded_fov_mm[0]),
+                                  1, n_);
+    first_ = n_ / 2 - keep_ / 2;
   }
 
-  // The header the Cartesian assembler sees: the same encoding, trajectory "cartesian".
+  // The header the Cartesian assembler sees: the same encoding, trajectory "cartesian"; with the readout
+  // oversampling removed, an encoded matrix x of the kept points over the recon FOV.
   io::encoding_header corrected_header() const {
     io::encoding_header c = h_;
     c.trajectory = "cartesian";
+    if (keep_ < n_) {
+      c.encoded_matrix[0] = static_cast<std::uint16_t>(keep_);
+      c.encoded_fov_mm[0] = c.recon_fov_mm[0];
+    }
     return c;
   }
+  // Samples of an emitted readout (the encoded matrix x, or the recon FOV's points without oversampling).
+  index_t emitted_samples() const { return keep_; }
 
   void add(io::acquisition&& a, const std::function<void(io::acquisition&&)>& emit) {
     using io::acq_flag;
@@ -230,7 +252,15 @@ class epi_corrector {
   void to_emitted_form(io::acquisition& a) const {
     a.flags &= ~io::flag_bit(io::acq_flag::is_reverse);
     a.discard_pre = a.discard_post = 0;
-    a.center_sample = static_cast<std::uint16_t>(n_ / 2);
+    a.center_sample = static_cast<std::uint16_t>(keep_ / 2);
+  }
+
+  // A readout image (coils, N) -> its kept points (coils, keep) (no-op without oversampling removal).
+  void crop_image(io::acquisition& a) const {
+    if (keep_ == n_) return;
+    array<cfloat, 2> kept(extents<2>{a.channels(), keep_}, uninitialized);
+    for (index_t c = 0; c < a.channels(); ++c) std::copy_n(&a.data(c, first_), keep_, &kept(c, 0));
+    a.data = std::move(kept);
   }
 
   // The fused matrix of (regridder, Nyquist fit, polarity), packed for kernels::packed_product; cached (a few
@@ -247,7 +277,7 @@ class epi_corrector {
       p.resize(static_cast<std::size_t>(n_));
       for (index_t x = 0; x < n_; ++x) p[static_cast<std::size_t>(x)] = std::polar(1.0, sign * fit.phase(x, n_));
     }
-    const array<cfloat, 2> k = r->fused_kspace_matrix(p.empty() ? nullptr : p.data());
+    const array<cfloat, 2> k = r->fused_kspace_matrix(p.empty() ? nullptr : p.data(), first_, keep_);
     std::vector<float> packed(kernels::packed_matrix_floats(k.shape(0), k.shape(1)));
     kernels::pack_matrix(k.data(), k.shape(0), k.shape(1), k.shape(1), packed.data());
     return fused_.emplace(key, std::move(packed)).first->second;
@@ -273,7 +303,7 @@ class epi_corrector {
       }
       const index_t ns = g.r->samples();
       in_.resize(static_cast<std::size_t>(rows * ns));
-      out_.resize(static_cast<std::size_t>(rows * n_));
+      out_.resize(static_cast<std::size_t>(rows * keep_));
       index_t row = 0;
       for (std::size_t i : members) {
         const io::acquisition& a = batch_[i].a;
@@ -283,13 +313,14 @@ class epi_corrector {
       const std::vector<float>& k = fused(g.r, g.fit, g.reversed);
       // Rows over the threads: a row's result does not depend on the split (kernels/packed_product.hpp).
       parallel_for_blocks(rows, 64, [&](index_t first, index_t count) {
-        kernels::packed_product(count, n_, ns, in_.data() + first * ns, ns, k.data(), out_.data() + first * n_, n_);
+        kernels::packed_product(count, keep_, ns, in_.data() + first * ns, ns, k.data(), out_.data() + first * keep_,
+                                keep_);
       });
       row = 0;
       for (std::size_t i : members) {
         io::acquisition& a = batch_[i].a;
-        if (a.samples() != n_) a.data = array<cfloat, 2>(extents<2>{a.channels(), n_}, uninitialized);
-        std::copy_n(out_.data() + row * n_, a.channels() * n_, a.data.data());
+        if (a.samples() != keep_) a.data = array<cfloat, 2>(extents<2>{a.channels(), keep_}, uninitialized);
+        std::copy_n(out_.data() + row * keep_, a.channels() * keep_, a.data.data());
         row += a.channels();
       }
     }
@@ -315,13 +346,16 @@ class epi_corrector {
       index_t rows = 0;
       const index_t nc = held_[first].first.channels();
       while (last < held_.size() && held_[last].first.channels() == nc && rows < 4096) rows += nc, ++last;
-      array<cfloat, 2> block(extents<2>{rows, n_}, uninitialized);
-      for (std::size_t i = first; i < last; ++i)
-        std::copy_n(held_[i].first.data.data(), nc * n_, block.data() + static_cast<index_t>(i - first) * nc * n_);
+      array<cfloat, 2> block(extents<2>{rows, keep_}, uninitialized);
+      for (std::size_t i = first; i < last; ++i) {
+        crop_image(held_[i].first);
+        std::copy_n(held_[i].first.data.data(), nc * keep_,
+                    block.data() + static_cast<index_t>(i - first) * nc * keep_);
+      }
       fftc_inplace(block.view(), {1});
       for (std::size_t i = first; i < last; ++i) {
         io::acquisition& a = held_[i].first;
-        std::copy_n(block.data() + static_cast<index_t>(i - first) * nc * n_, nc * n_, a.data.data());
+        std::copy_n(block.data() + static_cast<index_t>(i - first) * nc * keep_, nc * keep_, a.data.data());
         ++emitted_;
         emit(std::move(a));
       }
@@ -336,6 +370,7 @@ class epi_corrector {
   }
 
   void to_kspace_and_emit(io::acquisition&& a, const std::function<void(io::acquisition&&)>& emit) {
+    crop_image(a);
     fftc_inplace(a.data.view(), {1});
     ++emitted_;
     emit(std::move(a));
@@ -380,7 +415,7 @@ class epi_corrector {
     bool reversed = false;
     nyquist_phase fit;
   };
-  index_t n_ = 0, added_ = 0, navigators_ = 0, emitted_ = 0, echoes_ = 0, batch_rows_ = 0;
+  index_t n_ = 0, keep_ = 0, first_ = 0, added_ = 0, navigators_ = 0, emitted_ = 0, echoes_ = 0, batch_rows_ = 0;
   std::vector<buffered_echo> batch_;
   std::vector<cfloat> in_, out_;
   std::map<std::tuple<const ramp_regridder*, bool, double, double, bool>, std::vector<float>> fused_;

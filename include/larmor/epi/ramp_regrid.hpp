@@ -81,25 +81,36 @@ class ramp_regridder {
       for (index_t j = 0; j < n_; ++j) rt_(s, j) = static_cast<cd>(r(j, s)), m_(s, j) = cfloat(rt_(s, j));
   }
 
-  // K (Ns, N): a row vector of samples times K is the uniform k-space (fftc along x) of the readout image
-  // multiplied by phase[x] (N values; nullptr: no phase). See the header comment.
-  array<cfloat, 2> fused_kspace_matrix(const std::complex<double>* phase) const {
-    // fftc(v) = fftshift(fft(ifftshift(v))) / sqrt(N) along rows, by hand around one unnormalised FFTW
+  // K (Ns, count): a row vector of samples times K is the uniform k-space (fftc along x over `count` points)
+  // of the readout image multiplied by phase[x] (N values; nullptr: no phase) and cropped to the image points
+  // [first, first + count) — count < N removes the readout oversampling (the crop of a unitary pair keeps the
+  // image values of the kept FOV). count = N, first = 0: the whole grid. See the header comment.
+  array<cfloat, 2> fused_kspace_matrix(const std::complex<double>* phase, index_t first = 0,
+                                       index_t count = -1) const {
+    if (count < 0) count = n_;
+    LARMOR_CHECK_ARG(first >= 0 && count >= 1 && first + count <= n_, "ramp_regridder::fused_kspace_matrix: ",
+                     "image points [", first, ", ", first + count, ") outside the grid of ", n_);
+    // fftc(v) = fftshift(fft(ifftshift(v))) / sqrt(count) along rows, by hand around one unnormalised FFTW
     // transform on a single thread: the corrector calls this a few times per slice and repetition, and an
     // OpenMP-threaded FFT there cost more CPU in spinning worker threads than the whole product.
-    const index_t h = n_ / 2;
-    std::vector<std::complex<double>> k(static_cast<std::size_t>(ns_ * n_));
-    for (index_t s = 0; s < ns_; ++s)
-      for (index_t j = 0; j < n_; ++j) {
-        const index_t src = (j + h) % n_;  // ifftshift
-        k[static_cast<std::size_t>(s * n_ + j)] = phase ? rt_(s, src) * phase[src] : rt_(s, src);
+    const index_t h = count / 2;
+    std::vector<std::complex<double>> k(static_cast<std::size_t>(ns_ * count));
+    for (index_t s = 0; s < ns_; ++s) {
+      std::complex<double>* row = k.data() + s * count;
+      for (index_t j = 0; j < count; ++j) {
+        const index_t src = first + (j + h < count ? j + h : j + h - count);  // ifftshift
+        row[j] = phase ? rt_(s, src) * phase[src] : rt_(s, src);
       }
-    detail::execute_dft_inplace<double>({ns_, n_}, 2u, FFTW_FORWARD, k.data(), 1);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(n_));
-    array<cfloat, 2> out(extents<2>{ns_, n_}, uninitialized);
-    for (index_t s = 0; s < ns_; ++s)
-      for (index_t m = 0; m < n_; ++m)  // fftshift: out[(m + N/2) % N] = fft[m]
-        out(s, (m + h) % n_) = cfloat(k[static_cast<std::size_t>(s * n_ + m)] * scale);
+    }
+    detail::execute_dft_inplace<double>({ns_, count}, 2u, FFTW_FORWARD, k.data(), 1);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(count));
+    array<cfloat, 2> out(extents<2>{ns_, count}, uninitialized);
+    for (index_t s = 0; s < ns_; ++s) {
+      const std::complex<double>* row = k.data() + s * count;
+      cfloat* o = &out(s, 0);
+      for (index_t m = 0; m < count; ++m)  // fftshift: out[(m + count/2) % count] = fft[m]
+        o[m + h < count ? m + h : m + h - count] = cfloat(row[m] * scale);
+    }
     return out;
   }
 
