@@ -297,6 +297,45 @@ TEST(KspaceAssembly, ReadoutOversamplingIsRemoved) {
       for (index_t x = 0; x < 8; ++x) EXPECT_LT(std::abs(got(c, 0, y, x) - full(c, 0, y, x + 4)), 1e-5);
 }
 
+// Oversampling is removed readout by readout as they arrive: with averages (two readouts of each line, the
+// second different), reversed readouts and asymmetric echoes (the first 5 samples not recorded), the
+// buffer equals the full-width assembly cropped afterwards (inverse FFT along x, central half, FFT), and the
+// acquired readout extent is the full-width one rescaled to the kept samples.
+TEST(KspaceAssembly, PerReadoutOversamplingCropEqualsTheCropOfTheBuffer) {
+  const index_t nx = 16, ny = 6;
+  auto s = full_stream(3, 1, ny, nx);
+  s.raw.header.recon_matrix = {8, 6, 1};
+  s.raw.header.recon_fov_mm = {100.f, 200.f, 10.f};  // encoded 200 mm: 2x oversampling
+  std::vector<io::acquisition> acqs;
+  for (index_t y = 0; y < ny; ++y) {
+    io::acquisition a = s.raw.acquisitions[static_cast<std::size_t>(y)];
+    const bool reverse = y % 2 == 1, asymmetric = y % 3 == 0;
+    const index_t ns = asymmetric ? nx - 5 : nx;
+    record_line(a, s.truth, y, nx, reverse ? nx / 2 - 1 : -nx / 2 + (nx - ns), ns, reverse);
+    acqs.push_back(a);
+    for (auto& v : a.data) v *= cfloat(0.5f, 0.25f);  // a second, different readout of the line
+    acqs.push_back(a);
+  }
+  s.raw.acquisitions = acqs;
+  assembly_options keep_os;
+  keep_os.remove_oversampling = false;
+  const auto full = assemble_kspace(s.raw, keep_os), cropped = assemble_kspace(s.raw);
+  ASSERT_EQ(cropped.imaging[0].kspace.shape(), (extents<4>{3, 1, ny, nx / 2}));
+  auto hybrid = ifftc(full.imaging[0].kspace.cview(), {3});
+  array<cfloat, 4> expected(extents<4>{3, 1, ny, nx / 2});
+  for (index_t c = 0; c < 3; ++c)
+    for (index_t y = 0; y < ny; ++y)
+      for (index_t x = 0; x < nx / 2; ++x) expected(c, 0, y, x) = hybrid(c, 0, y, x + nx / 4);
+  expected = fftc(expected.cview(), {3});
+  const double err = test::relative_error(cropped.imaging[0].kspace, expected);
+  std::printf("per-readout oversampling crop vs crop of the buffer: relative difference %.2e\n", err);
+  EXPECT_LT(err, 1e-6);
+  EXPECT_GT(test::relative_error(full.imaging[0].kspace, s.truth), 0.1);  // the averages changed the data
+  EXPECT_EQ(full.imaging[0].readout_begin, 0);
+  EXPECT_EQ(cropped.imaging[0].readout_begin, 0);
+  EXPECT_EQ(cropped.imaging[0].readout_end, nx / 2);
+}
+
 TEST(KspaceAssembly, BadStreamsRaiseDataError) {
   auto expect_error = [](io::raw_dataset raw, const std::string& fragment) {
     try {
