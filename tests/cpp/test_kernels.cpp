@@ -267,6 +267,41 @@ TEST(Kernels, PackedProductEveryTargetMatchesDoubleReference) {
   }
 }
 
+// C += A B (the GRAPPA normal equations, accumulated over blocks of calibration rows): starting from C's
+// values, against the double reference; and a product over k done as two calls on the packed halves of
+// B (the first writing, the second accumulating) equals the single call bit for bit, on every target.
+TEST(Kernels, PackedProductAccumulatesAndSplitsOverK) {
+  const std::ptrdiff_t m = 23, n = 70, kk = 45, k1 = 17;  // partial tiles and blocks
+  const auto a = random_vec(static_cast<std::size_t>(m * kk), 31);
+  const auto b = random_vec(static_cast<std::size_t>(kk * n), 32);
+  const auto c0 = random_vec(static_cast<std::size_t>(m * n), 33);
+  std::vector<float> packed(k::packed_matrix_floats(kk, n)), first(k::packed_matrix_floats(k1, n)),
+      second(k::packed_matrix_floats(kk - k1, n));
+  k::pack_matrix(b.data(), kk, n, n, packed.data());
+  k::pack_matrix(b.data(), k1, n, n, first.data());
+  k::pack_matrix(b.data() + k1 * n, kk - k1, n, n, second.data());
+  std::vector<cf> want(c0.size());
+  for (std::ptrdiff_t r = 0; r < m; ++r)
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      cd acc = c0[r * n + j];
+      for (std::ptrdiff_t s = 0; s < kk; ++s) acc += cd(a[r * kk + s]) * cd(b[s * n + j]);
+      want[r * n + j] = cf(acc);
+    }
+  std::vector<cf> scalar_c = c0;
+  k::scalar::packed_product(m, n, kk, a.data(), kk, packed.data(), scalar_c.data(), n, true);
+  EXPECT_LE(rel_err(scalar_c, want), 1e-6 * std::sqrt(double(kk)));
+  for_each_target([&] {
+    std::vector<cf> c = c0;
+    k::packed_product(m, n, kk, a.data(), kk, packed.data(), c.data(), n, true);
+    EXPECT_LE(rel_err(c, want), 1e-6 * std::sqrt(double(kk)));
+    std::vector<cf> whole(c0.size()), split(c0.size());
+    k::packed_product(m, n, kk, a.data(), kk, packed.data(), whole.data(), n);
+    k::packed_product(m, n, k1, a.data(), kk, first.data(), split.data(), n);
+    k::packed_product(m, n, kk - k1, a.data() + k1, kk, second.data(), split.data(), n, true);
+    EXPECT_TRUE(same_bits(split, whole));
+  });
+}
+
 // The drivers that use the kernels give the same numbers for 1 and 2 threads (the FFT through
 // FFTW's threads, rss through parallel_for).
 TEST(Kernels, DriversIndependentOfThreadCount) {

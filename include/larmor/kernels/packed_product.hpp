@@ -14,6 +14,9 @@
 // stay interleaved (AVX-512: tiles of 4 rows x 32 columns, 16 accumulators; narrower targets cover the
 // 64 floats of a block in several passes).
 //
+// Accumulating (C += A B) starts the sums from C instead of zero, so a product over k = k1 + k2 done as
+// two calls on the two packed halves of B gives one fixed result whatever split of the rows is used.
+//
 // Every row is computed by itself in a fixed order (s = 0 .. k-1, the x term, then the y term): a row's
 // result does not depend on which other rows share the call, so splitting the rows over threads gives the
 // same numbers bit for bit. Single-threaded, noexcept, thread-safe (B is only read). float SIMD with runtime
@@ -51,15 +54,16 @@ inline void pack_matrix(const std::complex<float>* b, std::ptrdiff_t k, std::ptr
 
 namespace scalar {
 
-// C (m x n, rows ldc apart) = A (m x k, rows lda apart) B, B packed; the reference of the SIMD body.
+// C (m x n, rows ldc apart) = A (m x k, rows lda apart) B, or C += A B when `accumulate`, B packed;
+// the reference of the SIMD body.
 inline void packed_product(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a,
-                           std::ptrdiff_t lda, const float* packed, std::complex<float>* c,
-                           std::ptrdiff_t ldc) noexcept {
+                           std::ptrdiff_t lda, const float* packed, std::complex<float>* c, std::ptrdiff_t ldc,
+                           bool accumulate = false) noexcept {
   const std::ptrdiff_t w = 2 * packed_block;
   for (std::ptrdiff_t r = 0; r < m; ++r)
     for (std::ptrdiff_t j = 0; j < n; ++j) {
       const std::ptrdiff_t blk = j / packed_block, q = 2 * (j % packed_block);
-      float re = 0.f, im = 0.f;
+      float re = accumulate ? c[r * ldc + j].real() : 0.f, im = accumulate ? c[r * ldc + j].imag() : 0.f;
       for (std::ptrdiff_t s = 0; s < k; ++s) {
         const float* row = packed + (blk * k + s) * 2 * w;
         const float x = a[r * lda + s].real(), y = a[r * lda + s].imag();
@@ -74,6 +78,7 @@ inline void packed_product(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k,
 
 // The SIMD body (kernels/packed_product.cpp), same arguments as scalar::packed_product.
 void packed_product(std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a,
-                    std::ptrdiff_t lda, const float* packed, std::complex<float>* c, std::ptrdiff_t ldc) noexcept;
+                    std::ptrdiff_t lda, const float* packed, std::complex<float>* c, std::ptrdiff_t ldc,
+                    bool accumulate = false) noexcept;
 
 }  // namespace larmor::kernels

@@ -15,16 +15,16 @@
 //
 // Calibration solves the ridge regression min ||A W - B||^2 + lambda ||W||^2 over every position of the
 // fully sampled ACS block where the whole stencil fits: A = sources (rows x n_src), B = targets.
-// lambda = reg * tr(A^H A) / n_src with reg = 5e-4 (Gadgetron's scale, solved by Cholesky as there,
-// on BLAS/LAPACK: cherk, cgemm, cpotrf/cpotrs):
+// lambda = reg * tr(A^H A) / n_src with reg = 5e-4 (Gadgetron's scale, solved by Cholesky as there:
+// A^H A and A^H B on the threads by kernels::packed_product, LAPACK cpotrf/cpotrs):
 // relative to the mean source power, so the same reg works for any data scaling and coil count;
 // pygrappa's 0.01 * ||A^H A||_F / n is a heavier, norm-based variant of the same idea.
 //
 // Application (memory stays bounded, also for 3D at 64 coils): after a 1D inverse FFT along x the
 // readout taps become one matrix per readout position, W_x = sum_dx W(dx) exp(-2 pi i dx (x - Nx/2)/Nx),
 // and each x column is filled by one small matrix product (W_x times the sources of every lattice
-// point) — no source matrix of the whole volume is ever built. Acquired lines, ACS lines included,
-// are returned exactly as acquired.
+// point; kernels::packed_product on every thread) — no source matrix of the whole volume is ever built.
+// Acquired lines, ACS lines included, are returned exactly as acquired.
 //
 // Image path: on zero-filled lattice data the kernel is one circular convolution, so in image space
 // it is a per-pixel coil mixing, unfolded_o = sum_c K_oc(r) alias_c(r), K = sqrt(N) ifftc(kernel).
@@ -49,6 +49,7 @@
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
 #include "larmor/kernels/matrix_products.hpp"
+#include "larmor/kernels/packed_product.hpp"
 #include "larmor/pi/sampling.hpp"
 
 namespace larmor {
@@ -120,6 +121,49 @@ inline stencil_box stencil_extent(const grappa_kernel& k) {
   return b;
 }
 
+// The normal equations of min ||A W - B||: G += A^H A (lower triangle, and the upper half of the diagonal
+// blocks) and AhB += A^H B, on the packed product (kernels/packed_product.hpp) shared over the threads:
+// the serial BLAS left one core idle for most of a calibration (64 coils 512^2: 52 GFlop of products,
+// 40 of them the Gram matrix; 0.45 s on one core with OpenBLAS's AVX-512 kernels, 0.7 s with its AVX2
+// ones). Blocks of kb calibration rows: the block of A and of B is packed (both serve as the right-hand
+// matrix) and X = A_blk^H copied out; then one task per 32-column block of G (its rows from the block's
+// first column down) or of A^H B accumulates X times the packed block, which stays in the L2 cache while
+// the rows of X stream past. Every entry sums the rows in the same order for any thread count.
+inline void normal_equations(const grappa_matrix& A, const grappa_matrix& B, grappa_matrix& G, grappa_matrix& AhB) {
+  const index_t rows = A.rows(), ns = A.cols(), nt = B.cols(), kb = 256, band = 64;
+  const index_t pb = kernels::packed_block, ablocks = (ns + pb - 1) / pb, bblocks = (nt + pb - 1) / pb;
+  const index_t nbands = (ns + band - 1) / band;
+  std::vector<float> PA(kernels::packed_matrix_floats(kb, ns)), PB(kernels::packed_matrix_floats(kb, nt));
+  grappa_matrix X(ns, kb);
+  for (index_t r0 = 0; r0 < rows; r0 += kb) {
+    const index_t kn = std::min(kb, rows - r0), stride = kn * 4 * pb;  // floats per packed column block
+    parallel_for(ablocks + bblocks, [&](index_t b) {
+      const bool of_a = b < ablocks;
+      const index_t c0 = (of_a ? b : b - ablocks) * pb, n = of_a ? ns : nt;
+      const cfloat* src = (of_a ? A.data() : B.data()) + r0 * n + c0;
+      kernels::pack_matrix(src, kn, std::min(pb, n - c0), n, (of_a ? PA.data() : PB.data()) + (c0 / pb) * stride);
+    });
+    parallel_for(nbands, [&](index_t bi) {
+      const index_t i0 = bi * band, len = std::min(band, ns - i0);
+      X.block(i0, 0, len, kn) = A.block(r0, i0, kn, len).adjoint();
+    });
+    // One task per column block of G (rows from the block's first column down: the lower triangle) and
+    // of A^H B (all rows): the packed block stays in the L2 cache while the rows of X stream past it.
+    // A^H B's tasks and G's widest blocks first, for the dynamic schedule.
+    parallel_for_dynamic(ablocks + bblocks, [&](index_t t) {
+      if (t < bblocks) {
+        const index_t c0 = t * pb;
+        kernels::packed_product(ns, std::min(pb, nt - c0), kn, X.data(), kb, PB.data() + t * stride, AhB.data() + c0,
+                                nt, true);
+      } else {
+        const index_t c0 = (t - bblocks) * pb;
+        kernels::packed_product(ns - c0, std::min(pb, ns - c0), kn, X.data() + c0 * kb, kb,
+                                PA.data() + (t - bblocks) * stride, G.data() + c0 * ns + c0, ns, true);
+      }
+    });
+  }
+}
+
 // Calibration on a fully sampled block (coils, z, y, x).
 inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, const grappa_options& o) {
   const index_t nc = k.coils, Z = acs.shape(1), Y = acs.shape(2), X = acs.shape(3);
@@ -152,10 +196,8 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
         for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
     }
   });
-  // Normal equations (A^H A + lambda I) W = A^H B: the Gram matrix (lower triangle) and A^H B on BLAS.
-  grappa_matrix G = grappa_matrix::Zero(ns, ns), AhB(ns, nt);
-  kernels::gram_lower(ns, rows, A.data(), ns, G.data(), ns);
-  kernels::cgemm(true, ns, nt, rows, A.data(), ns, B.data(), nt, 0.f, AhB.data(), nt);
+  grappa_matrix G = grappa_matrix::Zero(ns, ns), AhB = grappa_matrix::Zero(ns, nt);
+  normal_equations(A, B, G, AhB);
   const float trace = G.diagonal().real().sum();
   LARMOR_CHECK_DATA(trace > 0 && std::isfinite(trace), "grappa: the calibration data is all zero");
   G.diagonal().array() += o.reg * trace / static_cast<float>(ns);
@@ -215,37 +257,58 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
     }
   const index_t np = static_cast<index_t>(pts.size());
   if (np == 0) return;
-  const grappa_cmap W(k.weights.data(), k.n_sources(), k.n_targets());
+  // The kernel of tap d as a (sources x targets) matrix W_d, rows v * nc + c, packed for
+  // kernels::packed_product. At column x the kernel is W_x = sum_d e_d(x) W_d with the readout phase e_d;
+  // in packed form P(e B) = Re(e) P(B) + Im(e) P(i B), and P(i B) is P(B) with its two halves swapped and
+  // one negated (kernels/packed_product.hpp), so W_x is formed packed without complex arithmetic.
+  const index_t nsrc = nv * nc, ntg = k.n_targets(), half = 2 * kernels::packed_block;  // floats of B per row
+  const index_t pf = static_cast<index_t>(kernels::packed_matrix_floats(nsrc, ntg)), prows = pf / (2 * half);
+  std::vector<float> taps(static_cast<std::size_t>(kx * pf));
+  {
+    grappa_matrix Wd(nsrc, ntg);
+    for (index_t d = 0; d < kx; ++d) {
+      for (index_t v = 0; v < nv; ++v)
+        for (index_t c = 0; c < nc; ++c)
+          std::copy_n(k.weights.data() + ((v * kx + d) * nc + c) * ntg, ntg, Wd.data() + (v * nc + c) * ntg);
+      kernels::pack_matrix(Wd.data(), nsrc, ntg, ntg, taps.data() + d * pf);
+    }
+  }
   // Columns go in blocks of xb neighbours so that gathering sources and scattering targets reads and
   // writes whole cache lines along x; lattice points go in chunks to bound the buffers. Blocks run in
-  // parallel: the products go to the single-threaded BLAS one at a time (kernels::cgemm serialises its
-  // callers), and while one thread multiplies the other gathers and scatters. Every column is computed
-  // the same way whatever the thread count, so the result does not depend on it.
-  const index_t xb = 8, chunk = 1024, nsrc = nv * nc, ntg = k.n_targets(), sx = h.stride(3);
+  // parallel, products included (the packed product is thread-safe). Every column is computed the same
+  // way whatever the thread count, so the result does not depend on it.
+  const index_t xb = 8, chunk = 1024, sx = h.stride(3);
   const index_t nblocks = (nx + xb - 1) / xb;
   parallel_for_blocks(nblocks, std::max<index_t>(1, nblocks / (4 * static_cast<index_t>(num_threads()))),
                       [&](index_t b0, index_t blen) {
-    // Per column j of a block: S_j (points x sources) and T_j = S_j W_j (points x targets), W_j = W_x^T
-    // (sources x targets), all row-major, so that gathering and scattering run along the coils.
-    std::vector<grappa_matrix> Wx(static_cast<std::size_t>(xb)), S(static_cast<std::size_t>(xb)),
-        T(static_cast<std::size_t>(xb));
+    // Per column j of a block: S_j (points x sources), the packed W_x and T_j = S_j W_x (points x targets),
+    // row-major, so that gathering and scattering run along the coils.
+    std::vector<grappa_matrix> S(static_cast<std::size_t>(xb)), T(static_cast<std::size_t>(xb));
+    std::vector<float> Wx(static_cast<std::size_t>(xb * pf));
+    std::vector<float> ph(static_cast<std::size_t>(2 * xb * kx));
     for (index_t bi = b0; bi < b0 + blen; ++bi) {
       const index_t x0 = bi * xb, nb = std::min(xb, nx - x0);
-      // W_x^T (nv*nc sources x n_targets) per column: the readout taps folded into one matrix.
-      for (index_t j = 0; j < nb; ++j) {
-        Wx[j].setZero(nsrc, ntg);
-        for (index_t v = 0; v < nv; ++v)
+      for (index_t j = 0; j < nb; ++j)
+        for (index_t d = 0; d < kx; ++d) {
+          const cfloat e = readout_phase(d, kx, x0 + j, nx);
+          ph[static_cast<std::size_t>(2 * (j * kx + d))] = e.real();
+          ph[static_cast<std::size_t>(2 * (j * kx + d) + 1)] = e.imag();
+        }
+      // One packed row (64 floats of B, 64 of i B) of every tap at a time, for all columns of the block.
+      for (index_t q = 0; q < prows; ++q)
+        for (index_t j = 0; j < nb; ++j) {
+          float* o = Wx.data() + j * pf + q * 2 * half;
+          std::fill_n(o, 2 * half, 0.f);
           for (index_t d = 0; d < kx; ++d) {
-            // Rows of W times the tap's phase, in real arithmetic: Eigen's scalar * matrix loads the complex
-            // float scalar as a double (an 8-byte load of a 4-byte aligned value, undefined behaviour).
-            const cfloat ph = readout_phase(d, kx, x0 + j, nx);
-            const float pr = ph.real(), pi = ph.imag();
-            const cfloat* src = W.data() + (v * kx + d) * nc * ntg;
-            cfloat* dst = Wx[j].data() + v * nc * ntg;
-            for (index_t i = 0; i < nc * ntg; ++i)
-              dst[i] += cfloat(pr * src[i].real() - pi * src[i].imag(), pr * src[i].imag() + pi * src[i].real());
+            const float* t = taps.data() + d * pf + q * 2 * half;
+            const float er = ph[static_cast<std::size_t>(2 * (j * kx + d))],
+                        ei = ph[static_cast<std::size_t>(2 * (j * kx + d) + 1)];
+            for (index_t f = 0; f < half; ++f) {
+              o[f] += er * t[f] + ei * t[half + f];
+              o[half + f] += er * t[half + f] - ei * t[f];
+            }
           }
-      }
+        }
       for (index_t p0 = 0; p0 < np; p0 += chunk) {
         const index_t pn = std::min(chunk, np - p0);
         for (index_t j = 0; j < nb; ++j) S[j].resize(pn, nsrc), T[j].resize(pn, ntg);
@@ -259,7 +322,7 @@ inline void grappa_fill_hybrid(const grappa_kernel& k, strided_view<cfloat, 4> h
             }
           }
         for (index_t j = 0; j < nb; ++j)
-          kernels::cgemm(false, pn, ntg, nsrc, S[j].data(), nsrc, Wx[j].data(), ntg, 0.f, T[j].data(), ntg);
+          kernels::packed_product(pn, ntg, nsrc, S[j].data(), nsrc, Wx.data() + j * pf, T[j].data(), ntg);
         for (index_t p = 0; p < pn; ++p)
           for (index_t ti = 0; ti < ntc; ++ti) {
             const index_t z = pts[p0 + p][0] + k.targets[ti][0], y = pts[p0 + p][1] + k.targets[ti][1];
@@ -388,34 +451,13 @@ array<cfloat, R> grappa(strided_view<const cfloat, R> kspace, strided_view<const
   return detail::grappa_from(kspace, acs, opt);
 }
 
-// Image-domain unmixing weights u (coils, [z,] y, x) for combined images (see the top of this file).
-// `maps` are the coil sensitivities used for combination, (coils, [z,] y, x) or (1, coils, [z,] y, x),
-// at the full matrix size of the data to unmix.
-//
-// The kernel is never transformed as a volume. Its taps sit at k-space offsets (t - v, -dx) from the
-// target, and sqrt(N) ifftc of a unit tap at the centre + delta is the plane wave
-// exp(2 pi i delta . (r - N/2) / N) (centred transform, any N), so
-//     K(r) = I + sum_{dz, dy} e_z(dz, z) e_y(dy, y) T_x(dz, dy),   T_x(dz, dy) = sum_dx e_x(dx, x) T(dz, dy, dx),
-// T(dz, dy, dx)[c][o] the sum of the weights W[(v, dx, c), (t, o)] with t - v = (dz, dy). Per readout
-// position x and partition z the few (<= 12 in 3D) matrices H(dy) = sum_dz e_z T_x(dz, dy) are stacked
-// and applied to the combination weights of the whole (z, x) line by one matrix product (BLAS):
-//     u(:, z, y, x) = w(y) + sum_dy e_y(dy, y) [H(dy) w](y),        w_o = conj(S_o) / sum |S|^2.
-// Cost per pixel n_dy coils^2 multiply-adds; memory: the output and a few coils^2 x ny buffers per
-// thread (64 coils x 192x192x96: no coils^2 full-volume transforms, no second coil-sized array). The
-// weights do not depend on the lattice offset (the kernel acts as a convolution on the zero-filled lattice
-// data, which commutes with shifts). progress(done, total) after each block of 8 readout positions.
-template <std::size_t R>
-array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R> maps,
-                                 const progress_fn& progress = {}) {
-  static_assert(R == 3 || R == 4, "grappa_unmixing: maps are (coils, [z,] y, x)");
-  LARMOR_CHECK_ARG(maps.shape(0) == kernel.coils, "grappa_unmixing: maps have ", maps.shape(0),
-                   " coils, the kernel was calibrated for ", kernel.coils);
-  check_finite("grappa_unmixing", "maps", maps);
-  const index_t nc = kernel.coils, kx = kernel.kernel_x, n2 = nc * nc;
-  const index_t nz = R == 4 ? maps.shape(1) : 1, ny = maps.shape(R - 2), nx = maps.shape(R - 1), n = nz * ny * nx;
-  array<cfloat, R> s_owned;  // only for strided maps
-  const cfloat* s = contiguous_data(maps, s_owned);
-  array<cfloat, R> u(maps.shape(), uninitialized);
+namespace detail {
+// The body of grappa_unmixing on contiguous maps s and weights u (coils, nz, ny, nx). A task (partition z,
+// run of readout positions) reads every map value of its (z, run) before it writes the weights of the
+// same positions, and tasks share none: u may be s itself.
+inline void unmixing_weights(const grappa_kernel& kernel, const cfloat* s, cfloat* u, index_t nz, index_t ny,
+                             index_t nx, const progress_fn& progress) {
+  const index_t nc = kernel.coils, kx = kernel.kernel_x, n2 = nc * nc, n = nz * ny * nx;
 
   // Distinct offsets t - v along z and y, and the tap matrices T(dz, dy, dx) (row c, column o).
   std::vector<index_t> offz, offy;
@@ -474,38 +516,45 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
         for (index_t i = 0; i < n2; ++i) dst[i] += ph * T[i];
       }
     });
-    parallel_for(nz, [&](index_t z) {
-      // Per column j of the block: w (nc x ny), H (ndy nc x nc), P = H w (ndy nc x ny).
-      std::vector<cfloat> w(static_cast<std::size_t>(nb * nc * ny)), H(static_cast<std::size_t>(ndy * n2)),
+    // Tasks: a partition z and a run of the block's columns (all of them for volumes; one each for 2D,
+    // which has a single partition, so that both threads work).
+    const index_t per_task = nz >= 2 * static_cast<index_t>(num_threads()) ? nb : 1;
+    const index_t runs = (nb + per_task - 1) / per_task;
+    parallel_for(nz * runs, [&](index_t task) {
+      const index_t z = task / runs, j0 = task % runs * per_task, m = std::min(per_task, nb - j0);
+      // Per column j of the run: w (nc x ny), H (ndy nc x nc), P = H w (ndy nc x ny).
+      std::vector<cfloat> w(static_cast<std::size_t>(m * nc * ny)), H(static_cast<std::size_t>(ndy * n2)),
           P(static_cast<std::size_t>(ndy * nc * ny));
-      std::vector<float> den(static_cast<std::size_t>(ny * nb), 0.f);
+      std::vector<float> wp(kernels::packed_matrix_floats(nc, ny));  // w of one column, packed
+      std::vector<float> den(static_cast<std::size_t>(ny * m), 0.f);
       for (index_t o = 0; o < nc; ++o)
         for (index_t y = 0; y < ny; ++y) {
-          const cfloat* row = s + o * n + (z * ny + y) * nx + x0;
-          for (index_t j = 0; j < nb; ++j) den[static_cast<std::size_t>(y * nb + j)] += std::norm(row[j]);
+          const cfloat* row = s + o * n + (z * ny + y) * nx + x0 + j0;
+          for (index_t j = 0; j < m; ++j) den[static_cast<std::size_t>(y * m + j)] += std::norm(row[j]);
         }
       for (index_t o = 0; o < nc; ++o)
         for (index_t y = 0; y < ny; ++y) {
-          const cfloat* row = s + o * n + (z * ny + y) * nx + x0;
-          for (index_t j = 0; j < nb; ++j) {
-            const float dd = den[static_cast<std::size_t>(y * nb + j)];
+          const cfloat* row = s + o * n + (z * ny + y) * nx + x0 + j0;
+          for (index_t j = 0; j < m; ++j) {
+            const float dd = den[static_cast<std::size_t>(y * m + j)];
             w[static_cast<std::size_t>((j * nc + o) * ny + y)] = dd > 0 ? std::conj(row[j]) / dd : cfloat(0.f, 0.f);
           }
         }
-      for (index_t j = 0; j < nb; ++j) {
+      for (index_t j = 0; j < m; ++j) {
         std::fill(H.begin(), H.end(), cfloat(0.f, 0.f));
         for (index_t a = 0; a < ndz; ++a) {
           const cfloat e = ez[static_cast<std::size_t>(a * nz + z)];
           for (index_t b = 0; b < ndy; ++b) {
-            const cfloat* T = Tx.data() + ((j * ntaps) + a * ndy + b) * n2;
+            const cfloat* T = Tx.data() + (((j0 + j) * ntaps) + a * ndy + b) * n2;
             cfloat* h = H.data() + b * n2;
             for (index_t i = 0; i < n2; ++i) h[i] += e * T[i];
           }
         }
         const cfloat* wj = w.data() + j * nc * ny;
-        kernels::cgemm(false, ndy * nc, ny, nc, H.data(), nc, wj, ny, 0.f, P.data(), ny);
+        kernels::pack_matrix(wj, nc, ny, ny, wp.data());
+        kernels::packed_product(ndy * nc, ny, nc, H.data(), nc, wp.data(), P.data(), ny);
         for (index_t c = 0; c < nc; ++c) {
-          cfloat* out = u.data() + c * n + z * ny * nx + x0 + j;
+          cfloat* out = u + c * n + z * ny * nx + x0 + j0 + j;
           for (index_t y = 0; y < ny; ++y) {
             cfloat acc = wj[c * ny + y];
             for (index_t b = 0; b < ndy; ++b)
@@ -517,7 +566,53 @@ array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const
     });
     prog.step();
   }
+}
+}  // namespace detail
+
+// Image-domain unmixing weights u (coils, [z,] y, x) for combined images (see the top of this file).
+// `maps` are the coil sensitivities used for combination, (coils, [z,] y, x) or (1, coils, [z,] y, x),
+// at the full matrix size of the data to unmix.
+//
+// The kernel is never transformed as a volume. Its taps sit at k-space offsets (t - v, -dx) from the
+// target, and sqrt(N) ifftc of a unit tap at the centre + delta is the plane wave
+// exp(2 pi i delta . (r - N/2) / N) (centred transform, any N), so
+//     K(r) = I + sum_{dz, dy} e_z(dz, z) e_y(dy, y) T_x(dz, dy),   T_x(dz, dy) = sum_dx e_x(dx, x) T(dz, dy, dx),
+// T(dz, dy, dx)[c][o] the sum of the weights W[(v, dx, c), (t, o)] with t - v = (dz, dy). Per readout
+// position x and partition z the few (<= 12 in 3D) matrices H(dy) = sum_dz e_z T_x(dz, dy) are stacked
+// and applied to the combination weights of the whole (z, x) line by one matrix product
+// (kernels::packed_product, on every thread):
+//     u(:, z, y, x) = w(y) + sum_dy e_y(dy, y) [H(dy) w](y),        w_o = conj(S_o) / sum |S|^2.
+// Cost per pixel n_dy coils^2 multiply-adds; memory: the output and a few coils^2 x ny buffers per
+// thread (64 coils x 192x192x96: no coils^2 full-volume transforms, no second coil-sized array). The
+// weights do not depend on the lattice offset (the kernel acts as a convolution on the zero-filled lattice
+// data, which commutes with shifts). progress(done, total) after each block of 8 readout positions.
+template <std::size_t R>
+array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, strided_view<const cfloat, R> maps,
+                                 const progress_fn& progress = {}) {
+  static_assert(R == 3 || R == 4, "grappa_unmixing: maps are (coils, [z,] y, x)");
+  LARMOR_CHECK_ARG(maps.shape(0) == kernel.coils, "grappa_unmixing: maps have ", maps.shape(0),
+                   " coils, the kernel was calibrated for ", kernel.coils);
+  check_finite("grappa_unmixing", "maps", maps);
+  array<cfloat, R> s_owned;  // only for strided maps
+  const cfloat* s = contiguous_data(maps, s_owned);
+  array<cfloat, R> u(maps.shape(), uninitialized);
+  detail::unmixing_weights(kernel, s, u.data(), R == 4 ? maps.shape(1) : 1, maps.shape(R - 2), maps.shape(R - 1),
+                           progress);
   return u;
+}
+
+// The same, the weights written over the maps' own memory (a 64-coil 3D volume: one coil-sized array less
+// at the recon's peak); the maps are gone afterwards.
+template <std::size_t R>
+array<cfloat, R> grappa_unmixing(const grappa_kernel& kernel, array<cfloat, R>&& maps,
+                                 const progress_fn& progress = {}) {
+  static_assert(R == 3 || R == 4, "grappa_unmixing: maps are (coils, [z,] y, x)");
+  LARMOR_CHECK_ARG(maps.shape(0) == kernel.coils, "grappa_unmixing: maps have ", maps.shape(0),
+                   " coils, the kernel was calibrated for ", kernel.coils);
+  check_finite("grappa_unmixing", "maps", maps.cview());
+  detail::unmixing_weights(kernel, maps.data(), maps.data(), R == 4 ? maps.shape(1) : 1, maps.shape(R - 2),
+                           maps.shape(R - 1), progress);
+  return std::move(maps);
 }
 
 template <std::size_t R>

@@ -72,10 +72,13 @@ inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfl
   if (!cache.has_value()) cache = grappa_state{};
   auto& st = std::any_cast<grappa_state&>(cache);
   const auto& cal = calibration ? *calibration : k;
-  if (!st.have_maps) {
-    st.maps = pi_maps(cal, step("ESPIRiT maps"));
-    st.have_maps = true;
-  }
+  const auto maps = [&]() -> const array<cfloat, 4>& {  // made when first needed, again after a 3D unmixing
+    if (!st.have_maps) {
+      st.maps = pi_maps(cal, step("ESPIRiT maps"));
+      st.have_maps = true;
+    }
+    return st.maps;
+  };
   grappa_state::entry* e = nullptr;
   for (auto& x : st.entries)
     if (same_lattice(x.lattice, L)) e = &x;
@@ -90,9 +93,17 @@ inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfl
     if (pf) apply_partial_fourier(*pf, filled);
     const axis_list spatial = k.shape(1) == 1 ? axis_list{2, 3} : axis_list{1, 2, 3};
     ifftc_inplace(filled.view(), spatial);
-    return combine(filled.cview(), st.maps.cview());
+    return combine(filled.cview(), maps().cview());
   }
-  if (e->unmixing.size() == 0) e->unmixing = grappa_unmixing(e->kernel, st.maps.cview(), step("GRAPPA weights"));
+  if (e->unmixing.size() == 0 && k.shape(1) > 1) {
+    // A volume: the weights take the maps' memory (64 coils x 192x192x96: 1.7 GiB less at the peak); the
+    // maps are made again only should another lattice of this calibration need them.
+    maps();
+    e->unmixing = grappa_unmixing(e->kernel, std::move(st.maps), step("GRAPPA weights"));
+    st.maps = array<cfloat, 4>();
+    st.have_maps = false;
+  }
+  if (e->unmixing.size() == 0) e->unmixing = grappa_unmixing(e->kernel, maps().cview(), step("GRAPPA weights"));
   return grappa_unmix(k.cview(), e->unmixing.cview(), L);
 }
 
