@@ -64,7 +64,8 @@ void register_builtin_methods() {
   };
   r["grappa"] = [scratch](const method_input& in) {
     std::any local;
-    return grappa_method(in.kspace, in.calibration, scratch(in, local), in.partial_fourier, in.progress_for);
+    return grappa_method(in.kspace, in.calibration, scratch(in, local), in.partial_fourier, in.progress_for,
+                         in.release_calibration);
   };
   r["sense"] = [scratch](const method_input& in) {
     std::any local;

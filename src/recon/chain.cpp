@@ -12,7 +12,8 @@ namespace detail {
 
 io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array<cfloat, 4>* cal,
                                                    index_t acceleration_y, index_t acceleration_z,
-                                                   std::uint16_t image_index) {
+                                                   std::uint16_t image_index,
+                                                   std::function<void()> release_calibration) {
   if (checkpoint) checkpoint();
   std::string method = opt_.method;
   if (method == "auto") {
@@ -65,7 +66,8 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
       };
     };
   const method_input in{b.kspace, cal, h_, acceleration_y, acceleration_z, &state,
-                        pf && inside_method ? &*pf : nullptr, opt_.lambda, progress_for};
+                        pf && inside_method ? &*pf : nullptr, opt_.lambda, progress_for,
+                        std::move(release_calibration)};
   auto img = fn(in);
   b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
   if (checkpoint) checkpoint();   // cancelled while the method ran: no image

@@ -5,7 +5,10 @@
 #include "larmor/recon/recon_session.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
+
+#include "larmor/pi/sampling.hpp"
 
 namespace larmor {
 
@@ -166,8 +169,20 @@ void recon_session::make_image(kspace_buffer& b) {
   if (whitener_.size() > 0) prewhiten_inplace(b.kspace.view(), whitener_.cview());
   const auto* cal = calibration_for(b.key);
   const auto& s = assembler_->summary();
+  // The slice's last image: its calibration would be kept only as its lines after it (release_slice); a
+  // method that is done with it earlier may have that happen then (a 3D GRAPPA recon: before the maps).
+  std::function<void()> release;
+  if (cal && made_per_slice_[b.key.slice] + 1 == buffers_per_slice_)
+    release = [this, cal] {
+      for (auto it = calibration_.begin(); it != calibration_.end(); ++it)
+        if (&it->second == cal) {
+          released_calibration_.emplace(it->first, compact_lines(it->second));
+          calibration_.erase(it);
+          return;
+        }
+    };
   auto img = chain_->reconstruct(b, cal, s.acceleration_y, s.acceleration_z,
-                                 static_cast<std::uint16_t>(images_made_ + 1));
+                                 static_cast<std::uint16_t>(images_made_ + 1), std::move(release));
   ++images_made_;
   if (++made_per_slice_[b.key.slice] == buffers_per_slice_) release_slice(b.key.slice);
   if (sink_)
@@ -192,11 +207,9 @@ recon_session::compact_calibration recon_session::compact_lines(const array<cflo
   compact_calibration c;
   c.shape = k.shape();
   const index_t nc = k.shape(0), nl = k.shape(1) * k.shape(2), nx = k.shape(3);
+  const auto acquired = acquired_lines(k.cview());  // lines with a non-zero sample in any coil
   for (index_t l = 0; l < nl; ++l) {
-    bool any = false;
-    for (index_t ch = 0; ch < nc && !any; ++ch)
-      for (index_t x = 0; x < nx && !any; ++x) any = k.data()[(ch * nl + l) * nx + x] != cfloat(0.f, 0.f);
-    if (!any) continue;
+    if (!acquired.acquired[static_cast<std::size_t>(l)]) continue;
     c.lines.push_back(l);
     for (index_t ch = 0; ch < nc; ++ch)
       c.samples.insert(c.samples.end(), k.data() + (ch * nl + l) * nx, k.data() + (ch * nl + l + 1) * nx);

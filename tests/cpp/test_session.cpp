@@ -289,6 +289,41 @@ TEST(Session, NoiseAfterTheFirstImageIsCountedNotUsedAndSlicesSelect) {
   EXPECT_THROW(recon(raw, o), DataError);
 }
 
+// A 3D 2 x 2 GRAPPA scan with embedded ACS (lines off the lattice flagged calibration only, as Siemens
+// data and bench/make_ismrmrd3d have them), two repetitions while the header announces one: the session
+// lets its calibration go once ESPIRiT has the calibration block (the slice's last image, as announced)
+// and restores it for the second repetition. Both images equal the whole-file chain's, which keeps it.
+TEST(Session, VolumeCalibrationReleasedBeforeTheMapsGivesTheSameImages) {
+  const index_t nc = 8, n = 24, nz = 16, acs_y = 12, acs_z = 10;
+  const auto p = test::make_coil_phantom(nc, n, n, 0.002);
+  io::raw_dataset raw;
+  raw.header = header_for(n, n, 1, 2);
+  raw.header.accel_e2 = 2;
+  raw.header.calibration_mode = "embedded";
+  raw.header.encoded_matrix[2] = raw.header.recon_matrix[2] = static_cast<std::uint16_t>(nz);
+  raw.header.e2 = io::limit{0, static_cast<std::uint16_t>(nz - 1), static_cast<std::uint16_t>(nz / 2)};
+  for (std::uint16_t rep : {0, 1})
+    for (index_t z = 0; z < nz; ++z)
+      for (index_t y = 0; y < n; ++y) {
+        const bool lattice = y % 2 == 0 && z % 2 == 0;
+        const bool acs = y >= n / 2 - acs_y / 2 && y < n / 2 + acs_y / 2 && z >= nz / 2 - acs_z / 2 &&
+                         z < nz / 2 + acs_z / 2;
+        if (!lattice && !acs) continue;
+        auto a = readout(p.kspace, y, 0, 0, rep);
+        a.idx.kspace_encode_step_2 = static_cast<std::uint16_t>(z);
+        const float w = std::exp(-0.02f * static_cast<float>((z - nz / 2) * (z - nz / 2)));
+        for (auto& v : a.data) v *= w * static_cast<float>(1 + (y * 7 + z * 3) % 5) * 0.25f;
+        if (acs) a.flags |= flag_bit(lattice ? acq_flag::is_parallel_calibration_and_imaging
+                                             : acq_flag::is_parallel_calibration);
+        raw.acquisitions.push_back(std::move(a));
+      }
+  const auto st = stream(raw);
+  const auto ref = whole_file(raw);
+  EXPECT_EQ(st.method, "grappa");
+  ASSERT_EQ(st.images.size(), 2u);
+  expect_same_images(st.images, ref.images);
+}
+
 TEST(Session, CancelFromAnotherThreadStopsTheWork) {
   // A 3D buffer: cancel from another thread once the ESPIRiT maps have started (their first progress
   // report), while the remaining x positions are computed.

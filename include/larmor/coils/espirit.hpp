@@ -280,9 +280,18 @@ inline std::vector<cfloat> espirit_taps(const array<cfloat, 4>& cal, const exten
 
 }  // namespace detail
 
-// Full result (maps, eigenvalue maps, subspace size, calibration region). R = 3 (2D) or 4 (3D).
+// All that ESPIRiT takes from a k-space: its shape, the fully sampled centre found in it (calib of
+// espirit_options) and that block of data. A caller can let the k-space go once it has this, before the
+// maps (a coil k-space of their own size) are made: espirit(espirit_calibrate(k, o), o) = espirit(k, o).
 template <std::size_t R>
-espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_options& opt = {}) {
+struct espirit_calibration {
+  extents<R> shape{};                 // of the k-space (coils, [z,] y, x)
+  calibration_region<R - 1> region;   // the block's place in it
+  array<cfloat, R> block;             // (coils, region)
+};
+
+template <std::size_t R>
+espirit_calibration<R> espirit_calibrate(strided_view<const cfloat, R> kspace, const espirit_options& opt = {}) {
   static_assert(R == 3 || R == 4, "espirit: kspace is (coils, y, x) or (coils, z, y, x)");
   constexpr std::size_t D = R - 1;
   const index_t nc = kspace.shape(0);
@@ -301,18 +310,38 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
   LARMOR_CHECK_ARG(opt.max_iter >= 1, "espirit_maps: max_iter must be >= 1, got ", opt.max_iter);
   check_finite("espirit_maps", "kspace", kspace);
 
-  espirit_result<R> res;
-  res.region = find_calibration_region(kspace, opt.calib);
+  espirit_calibration<R> c;
+  c.shape = kspace.shape();
+  c.region = find_calibration_region(kspace, opt.calib);
   for (std::size_t a = 0; a < D; ++a)
-    LARMOR_CHECK_DATA(res.region.size(a) >= opt.kernel, "espirit_maps: the fully sampled centre is ",
-                      shape_string(res.region.shape()), ", smaller than the kernel ", opt.kernel,
+    LARMOR_CHECK_DATA(c.region.size(a) >= opt.kernel, "espirit_maps: the fully sampled centre is ",
+                      shape_string(c.region.shape()), ", smaller than the kernel ", opt.kernel,
                       " along spatial axis ", a);
 
+  c.block = extract_calibration(kspace, c.region);
+  return c;
+}
+
+// Full result (maps, eigenvalue maps, subspace size, calibration region) from a calibration made with the
+// same options. R = 3 (2D) or 4 (3D).
+template <std::size_t R>
+espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_options& opt = {}) {
+  constexpr std::size_t D = R - 1;
+  const extents<R> kshape = calibration.shape;
+  const index_t nc = kshape[0];
+  LARMOR_CHECK_ARG(calibration.block.shape(0) == nc && nc >= opt.maps, "espirit: a calibration of ",
+                   calibration.block.shape(0), " coils for a k-space of ", nc, " (and ", opt.maps, " maps)");
+  for (std::size_t a = 0; a < D; ++a)
+    LARMOR_CHECK_ARG(calibration.region.size(a) >= opt.kernel &&
+                         calibration.block.shape(a + 1) == calibration.region.size(a),
+                     "espirit: the calibration block ", shape_string(calibration.block.shape()),
+                     " does not fit its region or the kernel ", opt.kernel);
+  espirit_result<R> res;
+  res.region = calibration.region;
   // Work in 3D throughout: a 2D problem is one with nz = 1 and a kernel of depth 1.
-  const index_t nz = D == 3 ? kspace.shape(1) : 1, ny = kspace.shape(R - 2), nx = kspace.shape(R - 1);
+  const index_t nz = D == 3 ? kshape[1] : 1, ny = kshape[R - 2], nx = kshape[R - 1];
   const extents<3> kern{D == 3 ? opt.kernel : 1, opt.kernel, opt.kernel};
-  auto cal_d = extract_calibration(kspace, res.region);
-  const array<cfloat, 4> cal = std::move(cal_d).reshape(
+  const array<cfloat, 4> cal = std::move(calibration.block).reshape(
       extents<4>{nc, D == 3 ? res.region.size(0) : 1, res.region.size(D - 2), res.region.size(D - 1)});
 
   // Many coils: the calibration and the per-pixel eigenproblems run in virtual coils (see 6. above).
@@ -380,8 +409,8 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
   mshape[1] = nc;
   eshape[0] = nm;
   for (std::size_t a = 1; a < R; ++a) {
-    mshape[a + 1] = kspace.shape(a);
-    eshape[a] = kspace.shape(a);
+    mshape[a + 1] = kshape[a];
+    eshape[a] = kshape[a];
   }
   res.maps = array<cfloat, R + 1>(mshape);
   res.eigenvalues = array<float, R>(eshape);
@@ -470,6 +499,12 @@ espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_op
     }
   });
   return res;
+}
+
+// Full result (maps, eigenvalue maps, subspace size, calibration region). R = 3 (2D) or 4 (3D).
+template <std::size_t R>
+espirit_result<R> espirit(strided_view<const cfloat, R> kspace, const espirit_options& opt = {}) {
+  return espirit(espirit_calibrate(kspace, opt), opt);
 }
 
 // ESPIRiT maps only: (coils, [z,] y, x) k-space -> (maps, coils, [z,] y, x).

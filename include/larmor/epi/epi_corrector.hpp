@@ -79,11 +79,7 @@ class epi_corrector {
     if (h.encoded_fov_mm[0] > 0 && h.recon_fov_mm[0] > 0 && h.recon_fov_mm[0] < h.encoded_fov_mm[0])
       support_ = static_cast<double>(h.recon_fov_mm[0]) / static_cast<double>(h.encoded_fov_mm[0]);
     // The kept image points: the central round(N * reconFOV/encodedFOV), as kspace_assembler's crop.
-    keep_ = n_;
-    if (opt.remove_oversampling && h.encoded_fov_mm[0] > 0 && h.recon_fov_mm[0] > 0 &&
-        h.recon_fov_mm[0] < h.encoded_fov_mm[0] * 0.999f)
-      keep_ = std::clamp<index_t>(std::lround(static_cast<double>(n_) * h.recon_fov_mm[0] / h.encoded_fov_mm[0]),
-                                  1, n_);
+    keep_ = opt.remove_oversampling ? io::kept_readout_points(h) : n_;
     first_ = n_ / 2 - keep_ / 2;
   }
 

@@ -7,7 +7,9 @@
 // the value 1 << (n-1)). Everything here is plain data: no HDF5, no file handles.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -100,6 +102,19 @@ struct encoding_header {
   float system_field_strength_T = 0;
   std::string protocol_name;
 };
+
+// The readout points kept when the readout oversampling is removed: the central
+// round(Nx * reconFOVx / encodedFOVx) of the Nx encoded points (at least 1); all Nx when either FOV is
+// missing or the recon FOV is not smaller by more than 0.1 %. One rule for kspace_assembler's crop and the
+// EPI corrector's crop inside its product (epi/epi_corrector.hpp).
+inline index_t kept_readout_points(const encoding_header& h) {
+  const index_t nx = h.encoded_matrix[0];
+  if (h.encoded_fov_mm[0] <= 0 || h.recon_fov_mm[0] <= 0 || h.recon_fov_mm[0] >= h.encoded_fov_mm[0] * 0.999f)
+    return nx;
+  const double points = static_cast<double>(nx) * h.recon_fov_mm[0] / h.encoded_fov_mm[0];
+  const auto keep = static_cast<index_t>(std::lround(points));
+  return std::clamp<index_t>(keep, 1, std::max<index_t>(nx, 1));
+}
 
 struct raw_dataset {
   encoding_header header;

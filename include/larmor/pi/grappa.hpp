@@ -631,10 +631,12 @@ array<cfloat, R - 1> grappa_unmix(strided_view<const cfloat, R> kspace, strided_
   check_same_shape("grappa_unmix", "kspace", kspace, "unmixing", unmixing);
   const index_t nc = kspace.shape(0), nz = R == 4 ? kspace.shape(1) : 1, ny = kspace.shape(R - 2),
                 nx = kspace.shape(R - 1), n = nz * ny * nx;
-  // Coils go in groups whose aliased images take at most ~256 MiB (all coils at once for 2D and small
-  // 3D): a 64-coil 3D volume never holds a second coil-sized array beside the k-space and the weights.
-  const index_t group = std::clamp<index_t>((index_t{256} << 20) / std::max<index_t>(n * index_t{sizeof(cfloat)}, 1),
-                                            1, nc);
+  // Coils go in groups whose aliased images take at most 1/16 of the k-space (at least 16 MiB, at most
+  // 256 MiB): a 64-coil 3D volume holds 3 coils' images (85 MiB) beside the k-space and the weights, not
+  // 9 (256 MiB: 5 % of its recon's peak); 2D takes 8-16 coils per batch of FFTs.
+  const index_t coil_bytes = std::max<index_t>(n * index_t{sizeof(cfloat)}, 1);
+  const index_t budget = std::clamp<index_t>(nc * coil_bytes / 16, index_t{16} << 20, index_t{256} << 20);
+  const index_t group = std::clamp<index_t>(budget / coil_bytes, 1, nc);
   array<cfloat, 2> alias(extents<2>{group, n}, uninitialized);
   const auto in4 = detail::as_volume(kspace);
   array<cfloat, R> u_owned;  // only for strided weights: no per-slice copy otherwise

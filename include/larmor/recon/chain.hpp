@@ -73,6 +73,11 @@ struct method_input {
   // Progress of a long step (3D maps, GRAPPA weights): progress_for("what") gives the callback for it,
   // or an empty one when nobody listens.
   std::function<progress_fn(const std::string&)> progress_for;
+  // Called at most once by a method that has read all it needs of `calibration` in this call (grappa:
+  // after its kernel and ESPIRiT's calibration block, before the maps): the owner may free the buffer then
+  // (recon_session does for a slice's last image: a 3D recon's peak holds one coil k-space less). Empty
+  // when the owner keeps it.
+  std::function<void()> release_calibration;
 };
 using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
 
@@ -174,9 +179,11 @@ class buffer_reconstructor {
   // Called before every long step and between quarters of it; may throw to stop the work (cancel).
   std::function<void()> checkpoint;
 
-  // The image of buffer b (its k-space is freed), numbered image_index.
+  // The image of buffer b (its k-space is freed), numbered image_index. release_calibration: see
+  // method_input (passed on to the method).
   io::image_record reconstruct(kspace_buffer& b, const array<cfloat, 4>* cal, index_t acceleration_y,
-                               index_t acceleration_z, std::uint16_t image_index);
+                               index_t acceleration_z, std::uint16_t image_index,
+                               std::function<void()> release_calibration = {});
 
   // Drops what methods and coil compression keep for `slice` (maps, kernels, weights): the slice is done.
   void forget_slice(std::uint16_t slice) {

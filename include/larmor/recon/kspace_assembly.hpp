@@ -190,22 +190,30 @@ class kspace_assembler {
     LARMOR_CHECK_DATA(z >= 0 && z < nz, "assemble_kspace: ", source_, ": acquisition ", i,
                       " has kspace_encode_step_2 = ", a.idx.kspace_encode_step_2,
                       " beyond the encoding limits (matrix z = ", nz, ")");
-    // The readout on its line of nx (flipped if reversed); cropped to the kept width (oversampling removal).
+    // The readout added to its line of nx (flipped if reversed). With oversampling removal it goes on a
+    // line of its own first, which is cropped to the kept width; otherwise straight into the buffers.
     const index_t keep = readout_keep();
-    array<cfloat, 2> line(extents<2>{nc, nx});
-    for (index_t c = 0; c < nc; ++c) {
+    const auto add_readout = [&](index_t c, cfloat* row) {
       const cfloat* src = a.data.data() + c * a.samples() + a.discard_pre;
-      cfloat* row = line.data() + c * nx;
       for (index_t s = 0; s < ns; ++s) {
         const index_t x = x0 + s;
         row[x < nx ? x : x - nx] += reverse ? src[ns - 1 - s] : src[s];
       }
+    };
+    array<cfloat, 2> line;
+    if (keep < nx) {
+      line = array<cfloat, 2>(extents<2>{nc, nx});
+      for (index_t c = 0; c < nc; ++c) add_readout(c, line.data() + c * nx);
+      line = detail::crop_readout(std::move(line), keep);
     }
-    if (keep < nx) line = detail::crop_readout(std::move(line), keep);
     auto place = [&](array<cfloat, 4>& k) {
       for (index_t c = 0; c < nc; ++c) {
-        const cfloat* src = line.data() + c * keep;
         cfloat* row = k.data() + ((c * nz + z) * ny + y) * keep;
+        if (keep == nx) {
+          add_readout(c, row);
+          continue;
+        }
+        const cfloat* src = line.data() + c * keep;
         for (index_t x = 0; x < keep; ++x) row[x] += src[x];
       }
     };
@@ -361,13 +369,7 @@ class kspace_assembler {
 
  private:
   // Readout samples kept after oversampling removal (encoded FOV x > recon FOV x).
-  index_t readout_keep() const {
-    if (!opt_.remove_oversampling || h_.encoded_fov_mm[0] <= 0 || h_.recon_fov_mm[0] <= 0 ||
-        h_.recon_fov_mm[0] >= h_.encoded_fov_mm[0] * 0.999f)
-      return nx_;
-    const index_t keep = static_cast<index_t>(std::lround(static_cast<double>(nx_) * h_.recon_fov_mm[0] / h_.encoded_fov_mm[0]));
-    return std::max<index_t>(1, std::min(keep, nx_));
-  }
+  index_t readout_keep() const { return opt_.remove_oversampling ? io::kept_readout_points(h_) : nx_; }
 
   io::encoding_header h_;
   std::string source_;

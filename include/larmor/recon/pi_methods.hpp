@@ -29,16 +29,21 @@
 namespace larmor::detail {
 
 // ESPIRiT maps (coils, z, y, x), first set, from the calibration buffer or the k-space centre.
-inline array<cfloat, 4> pi_maps(const array<cfloat, 4>& calib, const progress_fn& progress = {}) {
+inline array<cfloat, 4> pi_maps(const array<cfloat, 4>& calib, const progress_fn& progress = {},
+                                const std::function<void()>& calibration_read = {}) {
   espirit_options eo;
   eo.progress = progress;  // per readout position
-  if (calib.shape(1) == 1) {
-    const strided_view<const cfloat, 3> v(calib.data(), {calib.shape(0), calib.shape(2), calib.shape(3)});
-    auto m = espirit_maps(v, eo);
-    return std::move(m).reshape(calib.shape());
+  const extents<4> shape = calib.shape();
+  // calibration_read: ESPIRiT has its calibration block; `calib` may be gone from here on.
+  if (shape[1] == 1) {
+    const strided_view<const cfloat, 3> v(calib.data(), {shape[0], shape[2], shape[3]});
+    auto c = espirit_calibrate(v, eo);
+    if (calibration_read) calibration_read();
+    return std::move(espirit(std::move(c), eo).maps).reshape(shape);
   }
-  auto m = espirit_maps(calib.cview(), eo);
-  return std::move(m).reshape(calib.shape());
+  auto c = espirit_calibrate(calib.cview(), eo);
+  if (calibration_read) calibration_read();
+  return std::move(espirit(std::move(c), eo).maps).reshape(shape);
 }
 
 // What grappa keeps between buffers that share a calibration.
@@ -66,15 +71,22 @@ inline bool same_lattice(const sampling_lattice& a, const sampling_lattice& b) {
 // with the same maps.
 inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache,
                                       const partial_fourier_request* pf = nullptr,
-                                      const std::function<progress_fn(const std::string&)>& progress_for = {}) {
+                                      const std::function<progress_fn(const std::string&)>& progress_for = {},
+                                      const std::function<void()>& release_calibration = {}) {
   const auto step = [&](const char* what) { return progress_for ? progress_for(what) : progress_fn{}; };
   const auto L = grappa_lattice("recon grappa", acquired_lines(k.cview()));
   if (!cache.has_value()) cache = grappa_state{};
   auto& st = std::any_cast<grappa_state&>(cache);
   const auto& cal = calibration ? *calibration : k;
-  const auto maps = [&]() -> const array<cfloat, 4>& {  // made when first needed, again after a 3D unmixing
+  // The maps, made when first needed (again after a 3D unmixing). This call reads the calibration last
+  // there: the kernel below is calibrated first, and the owner may free the buffer once ESPIRiT has its
+  // calibration block (release_calibration, a calibration buffer of our own only).
+  bool released = false;
+  const auto maps = [&]() -> const array<cfloat, 4>& {
     if (!st.have_maps) {
-      st.maps = pi_maps(cal, step("ESPIRiT maps"));
+      std::function<void()> read;
+      if (calibration && release_calibration && !released) read = [&] { released = true, release_calibration(); };
+      st.maps = pi_maps(cal, step("ESPIRiT maps"), read);
       st.have_maps = true;
     }
     return st.maps;
