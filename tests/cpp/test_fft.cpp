@@ -159,7 +159,8 @@ TEST(Fft, LargeBatchesRunInChunksWithTheSameResult) {
   EXPECT_GT(test::relative_error(chunked, x), 0.5);  // it did transform
 }
 
-// Even sizes batched over coils go plane-wise (modulate, DFT, modulate per cache-sized chunk of planes):
+// Even sizes batched over coils go plane-wise (DFT, then one pass swapping each element with its
+// half-shifted partner, modulated and scaled, per cache-sized chunk of planes):
 // against the direct DFT, in place and out of place, 1 and 2 threads, N/2 odd and even, 1D/2D/3D blocks.
 TEST(Fft, PlanewiseEvenBatchesMatchDirectDft) {
   const auto x = test::random_array<cdouble, 4>(extents<4>{9, 4, 6, 10}, 21);

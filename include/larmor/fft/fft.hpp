@@ -71,11 +71,13 @@ inline constexpr std::size_t planewise_max_plane_bytes = std::size_t{4} << 20;
 inline constexpr index_t planewise_measure_min_points = index_t{1} << 15;
 
 // Even sizes along a trailing block of axes, batched over leading axes that are not transformed (coils,
-// slices), contiguous: the checkerboard modulations (centering.hpp, in-place form) are applied per chunk
-// of planes (about 1 MiB, so cache-resident) right before and after a single-threaded DFT of that chunk,
-// chunks in parallel. The modulations then cost cache passes, not two more passes over memory: a
-// centered transform in place (and out of place: the first modulation is the copy) within a few % of
-// FFTW's own batched plan. Returns false when the layout does not fit (the generic path runs).
+// slices), contiguous, per chunk of planes (about 1 MiB, so cache-resident), chunks in parallel: a
+// single-threaded DFT of the chunk, then one pass that applies both shifts. With the checkerboard
+// m(k) = (-1)^(sum k), centered = s m . F(m . x) (centering.hpp), and F(m . x)[k] = F(x)[k + N/2] for even
+// N, so centered[k] = s m(k) F(x)[k + N/2] / sqrt(N): each element and its half-shifted partner swap
+// places, modulated and scaled on the way (scale_copy_alternate on half rows). One cache pass instead of
+// a modulation before and after the DFT: in place within a few % of FFTW's own batched plan (out of
+// place the copy is the other pass). Returns false when the layout does not fit (the generic path runs).
 template <class Real, std::size_t R>
 bool centered_dft_planewise(strided_view<const std::complex<Real>, R> in, std::complex<Real>* out, unsigned mask,
                             int sign) {
@@ -111,32 +113,47 @@ bool centered_dft_planewise(strided_view<const std::complex<Real>, R> in, std::c
   shape[0] = last;
   const auto& last_plan = plans.plan(shape, sub_mask, sign, out, out, 1, planewise_measure_min_points);
   const Real scale = static_cast<Real>(post_sign / std::sqrt(n_total));
-  const index_t nx = in.shape(R - 1), rows = plane / nx;
-  // Row r of a plane: sign (-1)^(sum of its indices along the transformed axes before x).
+  const index_t nx = in.shape(R - 1), rows = plane / nx, h = nx / 2;
+  // Row r of a plane: sign (-1)^(sum of its indices along the transformed axes before x), and its partner:
+  // the row of those indices shifted by half of each axis (the row itself when x is the only axis).
   std::vector<unsigned char> row_odd(static_cast<std::size_t>(rows));
+  std::vector<index_t> partner(static_cast<std::size_t>(rows));
   for (index_t r = 0; r < rows; ++r) {
-    index_t rem = r, parity = 0;
+    index_t rem = r, parity = 0, shifted = 0, stride = 1;
     for (std::size_t a = R - 1; a-- > lead;) {
-      parity += rem % in.shape(a);
-      rem /= in.shape(a);
+      const index_t n = in.shape(a), i = rem % n;
+      parity += i;
+      shifted += ((i + n / 2) % n) * stride;
+      rem /= n, stride *= n;
     }
     row_odd[static_cast<std::size_t>(r)] = static_cast<unsigned char>(parity & 1);
+    partner[static_cast<std::size_t>(r)] = shifted;
   }
+  const Real half_sign = (h % 2 == 1) ? Real(-1) : Real(1);  // (-1)^h: the modulation at x = h + i
   const cplx* src = in.data();
   parallel_for(chunks, [&](index_t ch) {
     const index_t b0 = ch * per_chunk, nb = ch + 1 == chunks ? last : per_chunk;
     cplx* p = out + b0 * plane;
-    const cplx* s = src + b0 * plane;
-    for (index_t b = 0; b < nb; ++b)
-      for (index_t r = 0; r < rows; ++r) {
-        const index_t off = b * plane + r * nx;
-        kernels::scale_copy_alternate(s + off, p + off, nx, row_odd[static_cast<std::size_t>(r)] ? Real(-1) : Real(1));
-      }
+    if (src != out) std::copy_n(src + b0 * plane, nb * plane, p);
     (nb == per_chunk ? full_plan : last_plan).execute(p, p);
+    // out[k] = scale m(k) F(x)[k + N/2]: the halves of every axis swapped, with the modulation and scale.
+    std::vector<cplx> tmp(static_cast<std::size_t>(h));
     for (index_t b = 0; b < nb; ++b)
       for (index_t r = 0; r < rows; ++r) {
-        const index_t off = b * plane + r * nx;
-        kernels::scale_copy_alternate(p + off, p + off, nx, row_odd[static_cast<std::size_t>(r)] ? -scale : scale);
+        const index_t q = partner[static_cast<std::size_t>(r)];
+        if (q < r) continue;  // the pair was done from q
+        cplx* a = p + b * plane + r * nx;  // halves A = a[0, h), B = a[h, nx)
+        cplx* d = p + b * plane + q * nx;  // halves C = d[0, h), D = d[h, nx)
+        const Real fa = row_odd[static_cast<std::size_t>(r)] ? -scale : scale;
+        const Real fd = row_odd[static_cast<std::size_t>(q)] ? -scale : scale;
+        // A <- fa alt D, D <- fd (-1)^h alt A;  B <- fa (-1)^h alt C, C <- fd alt B  (alt_i = (-1)^i)
+        std::copy_n(a, h, tmp.data());
+        kernels::scale_copy_alternate(d + h, a, h, fa);
+        kernels::scale_copy_alternate(tmp.data(), d + h, h, fd * half_sign);
+        if (q == r) continue;  // one row: A and D were its two halves, B and C the same two
+        std::copy_n(a + h, h, tmp.data());
+        kernels::scale_copy_alternate(d, a + h, h, fa * half_sign);
+        kernels::scale_copy_alternate(tmp.data(), d, h, fd);
       }
   });
   return true;
