@@ -423,6 +423,34 @@ TEST(Grappa, UnmixingIsRightForEveryLatticeOffset) {
   }
 }
 
+// Kernel, unmixing weights and k-space fill of `acc` made on 1 and on 2 threads: the same bits; and the
+// weights written over a copy of the maps (what the recon chain does for volumes) the same bits too.
+// filled: the 1-thread fill, when asked for.
+template <std::size_t R>
+void expect_same_bits_for_one_and_two_threads(const array<cfloat, R>& acs, const sampling_lattice& L,
+                                              const array<cfloat, R>& maps, const array<cfloat, R>& acc,
+                                              array<cfloat, R>* filled = nullptr) {
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    const auto k = grappa_calibrate(acs.cview(), L);
+    auto u = grappa_unmixing(k, maps.cview());
+    auto f = grappa_apply(acc.cview(), k);
+    set_num_threads(0);
+    return std::make_tuple(k.weights, std::move(u), std::move(f));
+  };
+  auto [w1, u1, f1] = run(1);
+  const auto [w2, u2, f2] = run(2);
+  ASSERT_EQ(w1.size(), w2.size());
+  for (index_t i = 0; i < w1.size(); ++i) ASSERT_EQ(w1[i], w2[i]) << i;
+  for (index_t i = 0; i < u1.size(); ++i) ASSERT_EQ(u1[i], u2[i]) << i;
+  ASSERT_EQ(f1.size(), f2.size());
+  for (index_t i = 0; i < f1.size(); ++i) ASSERT_EQ(f1[i], f2[i]) << i;
+  const auto u3 = grappa_unmixing(grappa_calibrate(acs.cview(), L), to_array(maps.cview()));
+  ASSERT_EQ(u3.shape(), u1.shape());
+  for (index_t i = 0; i < u1.size(); ++i) ASSERT_EQ(u3[i], u1[i]) << i;
+  if (filled) *filled = std::move(f1);
+}
+
 // 1 and 2 threads give the same kernel, the same unmixing weights and the same k-space fill (bit for
 // bit: the per-element arithmetic does not depend on the split; the fill's x blocks run in parallel).
 TEST(Grappa, SameResultForOneAndTwoThreads) {
@@ -435,25 +463,7 @@ TEST(Grappa, SameResultForOneAndTwoThreads) {
     for (index_t z = 0; z < nz; ++z)
       for (index_t y = 0; y < ny; ++y)
         if (!L.contains(z, y)) std::fill_n(&acc(c, z, y, 0), nx, cfloat(0.f, 0.f));
-  auto run = [&](int threads) {
-    set_num_threads(threads);
-    const auto k = grappa_calibrate(acs.cview(), L);
-    auto u = grappa_unmixing(k, p.maps.cview());
-    auto filled = grappa_apply(acc.cview(), k);
-    set_num_threads(0);
-    return std::make_tuple(k.weights, std::move(u), std::move(filled));
-  };
-  const auto [w1, u1, f1] = run(1);
-  const auto [w2, u2, f2] = run(2);
-  ASSERT_EQ(w1.size(), w2.size());
-  for (index_t i = 0; i < w1.size(); ++i) ASSERT_EQ(w1[i], w2[i]) << i;
-  for (index_t i = 0; i < u1.size(); ++i) ASSERT_EQ(u1[i], u2[i]) << i;
-  ASSERT_EQ(f1.size(), f2.size());
-  for (index_t i = 0; i < f1.size(); ++i) ASSERT_EQ(f1[i], f2[i]) << i;
-  // The weights written over the maps' own memory (what the recon chain does for volumes): the same bits.
-  const auto u3 = grappa_unmixing(grappa_calibrate(acs.cview(), L), to_array(p.maps.cview()));
-  ASSERT_EQ(u3.shape(), u1.shape());
-  for (index_t i = 0; i < u1.size(); ++i) ASSERT_EQ(u3[i], u1[i]) << i;
+  ASSERT_NO_FATAL_FAILURE(expect_same_bits_for_one_and_two_threads(acs, L, p.maps, acc));
 }
 
 // 2D (one partition: the unmixing weights split the readout positions over the threads), 24 coils with
@@ -465,22 +475,8 @@ TEST(Grappa, TwoDimensionalSameResultForOneAndTwoThreads) {
   const auto acc = undersample(p.kspace, R, 24, 0);
   const auto acs = grappa_acs(acc.cview());
   const auto L = *detect_lattice(acquired_lines(acc.cview()));
-  auto run = [&](int threads) {
-    set_num_threads(threads);
-    const auto k = grappa_calibrate(acs.cview(), L);
-    auto u = grappa_unmixing(k, p.maps.cview());
-    auto filled = grappa_apply(acc.cview(), k);
-    set_num_threads(0);
-    return std::make_tuple(k.weights, std::move(u), std::move(filled));
-  };
-  const auto [w1, u1, f1] = run(1);
-  const auto [w2, u2, f2] = run(2);
-  ASSERT_EQ(w1.size(), w2.size());
-  for (index_t i = 0; i < w1.size(); ++i) ASSERT_EQ(w1[i], w2[i]) << i;
-  for (index_t i = 0; i < u1.size(); ++i) ASSERT_EQ(u1[i], u2[i]) << i;
-  for (index_t i = 0; i < f1.size(); ++i) ASSERT_EQ(f1[i], f2[i]) << i;
-  const auto u3 = grappa_unmixing(grappa_calibrate(acs.cview(), L), to_array(p.maps.cview()));
-  for (index_t i = 0; i < u1.size(); ++i) ASSERT_EQ(u3[i], u1[i]) << i;
+  array<cfloat, 3> f1;
+  ASSERT_NO_FATAL_FAILURE(expect_same_bits_for_one_and_two_threads(acs, L, p.maps, acc, &f1));
   EXPECT_GT(acs.shape(1) * nx, 256);  // more calibration positions than one block of 256 rows
   const double err = test::relative_error(f1, p.kspace), err_zf = test::relative_error(acc, p.kspace);
   std::printf("2D 24 coils R=4: filled k-space error %.4f (zero-filled %.4f)\n", err, err_zf);
