@@ -59,10 +59,18 @@ struct grappa_options {
   index_t kernel_x = 5;   // readout neighbours
   index_t kernel_z = 3;   // source rows along z, in lattice steps (3D with Rz > 1 only)
   float reg = 5e-4f;      // Tikhonov lambda = reg * tr(A^H A) / n_sources
-  // Calibration rows are thinned (evenly along x) to at most this many per unknown: more rows than
-  // ~6 per unknown only cost time, and 3D ACS blocks hold hundreds of thousands of positions.
-  index_t max_rows_per_source = 6;
+  // At most this many calibration rows (stencil positions) per unknown source weight; 0 = the default
+  // for the kernel: 48 for a 2D kernel (every position of a typical ACS block), 6 for a 3D kernel (its
+  // ACS block holds hundreds of thousands of positions and 3x the sources). When there are more
+  // positions than that, the ones with the most signal are kept (see select_calibration_rows).
+  index_t max_rows_per_source = 0;
 };
+
+// The row budget per source of grappa_options::max_rows_per_source = 0.
+// Measured on ismrmrd_generate_cartesian_shepp_logan (16 coils, 192^2, R = 3, noise 0.02), NRMSE of
+// the GRAPPA image against the phantom with the central 96 lines as calibration: all 17,296 positions
+// (54 per source) 0.133, the 48 per source with most signal 0.133, 24: 0.140, 6: 0.151.
+inline index_t default_rows_per_source(bool kernel_3d) { return kernel_3d ? 6 : 48; }
 
 // A calibrated GRAPPA kernel (see the top of this file for the index conventions).
 struct grappa_kernel {
@@ -164,6 +172,37 @@ inline void normal_equations(const grappa_matrix& A, const grappa_matrix& B, gra
   }
 }
 
+// The calibration rows: of the n stencil positions of an ACS block, at most `cap`, in increasing index
+// order. When all fit, all of them; otherwise the `cap` positions with the most signal, measured as the
+// power over the coils at the stencil's middle sample (`middle(p)` = its (z, y, x) in the block), ties
+// broken by index so that the choice does not depend on the thread count.
+// Why by signal: positions far from the k-space centre hold mostly noise, and a least-squares fit whose
+// sources are mostly noise shrinks the weights (errors in the variables). The earlier rule -- every
+// `step`-th readout position over the whole block -- filled the rows with such positions as the block
+// grew: on a 16-coil 192^2 R = 3 phantom the image got worse with more calibration (NRMSE 0.15 with the
+// central 24 lines, 0.33 with 96) where a fit on all positions keeps improving (0.149 -> 0.133).
+template <class Middle>
+std::vector<index_t> select_calibration_rows(strided_view<const cfloat, 4> acs, index_t n, index_t cap, Middle middle) {
+  std::vector<index_t> keep(static_cast<std::size_t>(n));
+  for (index_t p = 0; p < n; ++p) keep[static_cast<std::size_t>(p)] = p;
+  if (n <= cap) return keep;
+  std::vector<float> power(static_cast<std::size_t>(n));
+  parallel_for(n, [&](index_t p) {
+    const auto m = middle(p);
+    float e = 0;
+    for (index_t c = 0; c < acs.shape(0); ++c) e += std::norm(acs(c, m[0], m[1], m[2]));
+    power[static_cast<std::size_t>(p)] = e;
+  });
+  const auto stronger = [&](index_t a, index_t b) {
+    const float pa = power[static_cast<std::size_t>(a)], pb = power[static_cast<std::size_t>(b)];
+    return pa > pb || (pa == pb && a < b);
+  };
+  std::nth_element(keep.begin(), keep.begin() + cap, keep.end(), stronger);
+  keep.resize(static_cast<std::size_t>(cap));
+  std::sort(keep.begin(), keep.end());
+  return keep;
+}
+
 // Calibration on a fully sampled block (coils, z, y, x).
 inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, const grappa_options& o) {
   const index_t nc = k.coils, Z = acs.shape(1), Y = acs.shape(2), X = acs.shape(3);
@@ -177,24 +216,24 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
                     o.kernel_z, " rows at Rz = ", k.lattice.rz, " needs at least ", b.z1 - b.z0 + 1);
   LARMOR_CHECK_DATA(px >= 1, "grappa: the calibration data has ", X, " readout samples; the kernel needs ", kx);
   const index_t ns = k.n_sources(), nt = k.n_targets();
-  // Thin the rows evenly along x when there are far more than needed.
-  const index_t cap = std::max<index_t>(ns * std::max<index_t>(o.max_rows_per_source, 1), 1);
-  const index_t xstep = std::max<index_t>(1, (pz * py * px + cap - 1) / cap);
-  const index_t nxr = (px + xstep - 1) / xstep, rows = pz * py * nxr;
+  const index_t per_source = o.max_rows_per_source > 0 ? o.max_rows_per_source : default_rows_per_source(k.lattice.rz > 1);
+  const auto positions = select_calibration_rows(acs, pz * py * px, ns * per_source, [&](index_t p) {
+    const index_t zy = p / px, x = p % px + hx;
+    return std::array<index_t, 3>{zy / py - b.z0 + (b.z0 + b.z1) / 2, zy % py - b.y0 + (b.y0 + b.y1) / 2, x};
+  });
+  const index_t rows = static_cast<index_t>(positions.size());
 
   grappa_matrix A(rows, ns), B(rows, nt);
-  parallel_for(pz * py, [&](index_t zy) {
-    const index_t z = zy / py - b.z0, y = zy % py - b.y0;  // the reference point l0 inside the block
-    for (index_t xi = 0; xi < nxr; ++xi) {
-      const index_t x = hx + xi * xstep, r = zy * nxr + xi;
-      index_t s = 0;
-      for (const auto& v : k.sources)
-        for (index_t d = 0; d < kx; ++d)
-          for (index_t c = 0; c < nc; ++c) A(r, s++) = acs(c, z + v[0], y + v[1], x + d - hx);
-      index_t t = 0;
-      for (const auto& tg : k.targets)
-        for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
-    }
+  parallel_for(rows, [&](index_t r) {
+    const index_t p = positions[static_cast<std::size_t>(r)], zy = p / px;
+    const index_t z = zy / py - b.z0, y = zy % py - b.y0, x = p % px + hx;  // the reference point l0 inside the block
+    index_t s = 0;
+    for (const auto& v : k.sources)
+      for (index_t d = 0; d < kx; ++d)
+        for (index_t c = 0; c < nc; ++c) A(r, s++) = acs(c, z + v[0], y + v[1], x + d - hx);
+    index_t t = 0;
+    for (const auto& tg : k.targets)
+      for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
   });
   grappa_matrix G = grappa_matrix::Zero(ns, ns), AhB = grappa_matrix::Zero(ns, nt);
   normal_equations(A, B, G, AhB);
