@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -23,10 +21,6 @@ void cungqr_(const int* m, const int* n, const int* k, std::complex<float>* a, c
 void cpotrf_(const char* uplo, const int* n, std::complex<float>* a, const int* lda, int* info, std::size_t);
 void cpotrs_(const char* uplo, const int* n, const int* nrhs, const std::complex<float>* a, const int* lda,
              std::complex<float>* b, const int* ldb, int* info, std::size_t);
-// OpenBLAS DYNAMIC_ARCH core selection (exported by Debian's libopenblas; see choose_cpu_kernels).
-char* openblas_get_corename(void);
-void gotoblas_dynamic_init(void);
-void gotoblas_dynamic_quit(void);
 }
 
 namespace larmor::kernels {
@@ -37,35 +31,14 @@ namespace {
 // One call at a time; larmor calls these from one thread anyway, the lock covers concurrent users
 // (e.g. two Python threads reconstructing at once).
 //
-// The first call also checks which kernels OpenBLAS picked. Its DYNAMIC_ARCH build chooses them from
-// the CPU model; OpenBLAS 0.3.21 does not know recent Intel Xeons (Sapphire Rapids VMs report a generic
-// "Intel(R) Xeon(R) Processor") and falls back to its SSE3 "Prescott" kernels. Measured on such a VM
-// (AVX-512 present): GRAPPA calibration 64 coils 512^2 1950 -> 485 ms CPU, the k-space fill 1500 ->
-// 640 ms with SkylakeX kernels. When the chosen core is Prescott and the CPU (and OS) support AVX-512
-// (else AVX2 + FMA), the selection is redone as OPENBLAS_CORETYPE=SkylakeX (Haswell) would do it:
-// gotoblas_dynamic_quit + init with the variable set. A caller's own OPENBLAS_CORETYPE is left alone.
-void choose_cpu_kernels() {
-  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
-  const char* name = openblas_get_corename();
-  if (name == nullptr || std::strcmp(name, "Prescott") != 0) return;
-  __builtin_cpu_init();
-  const char* better = nullptr;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq"))
-    better = "SkylakeX";
-  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    better = "Haswell";
-  if (better == nullptr) return;
-  setenv("OPENBLAS_CORETYPE", better, 0);
-  gotoblas_dynamic_quit();
-  gotoblas_dynamic_init();
-  unsetenv("OPENBLAS_CORETYPE");
-}
-
+// OpenBLAS's kernels are the ones it chose for this CPU (or that OPENBLAS_CORETYPE names): larmor never
+// changes that choice. (Earlier versions re-selected OpenBLAS's kernels on the first call with setenv and
+// gotoblas_dynamic_quit/init: a process-wide change under a host -- numpy in the same process -- that may
+// be inside OpenBLAS at that moment, and machines set OPENBLAS_CORETYPE precisely where some kernels
+// compute wrong results.) The hot products run on larmor's own SIMD kernels (packed_product.hpp); what
+// stays here runs once per calibration.
 std::mutex& blas_mutex() {
   static std::mutex m;
-  static std::once_flag once;
-  std::call_once(once, choose_cpu_kernels);
   return m;
 }
 }  // namespace

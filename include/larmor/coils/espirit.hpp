@@ -453,7 +453,13 @@ espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_op
             detail::caxpy(w, hx.data() + (dz * gy + dy) * n2, hz.data() + dy * n2, n2);
           }
         }
-        kernels::cgemm(false, ny, n2, gy, tyT.data(), gy, hz.data(), n2, 0.f, my.data(), n2);
+        // M(y) = sum_dy ty[dy](y) H[dy]: gy multiply-adds of n2 values per line, on this thread (the
+        // serial BLAS would serialise the threads of this loop).
+        for (index_t y = 0; y < ny; ++y) {
+          cfloat* row = my.data() + y * n2;
+          std::fill(row, row + n2, cfloat(0.f, 0.f));
+          for (index_t dy = 0; dy < gy; ++dy) detail::caxpy(tyT[static_cast<std::size_t>(y * gy + dy)], hz.data() + dy * n2, row, n2);
+        }
         for (index_t y = 0; y < ny; ++y) {
           const cfloat* m = my.data() + y * n2;
           if (!have_start || !opt.warm_start) {

@@ -101,10 +101,7 @@ class epi_corrector {
     using io::acq_flag;
     const index_t index = added_++;
     // Navigators first: Siemens marks its PHASCOR scans RTFEEDBACK as well.
-    if (!a.has(acq_flag::is_phasecorr_data) &&
-        (a.has(acq_flag::is_noise_measurement) || a.has(acq_flag::is_navigation_data) ||
-        a.has(acq_flag::is_dummyscan_data) || a.has(acq_flag::is_rtfeedback_data) ||
-         a.has(acq_flag::is_hpfeedback_data) || a.has(acq_flag::is_surfacecoilcorrectionscan_data))) {
+    if (!a.has(acq_flag::is_phasecorr_data) && (a.has(acq_flag::is_noise_measurement) || a.is_auxiliary())) {
       flush(emit);
       emit(std::move(a));
       return;

@@ -32,7 +32,7 @@
 #include "larmor/core/array.hpp"
 #include "larmor/core/error.hpp"
 #include "larmor/fft/fft.hpp"
-#include "larmor/kernels/matrix_products.hpp"
+#include "larmor/kernels/packed_product.hpp"
 
 namespace larmor::epi {
 
@@ -79,6 +79,8 @@ class ramp_regridder {
     rt_ = array<cd, 2>(extents<2>{ns_, n_}, uninitialized);
     for (index_t s = 0; s < ns_; ++s)
       for (index_t j = 0; j < n_; ++j) rt_(s, j) = static_cast<cd>(r(j, s)), m_(s, j) = cfloat(rt_(s, j));
+    packed_.resize(kernels::packed_matrix_floats(ns_, n_));
+    kernels::pack_matrix(m_.data(), ns_, n_, n_, packed_.data());
   }
 
   // K (Ns, count): a row vector of samples times K is the uniform k-space (fftc along x over `count` points)
@@ -120,9 +122,10 @@ class ramp_regridder {
   const array<cfloat, 2>& matrix() const { return m_; }
 
   // rows x Ns samples (row r at in + r * ld_in) -> rows x N readout image values (contiguous) at out.
-  // One OpenBLAS cgemm (kernels/matrix_products.hpp; calls from several threads are serialised).
+  // larmor's packed SIMD product (kernels/packed_product.hpp; the matrix packed once at construction):
+  // no BLAS on the per-readout path, and calls from several threads run at once.
   void to_image(const cfloat* in, index_t rows, index_t ld_in, cfloat* out) const {
-    kernels::cgemm(false, rows, n_, ns_, in, ld_in, m_.data(), n_, 0.f, out, n_);
+    kernels::packed_product(rows, n_, ns_, in, ld_in, packed_.data(), out, n_);
   }
 
   // (rows, Ns) samples -> (rows, N) uniform k-space (fftc of the readout image along x).
@@ -138,6 +141,7 @@ class ramp_regridder {
  private:
   index_t ns_ = 0, n_ = 0;
   array<cfloat, 2> m_;
+  std::vector<float> packed_;           // m_ packed for kernels::packed_product
   array<std::complex<double>, 2> rt_;  // R^T in double, for the fused matrices
 };
 

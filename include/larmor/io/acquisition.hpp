@@ -39,6 +39,15 @@ enum class acq_flag : unsigned {
 
 inline constexpr std::uint64_t flag_bit(acq_flag f) { return std::uint64_t{1} << (static_cast<unsigned>(f) - 1); }
 
+// Readouts that are not imaging data and that no reconstruction places in k-space: navigators, EPI
+// phase-correction echoes, dummy scans (no steady state yet), real-time and high-performance feedback,
+// surface-coil correction scans. The one list for every reader and chain step (the ISMRMRD assembler, the
+// non-Cartesian assembler, the EPI filter, the twix matrix guess); noise scans are handled apart.
+inline constexpr std::uint64_t auxiliary_readout_flags =
+    flag_bit(acq_flag::is_navigation_data) | flag_bit(acq_flag::is_phasecorr_data) |
+    flag_bit(acq_flag::is_dummyscan_data) | flag_bit(acq_flag::is_rtfeedback_data) |
+    flag_bit(acq_flag::is_hpfeedback_data) | flag_bit(acq_flag::is_surfacecoilcorrectionscan_data);
+
 // Loop counters of one readout (ISMRMRD EncodingCounters).
 struct encoding_counters {
   std::uint16_t kspace_encode_step_1 = 0;  // phase-encode line (y)
@@ -60,6 +69,8 @@ struct acquisition {
   array<float, 2> traj;
 
   bool has(acq_flag f) const { return (flags & flag_bit(f)) != 0; }
+  // A navigator, phase-correction, dummy, feedback or surface-coil correction readout (auxiliary_readout_flags).
+  bool is_auxiliary() const { return (flags & auxiliary_readout_flags) != 0; }
   index_t channels() const { return data.shape(0); }
   index_t samples() const { return data.shape(1); }
 };
