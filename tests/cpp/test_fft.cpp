@@ -138,6 +138,37 @@ TEST(Fft, PlansAreCachedAndReused) {
   EXPECT_EQ(fftw_plan_cache<float>::instance().plans_made(), before + 1);
 }
 
+// A long-running process (a server) sees ever new shapes: the cache holds at most max_cached_plans plans,
+// dropping the least recently used; a plan a caller still holds stays valid after the cache dropped it,
+// and a dropped shape is planned again (same numbers) when it comes back.
+TEST(Fft, PlanCacheIsBoundedAndHeldPlansOutliveIt) {
+  auto& cache = fftw_plan_cache<float>::instance();
+  const auto x = test::random_array<cfloat, 2>(extents<2>{3, 7}, 2);
+  auto held_data = x;
+  const std::vector<index_t> held_shape{3, 7};
+  const auto held = cache.plan(held_shape, 0b10, FFTW_FORWARD, held_data.data(), held_data.data(), 1);
+  for (index_t n = 1; n <= static_cast<index_t>(max_cached_plans) + 40; ++n) {
+    array<cfloat, 2> a(extents<2>{1, 1000 + n});
+    cache.plan({1, 1000 + n}, 0b10, FFTW_FORWARD, a.data(), a.data(), 1)->execute(a.data(), a.data());
+    if (n % 16 == 0) (void)fftc(x.cview(), {1});  // used now and then: recently used, kept
+    EXPECT_LE(cache.plans_cached(), max_cached_plans);
+  }
+  // The held plan was dropped from the cache (never used since) but still works.
+  held->execute(held_data.data(), held_data.data());
+  const auto again = fftc(x.cview(), {1});
+  double e = 0, n2 = 0;
+  for (index_t c = 0; c < 3; ++c)
+    for (index_t k = 0; k < 7; ++k) {
+      // fftc = shifted unitary DFT; the raw forward plan is the unshifted, unscaled DFT: compare with a direct sum.
+      std::complex<double> s = 0;
+      for (index_t j = 0; j < 7; ++j)
+        s += std::complex<double>(x(c, j)) * std::polar(1.0, -2 * 3.14159265358979323846 * static_cast<double>(j * k) / 7);
+      e += std::norm(std::complex<double>(held_data(c, k)) - s), n2 += std::norm(s);
+    }
+  EXPECT_LT(std::sqrt(e / n2), 1e-6);
+  EXPECT_LT(test::relative_error(again, fftc(x.cview(), {1})), 1e-7);
+}
+
 // A batch above the measuring limit runs as sub-batches of one plan: same numbers as one plan for all.
 // (The real limit is 1 GiB; the test passes 8 volumes, so chunks of 2. Sizes: 9 coils of 2 x 16 x 12 x 3,
 // an odd coil count so the last chunk is shorter, and a trailing untransformed axis.)
@@ -148,7 +179,7 @@ TEST(Fft, LargeBatchesRunInChunksWithTheSameResult) {
   const std::size_t volume_bytes = 2 * 16 * 12 * 3 * sizeof(cfloat);
   auto whole = x, chunked = x;
   fftw_plan_cache<float>::instance().plan(shape, mask, FFTW_FORWARD, whole.data(), whole.data(), 1)
-      .execute(whole.data(), whole.data());
+      ->execute(whole.data(), whole.data());
   const auto plans_before = fftw_plan_cache<float>::instance().plans_made();
   const fft_planner_effort effort = fft_planner_effort_setting();
   set_fft_planner_effort(fft_planner_effort::measure);

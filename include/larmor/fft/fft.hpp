@@ -50,7 +50,7 @@ void execute_dft_inplace(const std::vector<index_t>& shape, unsigned mask, int s
   auto& plans = fftw_plan_cache<Real>::instance();
   if (lead == 0 || lead == shape.size() || static_cast<std::size_t>(batch) * volume_bytes <= batch_limit_bytes ||
       fft_planner_effort_setting() != fft_planner_effort::measure) {
-    plans.plan(shape, mask, sign, data, data, threads).execute(data, data);
+    plans.plan(shape, mask, sign, data, data, threads)->execute(data, data);
     return;
   }
   const index_t per_chunk = std::max<index_t>(1, static_cast<index_t>(batch_limit_bytes / 4 / volume_bytes));
@@ -60,7 +60,7 @@ void execute_dft_inplace(const std::vector<index_t>& shape, unsigned mask, int s
   for (index_t b0 = 0; b0 < batch; b0 += per_chunk) {
     sub[0] = std::min(per_chunk, batch - b0);
     std::complex<Real>* p = data + b0 * inner;
-    plans.plan(sub, sub_mask, sign, p, p, threads).execute(p, p);
+    plans.plan(sub, sub_mask, sign, p, p, threads)->execute(p, p);
   }
 }
 
@@ -109,9 +109,9 @@ bool centered_dft_planewise(strided_view<const std::complex<Real>, R> in, std::c
   for (std::size_t a = lead; a < R; ++a) shape.push_back(in.shape(a));
   const unsigned sub_mask = ((1u << (R - lead)) - 1u) << 1;
   auto& plans = fftw_plan_cache<Real>::instance();
-  const auto& full_plan = plans.plan(shape, sub_mask, sign, out, out, 1, planewise_measure_min_points);
+  const auto full_plan = plans.plan(shape, sub_mask, sign, out, out, 1, planewise_measure_min_points);
   shape[0] = last;
-  const auto& last_plan = plans.plan(shape, sub_mask, sign, out, out, 1, planewise_measure_min_points);
+  const auto last_plan = plans.plan(shape, sub_mask, sign, out, out, 1, planewise_measure_min_points);
   const Real scale = static_cast<Real>(post_sign / std::sqrt(n_total));
   const index_t nx = in.shape(R - 1), rows = plane / nx, h = nx / 2;
   // Row r of a plane: sign (-1)^(sum of its indices along the transformed axes before x), and its partner:
@@ -135,7 +135,7 @@ bool centered_dft_planewise(strided_view<const std::complex<Real>, R> in, std::c
     const index_t b0 = ch * per_chunk, nb = ch + 1 == chunks ? last : per_chunk;
     cplx* p = out + b0 * plane;
     if (src != out) std::copy_n(src + b0 * plane, nb * plane, p);
-    (nb == per_chunk ? full_plan : last_plan).execute(p, p);
+    (nb == per_chunk ? full_plan : last_plan)->execute(p, p);
     // out[k] = scale m(k) F(x)[k + N/2]: the halves of every axis swapped, with the modulation and scale.
     std::vector<cplx> tmp(static_cast<std::size_t>(h));
     for (index_t b = 0; b < nb; ++b)

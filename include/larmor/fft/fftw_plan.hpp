@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <complex>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <map>
@@ -168,7 +169,12 @@ class fftw_plan_handle {
   typename traits::plan plan_;
 };
 
-// The process-wide plan cache. plan() returns a plan that stays valid until the program ends.
+// The process-wide plan cache. plan() returns a shared handle: the plan stays valid as long as the caller
+// holds it, also after the cache let it go. The cache keeps at most max_cached_plans plans per precision
+// and drops the least recently used one beyond that (a server that reconstructs scans of ever new sizes
+// for months would otherwise keep every plan it ever made: each holds twiddle tables and, for measured
+// plans, the planner's choices). A dropped plan is made again when its shape comes back.
+inline constexpr std::size_t max_cached_plans = 256;
 template <class Real>
 class fftw_plan_cache {
   using traits = detail::fftw_traits<Real>;
@@ -196,9 +202,9 @@ class fftw_plan_cache {
   // sign: FFTW_FORWARD (-1) or FFTW_BACKWARD (+1). axes_mask bit a: transform axis a.
   // measure_min: fewer points are planned with FFTW_ESTIMATE even under the `measure` effort, unless one
   // transformed volume reaches measure_min_volume_points.
-  const fftw_plan_handle<Real>& plan(const std::vector<index_t>& shape, unsigned axes_mask, int sign,
-                                     const std::complex<Real>* in, const std::complex<Real>* out, int threads,
-                                     index_t measure_min = detail::measure_min_points) {
+  std::shared_ptr<const fftw_plan_handle<Real>> plan(const std::vector<index_t>& shape, unsigned axes_mask, int sign,
+                                                     const std::complex<Real>* in, const std::complex<Real>* out,
+                                                     int threads, index_t measure_min = detail::measure_min_points) {
     const bool aligned = traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(in))) == 0 &&
                          traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(out))) == 0;
     index_t total = 1, volume = 1;
@@ -212,17 +218,37 @@ class fftw_plan_cache {
         bytes > detail::measure_scratch_limit_bytes)
       effort = static_cast<int>(fft_planner_effort::estimate);
     key k{shape, axes_mask, sign, in == out, aligned, threads, effort};
+    // Declared before the lock: a plan dropped from the cache is destroyed (which takes the planner mutex)
+    // after the lock is released, if no caller holds it any more.
+    std::shared_ptr<const fftw_plan_handle<Real>> dropped;
     std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
+    ++uses_;
     auto it = plans_.find(k);
-    if (it != plans_.end()) return *it->second;
+    if (it != plans_.end()) {
+      it->second.last_use = uses_;
+      return it->second.handle;
+    }
+    if (plans_.size() >= max_cached_plans) {
+      auto oldest = plans_.begin();
+      for (auto j = plans_.begin(); j != plans_.end(); ++j)
+        if (j->second.last_use < oldest->second.last_use) oldest = j;
+      dropped = std::move(oldest->second.handle);
+      plans_.erase(oldest);
+    }
     ++plans_made_;
-    return *plans_.emplace(k, std::make_unique<fftw_plan_handle<Real>>(make(k))).first->second;
+    auto handle = std::make_shared<const fftw_plan_handle<Real>>(make(k));
+    plans_.emplace(k, entry{handle, uses_});
+    return handle;
   }
 
-  // Plans created so far (the benchmark and tests use it to show reuse).
+  // Plans created so far (the benchmark and tests use it to show reuse), and plans held now.
   std::size_t plans_made() const {
     std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
     return plans_made_;
+  }
+  std::size_t plans_cached() const {
+    std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
+    return plans_.size();
   }
 
  private:
@@ -270,8 +296,13 @@ class fftw_plan_cache {
     return p;
   }
 
-  std::map<key, std::unique_ptr<fftw_plan_handle<Real>>> plans_;
+  struct entry {
+    std::shared_ptr<const fftw_plan_handle<Real>> handle;
+    std::uint64_t last_use = 0;
+  };
+  std::map<key, entry> plans_;
   std::size_t plans_made_ = 0;
+  std::uint64_t uses_ = 0;
 };
 
 }  // namespace larmor

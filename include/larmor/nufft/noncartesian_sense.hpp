@@ -53,6 +53,7 @@ class noncartesian_sense_operator : public linear_operator<cfloat> {
   const nufft_plan<float, D>& plan() const { return plan_; }
 
   void apply(const cfloat* x, cfloat* y) const override {
+    const single_user_scope one(user_, "noncartesian_sense_operator");
     const index_t n = plan_.image_size();
     cfloat* img = img_.data();
     const cfloat* s = maps_.data();
@@ -63,11 +64,13 @@ class noncartesian_sense_operator : public linear_operator<cfloat> {
   }
 
   void adjoint(const cfloat* y, cfloat* x) const override {
+    const single_user_scope one(user_, "noncartesian_sense_operator");
     plan_.adjoint(y, img_.data(), coils_);
     combine(img_.data(), x);
   }
 
   void normal(const cfloat* x, cfloat* out) const override {
+    const single_user_scope one(user_, "noncartesian_sense_operator");
     if (!toeplitz_) {
       linear_operator<cfloat>::normal(x, out);
       return;
@@ -178,6 +181,7 @@ class noncartesian_sense_operator : public linear_operator<cfloat> {
   extents<D> N_{};
   array<cfloat, 1> hhat_;
   mutable array<cfloat, 1> img_, pad_;
+  single_user_flag user_;  // one thread at a time (img_, pad_)
 };
 
 struct cgsense_noncartesian_options {

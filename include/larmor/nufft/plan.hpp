@@ -1,7 +1,7 @@
 // larmor/nufft/plan.hpp — non-uniform FFT plan: type 2 (image -> samples) and type 1 (its adjoint) in
 // 1D/2D/3D, float and double, for many coils per execution.
 //
-// Convention (DESIGN.md, binding):
+// Convention (docs/design.md, docs/nufft.md; binding):
 //   forward (type 2):  y(k) = N^-1/2 sum_r x(r) exp(-2 pi i sum_d k_d r_d / N_d),   r_d = j_d - N_d//2
 //   adjoint (type 1):  x(r) = N^-1/2 sum_k y(k) exp(+2 pi i sum_d k_d r_d / N_d)    (the exact adjoint)
 // N = prod N_d; k in cycles per field of view, nominally [-N_d/2, N_d/2) (any real value is accepted and
@@ -36,6 +36,7 @@
 
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/core/single_user.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/nufft_kernels.hpp"
 #include "larmor/nufft/es_kernel.hpp"
@@ -296,6 +297,7 @@ class nufft_plan {
   template <class F>
   void for_chunks(index_t batch, F&& f) const {
     LARMOR_CHECK_ARG(batch >= 0, "nufft: batch must be >= 0, got ", batch);
+    const single_user_scope one(user_, "nufft_plan");  // grid_ is this call's
     const index_t gs = grid_size();
     const index_t per = std::max<index_t>(1, static_cast<index_t>((std::size_t{1} << 30) / (sizeof(complex) * static_cast<std::size_t>(gs))));
     const index_t chunk = std::min(batch, per);
@@ -511,6 +513,7 @@ class nufft_plan {
   std::vector<Real> z_;
   std::vector<index_t> phases_[1u << D];
   mutable array<complex, 1> grid_;
+  single_user_flag user_;  // forward/adjoint: one thread at a time (grid_)
 };
 
 }  // namespace larmor

@@ -1,4 +1,4 @@
-// larmor/ops/compose.hpp — building blocks for combining linear operators (DESIGN.md, "Operators,
+// larmor/ops/compose.hpp — building blocks for combining linear operators (docs/design.md, "Operators,
 // proximal maps, solvers"): the identity, a product B A (applied right to left) and a vertical stack
 // [A_1; A_2; ...] (outputs concatenated, normal = sum_i A_i^H A_i).
 // Operators are referenced, not copied (they must outlive the combination). Work buffers are kept, so a
@@ -37,10 +37,12 @@ class composed_operator : public linear_operator<cfloat> {
   index_t input_size() const override { return A_.input_size(); }
   index_t output_size() const override { return B_.output_size(); }
   void apply(const cfloat* x, cfloat* y) const override {
+    const single_user_scope one(user_, "composed_operator");
     A_.apply(x, mid_.data());
     B_.apply(mid_.data(), y);
   }
   void adjoint(const cfloat* y, cfloat* x) const override {
+    const single_user_scope one(user_, "composed_operator");
     B_.adjoint(y, mid_.data());
     A_.adjoint(mid_.data(), x);
   }
@@ -49,6 +51,7 @@ class composed_operator : public linear_operator<cfloat> {
   const linear_operator<cfloat>& B_;
   const linear_operator<cfloat>& A_;
   mutable std::vector<cfloat> mid_;
+  single_user_flag user_;
 };
 
 // y = [A_1 x; A_2 x; ...]; normal = sum_i A_i^H A_i x (each through its own normal()).
@@ -78,6 +81,7 @@ class stacked_operator : public linear_operator<cfloat> {
  private:
   template <class F>
   void accumulate(cfloat* out, F&& f) const {
+    const single_user_scope one(user_, "stacked_operator");
     const index_t n = input_size();
     f(ops_[0], out);
     for (std::size_t i = 1; i < ops_.size(); ++i) {
@@ -88,6 +92,7 @@ class stacked_operator : public linear_operator<cfloat> {
   std::vector<const linear_operator<cfloat>*> ops_;
   index_t m_ = 0;
   mutable std::vector<cfloat> tmp_;
+  single_user_flag user_;
 };
 
 }  // namespace larmor

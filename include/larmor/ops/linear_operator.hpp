@@ -1,5 +1,5 @@
 // larmor/ops/linear_operator.hpp — the interface every linear operator of the operator / proximal /
-// solver layer implements (DESIGN.md, "Operators, proximal maps, solvers").
+// solver layer implements (docs/design.md, "Operators, proximal maps, solvers").
 //
 //   A : C^n -> C^m      apply:   y = A x        (x: input_size() elements, y: output_size())
 //                       adjoint: x = A^H y
@@ -11,13 +11,15 @@
 // never alias inputs. The solvers (solvers/) see only this interface and proximal maps (prox/), never MRI
 // types, so a new trajectory or penalty does not touch them.
 //
-// Threads: an operator brings its own parallelism inside apply/adjoint/normal. Unless its header says
-// otherwise an operator object keeps work buffers and must not be used from two threads at once.
+// Threads: an operator brings its own parallelism inside apply/adjoint/normal. An operator object keeps
+// work buffers and is for one thread at a time: those that write buffers in their const methods check it
+// (core/single_user.hpp) and refuse a second thread with InvalidArgument. Make one per thread.
 #pragma once
 
 #include <complex>
 
 #include "larmor/core/array.hpp"
+#include "larmor/core/single_user.hpp"
 
 namespace larmor {
 
@@ -32,6 +34,7 @@ class linear_operator {
   virtual void apply(const T* x, T* y) const = 0;
   virtual void adjoint(const T* y, T* x) const = 0;
   virtual void normal(const T* x, T* out) const {
+    const single_user_scope one(normal_user_, "linear_operator::normal");
     if (work_.size() != output_size()) work_ = array<T, 1>(extents<1>{output_size()}, uninitialized);
     apply(x, work_.data());
     adjoint(work_.data(), out);
@@ -39,6 +42,7 @@ class linear_operator {
 
  private:
   mutable array<T, 1> work_;
+  single_user_flag normal_user_;
 };
 
 }  // namespace larmor

@@ -34,6 +34,7 @@
 #include "larmor/calib/calibration_region.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/core/single_user.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
 #include "larmor/pi/sampling.hpp"
@@ -173,6 +174,7 @@ class sense_operator {
 
   // k (coils, [z,] y, x) = M fftc(S x).
   array<cfloat, R> forward(strided_view<const cfloat, D> x) const {
+    const single_user_scope one(user_, "sense_operator");
     check_image("forward", x);
     const auto xc = to_array(x);
     std_maps_cache();
@@ -187,6 +189,7 @@ class sense_operator {
   array<cfloat, D> adjoint(strided_view<const cfloat, R> k) const {
     LARMOR_CHECK_ARG(k.shape() == coil_shape(), "sense_operator::adjoint: k has shape ", shape_string(k.shape()),
                      ", expected ", shape_string(coil_shape()));
+    const single_user_scope one(user_, "sense_operator");
     std_maps_cache();
     array<cfloat, R> tmp = to_array(k);
     apply_weights(tmp.data(), weights_.data());
@@ -236,6 +239,7 @@ class sense_operator {
   }
   // out = A^H A in, both npix samples in the internal layout (must not alias).
   void normal_internal(const cfloat* in, cfloat* out) const {
+    const single_user_scope one(user_, "sense_operator");
     if (line_mode_)
       normal_lines(in, out);
     else
@@ -282,9 +286,9 @@ class sense_operator {
       std::vector<index_t> bshape{nc_};
       for (std::size_t a = 0; a + 1 < D; ++a) bshape.push_back(shape_[a]);
       const unsigned mask = D == 2 ? 2u : 6u;
-      plan_fwd_ = &fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_FORWARD, batch_[0].data(),
+      plan_fwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_FORWARD, batch_[0].data(),
                                                            batch_[0].data(), 1);
-      plan_bwd_ = &fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_BACKWARD, batch_[0].data(),
+      plan_bwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_BACKWARD, batch_[0].data(),
                                                            batch_[0].data(), 1);
     } else {
       std::vector<float> w2(static_cast<std::size_t>(npix_));
@@ -298,9 +302,9 @@ class sense_operator {
       for (std::size_t a = 0; a < D; ++a) bshape.push_back(shape_[a]);
       const unsigned mask = D == 2 ? 6u : 14u;
       const int threads = npix_ * nc_ < (index_t{1} << 16) ? 1 : num_threads();
-      plan_fwd_ = &fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_FORWARD, expanded_.data(),
+      plan_fwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_FORWARD, expanded_.data(),
                                                            expanded_.data(), threads);
-      plan_bwd_ = &fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_BACKWARD, expanded_.data(),
+      plan_bwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_BACKWARD, expanded_.data(),
                                                            expanded_.data(), threads);
     }
   }
@@ -400,9 +404,10 @@ class sense_operator {
   array<cfloat, 1> maps_;               // (x, coils, lines) in line mode, (coils, pixels) otherwise
   mutable array<cfloat, 1> std_maps_;   // (coils, pixels) copy for forward/adjoint in line mode, on demand
   mutable std::vector<array<cfloat, 1>> batch_;  // per-thread (coils, lines) work buffers (line mode)
-  mutable array<cfloat, 1> expanded_;   // (coils, pixels) work buffer (point mode)
-  const fftw_plan_handle<float>* plan_fwd_ = nullptr;
-  const fftw_plan_handle<float>* plan_bwd_ = nullptr;
+  mutable array<cfloat, 1> expanded_;
+  single_user_flag user_;               // one thread at a time (the buffers above)   // (coils, pixels) work buffer (point mode)
+  std::shared_ptr<const fftw_plan_handle<float>> plan_fwd_;
+  std::shared_ptr<const fftw_plan_handle<float>> plan_bwd_;
 };
 
 }  // namespace larmor

@@ -8,17 +8,24 @@
 // threads, and each thread runs coil after coil through ONE image-sized buffer (expand with the map, FFT
 // in place with a single-threaded plan reused for every call, weight, inverse FFT, multiply-accumulate
 // into its own sum), so the working set per thread is two images (cache resident at 256^2) instead of
-// the coil-expanded array streamed through memory five times; the per-thread sums are added at the end.
-// Memory: the maps (one copy), 2 images per thread.
-// Images are ([z,] y, x) row-major flat vectors, maps (coils, [z,] y, x). Threads: parallel over coils;
-// not for two threads at once (work buffers).
+// the coil-expanded array streamed through memory five times; the partial sums are added at the end.
+// The coils are split into a fixed number of groups (coil_groups: from the coil count and the image size
+// only, never from the thread count), each summed in coil order and the group sums added in group order,
+// so the result is the same bit for bit on 1 or N threads (iterative solvers would otherwise carry the
+// round-off of one split into every later iterate).
+// Memory: the maps (one copy), 2 images per coil group (at most 8 groups, at most 256 MiB of work buffers).
+// Images are ([z,] y, x) row-major flat vectors, maps (coils, [z,] y, x). Threads: parallel over coil
+// groups; one object for one thread at a time (work buffers; checked: core/single_user.hpp).
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <memory>
 #include <vector>
 
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/core/single_user.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
 
@@ -53,11 +60,11 @@ class sense_point_normal {
         }
       }
     }
-    nt_ = static_cast<int>(std::min<index_t>(std::max(1, num_threads()), nc));
-    for (int t = 0; t < 2 * nt_; ++t) work_.emplace_back(extents<1>{npix_}, uninitialized);
+    ng_ = coil_groups(nc, npix_);
+    for (index_t t = 0; t < 2 * ng_; ++t) work_.emplace_back(extents<1>{npix_}, uninitialized);
     const unsigned mask = (1u << d) - 1u;
-    fwd_ = &fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_FORWARD, work_[0].data(), work_[0].data(), 1);
-    bwd_ = &fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_BACKWARD, work_[0].data(), work_[0].data(), 1);
+    fwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_FORWARD, work_[0].data(), work_[0].data(), 1);
+    bwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_BACKWARD, work_[0].data(), work_[0].data(), 1);
   }
 
   index_t coils() const { return nc_; }
@@ -65,11 +72,20 @@ class sense_point_normal {
 
   index_t sets() const { return nsets_; }
 
+  // The coil groups: up to 8 (enough to keep 8 cores busy), fewer when 2 images per group would pass
+  // 256 MiB (3D volumes), never more than the coils. Depends on nothing else.
+  static index_t coil_groups(index_t nc, index_t npix) {
+    const double image_bytes = static_cast<double>(npix) * sizeof(cfloat);
+    const auto fit = static_cast<index_t>(std::max(1.0, std::floor(256.0 * (1 << 20) / (2.0 * image_bytes))));
+    return std::max<index_t>(1, std::min<index_t>({nc, index_t{8}, fit}));
+  }
+
   // out = A^H A in (npix samples each, must not alias), with the mask of `set`.
   void apply(const cfloat* in, cfloat* out, index_t set = 0) const {
     LARMOR_CHECK_ARG(set >= 0 && set < nsets_, "sense_point_normal: mask set ", set, " of ", nsets_);
-    parallel_for(nt_, [&](index_t t) {
-      const index_t c0 = nc_ * t / nt_, c1 = nc_ * (t + 1) / nt_;
+    const single_user_scope one(user_, "sense_point_normal");
+    parallel_for_dynamic(ng_, [&](index_t t) {
+      const index_t c0 = nc_ * t / ng_, c1 = nc_ * (t + 1) / ng_;
       cfloat* buf = work_[static_cast<std::size_t>(2 * t)].data();
       cfloat* acc = t == 0 ? out : work_[static_cast<std::size_t>(2 * t + 1)].data();
       const float* w = w_.data() + set * npix_;
@@ -86,9 +102,9 @@ class sense_point_normal {
       }
       if (c1 == c0) std::fill(acc, acc + npix_, cfloat(0.f, 0.f));
     });
-    if (nt_ > 1)
+    if (ng_ > 1)
       parallel_for_blocks(npix_, 4096, [&](index_t p0, index_t n) {
-        for (int t = 1; t < nt_; ++t) {
+        for (index_t t = 1; t < ng_; ++t) {
           const cfloat* a = work_[static_cast<std::size_t>(2 * t + 1)].data();
           for (index_t p = p0; p < p0 + n; ++p) out[p] += a[p];
         }
@@ -100,10 +116,11 @@ class sense_point_normal {
   std::vector<index_t> shape_;
   array<cfloat, 1> maps_;
   std::vector<float> w_;
-  int nt_ = 1;
-  mutable std::vector<array<cfloat, 1>> work_;  // per thread: buffer, partial sum
-  const fftw_plan_handle<float>* fwd_ = nullptr;
-  const fftw_plan_handle<float>* bwd_ = nullptr;
+  index_t ng_ = 1;                              // coil groups (coil_groups)
+  mutable std::vector<array<cfloat, 1>> work_;  // per coil group: buffer, partial sum
+  single_user_flag user_;
+  std::shared_ptr<const fftw_plan_handle<float>> fwd_;
+  std::shared_ptr<const fftw_plan_handle<float>> bwd_;
 };
 
 }  // namespace larmor
