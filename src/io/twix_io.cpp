@@ -444,13 +444,10 @@ class parser {
       a.sample_time_us = dwell_us;
       channels = std::max<long>(channels, a.channels());
       total_samples += static_cast<double>(a.data.size());
-      if (a.has(acq_flag::is_noise_measurement) || a.has(acq_flag::is_phasecorr_data) ||
-          a.has(acq_flag::is_navigation_data) || a.has(acq_flag::is_rtfeedback_data) ||
-          a.has(acq_flag::is_hpfeedback_data))
-        continue;
+      if (a.has(acq_flag::is_noise_measurement) || a.is_auxiliary()) continue;
       const long ns = static_cast<long>(a.samples()) - a.discard_pre - a.discard_post;
       if (ns <= 0) continue;  // assemble_kspace names such a readout
-      const long c = static_cast<long>(a.center_sample) - a.discard_pre;
+      const long c = static_cast<long>(a.center_sample) - (a.has(acq_flag::is_reverse) ? a.discard_post : a.discard_pre);
       nx = std::max(nx, a.center_sample == 0 || c < 0 ? ns : 2 * std::max(c, ns - c));
       max_lin = std::max<long>(max_lin, a.idx.kspace_encode_step_1);
       min_lin = std::min<long>(min_lin, a.idx.kspace_encode_step_1);

@@ -54,10 +54,10 @@ TEST(KspaceAssembly, FullySampledEvenAndOddSizes) {
   }
 }
 
-// A reversed readout runs from +kx to -kx. Written here from the physics, not from the assembler's
-// arithmetic: recorded sample s of a reversed line sits at kx = (center_sample - s) (grid units), of a
-// forward line at kx = (s - center_sample); grid column x holds kx = x - nx/2, and the DFT grid holds
-// kx = +nx/2 at x = 0 (the same exponential as -nx/2).
+// A reversed readout runs from +kx to -kx: recorded sample s of a reversed line starting at kx_first sits at
+// kx_first - s, of a forward line at kx_first + s; grid column x holds kx = x - nx/2. center_sample is the
+// centre counted in +kx order (the number the forward readout of the same echo carries: what Siemens'
+// kSpaceCentreColumn and siemens_to_ismrmrd write), so a reversed line's recorded centre is ns - 1 - it.
 void record_line(io::acquisition& a, const array<cfloat, 4>& truth, index_t y, index_t nx, index_t kx_first,
                  index_t ns, bool reverse) {
   const index_t nc = truth.shape(0);
@@ -66,33 +66,34 @@ void record_line(io::acquisition& a, const array<cfloat, 4>& truth, index_t y, i
     const index_t kx = reverse ? kx_first - s : kx_first + s;
     const index_t x = ((kx + nx / 2) % nx + nx) % nx;
     for (index_t c = 0; c < nc; ++c) a.data(c, s) = truth(c, 0, y, x);
-    if (kx == 0) a.center_sample = static_cast<std::uint16_t>(s);
+    if (kx == 0) a.center_sample = static_cast<std::uint16_t>(reverse ? ns - 1 - s : s);
   }
   if (reverse) a.flags |= flag_bit(acq_flag::is_reverse);
 }
 
 TEST(KspaceAssembly, ReverseLinesAreFlipped) {
-  // Symmetric readouts: forward lines kx = -5..4, reversed ones +5..-4 (the +5 sample is the -5 column).
+  // Symmetric readouts: forward lines kx = -5..4, reversed ones 4..-5: the plain mirror.
   const index_t nx = 10;
   stream s = make_stream(2, 1, 8, nx, [](io::acquisition&, index_t, index_t) { return true; });
   for (auto& a : s.raw.acquisitions) {
     const index_t y = a.idx.kspace_encode_step_1;
     const bool rev = y % 2 == 1;
-    record_line(a, s.truth, y, nx, rev ? nx / 2 : -nx / 2, nx, rev);
+    record_line(a, s.truth, y, nx, rev ? nx / 2 - 1 : -nx / 2, nx, rev);
+    EXPECT_EQ(a.center_sample, nx / 2);
   }
   EXPECT_EQ(test::relative_error(assemble_kspace(s.raw).imaging[0].kspace, s.truth), 0.0);
 }
 
 TEST(KspaceAssembly, ReversedAsymmetricEchoIsPlacedByItsCentreSample) {
   // Asymmetric echo (bipolar multi-echo, EPI without ramps): kx = -3..7 of a 16-sample grid (11 samples),
-  // every other line recorded in reverse (+7 down to -3: the centre is recorded sample 7, not 3).
+  // every other line recorded in reverse (+7 down to -3: recorded sample 7, centre 3 in +kx order).
   const index_t nx = 16, ns = 11;
   stream s = make_stream(3, 1, 6, nx, [](io::acquisition&, index_t, index_t) { return true; });
   for (auto& a : s.raw.acquisitions) {
     const index_t y = a.idx.kspace_encode_step_1;
     const bool rev = y % 2 == 1;
     record_line(a, s.truth, y, nx, rev ? 7 : -3, ns, rev);
-    EXPECT_EQ(a.center_sample, rev ? 7 : 3);
+    EXPECT_EQ(a.center_sample, 3);
   }
   const auto k = assemble_kspace(s.raw).imaging[0].kspace;
   for (index_t c = 0; c < 3; ++c)

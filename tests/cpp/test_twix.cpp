@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <complex>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -235,14 +237,15 @@ TEST(TwixRead, EpiReflectAndPhaseCorrection) {
   EXPECT_EQ(kd.skipped, 3);
   ASSERT_EQ(kd.imaging.size(), 1u);
   EXPECT_EQ(kd.imaging[0].lines, 80);
-  // Reflected lines are reversed by the assembly: line y of the buffer equals the recorded samples reversed,
-  // their centre (recorded sample 80 of 160) moved to ns - 1 - 80 = 79 and placed at x = 80: x <- n - x.
+  // Reflected lines are reversed by the assembly: line y of the buffer equals the recorded samples reversed
+  // (kSpaceCentreColumn 80 counts in +kx order for both polarities: x <- n - 1 - x; the placement is checked
+  // against the scan's own echoes in EpiReversedEchoesMeetTheForwardOnes below).
   const auto& k = kd.imaging[0].kspace;
   for (const auto& a : raw.acquisitions) {
     if (a.has(acq_flag::is_phasecorr_data)) continue;
     const index_t y = a.idx.kspace_encode_step_1, n = a.samples();
-    for (index_t x = 1; x < n; ++x)
-      ASSERT_EQ(k(1, 0, y, x), a.data(1, a.has(acq_flag::is_reverse) ? n - x : x)) << "line " << y;
+    for (index_t x = 0; x < n; ++x)
+      ASSERT_EQ(k(1, 0, y, x), a.data(1, a.has(acq_flag::is_reverse) ? n - 1 - x : x)) << "line " << y;
   }
   if (!test::have_bart()) GTEST_SKIP() << "bart not installed";
   // bart twixread keeps the samples as recorded (no reflection) and drops the PHASCOR scans.
@@ -251,6 +254,126 @@ TEST(TwixRead, EpiReflectAndPhaseCorrection) {
   const double err = test::relative_error(ours, ref);
   std::printf("epi: relative difference to bart twixread %.3g\n", err);
   EXPECT_LT(err, 1e-6);
+}
+
+// The reversed-readout placement against the scan's own echoes, not against the assembler's arithmetic.
+// epi.dat's ADC window is symmetric about its readout lobe (trapezoid 160 + 240 + 160 us, ADC from 32 us for
+// 160 x 3.1 us: 32..528 of 560 us; test_epi reads these from the header), so both polarities cross kx = 0 at
+// the same point of the window, and once the reversed lines run in +kx order a forward and a reversed echo
+// of the same object must sit at the same kx up to the gradient delay: a fraction of a sample (test_epi's
+// ghost fit of this scan: |slope| < 0.03 rad/pixel). Placing the reversed lines one sample off (x <- n - x
+// instead of n - 1 - x, or the reverse) shows here as a shift of about one sample. The shift d of reversed
+// against forward echoes is measured in hybrid space (x image, line) with a direct DFT: c(x) = sum over
+// coils of conj(F(x)) R(x) has the phase slope 2 pi d / N per pixel (the average phase step over the pixels
+// with signal). Two references from the same scan: its three phase-correction navigators (no phase
+// encoding: the same echo read in both directions) and its imaging lines (pairs F->R and R->F; half their
+// difference cancels the object's own phase change from line to line). Measured on this scan: navigators
+// 0.17 and imaging lines -0.27 samples with the reversed lines as recorded reversed (x = n - 1 - s); 1.17 and
+// 0.73 with x = n - s.
+using cd = std::complex<double>;
+
+// Centred unitary inverse DFT of the x axis of every line: (coils, 1, y, x) -> (coils, y, x) in double.
+std::vector<cd> hybrid_lines(const array<cfloat, 4>& k) {
+  const index_t nc = k.shape(0), ny = k.shape(2), n = k.shape(3);
+  std::vector<cd> w(static_cast<std::size_t>(n));
+  const double two_pi = 2 * 3.14159265358979323846;
+  for (index_t m = 0; m < n; ++m) w[static_cast<std::size_t>(m)] = std::polar(1.0, two_pi * double(m) / double(n));
+  std::vector<cd> out(static_cast<std::size_t>(nc * ny * n));
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t y = 0; y < ny; ++y)
+      for (index_t x = 0; x < n; ++x) {
+        cd s = 0;
+        for (index_t u = 0; u < n; ++u) {
+          const index_t m = (((x - n / 2) * (u - n / 2)) % n + n) % n;
+          s += cd(k(c, 0, y, u)) * w[static_cast<std::size_t>(m)];
+        }
+        out[static_cast<std::size_t>((c * ny + y) * n + x)] = s / std::sqrt(double(n));
+      }
+  return out;
+}
+
+// The kx shift (samples) that the phase slope of c(x) stands for: the mean phase step between neighbouring
+// pixels where |c| exceeds a fifth of its peak, times N / 2 pi.
+double kx_shift(const std::vector<cd>& c) {
+  const std::size_t n = c.size();
+  double peak = 0;
+  for (const auto& v : c) peak = std::max(peak, std::abs(v));
+  cd step = 0;
+  for (std::size_t x = 0; x + 1 < n; ++x)
+    if (std::abs(c[x]) > 0.2 * peak && std::abs(c[x + 1]) > 0.2 * peak) step += std::conj(c[x]) * c[x + 1];
+  return std::arg(step) * double(n) / (2 * 3.14159265358979323846);
+}
+
+TEST(TwixRead, EpiReversedEchoesMeetTheForwardOnes) {
+  REQUIRE_DATA(epi_dat);
+  const auto raw = io::read_twix(shared(epi_dat));
+  auto cartesian = raw;
+  cartesian.header.trajectory = "cartesian";
+  cartesian.acquisitions.clear();
+  auto navs = cartesian;
+  std::map<index_t, bool> reversed_line;
+  index_t nav = 0;
+  for (const auto& a : raw.acquisitions) {
+    if (!a.has(acq_flag::is_phasecorr_data)) {
+      reversed_line[a.idx.kspace_encode_step_1] = a.has(acq_flag::is_reverse);
+      cartesian.acquisitions.push_back(a);
+      continue;
+    }
+    auto b = a;  // a navigator as an imaging line of its own (0, 1, 2), the assembler's placement
+    for (const auto f : {acq_flag::is_phasecorr_data, acq_flag::is_rtfeedback_data, acq_flag::is_hpfeedback_data,
+                         acq_flag::is_navigation_data})  // PHASCOR navigators also carry RTFEEDBACK here
+      b.flags &= ~io::flag_bit(f);
+    b.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(nav);
+    reversed_line[-1 - nav] = a.has(acq_flag::is_reverse);
+    ++nav;
+    navs.acquisitions.push_back(std::move(b));
+  }
+  ASSERT_EQ(nav, 3);
+  assembly_options keep_os;
+  keep_os.remove_oversampling = false;
+  const auto ki = assemble_kspace(cartesian, keep_os), kn = assemble_kspace(navs, keep_os);
+  ASSERT_EQ(ki.imaging.size(), 1u);
+  ASSERT_EQ(kn.imaging.size(), 1u);
+  const auto& k = ki.imaging[0].kspace;
+  ASSERT_EQ(k.shape(), (extents<4>{2, 1, 80, 160}));
+  const index_t nc = 2, ny = 80, n = 160;
+  const index_t y_shift = ny / 2 - (raw.header.e1 ? raw.header.e1->center : ny / 2);
+  const auto at = [](index_t i) { return static_cast<std::size_t>(i); };
+  // Navigators: the forward one against the mean of the reversed ones.
+  const auto hn = hybrid_lines(kn.imaging[0].kspace);
+  std::vector<cd> f(at(nc * n)), r(f.size()), cn(at(n));
+  index_t nf = 0, nr = 0;
+  for (index_t i = 0; i < nav; ++i) {
+    const bool rev = reversed_line[-1 - i];
+    (rev ? nr : nf) += 1;
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t x = 0; x < n; ++x) (rev ? r : f)[at(c * n + x)] += hn[at((c * ny + i + y_shift) * n + x)];
+  }
+  ASSERT_GT(nf, 0);
+  ASSERT_GT(nr, 0);
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t x = 0; x < n; ++x) cn[at(x)] += std::conj(f[at(c * n + x)]) * r[at(c * n + x)];
+  const double d_nav = kx_shift(cn);
+  // Imaging lines 20..60 (the centre of k-space): forward->reversed and reversed->forward neighbours.
+  const auto hi = hybrid_lines(k);
+  std::vector<cd> c_fr(at(n)), c_rf(c_fr.size());
+  for (index_t y = 20; y < 60; ++y) {
+    const index_t line = y - y_shift;
+    ASSERT_TRUE(reversed_line.count(line) && reversed_line.count(line + 1)) << "line " << line;
+    ASSERT_NE(reversed_line[line], reversed_line[line + 1]) << "EPI lines alternate in polarity";
+    auto& acc = reversed_line[line] ? c_rf : c_fr;
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t x = 0; x < n; ++x)
+        acc[at(x)] += std::conj(hi[at((c * ny + y) * n + x)]) * hi[at((c * ny + y + 1) * n + x)];
+  }
+  const double d_img = 0.5 * (kx_shift(c_fr) - kx_shift(c_rf));
+  std::printf("epi.dat: reversed vs forward echoes after placement: %.3f samples (navigators), %.3f (imaging "
+              "lines)\n",
+              d_nav, d_img);
+  EXPECT_LT(std::abs(d_nav), 0.5) << "the reversed navigator echo sits " << d_nav
+                                  << " samples from the forward one: reversed readouts misplaced";
+  EXPECT_LT(std::abs(d_img), 0.5) << "reversed imaging lines sit " << d_img
+                                  << " samples from the forward ones: reversed readouts misplaced";
 }
 
 // The chain: recon(raw, rss) against the RSS of the bart-read k-space transformed with ifftc.

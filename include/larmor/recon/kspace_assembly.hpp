@@ -9,12 +9,16 @@
 //   everything else                                      -> the imaging buffer of its
 //                                                           (slice, contrast, phase, repetition, set)
 // Placement of one readout (Nx, Ny, Nz = encoded matrix):
-//   samples: drop discard_pre/discard_post; the k-space centre sample (center_sample, an index into the
-//            readout as recorded) lands at Nx/2 — an asymmetric echo fills only part of the line. A readout
-//            with ACQ_IS_REVERSE ran from +kx to -kx: its samples are flipped, so its centre lands from
-//            position ns-1-(center_sample-discard_pre) of the flipped samples (a symmetric reversed readout
-//            begins at +N/2, which the DFT grid keeps at -N/2). No centre recorded (0) on a readout of Nx
-//            samples: symmetric, centre Nx/2 after flipping;
+//   samples: drop discard_pre/discard_post; the k-space centre sample (center_sample) lands at Nx/2 — an
+//            asymmetric echo fills only part of the line. A readout with ACQ_IS_REVERSE ran from +kx to
+//            -kx: its samples are flipped (recorded sample s of ns to position ns-1-s), and its
+//            center_sample counts in +kx order, i.e. the number a forward readout of the same echo carries
+//            (what Siemens' twix kSpaceCentreColumn and siemens_to_ismrmrd write, and how Gadgetron flips
+//            reflected lines): among the kept samples it is center_sample - discard_post. A symmetric ADC
+//            window crosses kx = 0 at the same point for both polarities, so a symmetric reversed readout
+//            is the plain mirror of a forward one (measured on the real EPI scan: forward and reversed echoes
+//            0.17 samples apart after this placement, 1.17 with the "centre as recorded" one used before).
+//            No centre recorded (0) on a readout of Nx samples: symmetric, centre Nx/2;
 //   line:    y = kspace_encode_step_1 + Ny/2 - limits.e1.center (partial Fourier), likewise
 //            z = kspace_encode_step_2 + Nz/2 - limits.e2.center in 3D.
 // Averages: each line is the mean of the readouts that acquired it. With calibrationMode "interleaved"
@@ -167,19 +171,13 @@ class kspace_assembler {
     LARMOR_CHECK_DATA(ns > 0, "assemble_kspace: ", source_, ": acquisition ", i, " discards all of its ",
                       a.samples(), " samples");
     const bool reverse = a.has(acq_flag::is_reverse);
-    // centre: where the k-space centre sits in the kept samples once they run in +kx order. center_sample
-    // counts the samples as recorded, so for a reversed readout the centre moves to ns - 1 - centre.
-    // Not recorded (0) on a full-length readout: a symmetric readout, centre nx/2 after any reversal.
-    index_t centre = static_cast<index_t>(a.center_sample) - a.discard_pre;
-    if (a.center_sample == 0 && ns == nx)
-      centre = nx / 2;
-    else if (reverse)
-      centre = ns - 1 - centre;
-    index_t x0 = nx / 2 - centre;
-    // A symmetric reversed readout starts at +kmax = +N/2, which the DFT grid holds as -N/2 (the same
-    // exponential for every integer position): that one sample wraps to x = 0.
-    const bool wrap_first = reverse && x0 + ns == nx + 1;
-    LARMOR_CHECK_DATA(x0 >= 0 && (x0 + ns <= nx || wrap_first), "assemble_kspace: ", source_, ": acquisition ", i,
+    // centre: where the k-space centre sits in the kept samples once they run in +kx order (see the top of
+    // the file: a reversed readout's center_sample already counts in +kx order, where its discard_post
+    // samples come first). Not recorded (0) on a full-length readout: a symmetric readout, centre nx/2.
+    index_t centre = static_cast<index_t>(a.center_sample) - (reverse ? a.discard_post : a.discard_pre);
+    if (a.center_sample == 0 && ns == nx) centre = nx / 2;
+    const index_t x0 = nx / 2 - centre;
+    LARMOR_CHECK_DATA(x0 >= 0 && x0 + ns <= nx, "assemble_kspace: ", source_, ": acquisition ", i,
                       " has ", ns, " samples with the k-space centre at sample ", a.center_sample,
                       reverse ? " (reversed)" : "", ", which does not fit the encoded readout of ", nx);
     const index_t y = a.idx.kspace_encode_step_1 + y_shift_,
@@ -195,10 +193,7 @@ class kspace_assembler {
     const index_t keep = readout_keep();
     const auto add_readout = [&](index_t c, cfloat* row) {
       const cfloat* src = a.data.data() + c * a.samples() + a.discard_pre;
-      for (index_t s = 0; s < ns; ++s) {
-        const index_t x = x0 + s;
-        row[x < nx ? x : x - nx] += reverse ? src[ns - 1 - s] : src[s];
-      }
+      for (index_t s = 0; s < ns; ++s) row[x0 + s] += reverse ? src[ns - 1 - s] : src[s];
     };
     array<cfloat, 2> line;
     if (keep < nx) {
@@ -258,7 +253,7 @@ class kspace_assembler {
       place(it->second.kspace);
       auto& b = it->second;
       if (b.lines == 0) b.readout_begin = nx, b.readout_end = 0;
-      b.readout_begin = std::min(b.readout_begin, wrap_first ? index_t{0} : x0);
+      b.readout_begin = std::min(b.readout_begin, x0);
       b.readout_end = std::max(b.readout_end, std::min(nx, x0 + ns));
       ++it->second.lines;
       ++it->second.readouts_per_line[static_cast<std::size_t>(z * ny + y)];
