@@ -10,8 +10,58 @@ namespace larmor {
 
 namespace detail {
 
+namespace {
+// The widest distance between consecutive acquired positions along axis 0 (z) or 1 (y) of a line mask,
+// lines projected onto that axis; 1 for a contiguous extent.
+index_t widest_gap(const line_mask& m, int axis) {
+  const index_t n = axis == 0 ? m.nz : m.ny;
+  index_t last = -1, widest = 1;
+  for (index_t i = 0; i < n; ++i) {
+    bool any = false;
+    for (index_t j = 0; j < (axis == 0 ? m.ny : m.nz) && !any; ++j) any = axis == 0 ? m(i, j) : m(j, i);
+    if (!any) continue;
+    if (last >= 0) widest = std::max(widest, i - last);
+    last = i;
+  }
+  return widest;
+}
+
+// An irregular mask (variable density, Poisson disc) has random gaps at its sparse edges that must not be
+// read as a partial Fourier acquisition (the chain ran POCS on such CS images). Along y and z the header's
+// encoding limits decide where it gives them -- a range symmetric about the centre: none; an asymmetric
+// one: partial Fourier over the range the header announces (the mask's own extent is random) -- else the
+// data's extent counts only beyond twice the mask's widest gap. The readout (asymmetric echo) as always.
+std::optional<partial_fourier_request> irregular_partial_fourier(const kspace_buffer& b, const line_mask& lines,
+                                                                 const io::encoding_header& h,
+                                                                 const partial_fourier_options& opt) {
+  auto pf = detect_partial_fourier(b, lines.ny, lines.nz, opt);  // the readout axis only
+  if (opt.method == partial_fourier_method::zero) return pf;
+  const auto add_axis = [&](int axis, index_t n, const std::optional<io::limit>& l, index_t gap) {
+    index_t first = n, last = -1;
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < (axis == -3 ? lines.ny : lines.nz); ++j)
+        if (axis == -3 ? lines(i, j) : lines(j, i)) first = std::min(first, i), last = std::max(last, i);
+    if (last < 0) return;
+    if (l) {
+      const index_t lo = static_cast<index_t>(l->center) - l->minimum, hi = l->maximum + 1 - static_cast<index_t>(l->center);
+      if (std::abs(lo - hi) <= 1) return;  // the header says: symmetric
+      const index_t shift = n / 2 - static_cast<index_t>(l->center);  // as kspace_assembler places line e
+      first = std::max<index_t>(0, l->minimum + shift), last = std::min<index_t>(n - 1, l->maximum + shift);
+    } else if (std::abs(first - (n - 1 - last)) <= 2 * gap) {
+      return;
+    }
+    if (!pf) pf = partial_fourier_request{{}, {}, opt};
+    pf->axes.insert(pf->axes.begin(), axis);
+    pf->acquired.insert(pf->acquired.begin(), acquired_range{first, last + 1});
+  };
+  add_axis(-2, lines.ny, h.e1, widest_gap(lines, 1));
+  if (lines.nz > 1) add_axis(-3, lines.nz, h.e2, widest_gap(lines, 0));
+  return pf;
+}
+}  // namespace
+
 io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array<cfloat, 4>* cal,
-                                                   index_t acceleration_y, index_t acceleration_z,
+                                                   std::optional<buffer_key> cal_key, index_t acceleration_y, index_t acceleration_z,
                                                    std::uint16_t image_index,
                                                    std::function<void()> release_calibration) {
   if (checkpoint) checkpoint();
@@ -33,16 +83,17 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
       (b.key.contrast ? ", contrast " + std::to_string(b.key.contrast) : std::string()) +
       (b.key.repetition ? ", repetition " + std::to_string(b.key.repetition) : std::string()) + ")");
   // Partial Fourier: the lattice of this buffer sets how many edge lines parallel imaging may leave.
-  index_t ry = 1, rz = 1;
-  if (const auto L = detect_lattice(acquired_lines(b.kspace.cview()))) ry = L->ry, rz = L->rz;
-  const auto pf = detect_partial_fourier(b, ry, rz, opt_.partial_fourier);
+  const auto lines = acquired_lines(b.kspace.cview());
+  const auto L = detect_lattice(lines);
+  const auto pf = L ? detect_partial_fourier(b, L->ry, L->rz, opt_.partial_fourier)
+                    : irregular_partial_fourier(b, lines, h_, opt_.partial_fourier);
   if (pf) {
     const auto d = pf->describe(b.kspace.shape());
     if (d != said_pf_) say("partial Fourier: " + d), said_pf_ = d;
   }
   // Coil compression: one per slice + calibration, estimated on the slice's first buffer.
   if (opt_.compression.enabled && (opt_.compression.coils > 0 || compression_suits(method))) {
-    auto& cc = compressions_[std::make_pair(b.key.slice, static_cast<const void*>(cal))];
+    auto& cc = compressions_[std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt)];
     if (!cc) {
       cc = compression_for(cal, b.kspace, opt_.compression);
       if (cc->active() && cc->describe() != said_cc_) say("coil compression: " + cc->describe()), said_cc_ = cc->describe();
@@ -53,7 +104,7 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
   const bool coil_kspace_method = method == "rss" || method == "walsh" || method == "inati" || method == "espirit";
   const bool inside_method = method == "grappa";
   if (pf && coil_kspace_method) apply_partial_fourier(*pf, b.kspace);
-  auto& state = states_[std::make_tuple(b.key.slice, static_cast<const void*>(cal), method)];
+  auto& state = states_[std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt, method)];
   // Steps of 3D buffers take minutes at 64 coils: their progress in quarters; the checkpoint between.
   std::function<progress_fn(const std::string&)> progress_for;
   if ((opt_.progress && b.kspace.shape(1) > 1) || checkpoint)
@@ -98,8 +149,9 @@ recon_result recon(assembled_kspace&& kd, const io::encoding_header& h, const re
   recon_result res;
   for (std::size_t i = 0; i < kd.imaging.size(); ++i) {
     auto& b = kd.imaging[i];
-    res.images.push_back(chain.reconstruct(b, detail::find_calibration(kd.calibration, b.key), kd.acceleration_y,
-                                           kd.acceleration_z, static_cast<std::uint16_t>(i + 1)));
+    const auto* cal = detail::find_calibration(kd.calibration, b.key);
+    res.images.push_back(chain.reconstruct(b, cal, detail::calibration_key_of(kd.calibration, cal), kd.acceleration_y,
+                                           kd.acceleration_z, io::image_index_for(static_cast<long long>(i) + 1)));
   }
   res.method = chain.methods();
   return res;

@@ -27,10 +27,23 @@ recon_session::recon_session(const io::encoding_header& header, const recon_opti
     no.progress = opt.progress;
     noncartesian_.emplace(header_, source_, no);
     chain_.emplace(header_, opt_);
+    // What the Cartesian chain would do with these options does not apply here: say so, once.
+    std::vector<std::string> unused;
+    if (opt.lambda != 0) unused.push_back("lambda (the cs method's weight)");
+    if (opt.partial_fourier.method != partial_fourier_method::pocs)
+      unused.push_back(std::string("partial Fourier ") + partial_fourier_method_name(opt.partial_fourier.method));
+    if (!opt.compression.enabled || opt.compression.coils > 0) unused.push_back("coil compression");
+    if (opt.progress && !unused.empty()) {
+      std::string s;
+      for (const auto& u : unused) s += (s.empty() ? "" : ", ") + u;
+      opt.progress("non-Cartesian (" + header.trajectory + "): CG-SENSE on the gridded data; not applied: " + s);
+    }
     return;
   }
   if (epi::is_epi(header)) header_ = epi_.emplace(header).corrected_header();
-  assembler_.emplace(header_, source_);
+  assembly_options ao;
+  ao.memory_budget_bytes = opt.kspace_budget_bytes;
+  assembler_.emplace(header_, source_, ao);
   chain_.emplace(header_, opt_);
   chain_->checkpoint = [this] { check_cancelled(); };
   interleaved_ = header_.calibration_mode == "interleaved";
@@ -62,7 +75,7 @@ void recon_session::finish() {
     auto images = noncartesian_->finish();
     finished_ = true;
     for (auto& r : images) {
-      r.image_index = static_cast<std::uint16_t>(++images_made_);
+      r.image_index = io::image_index_for(++images_made_);
       if (sink_)
         sink_(std::move(r));
       else
@@ -78,6 +91,7 @@ void recon_session::finish() {
   std::sort(waiting_.begin(), waiting_.end(), [](const kspace_buffer& x, const kspace_buffer& y) { return x.key < y.key; });
   auto all = std::move(waiting_);
   waiting_.clear();
+  waiting_bytes_ = 0;
   for (auto& b : all) make_image(b);
   finished_ = true;
   if (ignored_noise_ > 0)
@@ -110,6 +124,15 @@ void recon_session::place(io::acquisition&& a) {
 void recon_session::close(const buffer_key& k) {
   kspace_buffer b = assembler_->take(k);
   if (interleaved_ || (accelerated_ && !has_calibration(k))) {
+    // Held to the end of the scan: counted against the budget with the assembler's open buffers.
+    const double bytes = static_cast<double>(b.kspace.size()) * sizeof(cfloat);
+    const double limit = opt_.kspace_budget_bytes > 0 ? opt_.kspace_budget_bytes : detail::physical_memory_bytes();
+    LARMOR_CHECK_DATA(waiting_bytes_ + bytes + assembler_->open_bytes() <= limit, "recon: ", source_, ": ",
+                      waiting_.size() + 1, " complete k-space buffers (",
+                      static_cast<long long>((waiting_bytes_ + bytes) / (1 << 20)), " MiB) must wait for the end of the scan (",
+                      interleaved_ ? "interleaved calibration: the union of all repetitions" : "no calibration readouts yet",
+                      "), more than the ", static_cast<long long>(limit / (1 << 20)), " MiB budget");
+    waiting_bytes_ += bytes;
     waiting_.push_back(std::move(b));
     return;
   }
@@ -181,8 +204,8 @@ void recon_session::make_image(kspace_buffer& b) {
           return;
         }
     };
-  auto img = chain_->reconstruct(b, cal, s.acceleration_y, s.acceleration_z,
-                                 static_cast<std::uint16_t>(images_made_ + 1), std::move(release));
+  auto img = chain_->reconstruct(b, cal, detail::calibration_key_of(calibration_, cal), s.acceleration_y, s.acceleration_z,
+                                 io::image_index_for(images_made_ + 1), std::move(release));
   ++images_made_;
   if (++made_per_slice_[b.key.slice] == buffers_per_slice_) release_slice(b.key.slice);
   if (sink_)

@@ -43,7 +43,16 @@ struct image_record {
   image_type type = image_type::magnitude;  // what a writer stores
   std::array<float, 3> fov_mm{}, position{}, read_dir{}, phase_dir{}, slice_dir{}, patient_table_position{};
   std::uint16_t slice = 0, contrast = 0, phase = 0, repetition = 0, set = 0, average = 0;
-  std::uint16_t image_index = 0, series_index = 1;
+  std::uint16_t image_index = 0, series_index = 1;  // image_index: see image_index_for
 };
+
+// image_index of the n-th image (n = 1, 2, ...) of a scan or stream. ISMRMRD stores it in 16 bits, so a
+// long series (an fMRI session of 300 volumes x 72 slices = 21,600 images; a server streaming for days)
+// counts 1 .. 65535 and then starts again at 1 (never 0, which readers take as "not set"). It is a label
+// for people and viewers, not an identity: larmor orders and finds images by their place in the output
+// and by their loop indices (slice, contrast, phase, repetition, set), never by image_index.
+inline std::uint16_t image_index_for(long long n) {
+  return static_cast<std::uint16_t>(1 + (n > 0 ? (n - 1) % 65535 : 0));
+}
 
 }  // namespace larmor::io

@@ -142,12 +142,6 @@ std::pair<const float*, index_t> acquisition_trajectory(const A& a) {
   }
 }
 
-inline bool nc_skipped_readout(const io::acquisition& a) {
-  using io::acq_flag;
-  return a.has(acq_flag::is_navigation_data) || a.has(acq_flag::is_phasecorr_data) ||
-         a.has(acq_flag::is_hpfeedback_data) || a.has(acq_flag::is_dummyscan_data) ||
-         a.has(acq_flag::is_rtfeedback_data) || a.has(acq_flag::is_surfacecoilcorrectionscan_data);
-}
 
 // Factor from unit u to cycles per FOV on an axis of N samples.
 inline double to_cycles(trajectory_units u, double N) {
@@ -228,7 +222,16 @@ class noncartesian_assembler {
                      "noncartesian recon: iters and dcf_iters must be >= 1 and eps in (0, 1)");
     for (std::size_t d = 0; d < 3; ++d) N_[d] = std::max<index_t>(1, h.encoded_matrix[d]);
     LARMOR_CHECK_DATA(N_[0] >= 2, "noncartesian recon: ", source_, ": encoded matrix x = ", N_[0], " is too small");
-    if (N_[1] < 2) N_[1] = N_[0];  // in-plane matrix square when the header leaves y at 1
+    // A header that leaves y at 1 (radial and spiral headers often do): the in-plane matrix follows the
+    // encoded field of view, N_y = N_x FOV_y / FOV_x (square only when the FOV is), and the summary says so.
+    if (N_[1] < 2) {
+      const double fx = h.encoded_fov_mm[0], fy = h.encoded_fov_mm[1];
+      N_[1] = fx > 0 && fy > 0 ? std::max<index_t>(2, static_cast<index_t>(std::lround(static_cast<double>(N_[0]) * fy / fx)))
+                               : N_[0];
+      matrix_note_ = "encoded matrix y not given: " + std::to_string(N_[1]) +
+                     (fx > 0 && fy > 0 ? " from the encoded FOV (" + std::to_string(fy) + " / " + std::to_string(fx) + " mm of x)"
+                                       : std::string(" (square: the header has no encoded FOV)"));
+    }
     summary_.trajectory = h.trajectory;
     summary_.dims = N_[2] > 1 ? 3 : 2;
     summary_.units = opt_.units;
@@ -258,7 +261,7 @@ class noncartesian_assembler {
       noise_samples_ += a.samples();
       return;
     }
-    if (detail::nc_skipped_readout(a)) return;
+    if (a.is_auxiliary()) return;
     LARMOR_CHECK_DATA(traj != nullptr && dims >= 1, "noncartesian recon: ", source_, ": acquisition ", i,
                       " carries no trajectory (ISMRMRD traj with trajectory_dimensions >= 2 is needed for '",
                       h_.trajectory, "' data)");
@@ -347,6 +350,7 @@ class noncartesian_assembler {
     LARMOR_CHECK_DATA(s.units != trajectory_units::automatic, "noncartesian recon: ", source_,
                       ": trajectory units: ", s.problem);
     say("trajectory: " + s.describe());
+    if (!matrix_note_.empty()) say(matrix_note_);
     array<cfloat, 2> W;
     if (opt_.prewhiten && !noise_.empty()) {
       array<cfloat, 2> nm(extents<2>{coils_, noise_samples_}, uninitialized);
@@ -377,7 +381,7 @@ class noncartesian_assembler {
       r.phase = std::get<2>(key);
       r.repetition = std::get<3>(key);
       r.set = std::get<4>(key);
-      r.image_index = static_cast<std::uint16_t>(count + 1);
+      r.image_index = io::image_index_for(count + 1);
       out.push_back(std::move(r));
       ++count;
     }
@@ -484,6 +488,7 @@ class noncartesian_assembler {
   std::string source_;
   noncartesian_recon_options opt_;
   std::array<index_t, 3> N_{};
+  std::string matrix_note_;  // how the in-plane matrix was chosen when the header left y at 1
   index_t added_ = 0, coils_ = 0, noise_samples_ = 0;
   std::vector<array<cfloat, 2>> noise_;
   std::map<key_t, buffer> buffers_;
@@ -506,7 +511,7 @@ inline trajectory_summary describe_trajectory(const io::encoding_header& h, cons
   as.summary_only_ = true;
   trajectory_summary s;
   for (const auto& a : acqs) {
-    if (a.has(io::acq_flag::is_noise_measurement) || detail::nc_skipped_readout(a)) continue;
+    if (a.has(io::acq_flag::is_noise_measurement) || a.is_auxiliary()) continue;
     const auto t = detail::acquisition_trajectory(a);
     if (t.first == nullptr) {  // no trajectory: count the readouts only
       if (s.readouts == 0) s.samples = a.samples() - a.discard_pre - a.discard_post;

@@ -128,6 +128,9 @@ struct recon_options {
   // Only these slices (their imaging and calibration readouts; noise scans always): one task of a file
   // split per slice (larmor.batch). Empty: every slice.
   std::vector<std::uint16_t> slices;
+  // The most bytes of k-space a streaming session holds at once (open buffers and those waiting for the
+  // end of the scan); 0 = this machine's physical memory. Beyond it a readout is refused (DataError).
+  double kspace_budget_bytes = 0;
   std::function<void(const std::string&)> progress;  // optional progress messages
 };
 
@@ -179,10 +182,12 @@ class buffer_reconstructor {
   // Called before every long step and between quarters of it; may throw to stop the work (cancel).
   std::function<void()> checkpoint;
 
-  // The image of buffer b (its k-space is freed), numbered image_index. release_calibration: see
-  // method_input (passed on to the method).
-  io::image_record reconstruct(kspace_buffer& b, const array<cfloat, 4>* cal, index_t acceleration_y,
-                               index_t acceleration_z, std::uint16_t image_index,
+  // The image of buffer b (its k-space is freed), numbered image_index. cal: its calibration (or none),
+  // whose loop indices cal_key says (what the kept maps, kernels and compression are made from, so they
+  // are found again for the slice's other buffers; never the buffer's address, which a later buffer may
+  // reuse). release_calibration: see method_input (passed on to the method).
+  io::image_record reconstruct(kspace_buffer& b, const array<cfloat, 4>* cal, std::optional<buffer_key> cal_key,
+                               index_t acceleration_y, index_t acceleration_z, std::uint16_t image_index,
                                std::function<void()> release_calibration = {});
 
   // Drops what methods and coil compression keep for `slice` (maps, kernels, weights): the slice is done.
@@ -190,7 +195,7 @@ class buffer_reconstructor {
     for (auto it = states_.begin(); it != states_.end();)
       it = std::get<0>(it->first) == slice ? states_.erase(it) : std::next(it);
     for (auto it = compressions_.begin(); it != compressions_.end();)
-      it = it->first.first == slice ? compressions_.erase(it) : std::next(it);
+      it = std::get<0>(it->first) == slice ? compressions_.erase(it) : std::next(it);
   }
 
   // The methods that ran, joined by "+" in the order first used.
@@ -207,11 +212,21 @@ class buffer_reconstructor {
  private:
   io::encoding_header h_;
   recon_options opt_;
-  std::map<std::tuple<std::uint16_t, const void*, std::string>, std::any> states_;
+  // Kept per (slice, calibration loop indices (none: made from the slice's first buffer), method).
+  std::map<std::tuple<std::uint16_t, std::optional<buffer_key>, std::string>, std::any> states_;
   std::vector<std::string> chosen_;
   std::string said_pf_, said_cc_;
-  std::map<std::pair<std::uint16_t, const void*>, std::optional<chain_compression>> compressions_;
+  std::map<std::tuple<std::uint16_t, std::optional<buffer_key>>, std::optional<chain_compression>> compressions_;
 };
+
+// The loop indices under which `cal` is stored in `calibration` (none when cal is null or not there).
+template <class Map>
+std::optional<buffer_key> calibration_key_of(const Map& calibration, const array<cfloat, 4>* cal) {
+  if (cal == nullptr) return std::nullopt;
+  for (const auto& [k, c] : calibration)
+    if (&c == cal) return k;
+  return std::nullopt;
+}
 
 // A buffer's calibration: the exact loop indices (repetition 0), else the slice's first calibration
 // buffer (one ACS scan serves every contrast, phase and set of its slice), else none.

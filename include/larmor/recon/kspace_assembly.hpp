@@ -81,6 +81,10 @@ struct assembled_kspace {
 
 struct assembly_options {
   bool remove_oversampling = true;
+  // The most bytes of k-space buffers open at once (imaging and calibration); 0 = this machine's
+  // physical memory. Counts what is open now: a buffer taken out (take, take_calibration) no longer
+  // counts, so a stream of any length passes as long as what it holds at once fits.
+  double memory_budget_bytes = 0;
 };
 
 namespace detail {
@@ -91,12 +95,6 @@ inline double physical_memory_bytes() {
   return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 1099511627776.0;
 }
 
-inline bool skipped_readout(const io::acquisition& a) {
-  using io::acq_flag;
-  return a.has(acq_flag::is_navigation_data) || a.has(acq_flag::is_phasecorr_data) ||
-         a.has(acq_flag::is_dummyscan_data) || a.has(acq_flag::is_rtfeedback_data) ||
-         a.has(acq_flag::is_hpfeedback_data) || a.has(acq_flag::is_surfacecoilcorrectionscan_data);
-}
 
 // Central crop along x in image space of one readout's lines: (coils, nx) k-space -> (coils, keep) k-space.
 // Unitary transforms both ways: the image values of the kept FOV are unchanged by the crop.
@@ -162,7 +160,7 @@ class kspace_assembler {
       out_.noise_dwell_us = a.sample_time_us;
       return;
     }
-    if (detail::skipped_readout(a)) {
+    if (a.is_auxiliary()) {
       ++out_.skipped;
       return;
     }
@@ -262,19 +260,33 @@ class kspace_assembler {
 
   index_t added() const { return added_; }
 
-  // Refuses a buffer that the header sizes but memory cannot hold (a corrupt or hostile header that
-  // claims a huge matrix, or thousands of loop indices), before allocating it.
-  void reserve_buffer(index_t acquisition, index_t nc) {
-    const double bytes = static_cast<double>(nc) * static_cast<double>(nz_) * static_cast<double>(ny_) *
-                         static_cast<double>(readout_keep()) * sizeof(cfloat);
-    reserved_bytes_ += bytes;
-    const double limit = detail::physical_memory_bytes();
-    LARMOR_CHECK_DATA(reserved_bytes_ <= limit, "assemble_kspace: ", source_, ": acquisition ", acquisition,
-                      " opens a k-space buffer of ", nc, " coils x ", nz_, " x ", ny_, " x ", readout_keep(),
-                      " (header matrix), ",
-                      "which brings the buffers to ", static_cast<long long>(reserved_bytes_ / (1 << 20)),
-                      " MiB, more than this machine's ", static_cast<long long>(limit / (1 << 20)), " MiB of memory");
+  // Bytes of the k-space buffers open now (imaging and calibration).
+  double open_bytes() const { return open_bytes_; }
+
+ private:
+  double buffer_bytes(index_t nc) const {
+    return static_cast<double>(nc) * static_cast<double>(nz_) * static_cast<double>(ny_) *
+           static_cast<double>(readout_keep()) * sizeof(cfloat);
   }
+
+  // Refuses a buffer that memory cannot hold beside the buffers open now (a corrupt or hostile header
+  // that claims a huge matrix, or readouts that open thousands of loop indices at once), before
+  // allocating it. take() and take_calibration() give its bytes back.
+  void reserve_buffer(index_t acquisition, index_t nc) {
+    const double bytes = buffer_bytes(nc);
+    const double limit = opt_.memory_budget_bytes > 0 ? opt_.memory_budget_bytes : detail::physical_memory_bytes();
+    LARMOR_CHECK_DATA(open_bytes_ + bytes <= limit, "assemble_kspace: ", source_, ": acquisition ", acquisition,
+                      " opens a k-space buffer of ", nc, " coils x ", nz_, " x ", ny_, " x ", readout_keep(), " (",
+                      static_cast<long long>(bytes / (1 << 20)), " MiB) beside ", open_buffer_count(),
+                      " open buffers of ", static_cast<long long>(open_bytes_ / (1 << 20)), " MiB: more than ",
+                      opt_.memory_budget_bytes > 0 ? "the " : "this machine's ", static_cast<long long>(limit / (1 << 20)),
+                      opt_.memory_budget_bytes > 0 ? " MiB budget" : " MiB of memory",
+                      " (too many slices, contrasts or repetitions open at once, or an oversized matrix)");
+    open_bytes_ += bytes;
+  }
+  index_t open_buffer_count() const { return static_cast<index_t>(imaging_.size() + calib_.size()); }
+
+ public:
 
   // --- Taking buffers out one at a time (recon_session: images as their data completes) ---------------
 
@@ -294,6 +306,7 @@ class kspace_assembler {
                      " contrast ", k.contrast, " phase ", k.phase, " repetition ", k.repetition, " set ", k.set);
     kspace_buffer b = std::move(it->second);
     imaging_.erase(it);
+    open_bytes_ = std::max(0.0, open_bytes_ - buffer_bytes(b.kspace.shape(0)));
     detail::divide_lines_by_count(b.kspace, b.readouts_per_line);
     const index_t nx = nx_, keep = readout_keep();
     if (keep < nx) {  // the same k range on `keep` samples: kx index i -> keep/2 + (i - nx/2) keep/nx
@@ -321,6 +334,7 @@ class kspace_assembler {
     detail::divide_lines_by_count(sum, count);
     auto c = std::move(sum);
     calib_.erase(it);
+    open_bytes_ = std::max(0.0, open_bytes_ - buffer_bytes(c.shape(0)));
     closed_calib_.push_back(k);
     return c;
   }
@@ -370,7 +384,7 @@ class kspace_assembler {
   std::string source_;
   assembly_options opt_;
   index_t nx_ = 1, ny_ = 1, nz_ = 1, y_shift_ = 0, z_shift_ = 0, added_ = 0;
-  double reserved_bytes_ = 0;
+  double open_bytes_ = 0;  // bytes of the buffers in imaging_ and calib_
   bool interleaved_ = false;
   assembled_kspace out_;
   std::map<buffer_key, kspace_buffer> imaging_;

@@ -34,6 +34,21 @@ inline array<cfloat, 4> pi_maps(const array<cfloat, 4>& calib, const progress_fn
   espirit_options eo;
   eo.progress = progress;  // per readout position
   const extents<4> shape = calib.shape();
+  // ESPIRiT's kernel at most half the fully sampled centre along each phase-encode axis: its default of 6
+  // on a centre of 8 lines gave maps with which CG-SENSE reached NRMSE 0.88 against the object (16-line
+  // phantom test, R = 3); kernel 4 there 0.14, and 0.10 on 10 lines and more. Below a kernel of 3 (a
+  // centre under 6 lines) no maps can be trusted: refused, not reconstructed.
+  if (const auto block = fully_sampled_centre(acquired_lines(calib.cview()))) {
+    index_t extent = std::min<index_t>(block->ny(), eo.calib);
+    if (shape[1] > 1) extent = std::min<index_t>(extent, block->nz());
+    eo.kernel = std::min<index_t>(eo.kernel, extent / 2);
+    LARMOR_CHECK_DATA(eo.kernel >= 3, "recon: the fully sampled k-space centre is ", block->ny(), " lines",
+                      shape[1] > 1 ? " x " + std::to_string(block->nz()) + " partitions" : std::string(),
+                      "; coil maps (ESPIRiT) need at least 6 along each phase-encode axis: acquire more "
+                      "calibration lines");
+  } else {
+    LARMOR_CHECK_DATA(false, "recon: no fully sampled k-space centre to calibrate coil maps from");
+  }
   // calibration_read: ESPIRiT has its calibration block; `calib` may be gone from here on.
   if (shape[1] == 1) {
     const strided_view<const cfloat, 3> v(calib.data(), {shape[0], shape[2], shape[3]});
@@ -144,19 +159,28 @@ inline std::string auto_method(const array<cfloat, 4>& k, const array<cfloat, 4>
   if (L && L->factor() == 1) {
     // Every line inside the sampled extent is there. Points missing inside the lines (a 2D mask over
     // (y, x), e.g. Poisson disc) make it undersampled; partial Fourier and an asymmetric echo only
-    // narrow the extent, so the points are counted inside the bounding box of what was acquired.
+    // narrow the extent, and elliptical scanning leaves the corners out, so the holes are counted inside
+    // the ellipse inscribed in the bounding box of what was acquired. Fully sampled means no holes there
+    // (0.5 % allowed for samples that are exactly zero); anything else is a point mask (the earlier rule,
+    // "at least half the box", reconstructed a 2x Poisson-disc mask as fully sampled, holes and all).
     const auto pts = acquired_mask(k.cview());
     const index_t nx = k.shape(3), nl = static_cast<index_t>(pts.size()) / std::max<index_t>(nx, 1);
     index_t l0 = nl, l1 = -1, x0 = nx, x1 = -1;
-    std::size_t n = 0;
     for (index_t l = 0; l < nl; ++l)
       for (index_t x = 0; x < nx; ++x)
-        if (pts[static_cast<std::size_t>(l * nx + x)]) {
-          ++n;
+        if (pts[static_cast<std::size_t>(l * nx + x)])
           l0 = std::min(l0, l), l1 = std::max(l1, l), x0 = std::min(x0, x), x1 = std::max(x1, x);
-        }
-    const auto box = static_cast<std::size_t>(std::max<index_t>(0, l1 - l0 + 1) * std::max<index_t>(0, x1 - x0 + 1));
-    return 2 * n >= box ? "espirit" : "cs";
+    const double cl = 0.5 * static_cast<double>(l0 + l1), cx = 0.5 * static_cast<double>(x0 + x1);
+    const double rl = 0.5 * static_cast<double>(l1 - l0 + 1), rx = 0.5 * static_cast<double>(x1 - x0 + 1);
+    std::size_t inside = 0, holes = 0;
+    for (index_t l = l0; l <= l1; ++l)
+      for (index_t x = x0; x <= x1; ++x) {
+        const double u = (static_cast<double>(l) - cl) / rl, v = (static_cast<double>(x) - cx) / rx;
+        if (u * u + v * v > 0.9) continue;
+        ++inside;
+        if (!pts[static_cast<std::size_t>(l * nx + x)]) ++holes;
+      }
+    return holes * 200 <= inside ? "espirit" : "cs";
   }
   if (!L) return "cs";  // variable density, Poisson disc: compressed sensing (l1-wavelet, cs/cs.hpp)
   // GRAPPA needs an ACS block the kernel fits in.

@@ -24,7 +24,13 @@
 // are dropped (kspace_assembler::calibration_readouts_dropped()). recon_file and `larmor recon` run on
 // this session: a file and a scanner stream give the same images in the same order (image_index counts
 // the images in the order they are emitted; buffers closed together, and those left for finish(), in key
-// order).
+// order; after 65,535 images it starts again at 1: io::image_index_for. Nothing in the session depends on
+// it being unique).
+//
+// Memory budget: the open k-space buffers plus those waiting for finish() may hold at most
+// recon_options::kspace_budget_bytes (0: this machine's physical memory) at once; a readout that would
+// open a buffer beyond it is refused with one DataError. Buffers count while they are held, not after
+// their image is made, so a time series of any length streams through.
 //
 // Memory: the open buffers (k-space as recorded, oversampling included) plus what one reconstruction
 // needs; each buffer is freed when its image is made. A sequential multi-slice scan holds one slice. What
@@ -108,7 +114,7 @@ class recon_session {
 
   static bool is_imaging(const io::acquisition& a) {
     using io::acq_flag;
-    return !a.has(acq_flag::is_noise_measurement) && !detail::skipped_readout(a) &&
+    return !a.has(acq_flag::is_noise_measurement) && !a.is_auxiliary() &&
            (!a.has(acq_flag::is_parallel_calibration) || a.has(acq_flag::is_parallel_calibration_and_imaging));
   }
 
@@ -148,6 +154,7 @@ class recon_session {
   std::map<std::uint16_t, index_t> made_per_slice_;
   index_t buffers_per_slice_ = 1;
   std::vector<kspace_buffer> waiting_;                  // complete, reconstructed at finish()
+  double waiting_bytes_ = 0;                            // their k-space
   std::vector<io::image_record> queue_;
   array<cfloat, 2> whitener_;
   bool interleaved_ = false, accelerated_ = false, whitening_decided_ = false, finished_ = false;
