@@ -70,7 +70,9 @@ __all__ = ["recon_files", "main"]
 
 MANIFEST_NAME = "manifest.json"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_OPTION_NAMES = ("noise_scaling", "dataset")  # recon_to_file's options besides method
+# recon_to_file's options besides method: the chain's options of `larmor recon`, parsed by the same C++
+# parser (larmor/recon/recon_option_names.hpp) on the worker.
+_OPTION_NAMES = ("noise_scaling", "dataset", "output", "partial_fourier", "lam", "compress")
 
 
 def _cores() -> int:
@@ -293,7 +295,8 @@ def _join_parts(parts, out):
                     at += r.shape[0]
                 if d.dtype.names and "image_index" in d.dtype.names:
                     h = d[()]
-                    h["image_index"] = np.arange(1, total + 1, dtype=h["image_index"].dtype)
+                    # The chain's rule (io::image_index_for): 1 .. 65535, then 1 again (16 bits).
+                    h["image_index"] = (np.arange(total, dtype=np.int64) % 65535 + 1).astype(h["image_index"].dtype)
                     d[...] = h
     finally:
         for g in srcs:
@@ -432,7 +435,9 @@ def recon_files(inputs, out_dir, method="auto", client=None, retries=2, *, worke
     whose worker died or that raised something other than a larmor error. threads_per_worker: larmor
     threads per task (see the module doc for the defaults). redo: reconstruct even inputs whose output
     is complete. progress: a text progress bar on stderr. options: noise_scaling ("unit"|"snr"),
-    dataset (HDF5 group of the raw data), as `larmor recon --noise-scaling/--dataset`.
+    dataset (HDF5 group of the raw data), output (image type: "magnitude"|"complex"|"phase"|"real"|
+    "imaginary"), partial_fourier ("pocs"|"homodyne"|"zero"), lam (the cs weight), compress ("auto"|"off"|N),
+    as `larmor recon --noise-scaling/--dataset/--image-type/--partial-fourier/--lambda/--compress`.
     split: "auto" | "always" | "off": a multi-slice ISMRMRD file as several tasks of consecutive slices
     (auto: files of at least split_min_mb MB), slices_per_task of them each (default: one task per worker
     thread of the cluster), joined into its one output (see the module doc).
@@ -641,6 +646,10 @@ def main(argv=None) -> int:
     p.add_argument("--retries", type=int, default=2, help="further attempts after a worker died (default 2)")
     p.add_argument("--noise-scaling", default="unit", choices=("unit", "snr"), help="as `larmor recon`")
     p.add_argument("--dataset", default="dataset", help="HDF5 group of the raw data")
+    p.add_argument("--image-type", default="magnitude", help="as `larmor recon` (default magnitude)")
+    p.add_argument("--partial-fourier", default="pocs", help="as `larmor recon` (default pocs)")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="as `larmor recon` (default 0: cs default)")
+    p.add_argument("--compress", default="auto", help="as `larmor recon` (default auto)")
     p.add_argument("--redo", action="store_true", help="reconstruct again inputs whose output is complete")
     p.add_argument("--split-slices", default="auto", choices=SPLIT_MODES,
                    help="reconstruct a multi-slice ISMRMRD file as several tasks of consecutive slices, joined "
@@ -685,7 +694,8 @@ def main(argv=None) -> int:
         records = recon_files(a.files, a.out, method=a.method, client=client, retries=a.retries, workers=a.workers,
                               threads_per_worker=a.threads_per_worker, redo=a.redo, progress=sys.stderr.isatty(),
                               split=a.split_slices, split_min_mb=a.split_min_mb, slices_per_task=a.slices_per_task,
-                              noise_scaling=a.noise_scaling, dataset=a.dataset)
+                              noise_scaling=a.noise_scaling, dataset=a.dataset, output=a.image_type,
+                              partial_fourier=a.partial_fourier, lam=a.lam, compress=a.compress)
     except OSError as e:  # the output directory cannot be made or written
         print(f"{p.prog}: {e}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@
 #include "bind_common.hpp"
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/recon/recon_file.hpp"
+#include "larmor/recon/recon_option_names.hpp"
 
 namespace larmor_py {
 namespace {
@@ -21,20 +22,12 @@ void bind_batch(py::module_& m) {
       "recon_to_file",
       [](const std::string& path, const std::string& out, const std::string& method,
          const std::string& noise_scaling, const std::string& dataset,
-         const std::optional<std::vector<long long>>& slices) {
-        LARMOR_CHECK_ARG(noise_scaling == "unit" || noise_scaling == "snr",
-                         "recon_to_file: noise_scaling must be unit or snr, got ", noise_scaling);
+         const std::optional<std::vector<long long>>& slices, const std::string& output,
+         const std::string& partial_fourier, float lam, const std::string& compress) {
         LARMOR_CHECK_ARG(!out.empty(), "recon_to_file: empty output path");
-        larmor::recon_options o;
-        o.method = method;
-        if (slices) {  // None: every slice; a list: only those (one part of a file split per slice)
-          LARMOR_CHECK_ARG(!slices->empty(), "recon_to_file: slices is an empty list (None means every slice)");
-          for (const long long s : *slices) {
-            LARMOR_CHECK_ARG(s >= 0 && s <= 65535, "recon_to_file: slice ", s, " out of range 0..65535");
-            o.slices.push_back(static_cast<std::uint16_t>(s));
-          }
-        }
-        o.noise.scaling = noise_scaling == "snr" ? larmor::noise_scaling::snr_units : larmor::noise_scaling::unit;
+        // The chain's one option parser (also the CLI's and larmor.recon's). slices: None, every slice; a
+        // list, only those (one part of a file split per slice).
+        const auto o = larmor::parse_recon_options({method, output, partial_fourier, noise_scaling, compress, lam, slices});
         larmor::recon_result res;
         {
           py::gil_scoped_release nogil;
@@ -48,9 +41,13 @@ void bind_batch(py::module_& m) {
       },
       py::arg("path"), py::arg("out"), py::arg("method") = "auto", py::arg("noise_scaling") = "unit",
       py::arg("dataset") = "dataset", py::kw_only(), py::arg("slices") = py::none(),
-      "Reconstructs the raw-data file `path` (ISMRMRD or Siemens twix) and writes its magnitude images to the "
+      py::arg("output") = "magnitude", py::arg("partial_fourier") = "pocs", py::arg("lam") = 0.f,
+      py::arg("compress") = "auto",
+      "Reconstructs the raw-data file `path` (ISMRMRD or Siemens twix) and writes its images to the "
       "ISMRMRD file `out` (written under a temporary name and renamed), exactly as `larmor recon path -o out "
-      "--method M --noise-scaling S --dataset D` does. slices: None (every slice) or a list of slice indices: only "
+      "--method M --noise-scaling S --dataset D --image-type T --partial-fourier P --lambda L --compress C` does, "
+      "with the same option parser (larmor/recon/recon_option_names.hpp): output, partial_fourier, lam and compress "
+      "take the values of larmor.recon. slices: None (every slice) or a list of slice indices: only "
       "their imaging and calibration readouts are reconstructed (noise scans of the whole file still serve "
       "them), the unit of work of a file split per slice (larmor.batch); image_index then counts 1..n within "
       "this output. Returns {'method': the method that ran, 'images': count}. "

@@ -19,6 +19,7 @@
 #include "bind_common.hpp"
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/recon/recon_file.hpp"
+#include "larmor/recon/recon_option_names.hpp"
 
 namespace larmor_py {
 namespace {
@@ -29,38 +30,8 @@ larmor::recon_options session_options(const std::string& method, const std::stri
                                       const std::string& partial_fourier, const std::string& noise_scaling,
                                       const std::optional<std::vector<long long>>& slices, float lambda,
                                       const std::string& compress = "auto") {
-  LARMOR_CHECK_ARG(noise_scaling == "unit" || noise_scaling == "snr", "noise_scaling must be unit or snr, got ",
-                   noise_scaling);
-  larmor::recon_options o;
-  o.method = method;
-  larmor::detail::check_recon_method(method);
-  o.output = larmor::io::parse_image_type(output);
-  o.partial_fourier.method = larmor::parse_partial_fourier_method(partial_fourier);
-  o.noise.scaling = noise_scaling == "snr" ? larmor::noise_scaling::snr_units : larmor::noise_scaling::unit;
-  LARMOR_CHECK_ARG(std::isfinite(lambda) && lambda >= 0, "lambda must be finite and >= 0, got ", lambda);
-  o.lambda = lambda;
-  if (compress == "off") {
-    o.compression.enabled = false;
-  } else if (compress != "auto") {
-    std::size_t used = 0;
-    long n = 0;
-    try {
-      n = std::stol(compress, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    LARMOR_CHECK_ARG(used == compress.size() && n >= 1 && n <= 65535,
-                     "compress must be 'auto', 'off' or a coil count >= 1, got '", compress, "'");
-    o.compression.coils = n;
-  }
-  if (slices) {
-    LARMOR_CHECK_ARG(!slices->empty(), "slices is an empty list (None means every slice)");
-    for (const long long s : *slices) {
-      LARMOR_CHECK_ARG(s >= 0 && s <= 65535, "slice ", s, " out of range 0..65535");
-      o.slices.push_back(static_cast<std::uint16_t>(s));
-    }
-  }
-  return o;
+  // The chain's one option parser (also the CLI's and recon_to_file's).
+  return larmor::parse_recon_options({method, output, partial_fourier, noise_scaling, compress, lambda, slices});
 }
 
 // (image, meta): the image as its record's type says (float32 (z, y, x), complex64 for 'complex'), meta its

@@ -13,17 +13,12 @@
 #include "larmor/larmor.hpp"
 #include "larmor/recon/recon.hpp"
 #include "larmor/recon/recon_file.hpp"
+#include "larmor/recon/recon_option_names.hpp"
 #include "preview/png_preview.hpp"
 
 namespace larmor::cli {
 
 namespace {
-
-io::raw_dataset read_raw(const std::string& path, const std::string& group) {
-  const auto ext = std::filesystem::path(path).extension().string();
-  if (ext == ".dat" || io::is_twix_file(path)) return io::read_twix(path);
-  return io::read_ismrmrd(path, group);
-}
 
 // The middle partition of an image as a 2D view.
 strided_view<const float, 2> middle_slice(const array<float, 3>& m) {
@@ -37,24 +32,8 @@ recon_result run_recon(const std::string& in, const std::string& out, const std:
                        const std::string& png, const std::string& noise_scaling_name, const std::string& group,
                        const std::string& output, const std::string& partial_fourier, float lambda,
                        const std::string& compress) {
-  recon_options o;
-  // --compress auto | off | N
-  if (compress == "off") {
-    o.compression.enabled = false;
-  } else if (compress != "auto") {
-    char* end = nullptr;
-    const long n = std::strtol(compress.c_str(), &end, 10);
-    LARMOR_CHECK_ARG(end && *end == '\0' && n >= 1 && n <= 65535, "--compress must be auto, off or a coil count >= 1, got '",
-                     compress, "'");
-    o.compression.coils = n;
-  }
-  o.method = method;
-  o.lambda = lambda;
-  LARMOR_CHECK_ARG(noise_scaling_name == "unit" || noise_scaling_name == "snr",
-                   "--noise-scaling must be unit or snr, got ", noise_scaling_name);
-  o.noise.scaling = noise_scaling_name == "snr" ? noise_scaling::snr_units : noise_scaling::unit;
-  o.output = io::parse_image_type(output);
-  o.partial_fourier.method = parse_partial_fourier_method(partial_fourier);
+  // The one parser of the chain's options (also Python's and the batch layer's).
+  recon_options o = parse_recon_options({method, output, partial_fourier, noise_scaling_name, compress, lambda, {}});
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
   auto res = recon_file(in, o, group);  // ISMRMRD streamed into the k-space, never held whole
   if (!out.empty()) io::write_ismrmrd_images(out, res.images);
@@ -66,7 +45,7 @@ void add_recon_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("recon", "reconstruct an ISMRMRD raw-data file into ISMRMRD images");
   struct options {
     std::string in, out, method = "auto", png, noise = "unit", group = "dataset", output = "magnitude",
-        partial_fourier = "pocs", compress = "auto";
+        partial_fourier = "pocs", compress = "auto", deprecated_output;
     int threads = 0;
     float lambda = 0;
   };
@@ -81,8 +60,11 @@ void add_recon_command(CLI::App& app) {
                   "pre-whitening scale: unit (BART whiten) or snr (Gadgetron, SNR units)")
       ->capture_default_str();
   cmd->add_option("--dataset", opt->group, "HDF5 group of the raw data")->capture_default_str();
-  cmd->add_option("--output", opt->output, "image type written: magnitude|complex|phase|real|imaginary")
+  cmd->add_option("--image-type", opt->output, "image type written: magnitude|complex|phase|real|imaginary")
       ->capture_default_str();
+  // The old spelling (next to -o, the output *file*, it read as a second output name): still accepted for
+  // one release, with a note on stderr.
+  cmd->add_option("--output", opt->deprecated_output, "deprecated spelling of --image-type")->group("");
   cmd->add_option("--lambda", opt->lambda, "regularisation of --method cs (l1-wavelet, as BART's -r; 0: default)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--partial-fourier", opt->partial_fourier,
@@ -94,6 +76,10 @@ void add_recon_command(CLI::App& app) {
   cmd->add_option("--threads", opt->threads, "worker threads")->check(CLI::NonNegativeNumber);
   cmd->callback([opt] {
     if (opt->threads > 0) set_num_threads(opt->threads);
+    if (!opt->deprecated_output.empty()) {
+      std::fprintf(stderr, "larmor: --output is now --image-type (--output will be removed in the next release)\n");
+      opt->output = opt->deprecated_output;
+    }
     const auto res = run_recon(opt->in, opt->out, opt->method, opt->png, opt->noise, opt->group, opt->output,
                                opt->partial_fourier, opt->lambda, opt->compress);
     std::fprintf(stderr, "larmor: %zu image(s), method %s -> %s\n", res.images.size(), res.method.c_str(),
@@ -102,7 +88,7 @@ void add_recon_command(CLI::App& app) {
 }
 
 void add_info_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("info", "describe what an ISMRMRD raw-data file holds");
+  auto* cmd = app.add_subcommand("info", "describe what an ISMRMRD raw-data file holds (read one readout at a time)");
   struct options {
     std::string in, group = "dataset";
   };
@@ -110,19 +96,27 @@ void add_info_command(CLI::App& app) {
   cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5) or Siemens twix (.dat)")->required();
   cmd->add_option("--dataset", opt->group, "HDF5 group of the raw data")->capture_default_str();
   cmd->callback([opt] {
-    const auto raw = read_raw(opt->in, opt->group);
-    const auto& h = raw.header;
-    index_t noise = 0, calib = 0, skipped = 0, imaging = 0, channels = 0;
+    // ISMRMRD is read one readout at a time and only counted: a 4 GiB scan is described in the memory of
+    // one readout (non-Cartesian scans keep each readout's trajectory, not its samples, for the extent).
+    io::encoding_header h;
+    index_t noise = 0, calib = 0, skipped = 0, imaging = 0, channels = 0, readouts = 0;
     std::set<int> slices, contrasts, reps, sets, phases, averages;
-    for (const auto& a : raw.acquisitions) {
+    std::vector<io::acquisition> trajectories;
+    const auto count = [&](io::acquisition&& a) {
+      ++readouts;
+      if (is_noncartesian(h)) {
+        io::acquisition t = a;
+        t.data = array<cfloat, 2>(extents<2>{1, a.samples()});  // the shape only
+        trajectories.push_back(std::move(t));
+      }
       channels = std::max(channels, a.channels());
       if (a.has(io::acq_flag::is_noise_measurement)) {
         ++noise;
-        continue;
+        return;
       }
-      if (detail::skipped_readout(a)) {
+      if (a.is_auxiliary()) {
         ++skipped;
-        continue;
+        return;
       }
       if (a.has(io::acq_flag::is_parallel_calibration) || a.has(io::acq_flag::is_parallel_calibration_and_imaging))
         ++calib;
@@ -134,12 +128,20 @@ void add_info_command(CLI::App& app) {
       sets.insert(a.idx.set);
       phases.insert(a.idx.phase);
       averages.insert(a.idx.average);
+    };
+    const auto ext = std::filesystem::path(opt->in).extension().string();
+    if (ext == ".dat" || io::is_twix_file(opt->in)) {
+      auto raw = io::read_twix(opt->in);
+      h = raw.header;
+      for (auto& a : raw.acquisitions) count(std::move(a));
+    } else {
+      io::read_ismrmrd(opt->in, opt->group, [&](const io::encoding_header& hh) { h = hh; }, count);
     }
     std::printf("file            %s\n", opt->in.c_str());
     if (!h.protocol_name.empty()) std::printf("protocol        %s\n", h.protocol_name.c_str());
     if (h.system_field_strength_T > 0) std::printf("field strength  %.2f T\n", h.system_field_strength_T);
     if (is_noncartesian(h))  // per-sample k-space positions: kind, extent and their (detected) units
-      std::printf("trajectory      %s\n", describe_trajectory(h, raw.acquisitions).describe().c_str());
+      std::printf("trajectory      %s\n", describe_trajectory(h, trajectories).describe().c_str());
     else
       std::printf("trajectory      %s\n", h.trajectory.c_str());
     std::printf("coils           %td\n", channels);
@@ -154,7 +156,7 @@ void add_info_command(CLI::App& app) {
     std::printf("acceleration    %u x %u\n", h.accel_e1, h.accel_e2);
     std::printf("calibration     %s, %td lines\n", h.calibration_mode.empty() ? "none" : h.calibration_mode.c_str(),
                 calib);
-    std::printf("readouts        %zu (%td imaging, %td noise, %td skipped)\n", raw.acquisitions.size(), imaging,
+    std::printf("readouts        %td (%td imaging, %td noise, %td skipped)\n", readouts, imaging,
                 noise, skipped);
     std::printf("slices %zu, contrasts %zu, phases %zu, repetitions %zu, sets %zu, averages %zu\n", slices.size(),
                 contrasts.size(), phases.size(), reps.size(), sets.size(), averages.size());

@@ -52,6 +52,22 @@ TEST(Cli, ReconWritesImagesAndPreview) {
   EXPECT_GT(std::filesystem::file_size(png), 100u);
 }
 
+// --image-type names what is written; the old spelling --output still works, with a note on stderr.
+TEST(Cli, ImageTypeAndItsOldSpelling) {
+  for (const std::string flag : {"--image-type", "--output"}) {
+    const auto out = test::tmp_path("cli_type" + flag + ".h5");
+    std::filesystem::remove(out);
+    const auto r = run_cli("recon '" + std::string(LARMOR_DEMO_DATA) + "' -o '" + out + "' --method walsh " + flag +
+                           " phase --threads 1");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto images = io::read_ismrmrd_images(out);
+    ASSERT_EQ(images.size(), 1u);
+    EXPECT_EQ(images[0].type, io::image_type::phase) << flag;
+    const bool noted = r.err.find("--output is now --image-type") != std::string::npos;
+    EXPECT_EQ(noted, flag == "--output") << r.err;
+  }
+}
+
 // Accelerated generator data (-a 3 -w 24) through `larmor recon` with auto: GRAPPA, one image per repetition.
 TEST(Cli, ReconAutoOnAcceleratedDataRunsGrappa) {
   if (std::string(LARMOR_ISMRMRD_GENERATOR).empty()) GTEST_SKIP() << "ismrmrd-tools not installed";
