@@ -1,7 +1,7 @@
 // larmor/calib/calibration_region.hpp — find and extract the fully sampled k-space centre.
 //
 // Autocalibrating methods (ESPIRiT, GRAPPA, coil compression) learn from the central block of k-space
-// that was acquired without undersampling. Following DESIGN.md, a sample is "acquired" when any coil
+// that was acquired without undersampling. Following docs/design.md, a sample is "acquired" when any coil
 // holds a non-zero value there. The region starts as the box of the requested size centred on the
 // k-space centre (index N/2 of each axis, the DC sample of a centred FFT) and shrinks, axis by axis,
 // to the contiguous run of acquired hyper-planes around the centre (a plane counts as acquired when at

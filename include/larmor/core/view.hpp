@@ -1,6 +1,6 @@
 // larmor/core/view.hpp — strided_view<T, R>: a non-owning, rank-R strided window onto memory.
 //
-// Layout convention (DESIGN.md): row-major, coil axis first — k-space and coil images are
+// Layout convention (docs/design.md): row-major, coil axis first — k-space and coil images are
 // (coils, y, x) in 2D and (coils, z, y, x) in 3D; x (readout) is the last, fastest axis.
 // Strides are in elements, not bytes, and may be zero or negative (numpy produces both), which is
 // why this is not std::mdspan. T may be const-qualified: strided_view<const cfloat, 3> is read-only.

@@ -4,7 +4,7 @@
 //
 //   nufft(x (batch, N...), coords (M, D), eps)              -> y (batch, M)
 //   nufft_adjoint(y (batch, M), coords (M, D), N, eps)      -> x (batch, N...)
-// Convention and units: plan.hpp (DESIGN.md "Non-uniform FFT convention"): y(k) = N^-1/2 sum_r x(r)
+// Convention and units: plan.hpp (docs/design.md "Non-uniform FFT convention"): y(k) = N^-1/2 sum_r x(r)
 // exp(-2 pi i k.r/N), r = j - N//2, k in cycles per FOV, coordinate axes ordered like the image axes.
 #pragma once
 

@@ -1,7 +1,7 @@
 // larmor/pi/sampling.hpp — the Cartesian sampling pattern, read from the data, and its lattice.
 //
 // Cartesian parallel imaging skips whole phase-encode lines: in 2D a line is one ky (y) row, in 3D one
-// (kz, ky) = (z, y) position whose readout (x) is acquired or not. Following DESIGN.md a line is
+// (kz, ky) = (z, y) position whose readout (x) is acquired or not. Following docs/design.md a line is
 // acquired when any coil holds a non-zero sample on it.
 //
 // Regular undersampling (what GRAPPA and Cartesian SENSE need) acquires a lattice of lines

@@ -302,7 +302,7 @@ array<float, R - 1> sense_gfactor_coils(strided_view<const cfloat, R> maps, inde
 
 }  // namespace detail
 
-// g-factor map ([z,] y, x) of SENSE with maps (maps, coils, [z,] y, x) holding one set (the DESIGN.md
+// g-factor map ([z,] y, x) of SENSE with maps (maps, coils, [z,] y, x) holding one set (the docs/design.md
 // layout; 2D maps may also be passed as (coils, y, x)), at acceleration ry x rz with CAIPIRINHA shift
 // `shift`, and Tikhonov reg (as in sense):
 //     g_p = sqrt( [(S^H S)^-1]_pp [S^H S]_pp )          (reg = 0; Pruessmann et al. 1999)

@@ -1,4 +1,4 @@
-// larmor/prox/proximal_map.hpp — the interface of a proximal map (DESIGN.md, "Operators, proximal maps,
+// larmor/prox/proximal_map.hpp — the interface of a proximal map (docs/design.md, "Operators, proximal maps,
 // solvers").
 //
 //   prox_{alpha g}(v) = argmin_z  1/2 ||z - v||_2^2 + alpha g(z)
