@@ -79,7 +79,7 @@ def test_pocs_matches_numpy_and_beats_zero_filling(keep):
     np.testing.assert_array_equal(ours[:, :keep], k[:, :keep])  # acquired lines kept
     e_zf, e_pocs = nrmse(ifftc(k), truth), nrmse(ifftc(ours), truth)
     print(f"{keep}/64: zero-filled {e_zf:.4f} POCS {e_pocs:.4f}")
-    assert e_pocs < 0.5 * e_zf
+    assert e_pocs < 0.15 * e_zf  # measured 0.115 (40/64), 0.072 (48), 0.056 (56)
 
 
 def test_homodyne_matches_numpy():
@@ -91,7 +91,7 @@ def test_homodyne_matches_numpy():
     img = ifftc(ours)
     assert nrmse(img, m * ph) < 1e-5
     assert nrmse(np.real(np.conj(ph) * img), m) < 1e-5
-    assert nrmse(np.abs(img), np.abs(truth)) < 0.6 * nrmse(np.abs(ifftc(k)), np.abs(truth))
+    assert nrmse(np.abs(img), np.abs(truth)) < 0.45 * nrmse(np.abs(ifftc(k)), np.abs(truth))  # measured 0.368
 
 
 def test_axes_ranges_shapes():
@@ -104,7 +104,7 @@ def test_axes_ranges_shapes():
     c = larmor.partial_fourier(k, axis=-1, acquired=(12, 48))
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
-    assert nrmse(ifftc(a), truth) < 0.5 * nrmse(ifftc(k), truth)
+    assert nrmse(ifftc(a), truth) < 0.25 * nrmse(ifftc(k), truth)  # measured 0.0185 vs 0.0893
     # One coil as a 2D array, non-contiguous input, complex128 input: the same result.
     one = larmor.partial_fourier(k[0], axis=-1)
     np.testing.assert_allclose(one, a[0], rtol=0, atol=1e-6 * np.abs(a).max())
@@ -113,14 +113,20 @@ def test_axes_ranges_shapes():
     np.testing.assert_allclose(larmor.partial_fourier(wide[:, :, ::2], axis=-1), a, rtol=0, atol=1e-6 * np.abs(a).max())
     np.testing.assert_allclose(larmor.partial_fourier(k.astype(np.complex128), axis=-1), a, rtol=0,
                                atol=1e-6 * np.abs(a).max())
-    # z and y at once in 3D.
-    k3 = fftc(np.repeat(truth[:, None], 16, axis=1) * np.hanning(16)[None, :, None, None], axes=(1, 2, 3))
-    k3 = k3.astype(np.complex64)
+    # z and y at once in 3D (6/8 of each): against the fully sampled truth, far better than zero filling, the
+    # acquired samples returned as given.
+    truth3 = (np.repeat(truth[:, None], 16, axis=1) * np.hanning(16)[None, :, None, None]).astype(np.complex64)
+    k3 = fftc(truth3, axes=(1, 2, 3)).astype(np.complex64)
     k3[:, 12:] = 0
     k3[:, :, 36:] = 0
     f3 = larmor.partial_fourier(k3, axis=(-3, -2))
     assert f3.shape == k3.shape
-    assert np.abs(f3[:, 12:, :36]).sum() > 0
+    # (the kz = -8 plane of a symmetric Hann profile is exactly 0, so the detected z range is [1, 12))
+    np.testing.assert_array_equal(f3[:, 1:12, :36], k3[:, 1:12, :36])
+    e_zf3 = nrmse(ifftc(k3, axes=(1, 2, 3)), truth3)
+    e_pocs3 = nrmse(ifftc(f3, axes=(1, 2, 3)), truth3)
+    print(f"3D z+y 12/16, 36/48: zero-filled {e_zf3:.4f} POCS {e_pocs3:.4f}")
+    assert e_pocs3 < 0.006 and e_pocs3 < 0.1 * e_zf3  # measured 0.0051 vs 0.0609
     # zero: unchanged.
     np.testing.assert_array_equal(larmor.partial_fourier(k, method="zero", axis=-1), k)
 

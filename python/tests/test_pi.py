@@ -175,8 +175,9 @@ def test_grappa_gfactor_same_call_as_cpp_and_near_sense():
     g = larmor.grappa_gfactor(u, maps, None, kernel=(4, 5), reg=1e-3)
     g_acs = larmor.grappa_gfactor(u, maps, k, kernel=(4, 5), reg=1e-3)
     gs = larmor.sense_gfactor(maps, 2)
-    assert 0.75 < np.mean(g[support]) / np.mean(gs[support]) < 1.25
-    assert abs(np.mean(g_acs[support]) / np.mean(g[support]) - 1) < 0.05
+    # Mean g over the object: GRAPPA 1.2599, SENSE 1.2553 (ratio 1.0037), kernel from the full k-space 1.0082 x.
+    assert abs(np.mean(g[support]) / np.mean(gs[support]) - 1) < 0.03
+    assert abs(np.mean(g_acs[support]) / np.mean(g[support]) - 1) < 0.03
     # The unmixing-weight formula by hand: g = sqrt(sum |u|^2 * sum |S|^2) / R.
     unmix = larmor.grappa_unmixing(u, maps, kernel=(4, 5), reg=1e-3)
     ref = np.sqrt((np.abs(unmix) ** 2).sum(0) * (np.abs(maps) ** 2).sum(0)) / 2

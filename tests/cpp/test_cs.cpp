@@ -117,7 +117,11 @@ TEST(Cs, L1WaveletAndTvBeatCgSenseAndMatchBartAtBestLambda) {
   cgsense_options co;
   co.iters = 30;
   const double e_cg = err_vs_object(cgsense(s.k.cview(), s.p.maps.cview(), co).image, s.p.object);
+  // bart is a declared dependency (scripts/install-deps.sh): without it the comparison half fails, not passes.
   const bool bart = test::have_bart();
+  if (!bart)
+    ADD_FAILURE() << "bart was not found when the tests were configured: install it (scripts/install-deps.sh); "
+                     "the larmor-only assertions below still run";
   if (bart) {
     write_cfl(test::tmp_path("cs_maps"), array<cfloat, 3>(s.p.maps).reshape(extents<4>{nc, 1, ny, nx}).cview());
     write_cfl(test::tmp_path("cs_k"), array<cfloat, 3>(s.k).reshape(extents<4>{nc, 1, ny, nx}).cview());
@@ -144,8 +148,13 @@ TEST(Cs, L1WaveletAndTvBeatCgSenseAndMatchBartAtBestLambda) {
     }
     std::printf("%s: larmor best NRMSE %.4f (lambda %g), bart %.4f (lambda %g), cgsense %.4f\n",
                 pen == 0 ? "l1-wavelet" : "TV", best, double(lb), best_bart, double(lbb), e_cg);
+    // Against the object (measured: l1-wavelet 0.217, TV 0.390 after its 15 iterations, CG-SENSE 0.367; bart
+    // pics 0.225 / 0.503): the wavelet recon well ahead of CG-SENSE, TV held near its own error, which is
+    // not below CG-SENSE's at 15 iterations.
     if (pen == 0) {
-      EXPECT_LT(best, 0.8 * e_cg);
+      EXPECT_LT(best, 0.65 * e_cg);
+    } else {
+      EXPECT_LT(best, 0.43);
     }
     if (bart) {
       EXPECT_LE(best, best_bart * 1.0 + 1e-4);

@@ -9,8 +9,9 @@
 #include <tuple>
 
 #include "coil_phantom.hpp"
-#include "larmor/io/cfl.hpp"
+#include "larmor/io/twix.hpp"
 #include "larmor/pi/grappa.hpp"
+#include "larmor/recon/kspace_assembly.hpp"
 #include "test_helpers.hpp"
 
 using namespace larmor;
@@ -486,10 +487,13 @@ TEST(Grappa, TwoDimensionalSameResultForOneAndTwoThreads) {
 
 TEST(Grappa, RealBrainRetrospectiveR3NoWorseThanReference) {
   const std::string dat = std::string(LARMOR_SCANS) + "/pulseq_invivo_brain_16ch/2024-02-06-164128_localcoil16ch.dat";
-  if (!test::have_bart() || !std::filesystem::exists(dat)) GTEST_SKIP() << "bart or the brain scan is missing";
-  test::run_bart("twixread -x 128 -y 128 -c 16 -a 128 '" + dat + "' grappa_brain_k 2>/dev/null");
-  ASSERT_TRUE(std::filesystem::exists(test::tmp_path("grappa_brain_k.cfl")));
-  const auto k4 = read_cfl<4>(test::tmp_path("grappa_brain_k"));  // BART [x y 1 coils] -> (coils, 1, y, x)
+  if (!std::filesystem::exists(dat)) GTEST_SKIP() << dat << " is missing";
+  // larmor's twix reader (test_twix checks it sample by sample against `bart twixread`): the fully sampled
+  // scan is both the input, retrospectively undersampled, and the truth.
+  const auto kd = assemble_kspace(io::read_twix(dat));
+  ASSERT_EQ(kd.imaging.size(), 1u);
+  const auto& k4 = kd.imaging[0].kspace;  // (coils, 1, y, x)
+  ASSERT_EQ(k4.shape(), (extents<4>{16, 1, 128, 128}));
   array<cfloat, 3> k({k4.shape(0), k4.shape(2), k4.shape(3)});
   std::copy(k4.begin(), k4.end(), k.begin());
   const auto truth = rss_image(k);
@@ -499,7 +503,7 @@ TEST(Grappa, RealBrainRetrospectiveR3NoWorseThanReference) {
     const double ref = nrmse(rss_image(reference_grappa(u, R, 5e-4f)), truth);
     std::printf("brain R=%td: GRAPPA NRMSE %.4f, reference %.4f\n", R, ours, ref);
     EXPECT_LT(ours, ref * 1.05 + 1e-3);
-    EXPECT_LT(ours, 0.1);
+    EXPECT_LT(ours, R == 2 ? 0.040 : 0.055);  // measured 0.0359 (R = 2), 0.0492 (R = 3)
   }
 }
 

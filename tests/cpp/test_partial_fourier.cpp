@@ -97,9 +97,10 @@ TEST(PartialFourier, PhantomAlongYAtFiveSixSevenEighths) {
       std::printf("phantom %d/8 %s missing: complex NRMSE zero-filled %.4f POCS %.4f | magnitude zf %.4f POCS %.4f "
                   "homodyne %.4f\n",
                   eighths, high_missing ? "high" : "low ", e_zf, e_pocs, m_zf, m_pocs, m_hd);
-      EXPECT_LT(e_pocs, 0.5 * e_zf);
-      EXPECT_LT(m_pocs, 0.5 * m_zf);
-      EXPECT_LT(m_hd, 0.8 * m_zf);
+      // Measured: POCS / zero filling 0.04-0.10 (complex), 0.04-0.11 (magnitude); homodyne 0.18-0.35.
+      EXPECT_LT(e_pocs, 0.12 * e_zf);
+      EXPECT_LT(m_pocs, 0.13 * m_zf);
+      EXPECT_LT(m_hd, 0.42 * m_zf);
       // The default iterations/tolerance against 50 full iterations.
       if (eighths == 6) {
       partial_fourier_options many;
@@ -107,7 +108,7 @@ TEST(PartialFourier, PhantomAlongYAtFiveSixSevenEighths) {
       many.tolerance = 0;
       const double e_many = nrmse(ifftc(partial_fourier(k.cview(), {-2}, many).cview()), truth);
       std::printf("    POCS after 50 iterations %.4f\n", e_many);
-      EXPECT_LT(e_pocs, 1.35 * e_many);
+      EXPECT_LT(e_pocs, 1.1 * e_many);  // measured 0.0098 vs 0.0096, 0.0160 vs 0.0159
       }
       // Acquired samples are returned as given (transition 0).
       for (index_t c = 0; c < nc; c += 3)
@@ -131,7 +132,7 @@ TEST(PartialFourier, GivenRangeAndAsymmetricEcho) {
   const double m_hd =
       nrmse_mag(ifftc(partial_fourier(kx.cview(), {-1}, with(partial_fourier_method::homodyne)).cview()), truth);
   std::printf("asymmetric echo 6/8: zero-filled %.4f POCS %.4f homodyne magnitude %.4f\n", e_zf, e_pocs, m_hd);
-  EXPECT_LT(e_pocs, 0.5 * e_zf);
+  EXPECT_LT(e_pocs, 0.11 * e_zf);  // measured 0.0208 vs 0.2410
   EXPECT_LT(m_hd, 0.8 * nrmse_mag(ifftc(kx.cview()), truth));
 }
 
@@ -148,8 +149,9 @@ TEST(PartialFourier, ThreeDimensionalTwoAxesOddSizes) {
   const double m_zf = nrmse_mag(zf, truth), m_hd = nrmse_mag(hd, truth);
   std::printf("3D z+y 6/8 odd sizes: complex zero-filled %.4f POCS %.4f | magnitude zf %.4f homodyne %.4f\n", e_zf,
               e_pocs, m_zf, m_hd);
-  EXPECT_LT(e_pocs, 0.5 * e_zf);
-  EXPECT_LT(m_hd, 0.8 * m_zf);
+  EXPECT_LT(e_pocs, 0.14 * e_zf);  // measured 0.0343 vs 0.2994
+  EXPECT_LT(e_pocs, 0.04);
+  EXPECT_LT(m_hd, 0.42 * m_zf);  // measured 0.0922 vs 0.2633
 }
 
 // One coil (what the chain passes for a combined complex image), odd 2D size.
@@ -160,7 +162,7 @@ TEST(PartialFourier, SingleCoilOddSize) {
   const double e_zf = nrmse(ifftc(k.cview()), truth);
   const double e_pocs = nrmse(ifftc(partial_fourier(k.cview(), {-2}).cview()), truth);
   std::printf("1 coil 77x63, 48 lines: zero-filled %.4f POCS %.4f\n", e_zf, e_pocs);
-  EXPECT_LT(e_pocs, 0.5 * e_zf);
+  EXPECT_LT(e_pocs, 0.08 * e_zf);  // measured 0.0174 vs 0.2823
 }
 
 // An independent POCS written out with plain loops and a brute-force DFT (no FFT, no shared helpers) on a
@@ -269,7 +271,9 @@ TEST(PartialFourier, ThreadCountDoesNotChangeTheResult) {
 // missing lines is noise, which zero filling leaves out but any conjugate-symmetry estimate (POCS, homodyne,
 // also `bart homodyne`) synthesises again. So we assert what holds: on the missing samples where the signal
 // is clearly above the noise (|k|^2 > 20 sigma^2), POCS is closer to the measured values than zero filling;
-// the RSS NRMSE stays within 50 % of zero filling's (numbers in docs/partial_fourier.md).
+// its RSS NRMSE is 23-35 % above zero filling's, and held to what it measures (numbers in
+// docs/partial_fourier.md): 0.1049 / 0.0667 / 0.0416 at 5/8 / 6/8 / 7/8 (zero filling 0.0852 / 0.0504 /
+// 0.0308), strong missing samples 0.918 / 0.657 / 0.953 of zero filling's error.
 array<cfloat, 3> brain_kspace() {
   const std::string dat = std::string(LARMOR_SCANS) + "/pulseq_invivo_brain_16ch/2024-02-06-164128_localcoil16ch.dat";
   if (!std::filesystem::exists(dat)) return {};
@@ -323,8 +327,10 @@ TEST(PartialFourier, RealBrain16ChannelsRetrospective) {
     std::printf("brain 16ch %d/8: RSS NRMSE zero-filled %.4f POCS %.4f homodyne %.4f; strong missing samples (%td): "
                 "POCS error %.3f (zero filling 1)\n",
                 eighths, zf, e_pocs, hd, strong, kerr);
-    EXPECT_LT(e_pocs, 1.5 * zf);
-    EXPECT_LT(kerr, eighths == 7 ? 0.99 : 0.95);
+    const double max_pocs = eighths == 5 ? 0.115 : eighths == 6 ? 0.073 : 0.046;
+    EXPECT_LT(e_pocs, max_pocs);
+    EXPECT_LT(e_pocs, 1.45 * zf);
+    EXPECT_LT(kerr, eighths == 5 ? 0.95 : eighths == 6 ? 0.72 : 0.99);
   }
 }
 
