@@ -70,3 +70,65 @@ def recon_stream(source, method="auto", output="magnitude", partial_fourier="poc
             yield item
     finally:
         stream.close()
+
+
+# ---- progress for long calls (3D ESPIRiT, a big recon): silent by default, a tqdm bar with progress=True ----
+
+def _progress_bar(progress, desc, unit, total=None):
+    """(update(n_done), close()) for progress = None/False (nothing), True (a tqdm bar: Debian's
+    python3-tqdm; in a notebook tqdm.auto draws a widget when ipywidgets is there) or a callable(done[,
+    total]) the caller supplies."""
+    if progress is None or progress is False:
+        return (lambda done, total=None: None), (lambda: None)
+    if progress is True:
+        from tqdm.auto import tqdm
+        bar = tqdm(desc=desc, unit=unit, total=total)
+
+        def update(done, total=None):
+            if total is not None and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+        return update, bar.close
+    if not callable(progress):
+        raise ValueError(f"progress must be None, True or a callable, got {type(progress).__name__}")
+    return progress, (lambda: None)
+
+
+def espirit_maps(kspace, calib=24, kernel=6, threshold=0.001, crop=0.8, maps=1, progress=None):
+    """ESPIRiT maps (maps, coils, [z,] y, x) from k-space (coils, [z,] y, x); defaults as BART ecalib.
+    progress: None, True (a tqdm bar over the readout positions) or a callable(done, total).
+    See help(larmor._larmor.espirit_maps)."""
+    update, close = _progress_bar(progress, "ESPIRiT maps", "x")
+    try:
+        return _core.espirit_maps(kspace, calib=calib, kernel=kernel, threshold=threshold, crop=crop, maps=maps,
+                                  progress=None if progress is None or progress is False else update)
+    finally:
+        close()
+
+
+def recon(path, method="auto", output="magnitude", partial_fourier="pocs", noise_scaling="unit", slices=None,
+          lam=0.0, compress="auto", dataset="dataset", progress=None):
+    """Reconstructs a raw-data file (ISMRMRD .h5 or Siemens twix .dat) as `larmor recon` does: (images,
+    metadata dicts, method). progress: None (silent), True (a tqdm bar counting the images as they complete)
+    or a callable(images_done). See help(larmor._larmor.recon) for the other arguments."""
+    if progress is None or progress is False:
+        return _core.recon(path, method=method, output=output, partial_fourier=partial_fourier,
+                           noise_scaling=noise_scaling, slices=slices, lam=lam, compress=compress, dataset=dataset)
+    import os
+    update, close = _progress_bar(progress, f"larmor.recon {os.path.basename(os.fspath(path))}", "image")
+    stream = _core._FileStream(os.fspath(path), method=method, output=output, partial_fourier=partial_fourier,
+                               noise_scaling=noise_scaling, slices=slices, lam=lam, compress=compress,
+                               dataset=dataset)
+    images, meta = [], []
+    try:
+        while True:
+            item = stream.next()
+            if item is None:
+                break
+            images.append(item[0])
+            meta.append(item[1])
+            update(len(images))
+        return images, meta, stream.method
+    finally:
+        stream.close()
+        close()

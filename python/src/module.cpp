@@ -203,7 +203,7 @@ PYBIND11_MODULE(_larmor, m) {
   }, py::arg("base"), py::arg("x"), "Writes x as BART base.cfl/.hdr (BART dims = numpy shape reversed).");
 
   m.def("espirit_maps", [](const py::object& k, index_t calib, index_t kernel, double threshold, double crop,
-                           index_t maps) {
+                           index_t maps, const py::object& progress) {
     return spatial_2d_or_3d(k, "espirit_maps", [&](auto v) -> py::object {
       larmor::espirit_options o;
       o.calib = calib;
@@ -211,6 +211,16 @@ PYBIND11_MODULE(_larmor, m) {
       o.threshold = threshold;
       o.crop = crop;
       o.maps = maps;
+      // progress(done, total) after each readout position: called with the GIL taken, one call at a time;
+      // an exception it raises is dropped (the maps are still made).
+      if (!progress.is_none())
+        o.progress = [&progress](index_t done, index_t total) {
+          py::gil_scoped_acquire gil;
+          try {
+            progress(done, total);
+          } catch (py::error_already_set&) {
+          }
+        };
       decltype(larmor::espirit_maps(v, o)) out;
       {
         py::gil_scoped_release nogil;
@@ -219,8 +229,10 @@ PYBIND11_MODULE(_larmor, m) {
       return to_numpy(std::move(out));
     });
   }, py::arg("kspace"), py::arg("calib") = 24, py::arg("kernel") = 6, py::arg("threshold") = 0.001,
-        py::arg("crop") = 0.8, py::arg("maps") = 1,
-        "ESPIRiT maps (maps, coils, [z,] y, x) from k-space (coils, [z,] y, x); defaults as BART ecalib.");
+        py::arg("crop") = 0.8, py::arg("maps") = 1, py::arg("progress") = py::none(),
+        "ESPIRiT maps (maps, coils, [z,] y, x) from k-space (coils, [z,] y, x); defaults as BART ecalib. "
+        "progress: None, or a callable(done, total) called after each readout position (larmor.espirit_maps "
+        "also takes progress=True: a tqdm bar).");
   m.def("walsh_maps", [](const py::object& x, index_t kernel) {
     return spatial_2d_or_3d(x, "walsh_maps", [&](auto v) -> py::object {
       larmor::walsh_options o;
