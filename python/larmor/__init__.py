@@ -62,6 +62,12 @@ def recon_stream(source, method="auto", output="magnitude", partial_fourier="poc
     stream = _core._FileStream(os.fspath(source), method=method, output=output, partial_fourier=partial_fourier,
                                noise_scaling=noise_scaling, slices=slices, lam=lam, compress=compress,
                                dataset=dataset)
+    yield from _items(stream)
+
+
+def _items(stream):
+    """The (image, meta) pairs of a _FileStream as they complete; the stream is closed (its C++ worker
+    cancelled and joined) when the iteration ends or is abandoned."""
     try:
         while True:
             item = stream.next()
@@ -121,14 +127,10 @@ def recon(path, method="auto", output="magnitude", partial_fourier="pocs", noise
                                dataset=dataset)
     images, meta = [], []
     try:
-        while True:
-            item = stream.next()
-            if item is None:
-                break
-            images.append(item[0])
-            meta.append(item[1])
+        for image, m in _items(stream):
+            images.append(image)
+            meta.append(m)
             update(len(images))
         return images, meta, stream.method
     finally:
-        stream.close()
         close()

@@ -104,11 +104,6 @@ void add_info_command(CLI::App& app) {
     std::vector<io::acquisition> trajectories;
     const auto count = [&](io::acquisition&& a) {
       ++readouts;
-      if (is_noncartesian(h)) {
-        io::acquisition t = a;
-        t.data = array<cfloat, 2>(extents<2>{1, a.samples()});  // the shape only
-        trajectories.push_back(std::move(t));
-      }
       channels = std::max(channels, a.channels());
       if (a.has(io::acq_flag::is_noise_measurement)) {
         ++noise;
@@ -128,6 +123,10 @@ void add_info_command(CLI::App& app) {
       sets.insert(a.idx.set);
       phases.insert(a.idx.phase);
       averages.insert(a.idx.average);
+      if (is_noncartesian(h)) {  // its trajectory kept, its samples replaced by their shape only
+        a.data = array<cfloat, 2>(extents<2>{1, a.samples()});
+        trajectories.push_back(std::move(a));
+      }
     };
     const auto ext = std::filesystem::path(opt->in).extension().string();
     if (ext == ".dat" || io::is_twix_file(opt->in)) {

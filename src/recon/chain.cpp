@@ -13,19 +13,14 @@ namespace larmor {
 namespace detail {
 
 namespace {
-// The widest distance between consecutive acquired positions along axis 0 (z) or 1 (y) of a line mask,
-// lines projected onto that axis; 1 for a contiguous extent.
-index_t widest_gap(const line_mask& m, int axis) {
-  const index_t n = axis == 0 ? m.nz : m.ny;
-  index_t last = -1, widest = 1;
-  for (index_t i = 0; i < n; ++i) {
-    bool any = false;
-    for (index_t j = 0; j < (axis == 0 ? m.ny : m.nz) && !any; ++j) any = axis == 0 ? m(i, j) : m(j, i);
-    if (!any) continue;
-    if (last >= 0) widest = std::max(widest, i - last);
-    last = i;
-  }
-  return widest;
+// A line mask projected onto one axis (-3 = z, -2 = y): position i is acquired if any line there is.
+std::vector<bool> projected(const line_mask& m, int axis) {
+  const index_t n = axis == -3 ? m.nz : m.ny, other = axis == -3 ? m.ny : m.nz;
+  std::vector<bool> p(static_cast<std::size_t>(n), false);
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < other && !p[static_cast<std::size_t>(i)]; ++j)
+      p[static_cast<std::size_t>(i)] = axis == -3 ? m(i, j) : m(j, i);
+  return p;
 }
 
 // An irregular mask (variable density, Poisson disc) has random gaps at its sparse edges that must not be
@@ -38,11 +33,16 @@ std::optional<partial_fourier_request> irregular_partial_fourier(const kspace_bu
                                                                  const partial_fourier_options& opt) {
   auto pf = detect_partial_fourier(b, lines.ny, lines.nz, opt);  // the readout axis only
   if (opt.method == partial_fourier_method::zero) return pf;
-  const auto add_axis = [&](int axis, index_t n, const std::optional<io::limit>& l, index_t gap) {
-    index_t first = n, last = -1;
-    for (index_t i = 0; i < n; ++i)
-      for (index_t j = 0; j < (axis == -3 ? lines.ny : lines.nz); ++j)
-        if (axis == -3 ? lines(i, j) : lines(j, i)) first = std::min(first, i), last = std::max(last, i);
+  const auto add_axis = [&](int axis, const std::optional<io::limit>& l) {
+    // The acquired extent [first, last] along the axis and the widest gap between acquired positions.
+    const auto p = projected(lines, axis);
+    const index_t n = static_cast<index_t>(p.size());
+    index_t first = n, last = -1, gap = 1;
+    for (index_t i = 0; i < n; ++i) {
+      if (!p[static_cast<std::size_t>(i)]) continue;
+      if (last >= 0) gap = std::max(gap, i - last);
+      first = std::min(first, i), last = i;
+    }
     if (last < 0) return;
     if (l) {
       const index_t lo = static_cast<index_t>(l->center) - l->minimum, hi = l->maximum + 1 - static_cast<index_t>(l->center);
@@ -56,8 +56,8 @@ std::optional<partial_fourier_request> irregular_partial_fourier(const kspace_bu
     pf->axes.insert(pf->axes.begin(), axis);
     pf->acquired.insert(pf->acquired.begin(), acquired_range{first, last + 1});
   };
-  add_axis(-2, lines.ny, h.e1, widest_gap(lines, 1));
-  if (lines.nz > 1) add_axis(-3, lines.nz, h.e2, widest_gap(lines, 0));
+  add_axis(-2, h.e1);
+  if (lines.nz > 1) add_axis(-3, h.e2);
   return pf;
 }
 // Can the phase-based partial Fourier methods (POCS, homodyne) be trusted on this buffer? They assume the
@@ -94,17 +94,13 @@ std::optional<double> partial_fourier_trust(const kspace_buffer& b, const line_m
       }
   const acquired_range kept = low_side_missing ? acquired_range{drop, w} : acquired_range{0, w - drop};
   const auto filled = partial_fourier(cut.cview(), {-2}, pf.options, {kept});
-  const auto rss_of = [&](const array<cfloat, 3>& kk) {
-    const auto img = ifftc(kk.cview(), {1, 2});
-    std::vector<double> m(static_cast<std::size_t>(w * nx), 0.0);
-    for (index_t c = 0; c < nc; ++c)
-      for (index_t p = 0; p < w * nx; ++p) m[static_cast<std::size_t>(p)] += std::norm(img.data()[c * w * nx + p]);
-    for (auto& v : m) v = std::sqrt(v);
-    return m;
-  };
+  const auto rss_of = [](const array<cfloat, 3>& kk) { return rss(ifftc(kk.cview(), {1, 2}).cview()); };
   const auto t = rss_of(truth), f = rss_of(filled), z = rss_of(cut);
   double ef = 0, ez = 0;
-  for (std::size_t p = 0; p < t.size(); ++p) ef += (f[p] - t[p]) * (f[p] - t[p]), ez += (z[p] - t[p]) * (z[p] - t[p]);
+  for (index_t p = 0; p < t.size(); ++p) {
+    const double df = f.data()[p] - t.data()[p], dz = z.data()[p] - t.data()[p];
+    ef += df * df, ez += dz * dz;
+  }
   return ez > 0 ? std::sqrt(ef / ez) : std::optional<double>{};
 }
 }  // namespace
