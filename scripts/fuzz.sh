@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the Siemens twix reader (fuzz/fuzz_twix.cpp: parse_twix + k-space assembly) and the ISMRMRD header
-# path (fuzz/fuzz_ismrmrd.cpp: XML header + readout headers + k-space assembly) with libFuzzer,
+# path (fuzz/fuzz_ismrmrd.cpp: XML header + readout headers + k-space assembly) and the ISMRMRD stream protocol
+# (fuzz/fuzz_stream.cpp: message framing + XML header + k-space assembly) with libFuzzer,
 # AddressSanitizer and UBSan for N seconds each (default 60):
 #   bash scripts/fuzz.sh [SECONDS]
 # Configures a clang build in build-fuzz (CC=clang CXX=clang++, -DLARMOR_BUILD_FUZZ=ON), makes a seed
@@ -15,7 +16,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
 
 CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLARMOR_BUILD_FUZZ=ON \
   -DLARMOR_WERROR=ON -DLARMOR_BUILD_TESTS=OFF -DLARMOR_BUILD_BENCH=OFF -DLARMOR_BUILD_PYTHON=OFF >/dev/null
-cmake --build "$BUILD" --target fuzz_twix fuzz_ismrmrd
+cmake --build "$BUILD" --target fuzz_twix fuzz_ismrmrd fuzz_stream
 
 SEEDS="$BUILD/seeds-twix" CORPUS="$BUILD/corpus-twix" ARTIFACTS="$BUILD/artifacts"
 rm -rf "$SEEDS"
@@ -38,3 +39,12 @@ ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stac
   "$BUILD/fuzz/fuzz_ismrmrd" "$CORPUS_I" "$SEEDS_I" -max_total_time="$SECONDS_TO_RUN" -max_len=16384 -timeout=10 \
   -rss_limit_mb=2048 -malloc_limit_mb=1024 -artifact_prefix="$ARTIFACTS/" -print_final_stats=1
 echo "fuzz: $SECONDS_TO_RUN s of fuzz_ismrmrd without a finding"
+
+SEEDS_S="$BUILD/seeds-stream" CORPUS_S="$BUILD/corpus-stream"
+rm -rf "$SEEDS_S"
+mkdir -p "$CORPUS_S"
+/usr/bin/python3 fuzz/make_stream_seeds.py "$SEEDS_S" data/*.h5
+ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  "$BUILD/fuzz/fuzz_stream" "$CORPUS_S" "$SEEDS_S" -max_total_time="$SECONDS_TO_RUN" -max_len=65536 -timeout=10 \
+  -rss_limit_mb=2048 -malloc_limit_mb=1024 -artifact_prefix="$ARTIFACTS/" -print_final_stats=1
+echo "fuzz: $SECONDS_TO_RUN s of fuzz_stream without a finding"

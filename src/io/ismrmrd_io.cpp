@@ -2,6 +2,7 @@
 #include <hdf5.h>
 #include <ismrmrd/dataset.h>
 #include <ismrmrd/ismrmrd.h>
+#include <ismrmrd/waveform.h>
 #include <ismrmrd/xml.h>
 
 #include <cmath>
@@ -17,6 +18,8 @@
 #include <string>
 
 #include "larmor/io/ismrmrd.hpp"
+#include "larmor/io/ismrmrd_stream.hpp"
+#include "ismrmrd_convert.hpp"
 
 namespace larmor::io {
 
@@ -64,6 +67,16 @@ class hdf5_scope {
   H5E_auto2_t saved_func_ = nullptr;
   void* saved_data_ = nullptr;
   bool set_locking_ = false;
+};
+
+// Closes an open dataset inside an HDF5 scope (its destructor closes HDF5 handles), also on errors.
+struct close_in_scope {
+  std::unique_ptr<ISMRMRD::Dataset>& d;
+  ~close_in_scope() {
+    if (!d) return;
+    const hdf5_scope s(false);
+    d.reset();
+  }
 };
 
 std::optional<limit> convert(const ISMRMRD::Optional<ISMRMRD::Limit>& l) {
@@ -152,13 +165,19 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
     if (h.acquisitionSystemInformation->systemFieldStrength_T)
       out.system_field_strength_T = *h.acquisitionSystemInformation->systemFieldStrength_T;
   }
-  if (h.measurementInformation && h.measurementInformation->protocolName)
-    out.protocol_name = *h.measurementInformation->protocolName;
+  if (h.measurementInformation) {
+    const auto& m = *h.measurementInformation;
+    if (m.protocolName) out.protocol_name = *m.protocolName;
+    if (m.measurementID) out.measurement_id = *m.measurementID;
+    for (const auto& d : m.measurementDependency)
+      if (d.dependencyType == "Noise" || d.dependencyType == "NoiseMeasurement")
+        out.noise_dependency_ids.push_back(d.measurementID);
+  }
+  if (h.acquisitionSystemInformation && h.acquisitionSystemInformation->deviceID)
+    out.device_id = *h.acquisitionSystemInformation->deviceID;
   return out;
 }
 
-// Three elements of a member array of a packed ISMRMRD header, read by value.
-#define LARMOR_VEC3(a) (std::array<float, 3>{(a)[0], (a)[1], (a)[2]})
 
 }  // namespace
 
@@ -184,14 +203,7 @@ void read_ismrmrd(const std::string& path, const std::string& group,
   }
   try {
     std::unique_ptr<ISMRMRD::Dataset> d;
-    struct close_in_scope {  // the dataset's destructor closes HDF5 handles: inside a scope, also on errors
-      std::unique_ptr<ISMRMRD::Dataset>& d;
-      ~close_in_scope() {
-        if (!d) return;
-        const hdf5_scope s(false);
-        d.reset();
-      }
-    } closer{d};
+    const close_in_scope closer{d};
     d = std::make_unique<ISMRMRD::Dataset>(path.c_str(), group.c_str(), false);
     std::string xml;
     d->readHeader(xml);
@@ -206,41 +218,97 @@ void read_ismrmrd(const std::string& path, const std::string& group,
         const hdf5_scope s(false);
         d->readAcquisition(i, a);
       }
-      // ISMRMRD's headers are packed structs: read members by value from the struct, never through the
-      // accessors that return references (those would be misaligned).
-      const ISMRMRD::AcquisitionHeader& hd = a.getHead();
-      acquisition q;
-      q.flags = hd.flags;
-      q.scan_counter = hd.scan_counter;
-      q.discard_pre = hd.discard_pre;
-      q.discard_post = hd.discard_post;
-      q.center_sample = hd.center_sample;
-      q.sample_time_us = hd.sample_time_us;
-      const ISMRMRD::EncodingCounters idx = hd.idx;
-      q.idx = {idx.kspace_encode_step_1, idx.kspace_encode_step_2, idx.average, idx.slice, idx.contrast,
-               idx.phase, idx.repetition, idx.set, idx.segment};
-      q.position = LARMOR_VEC3(hd.position);
-      q.read_dir = LARMOR_VEC3(hd.read_dir);
-      q.phase_dir = LARMOR_VEC3(hd.phase_dir);
-      q.slice_dir = LARMOR_VEC3(hd.slice_dir);
-      q.patient_table_position = LARMOR_VEC3(hd.patient_table_position);
-      const index_t nc = hd.active_channels, ns = hd.number_of_samples;
-      q.data = array<cfloat, 2>(extents<2>{nc, ns}, uninitialized);
-      // ISMRMRD stores data[channel * samples + sample].
-      const auto* src = reinterpret_cast<const cfloat*>(a.getDataPtr());
-      std::copy(src, src + nc * ns, q.data.data());
-      const index_t dims = hd.trajectory_dimensions;
-      if (dims > 0 && ns > 0) {  // traj[sample * dims + d]
-        q.traj = array<float, 2>(extents<2>{ns, dims}, uninitialized);
-        std::copy(a.getTrajPtr(), a.getTrajPtr() + ns * dims, q.traj.data());
-      }
-      each(std::move(q));
+      each(detail::from_ismrmrd(a.getHead(), reinterpret_cast<const cfloat*>(a.getDataPtr()),
+                                a.getHead().trajectory_dimensions > 0 ? a.getTrajPtr() : nullptr));
     }
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
     throw DataError("read_ismrmrd: " + path + ": cannot read the raw data (" + e.what() + ")");
   }
+}
+
+std::size_t write_ismrmrd_file_as_stream(const std::string& path, const std::string& group, byte_sink& out,
+                                        bool waveforms, const std::function<void(std::size_t)>& each) {
+  // The same checks as read_ismrmrd (a missing group is never created), then the stored bytes as they are.
+  std::size_t sent = 0;
+  std::string xml;
+  std::uint32_t acquisitions = 0, waves = 0;
+  std::unique_ptr<ISMRMRD::Dataset> d;
+  const close_in_scope closer{d};
+  {
+    const hdf5_scope hdf5{};
+    LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "send: ", path,
+                      ": no such HDF5 file (or truncated)");
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    LARMOR_CHECK_DATA(f >= 0, "send: ", path, ": cannot open the HDF5 file");
+    const bool ok = H5Lexists(f, group.c_str(), H5P_DEFAULT) > 0 &&
+                    H5Lexists(f, (group + "/xml").c_str(), H5P_DEFAULT) > 0 &&
+                    H5Lexists(f, (group + "/data").c_str(), H5P_DEFAULT) > 0;
+    const bool has_waveforms = ok && H5Lexists(f, (group + "/waveforms").c_str(), H5P_DEFAULT) > 0;
+    H5Fclose(f);
+    LARMOR_CHECK_DATA(ok, "send: ", path, ": no raw data in group '", group, "' (needs ", group, "/xml and ", group,
+                      "/data)");
+    try {
+      d = std::make_unique<ISMRMRD::Dataset>(path.c_str(), group.c_str(), false);
+      d->readHeader(xml);
+      acquisitions = d->getNumberOfAcquisitions();
+      if (waveforms && has_waveforms) waves = d->getNumberOfWaveforms();
+    } catch (const std::exception& e) {
+      throw DataError("send: " + path + ": cannot read the raw data (" + e.what() + ")");
+    }
+  }
+  write_text_message(out, stream_message::header, xml);
+  // Acquisitions in file order; waveforms before the first acquisition stamped after them (Gadgetron's client
+  // interleaves them the same way), the rest at the end.
+  ISMRMRD::Acquisition a;
+  ISMRMRD::Waveform w;
+  std::uint32_t next_wave = 0;
+  bool have_wave = false;
+  const auto read_wave = [&] {
+    have_wave = next_wave < waves;
+    if (!have_wave) return;
+    const hdf5_scope s(false);
+    try {
+      d->readWaveform(next_wave++, w);
+    } catch (const std::exception& e) {
+      throw DataError("send: " + path + ": cannot read waveform " + std::to_string(next_wave - 1) + " (" + e.what() + ")");
+    }
+  };
+  const auto send_wave = [&] {
+    const auto id = static_cast<std::uint16_t>(stream_message::waveform);
+    const ISMRMRD::ISMRMRD_WaveformHeader h = w.head;
+    out.write_all(&id, sizeof id);
+    out.write_all(&h, sizeof h);
+    out.write_all(w.begin_data(), std::size_t{h.channels} * h.number_of_samples * sizeof(std::uint32_t));
+  };
+  read_wave();
+  for (std::uint32_t i = 0; i < acquisitions; ++i) {
+    try {
+      const hdf5_scope s(false);
+      d->readAcquisition(i, a);
+    } catch (const std::exception& e) {
+      throw DataError("send: " + path + ": cannot read acquisition " + std::to_string(i) + " (" + e.what() + ")");
+    }
+    const ISMRMRD::ISMRMRD_AcquisitionHeader h = a.getHead();
+    while (have_wave && w.head.time_stamp < h.acquisition_time_stamp) {
+      send_wave();
+      read_wave();
+    }
+    const auto id = static_cast<std::uint16_t>(stream_message::acquisition);
+    out.write_all(&id, sizeof id);
+    out.write_all(&h, sizeof h);
+    const std::size_t traj = std::size_t{h.trajectory_dimensions} * h.number_of_samples;
+    if (traj > 0) out.write_all(a.getTrajPtr(), traj * sizeof(float));
+    out.write_all(a.getDataPtr(), std::size_t{h.active_channels} * h.number_of_samples * sizeof(cfloat));
+    ++sent;
+    if (each) each(sent);
+  }
+  while (have_wave) {
+    send_wave();
+    read_wave();
+  }
+  return sent;
 }
 
 raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
@@ -252,28 +320,6 @@ raw_dataset read_ismrmrd(const std::string& path, const std::string& group) {
   return out;
 }
 
-namespace {
-
-// Geometry and loop indices of an image record -> the ISMRMRD image header.
-template <class Image>
-void set_image_header(Image& im, const image_record& r) {
-  im.setFieldOfView(r.fov_mm[0], r.fov_mm[1], r.fov_mm[2]);
-  im.setPosition(r.position[0], r.position[1], r.position[2]);
-  im.setReadDirection(r.read_dir[0], r.read_dir[1], r.read_dir[2]);
-  im.setPhaseDirection(r.phase_dir[0], r.phase_dir[1], r.phase_dir[2]);
-  im.setSliceDirection(r.slice_dir[0], r.slice_dir[1], r.slice_dir[2]);
-  im.setPatientTablePosition(r.patient_table_position[0], r.patient_table_position[1], r.patient_table_position[2]);
-  im.setSlice(r.slice);
-  im.setContrast(r.contrast);
-  im.setPhase(r.phase);
-  im.setRepetition(r.repetition);
-  im.setSet(r.set);
-  im.setAverage(r.average);
-  im.setImageIndex(r.image_index);
-  im.setImageSeriesIndex(r.series_index);
-}
-
-}  // namespace
 
 void write_ismrmrd_images(const std::string& path, const std::vector<image_record>& images, const std::string& group) {
   const hdf5_scope hdf5{};
@@ -283,35 +329,10 @@ void write_ismrmrd_images(const std::string& path, const std::vector<image_recor
     {
       ISMRMRD::Dataset d(tmp.c_str(), group.c_str(), true);
       for (const auto& r : images) {
-        if (r.type == image_type::complex) {
-          LARMOR_CHECK_ARG(r.complex_image.size() > 0, "write_ismrmrd_images: a complex image record without its "
-                           "complex image");
-          const index_t nz = r.complex_image.shape(0), ny = r.complex_image.shape(1), nx = r.complex_image.shape(2);
-          ISMRMRD::Image<std::complex<float>> im(static_cast<uint16_t>(nx), static_cast<uint16_t>(ny),
-                                                 static_cast<uint16_t>(nz), 1);
-          std::copy(r.complex_image.begin(), r.complex_image.end(), im.getDataPtr());
-          im.setImageType(ISMRMRD::ISMRMRD_IMTYPE_COMPLEX);
-          set_image_header(im, r);
-          d.appendImage("image_0", im);
-          continue;
-        }
-        const index_t nz = r.magnitude.shape(0), ny = r.magnitude.shape(1), nx = r.magnitude.shape(2);
-        ISMRMRD::Image<float> im(static_cast<uint16_t>(nx), static_cast<uint16_t>(ny), static_cast<uint16_t>(nz), 1);
-        if (r.type == image_type::magnitude) {
-          std::copy(r.magnitude.begin(), r.magnitude.end(), im.getDataPtr());
-        } else {
-          LARMOR_CHECK_ARG(r.complex_image.size() == r.magnitude.size(), "write_ismrmrd_images: a ",
-                           image_type_name(r.type), " image record without its complex image");
-          float* dst = im.getDataPtr();
-          const cfloat* src = r.complex_image.data();
-          for (index_t i = 0; i < r.magnitude.size(); ++i)
-            dst[i] = r.type == image_type::phase ? std::arg(src[i])
-                     : r.type == image_type::real ? src[i].real()
-                                                  : src[i].imag();
-        }
-        im.setImageType(static_cast<ISMRMRD::ISMRMRD_ImageTypes>(r.type));
-        set_image_header(im, r);
-        d.appendImage("image_0", im);
+        if (r.type == image_type::complex)
+          d.appendImage("image_0", detail::complex_ismrmrd_image(r));
+        else
+          d.appendImage("image_0", detail::real_ismrmrd_image(r));
       }
     }
     std::filesystem::rename(tmp, path);
@@ -352,19 +373,7 @@ std::vector<image_record> read_ismrmrd_images(const std::string& path, const std
         for (index_t p = 0; p < r.magnitude.size(); ++p) r.magnitude[p] = std::abs(r.complex_image[p]);
         h = im.getHead();
       }
-      r.type = static_cast<image_type>(h.image_type);
-      r.fov_mm = LARMOR_VEC3(h.field_of_view);
-      r.position = LARMOR_VEC3(h.position);
-      r.read_dir = LARMOR_VEC3(h.read_dir);
-      r.phase_dir = LARMOR_VEC3(h.phase_dir);
-      r.slice_dir = LARMOR_VEC3(h.slice_dir);
-      r.slice = h.slice;
-      r.contrast = h.contrast;
-      r.phase = h.phase;
-      r.repetition = h.repetition;
-      r.set = h.set;
-      r.image_index = h.image_index;
-      r.series_index = h.image_series_index;
+      detail::set_record_header(r, h);
       out.push_back(std::move(r));
     }
   } catch (const std::exception& e) {

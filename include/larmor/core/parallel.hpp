@@ -1,9 +1,11 @@
 // larmor/core/parallel.hpp — the thread count and the one parallel loop the algorithms use.
 //
 // The library runs on OpenMP. The thread count starts at OpenMP's default (OMP_NUM_THREADS, else
-// the number of cores) and is changed with set_num_threads(n). FFTW's own threads (its POSIX-threads
-// build, fft/fftw_plan.hpp) use the same count, and FFTW runs single-threaded when called from inside a
-// parallel loop so the two never oversubscribe the cores.
+// the number of cores) and is changed with set_num_threads(n) for the process. A thread that runs one of
+// several independent jobs at once (a server's connection) may take a share of the cores for the work it
+// starts with a thread_count_scope, which overrides the process setting on that thread only. FFTW's own
+// threads (its POSIX-threads build, fft/fftw_plan.hpp) use the same count, and FFTW runs single-threaded
+// when called from inside a parallel loop so the two never oversubscribe the cores.
 //
 // Failures: an exception thrown by a loop body (allocation failure included) does not escape the
 // OpenMP region (that would terminate the process): the first one is kept, the remaining iterations
@@ -36,10 +38,15 @@ inline std::atomic<int>& thread_setting() {
   static std::atomic<int> n{0};  // 0: follow OpenMP's default
   return n;
 }
+inline int& this_thread_setting() {
+  thread_local int n = 0;  // 0: follow the process setting
+  return n;
+}
 }  // namespace detail
 
-// Threads the library uses for its parallel loops and FFTs.
+// Threads the library uses for its parallel loops and FFTs (started from the calling thread).
 inline int num_threads() {
+  if (detail::this_thread_setting() > 0) return detail::this_thread_setting();
   const int n = detail::thread_setting().load();
   if (n > 0) return n;
 #ifdef _OPENMP
@@ -54,6 +61,22 @@ inline void set_num_threads(int n) {
   LARMOR_CHECK_ARG(n >= 0, "set_num_threads: n must be >= 0, got ", n);
   detail::thread_setting().store(n);
 }
+
+// The work started from the constructing thread, until the scope ends, uses n threads (n >= 1; 0 leaves
+// the setting as it is). Scopes nest; each restores what it found.
+class thread_count_scope {
+ public:
+  explicit thread_count_scope(int n) : saved_(detail::this_thread_setting()) {
+    LARMOR_CHECK_ARG(n >= 0, "thread_count_scope: n must be >= 0, got ", n);
+    if (n > 0) detail::this_thread_setting() = n;
+  }
+  ~thread_count_scope() { detail::this_thread_setting() = saved_; }
+  thread_count_scope(const thread_count_scope&) = delete;
+  thread_count_scope& operator=(const thread_count_scope&) = delete;
+
+ private:
+  int saved_;
+};
 
 // Progress report of a long step: progress(done, total), done = 1..total units.
 using progress_fn = std::function<void(index_t done, index_t total)>;

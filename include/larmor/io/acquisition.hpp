@@ -112,6 +112,11 @@ struct encoding_header {
   std::uint16_t receiver_channels = 0;         // acquisitionSystemInformation, 0 if absent
   float system_field_strength_T = 0;
   std::string protocol_name;
+  // measurementInformation: this scan's measurementID, and the IDs of the noise measurements it names in
+  // measurementDependency (dependencyType "Noise"); a server keeps a noise scan's statistics under its ID.
+  std::string measurement_id;
+  std::vector<std::string> noise_dependency_ids;
+  std::string device_id;  // acquisitionSystemInformation deviceID (the scanner's serial), or ""
 };
 
 // The readout points kept when the readout oversampling is removed: the central
