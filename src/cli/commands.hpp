@@ -13,6 +13,11 @@ void add_demo_command(CLI::App& app);
 // `larmor recon IN -o OUT` and `larmor info IN` (recon.cpp).
 void add_recon_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+// `larmor serve` and `larmor send` (serve.cpp).
+void add_serve_command(CLI::App& app);
+void add_send_command(CLI::App& app);
+// `larmor recon -`: an ISMRMRD stream (the protocol of `larmor serve`) read from stdin.
+recon_result recon_stream_input(const recon_options& opt);
 
 // Reads IN, reconstructs with `method`, writes OUT (if not empty) and the PNG (if not empty).
 // output: magnitude|complex|phase|real|imaginary; partial_fourier: pocs|homodyne|zero; lambda: for cs.

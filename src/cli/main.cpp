@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   larmor::cli::add_demo_command(app);
   larmor::cli::add_recon_command(app);
   larmor::cli::add_info_command(app);
+  larmor::cli::add_serve_command(app);
+  larmor::cli::add_send_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -35,7 +35,8 @@ recon_result run_recon(const std::string& in, const std::string& out, const std:
   // The one parser of the chain's options (also Python's and the batch layer's).
   recon_options o = parse_recon_options({method, output, partial_fourier, noise_scaling_name, compress, lambda, {}});
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
-  auto res = recon_file(in, o, group);  // ISMRMRD streamed into the k-space, never held whole
+  // ISMRMRD streamed into the k-space, never held whole; "-": an ISMRMRD stream on stdin.
+  auto res = in == "-" ? recon_stream_input(o) : recon_file(in, o, group);
   if (!out.empty()) io::write_ismrmrd_images(out, res.images);
   if (!png.empty()) write_png_preview(png, middle_slice(res.images.front().magnitude));
   return res;
@@ -50,7 +51,8 @@ void add_recon_command(CLI::App& app) {
     float lambda = 0;
   };
   auto opt = std::make_shared<options>();
-  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5) or Siemens twix (.dat)")->required();
+  cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5), Siemens twix (.dat), or - (an ISMRMRD stream on stdin)")
+      ->required();
   cmd->add_option("-o,--out", opt->out, "ISMRMRD image file to write")->required();
   std::string methods = "auto";
   for (const auto& m : recon_methods()) methods += "|" + m;
