@@ -20,9 +20,8 @@ std::array<float, 3> vec3(const T& a) {
   return {a[0], a[1], a[2]};
 }
 
-// One readout: its header, data[channel * samples + sample] and, when trajectory_dimensions > 0,
-// traj[sample * dims + d] (nullptr otherwise).
-inline acquisition from_ismrmrd(const ISMRMRD::AcquisitionHeader& hd, const cfloat* data, const float* traj) {
+// The header fields of one readout (its samples and trajectory apart).
+inline acquisition acquisition_fields(const ISMRMRD::ISMRMRD_AcquisitionHeader& hd) {
   acquisition q;
   q.flags = hd.flags;
   q.scan_counter = hd.scan_counter;
@@ -38,6 +37,13 @@ inline acquisition from_ismrmrd(const ISMRMRD::AcquisitionHeader& hd, const cflo
   q.phase_dir = vec3(hd.phase_dir);
   q.slice_dir = vec3(hd.slice_dir);
   q.patient_table_position = vec3(hd.patient_table_position);
+  return q;
+}
+
+// One readout: its header, data[channel * samples + sample] and, when trajectory_dimensions > 0,
+// traj[sample * dims + d] (nullptr otherwise).
+inline acquisition from_ismrmrd(const ISMRMRD::ISMRMRD_AcquisitionHeader& hd, const cfloat* data, const float* traj) {
+  acquisition q = acquisition_fields(hd);
   const index_t nc = hd.active_channels, ns = hd.number_of_samples;
   q.data = array<cfloat, 2>(extents<2>{nc, ns}, uninitialized);
   std::copy(data, data + nc * ns, q.data.data());

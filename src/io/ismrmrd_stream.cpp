@@ -83,6 +83,11 @@ std::optional<stream_item> stream_reader::next() {
   }
   stream_item item;
   item.id = static_cast<stream_message>(raw_id);
+  if (limits_.server_side)
+    LARMOR_CHECK_DATA(item.id != stream_message::image && item.id != stream_message::response &&
+                          item.id != stream_message::dependency_query,
+                      "stream: ", source_, ": a client does not send ", stream_message_name(raw_id), " (message id ",
+                      raw_id, ")");
   switch (item.id) {
     case stream_message::config_file: {
       char name[1024];
@@ -141,11 +146,15 @@ std::optional<stream_item> stream_reader::next() {
       LARMOR_CHECK_DATA(bytes <= limits_.max_readout_bytes, "stream: ", source_, ": ACQUISITION ", h.scan_counter,
                         " of ", bytes, " bytes (", channels, " channels x ", samples, " samples; at most ",
                         limits_.max_readout_bytes, " accepted)");
-      std::vector<float> traj(traj_values);
-      std::vector<cfloat> data(data_values);
-      if (traj_values > 0) read_exact(traj.data(), traj_values * sizeof(float), "an ACQUISITION's trajectory");
-      if (data_values > 0) read_exact(data.data(), data_values * sizeof(cfloat), "an ACQUISITION's samples");
-      item.readout = detail::from_ismrmrd(h, data.data(), traj_values > 0 ? traj.data() : nullptr);
+      // Read straight into the readout, whose pages are touched only as the bytes arrive.
+      acquisition q = detail::acquisition_fields(h);
+      q.data = array<cfloat, 2>(extents<2>{channels, samples}, uninitialized);
+      if (traj_values > 0) {
+        q.traj = array<float, 2>(extents<2>{samples, dims}, uninitialized);
+        read_exact(q.traj.data(), traj_values * sizeof(float), "an ACQUISITION's trajectory");
+      }
+      if (data_values > 0) read_exact(q.data.data(), data_values * sizeof(cfloat), "an ACQUISITION's samples");
+      item.readout = std::move(q);
       return item;
     }
     case stream_message::image: {
@@ -171,13 +180,14 @@ std::optional<stream_item> stream_reader::next() {
                         pixels * value_bytes, " bytes (at most ", limits_.max_image_bytes, ")");
       image_record r;
       const extents<3> shape{nz, ny, nx};
-      r.magnitude = array<float, 3>(shape);
       if (data_type == ISMRMRD::ISMRMRD_CXFLOAT) {
-        r.complex_image = array<cfloat, 3>(shape);
+        r.complex_image = array<cfloat, 3>(shape, uninitialized);
         if (pixels > 0) read_exact(r.complex_image.data(), pixels * sizeof(cfloat), "an IMAGE's pixels");
+        r.magnitude = array<float, 3>(shape, uninitialized);
         for (index_t p = 0; p < r.magnitude.size(); ++p) r.magnitude[p] = std::abs(r.complex_image[p]);
-      } else if (pixels > 0) {
-        read_exact(r.magnitude.data(), pixels * sizeof(float), "an IMAGE's pixels");
+      } else {
+        r.magnitude = array<float, 3>(shape, uninitialized);
+        if (pixels > 0) read_exact(r.magnitude.data(), pixels * sizeof(float), "an IMAGE's pixels");
       }
       detail::set_record_header(r, h);
       item.image = std::move(r);

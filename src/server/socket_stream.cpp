@@ -35,6 +35,9 @@ fd_stream::fd_stream(int fd, bool owned, std::string name, double idle_timeout_s
       stop_(stop) {
   LARMOR_CHECK_ARG(fd >= 0, "fd_stream: invalid file descriptor");
   LARMOR_CHECK_ARG(idle_timeout_s >= 0, "fd_stream: idle timeout must be >= 0");
+  // A blocking send can wait forever once poll said "some room" and the peer stops reading: sockets are made
+  // non-blocking (every wait is wait_for's poll, with its timeout). Pipes and files are left as they are.
+  if (is_socket_) fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL, 0) | O_NONBLOCK);
 }
 
 fd_stream::~fd_stream() {
@@ -49,8 +52,8 @@ void fd_stream::wait_for(short events, const char* what) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   for (;;) {
-    if (stop_ != nullptr && stop_->load())
-      throw DataError(detail::concat(name_, ": stopped while waiting to ", what));
+    if (stop_ != nullptr && stop_->load() && (events & POLLIN) != 0)
+      throw DataError(detail::concat(name_, ": the server is stopping (while waiting to ", what, ")"));
     pollfd p{fd_, events, 0};
     const int r = ::poll(&p, 1, 200);
     if (r > 0) return;  // ready, or an error/hang-up the read or write reports
@@ -145,7 +148,6 @@ int tcp_connect(const std::string& host, int port, double timeout_s) {
     ::close(fd);
     throw DataError(detail::concat("connect: cannot connect to ", host, ":", port, " (", std::strerror(err), ")"));
   }
-  fcntl(fd, F_SETFL, flags);
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;

@@ -5,10 +5,12 @@
 #include <ismrmrd/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <new>
 #include <sstream>
 
+#include "larmor/core/parallel.hpp"
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/recon/recon_session.hpp"
 #include "larmor/version.hpp"
@@ -130,13 +132,27 @@ stream_config config_for_name(const std::string& name) {
   return c;
 }
 
-void noise_store::keep(std::shared_ptr<const measurement> m) {
+namespace {
+double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void noise_store::keep(std::shared_ptr<measurement> m) {
+  m->bytes = 0;
+  for (const auto& r : m->readouts) m->bytes += static_cast<std::size_t>(r.data.size()) * sizeof(cfloat);
+  m->kept_at_s = seconds_now();
   const std::lock_guard<std::mutex> lock(mutex_);
   kept_.erase(std::remove_if(kept_.begin(), kept_.end(),
                              [&](const auto& k) { return !m->id.empty() && k->id == m->id; }),
               kept_.end());
   kept_.push_back(std::move(m));
-  while (kept_.size() > capacity_) kept_.erase(kept_.begin());
+  const auto total = [&] {
+    std::size_t b = 0;
+    for (const auto& k : kept_) b += k->bytes;
+    return b;
+  };
+  while (kept_.size() > capacity_ || (kept_.size() > 1 && total() > max_bytes_)) kept_.erase(kept_.begin());
 }
 
 std::shared_ptr<const noise_store::measurement> noise_store::find_id(const std::string& id) const {
@@ -147,13 +163,18 @@ std::shared_ptr<const noise_store::measurement> noise_store::find_id(const std::
 }
 
 std::shared_ptr<const noise_store::measurement> noise_store::find(const std::vector<std::string>& dependency_ids,
-                                                                 const std::string& device, index_t channels) const {
-  for (const auto& id : dependency_ids)
-    if (auto m = find_id(id); m && m->channels == channels) return m;
+                                                                 const std::string& device, index_t channels,
+                                                                 double max_age_s) const {
+  if (!dependency_ids.empty()) {  // a scan that names its noise gets that one or none
+    for (const auto& id : dependency_ids)
+      if (auto m = find_id(id); m && m->channels == channels) return m;
+    return nullptr;
+  }
   if (device.empty()) return nullptr;
+  const double now = seconds_now();
   const std::lock_guard<std::mutex> lock(mutex_);
   for (auto it = kept_.rbegin(); it != kept_.rend(); ++it)
-    if ((*it)->device == device && (*it)->channels == channels) return *it;
+    if ((*it)->device == device && (*it)->channels == channels && now - (*it)->kept_at_s <= max_age_s) return *it;
   return nullptr;
 }
 
@@ -179,42 +200,76 @@ conversation_replies message_replies(io::byte_sink& out) {
 
 namespace {
 
+io::stream_limits server_limits(io::stream_limits l) {
+  l.server_side = true;  // IMAGE and the other server messages refused by their id, before their body
+  return l;
+}
+
 // The state of one conversation: the steps of serve_conversation in order.
 class conversation {
  public:
   conversation(io::byte_source& in, const conversation_replies& out, const conversation_options& opt)
-      : reader_(in, opt.peer, opt.limits), out_(out), opt_(opt) {}
+      : reader_(in, opt.peer, server_limits(opt.limits)), out_(out), opt_(opt) {}
 
   conversation_summary run() {
+    bool framing_intact = true;
     try {
       while (!done_) {
-        auto item = reader_.next();
+        std::optional<io::stream_item> item;
+        try {
+          item = reader_.next();
+        } catch (...) {
+          framing_intact = false;
+          throw;
+        }
         if (!item) {
-          LARMOR_CHECK_DATA(false, "the client closed the connection without CLOSE", describe_progress());
+          framing_intact = false;
+          throw DataError("the client closed the connection without CLOSE" + describe_progress());
         }
         handle(std::move(*item));
       }
       sum_.ok = true;
     } catch (const Cancelled&) {
+      session_.reset();
+      framing_intact = false;  // the server is stopping: the goodbye now
       sum_.error = "cancelled (the server is stopping)" + describe_progress();
     } catch (const std::bad_alloc&) {
+      session_.reset();  // its buffers freed before anything else is allocated
       sum_.error = "out of memory" + describe_progress();
     } catch (const std::exception& e) {
+      session_.reset();
       sum_.error = e.what();
     }
     session_.reset();  // its buffers freed before the replies below
+    kept_noise_.clear();
     sum_.bytes_in = reader_.bytes_read();
-    if (!sum_.ok) say_error();
+    if (!sum_.ok) {
+      if (framing_intact && !done_) skip_to_close();
+      say_error();
+    }
     return sum_;
   }
 
- private:
   std::string describe_progress() const {
     return sum_.readouts > 0 ? " after " + std::to_string(sum_.readouts) + " readouts" : std::string();
   }
   void log(const std::string& s) const {
     if (opt_.log) opt_.log(opt_.peer + ": " + s);
   }
+  // After a refusal with the messages intact: the client's remaining messages read and dropped until its
+  // CLOSE (or the end of its stream, or skip_to_close_s), so that it is not cut off while it still sends.
+  void skip_to_close() noexcept {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt_.skip_to_close_s);
+    try {
+      while (std::chrono::steady_clock::now() < end) {
+        const auto item = reader_.next();
+        if (!item || item->id == io::stream_message::close) return;
+      }
+    } catch (...) {
+      // broken or gone: the goodbye is attempted all the same
+    }
+  }
+
   // The error as one TEXT line and CLOSE, when the peer can still hear them.
   void say_error() noexcept {
     try {
@@ -278,6 +333,7 @@ class conversation {
     LARMOR_CHECK_DATA(!noise_summary_ && config_.what != stream_config::kind::dependency_list,
                       "a HEADER in a dependency query");
     header_ = io::parse_ismrmrd_header(xml, opt_.peer);
+    noncartesian_ = header_->trajectory != "cartesian" && header_->trajectory != "epi";
     if (config_.what == stream_config::kind::noise_measurement) return;  // noise readouts kept, no session
     recon_options o = opt_.recon;
     // default.xml (and a stream without a configuration) runs the server's method (`serve --method`; auto).
@@ -306,6 +362,17 @@ class conversation {
     LARMOR_CHECK_DATA(!noise_summary_, "an ACQUISITION in a noise query");
     ++sum_.readouts;
     const bool noise = a.has(io::acq_flag::is_noise_measurement);
+    const auto bytes = static_cast<std::size_t>(a.data.size()) * sizeof(cfloat);
+    if (noise) {
+      noise_bytes_ += bytes;
+      LARMOR_CHECK_DATA(noise_bytes_ <= opt_.max_noise_bytes, "more than ", opt_.max_noise_bytes >> 20,
+                        " MiB of noise readouts (a noise measurement needs a few MiB)");
+    } else if (noncartesian_ && opt_.recon.kspace_budget_bytes > 0) {
+      readout_bytes_ += bytes;  // a non-Cartesian scan is held whole until CLOSE
+      LARMOR_CHECK_DATA(static_cast<double>(readout_bytes_) <= opt_.recon.kspace_budget_bytes, "the non-Cartesian ",
+                        "scan's readouts exceed the k-space budget of ", opt_.recon.kspace_budget_bytes / (1 << 20),
+                        " MiB (larmor serve --kspace-budget-mb)");
+    }
     if (noise && !saw_other_) {
       saw_noise_ = true;
       if (kept_noise_bytes_ < max_kept_noise_bytes) {
@@ -323,21 +390,27 @@ class conversation {
         use_kept_noise(a.channels());
       }
     }
+    const thread_count_scope threads(opt_.threads ? opt_.threads() : 0);
     session_->push(std::move(a));
   }
 
   // The noise readouts of this scan, kept for later scans that depend on them.
   void keep_noise() {
-    if (!opt_.noise || kept_noise_.empty() || !header_) return;
-    if (header_->measurement_id.empty() && header_->device_id.empty()) return;
+    if (kept_noise_.empty() || !header_) return;
+    if (!opt_.noise || (header_->measurement_id.empty() && header_->device_id.empty())) {
+      log("noise readouts not kept (the header has no measurementID or deviceID to find them by)");
+      kept_noise_.clear();
+      return;
+    }
     auto m = std::make_shared<noise_store::measurement>();
     m->id = header_->measurement_id;
     m->device = header_->device_id;
     m->channels = kept_noise_.front().channels();
-    m->readouts = kept_noise_;
-    opt_.noise->keep(m);
+    m->readouts = std::move(kept_noise_);
+    kept_noise_.clear();
     log("noise measurement " + (m->id.empty() ? "of device " + m->device : m->id) + " kept (" +
         std::to_string(m->readouts.size()) + " readouts, " + std::to_string(m->channels) + " coils)");
+    opt_.noise->keep(std::move(m));
   }
 
   void use_kept_noise(index_t channels) {
@@ -349,6 +422,7 @@ class conversation {
             std::to_string(channels) + " coils: images without pre-whitening");
       return;
     }
+    const thread_count_scope threads(opt_.threads ? opt_.threads() : 0);
     noise_used_ = "measurement " + (m->id.empty() ? "of device " + m->device : m->id);
     sum_.noise = noise_used_;
     log("pre-whitened with the noise of " + noise_used_);
@@ -363,6 +437,7 @@ class conversation {
     } else if (config_.what == stream_config::kind::dependency_list) {
       out_.dependency(dependency_list_meta(opt_.noise));
     } else if (session_ && saw_other_) {
+      const thread_count_scope threads(opt_.threads ? opt_.threads() : 0);
       session_->finish();
       log(std::to_string(sum_.readouts) + " readouts, " + std::to_string(sum_.images) + " images, method " +
           session_->method());
@@ -388,7 +463,8 @@ class conversation {
   std::optional<io::encoding_header> header_;
   std::unique_ptr<recon_session> session_;
   std::vector<io::acquisition> kept_noise_;
-  std::size_t kept_noise_bytes_ = 0;
+  std::size_t kept_noise_bytes_ = 0, noise_bytes_ = 0, readout_bytes_ = 0;
+  bool noncartesian_ = false;
   std::string noise_used_;
 };
 

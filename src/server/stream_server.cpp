@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <system_error>
 #include <thread>
 
 #include "larmor/core/parallel.hpp"
@@ -18,12 +19,19 @@
 namespace larmor::server {
 
 struct stream_server::connection {
-  int fd = -1;                        // for shutdown() from the accepting thread; owned by `plain`
-  std::unique_ptr<fd_stream> plain;   // the socket, until TLS takes it over
+  // The descriptor is the connection's, closed when the connection is destroyed, after its thread has been
+  // joined: shutdown() from the accepting thread never reaches a descriptor number reused by a newer client.
+  int fd = -1;
+  std::unique_ptr<fd_stream> plain;   // the socket (not owning the descriptor), until TLS takes it over
   std::unique_ptr<tls_stream> tls;
   std::thread thread;
   std::atomic<bool> done{false};
   std::string peer;
+  ~connection() {
+    tls.reset();
+    plain.reset();
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 stream_server::stream_server(server_options opt) : opt_(std::move(opt)) {
@@ -38,9 +46,11 @@ stream_server::stream_server(server_options opt) : opt_(std::move(opt)) {
                    "speak it on a network that is the scanner's own");
   if (!opt_.tls_cert.empty() || !opt_.tls_key.empty())
     tls_ = tls_context::for_server(opt_.tls_cert, opt_.tls_key, opt_.tls_client_ca);
-  if (opt_.recon.kspace_budget_bytes <= 0) {  // the machine's memory shared by the connections
+  if (opt_.recon.kspace_budget_bytes <= 0) {
+    // Half the machine's memory shared by the connections: the other half for what each reconstruction
+    // needs beside its k-space (maps, one coil image set) and for the rest of the machine.
     const double phys = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
-    opt_.recon.kspace_budget_bytes = phys / opt_.max_connections;
+    opt_.recon.kspace_budget_bytes = 0.5 * phys / opt_.max_connections;
   }
   LARMOR_CHECK_DATA(pipe2(wake_, O_CLOEXEC | O_NONBLOCK) == 0, "serve: cannot make a pipe");
   try {
@@ -116,36 +126,46 @@ void drain_and_shut(int fd, std::chrono::milliseconds wait = std::chrono::second
 }  // namespace
 
 void stream_server::serve(const std::shared_ptr<connection>& c) {
-  // The cores shared by the open connections (counted when this one starts).
-  const int cores = std::max(1, num_threads());
-  const thread_count_scope threads(std::max<int>(1, cores / static_cast<int>(std::max<index_t>(1, open_.load()))));
-  conversation_options co;
-  co.recon = opt_.recon;
-  co.noise = &noise_;
-  co.log = [this](const std::string& s) { say(s); };
-  co.cancel = &cancel_;
-  co.peer = c->peer;
-  if (tls_) {
-    try {
-      c->tls = std::make_unique<tls_stream>(std::move(c->plain), *tls_);
-    } catch (const std::exception& e) {
-      ++refused_;
-      say("refused " + c->peer + ": " + e.what());
+  try {
+    conversation_options co;
+    co.recon = opt_.recon;
+    co.noise = &noise_;
+    co.log = [this](const std::string& s) { say(s); };
+    co.cancel = &cancel_;
+    co.peer = c->peer;
+    // The cores shared by the connections open now (asked again before each readout).
+    const int cores = std::max(1, num_threads());
+    co.threads = [this, cores] {
+      return std::max(1, cores / static_cast<int>(std::max<index_t>(1, open_.load())));
+    };
+    if (tls_) {
+      try {
+        c->tls = std::make_unique<tls_stream>(std::move(c->plain), *tls_);
+      } catch (const std::exception& e) {
+        ++refused_;
+        say("refused " + c->peer + ": " + e.what());
+      }
     }
+    if (c->plain || c->tls) {
+      io::byte_source& in = c->tls ? static_cast<io::byte_source&>(*c->tls) : *c->plain;
+      io::byte_sink& out = c->tls ? static_cast<io::byte_sink&>(*c->tls) : *c->plain;
+      const auto sum = serve_conversation(in, message_replies(out), co);
+      if (sum.ok)
+        say(c->peer + ": done (" + std::to_string(sum.readouts) + " readouts, " + std::to_string(sum.images) +
+            " images)");
+      else
+        say(c->peer + ": ended: " + sum.error);
+    }
+  } catch (const std::exception& e) {  // the log itself, or TLS set-up, failed: the connection ends all the same
+    try {
+      say(c->peer + ": ended: " + e.what());
+    } catch (...) {
+    }
+  } catch (...) {
   }
-  if (c->plain || c->tls) {
-    io::byte_source& in = c->tls ? static_cast<io::byte_source&>(*c->tls) : *c->plain;
-    io::byte_sink& out = c->tls ? static_cast<io::byte_sink&>(*c->tls) : *c->plain;
-    const auto sum = serve_conversation(in, message_replies(out), co);
-    if (sum.ok)
-      say(c->peer + ": done (" + std::to_string(sum.readouts) + " readouts, " + std::to_string(sum.images) +
-          " images)");
-    else
-      say(c->peer + ": ended: " + sum.error);
-  }
-  drain_and_shut(c->fd);  // the descriptor itself is closed with the connection, after its thread is joined
-  --open_;
+  drain_and_shut(c->fd);
   ++served_;
+  --open_;
   malloc_trim(0);  // the session's buffers back to the system, not kept in this thread's arena
   c->done.store(true);
 }
@@ -177,10 +197,21 @@ void stream_server::run() {
       ++refused_;
       say("refused a connection from " + peer + ": " + std::to_string(opt_.max_connections) + " scans running");
       try {
-        fd_stream busy(fd, false, peer, 1.0);
-        io::write_text_message(busy, io::stream_message::text,
-                               "larmor: ERROR: the server is busy (" + std::to_string(opt_.max_connections) +
-                                   " scans running); try again later\n");
+        // The reason as TEXT, except to gadgetron_ismrmrd_client's noise pre-flight (a CONFIG_SCRIPT first),
+        // which aborts on TEXT: it gets CLOSE alone. The first message is waited for 0.2 s at most.
+        fd_stream busy(fd, false, peer, 0.2);
+        bool script = false;
+        try {
+          io::stream_limits small;
+          small.max_text_bytes = 1 << 16;
+          const auto first = io::stream_reader(busy, peer, small).next();
+          script = first && first->id == io::stream_message::config_script;
+        } catch (const std::exception&) {
+        }
+        if (!script)
+          io::write_text_message(busy, io::stream_message::text,
+                                 "larmor: ERROR: the server is busy (" + std::to_string(opt_.max_connections) +
+                                     " scans running); try again later\n");
         io::write_close(busy);
       } catch (const std::exception&) {
       }
@@ -191,14 +222,19 @@ void stream_server::run() {
     auto c = std::make_shared<connection>();
     c->peer = peer;
     c->fd = fd;
-    c->plain = std::make_unique<fd_stream>(fd, true, peer, opt_.idle_timeout_s, &cancel_);
+    c->plain = std::make_unique<fd_stream>(fd, false, peer, opt_.idle_timeout_s, &cancel_);
     ++open_;
     say(peer + ": connected");
-    {
-      const std::lock_guard<std::mutex> lock(connections_mutex_);
-      connections_.push_back(c);
+    try {
+      c->thread = std::thread([this, c] { serve(c); });
+    } catch (const std::system_error& e) {  // no thread to be had: this client is refused, the server goes on
+      --open_;
+      ++refused_;
+      say("refused " + peer + ": cannot start a thread (" + e.what() + ")");
+      continue;  // c (and its descriptor) is released here
     }
-    c->thread = std::thread([this, c] { serve(c); });
+    const std::lock_guard<std::mutex> lock(connections_mutex_);
+    connections_.push_back(c);
   }
   ::close(listen_fd_);
   listen_fd_ = -1;
@@ -209,6 +245,10 @@ void stream_server::run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   if (open_.load() > 0) say("stopping: cancelling " + std::to_string(open_.load()) + " scan(s)");
   cancel_.store(true);
+  // Cancelled sessions stop within a buffer's step and say so (TEXT + CLOSE); then what is left is shut.
+  const auto last = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (open_.load() > 0 && std::chrono::steady_clock::now() < last)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   reap(true);
   say("larmor serve: stopped (" + std::to_string(served_.load()) + " connections served, " +
       std::to_string(refused_.load()) + " refused)");

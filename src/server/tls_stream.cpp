@@ -153,9 +153,19 @@ tls_stream::tls_stream(std::unique_ptr<fd_stream> socket, const tls_context& ctx
   SSL* ssl = SSL_new(static_cast<SSL_CTX*>(ctx.native()));
   LARMOR_CHECK_DATA(ssl != nullptr, "tls: cannot make a session (", ssl_errors(), ")");
   ssl_ = ssl;
-  // Non-blocking: every wait goes through the socket's poll, with its idle timeout and stop flag.
+  try {
+    handshake(ctx, peer_host);
+  } catch (...) {
+    SSL_free(ssl);  // with its BIO; the socket itself stays socket_'s
+    ssl_ = nullptr;
+    throw;
+  }
+}
+
+void tls_stream::handshake(const tls_context& ctx, const std::string& peer_host) {
+  SSL* ssl = static_cast<SSL*>(ssl_);
+  // Non-blocking (fd_stream made it so): every wait goes through the socket's poll, with its idle timeout.
   const int fd = socket_->fd();
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
   BIO* bio = BIO_new(nosignal_socket_bio());
   LARMOR_CHECK_DATA(bio != nullptr, "tls: cannot make a socket BIO (", ssl_errors(), ")");
   BIO_set_fd(bio, fd, BIO_NOCLOSE);

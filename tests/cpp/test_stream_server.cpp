@@ -590,7 +590,7 @@ TEST(StreamServer, AKeptNoiseMeasurementPrewhitensTheScanThatNamesIt) {
   EXPECT_EQ(pr.next()->id, io::stream_message::close);
 }
 
-TEST(StreamServer, StopCancelsOpenScansAfterTheGrace) {
+TEST(StreamServer, StopCancelsOpenScansAfterTheGraceAndTellsThem) {
   server::server_options o;
   o.grace_s = 0.2;
   auto s = std::make_unique<running_server>(o);
@@ -600,6 +600,70 @@ TEST(StreamServer, StopCancelsOpenScansAfterTheGrace) {
   const auto start = std::chrono::steady_clock::now();
   s.reset();  // stop() + run() returns
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
+  // The open client was told (gadgetron_ismrmrd_client aborts on a connection that ends without CLOSE).
+  std::vector<unsigned char> back;
+  unsigned char buf[1024];
+  for (std::size_t n; (n = c.read_some(buf, sizeof buf)) > 0;) back.insert(back.end(), buf, buf + n);
+  const auto r = parse_reply(back);
+  EXPECT_TRUE(r.closed);
+  ASSERT_EQ(r.texts.size(), 1u);
+  EXPECT_NE(r.texts[0].find("stopping"), std::string::npos) << r.texts[0];
+}
+
+TEST(StreamServer, ServerMessagesFromAClientAreRefusedBeforeTheirBody) {
+  running_server s;
+  // An IMAGE announcing 1 GiB of complex pixels: refused by its id, nothing allocated.
+  memory_stream m;
+  io::write_config_file(m, "default.xml");
+  std::vector<unsigned char> image(2 + 198 + 8, 0);
+  put<std::uint16_t>(image, 0, 1022);
+  put<std::uint16_t>(image, 2 + 2, 7);  // complex float
+  put<std::uint16_t>(image, 2 + 16, 16384);
+  put<std::uint16_t>(image, 2 + 18, 8192);
+  put<std::uint16_t>(image, 2 + 20, 1);
+  put<std::uint16_t>(image, 2 + 34, 1);
+  m.bytes.insert(m.bytes.end(), image.begin(), image.end());
+  const auto r = parse_reply(raw_exchange(s.port(), m.bytes));
+  EXPECT_TRUE(r.closed);
+  ASSERT_EQ(r.texts.size(), 1u);
+  EXPECT_NE(r.texts[0].find("a client does not send IMAGE"), std::string::npos) << r.texts[0];
+}
+
+TEST(StreamConversation, NoiseFloodsAndNonCartesianScansBeyondTheBudgetAreRefused) {
+  const auto run = [](const std::vector<unsigned char>& bytes, server::conversation_options co) {
+    memory_stream in, out;
+    in.bytes = bytes;
+    in.chunk = 1 << 20;
+    const auto sum = server::serve_conversation(in, server::message_replies(out), co);
+    EXPECT_FALSE(sum.ok);
+    return sum.error;
+  };
+  memory_stream noise;
+  io::write_config_file(noise, "default.xml");
+  io::write_text_message(noise, io::stream_message::header, demo_header_with("", ""));
+  io::acquisition a;
+  a.flags = io::flag_bit(io::acq_flag::is_noise_measurement);
+  a.data = array<cfloat, 2>(extents<2>{8, 256});  // 16 KiB each
+  for (int i = 0; i < 100; ++i) io::write_acquisition_message(noise, a);
+  io::write_close(noise);
+  server::conversation_options co;
+  co.max_noise_bytes = 1 << 20;  // 64 readouts
+  EXPECT_NE(run(noise.bytes, co).find("MiB of noise readouts"), std::string::npos);
+  // A radial scan is held whole until CLOSE: its readouts count against the k-space budget as they come.
+  std::string xml = demo_header_with("", "");
+  const auto t = xml.find("<trajectory>cartesian</trajectory>");
+  ASSERT_NE(t, std::string::npos);
+  xml.replace(t, std::string("<trajectory>cartesian</trajectory>").size(), "<trajectory>radial</trajectory>");
+  memory_stream radial;
+  io::write_config_file(radial, "default.xml");
+  io::write_text_message(radial, io::stream_message::header, xml);
+  io::acquisition line;
+  line.data = array<cfloat, 2>(extents<2>{8, 256});
+  line.traj = array<float, 2>(extents<2>{256, 2});
+  for (int i = 0; i < 100; ++i) io::write_acquisition_message(radial, line);
+  io::write_close(radial);
+  co.recon.kspace_budget_bytes = 1 << 20;
+  EXPECT_NE(run(radial.bytes, co).find("exceed the k-space budget"), std::string::npos);
 }
 
 }  // namespace

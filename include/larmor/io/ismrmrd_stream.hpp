@@ -18,8 +18,9 @@
 //   1022 IMAGE           ISMRMRD_ImageHeader (198 bytes, packed), uint64 attribute length, the attribute
 //                        XML, then matrix_size[0..2] x channels samples of the header's data_type
 //   1026 WAVEFORM        ISMRMRD_WaveformHeader (40 bytes), then channels x number_of_samples uint32
-// Every size is checked against stream_limits before anything is allocated, so a message cannot make the
-// reader allocate more than its limit, and a truncated message is one DataError naming the source.
+// Every size is checked against stream_limits before anything is allocated, and large bodies are read into
+// memory that is touched only as their bytes arrive, so a message cannot make the reader hold more than its
+// limit nor more than was sent; a truncated message is one DataError naming the source.
 // (Fuzzed: fuzz/fuzz_stream.cpp.)
 #pragma once
 
@@ -72,6 +73,9 @@ struct stream_limits {
   std::size_t max_readout_bytes = std::size_t{256} << 20;  // one ACQUISITION's trajectory + samples
   std::size_t max_image_bytes = std::size_t{2} << 30;      // one IMAGE's attributes + pixels
   std::uint16_t max_channels = 1024;                       // ISMRMRD's channel mask holds 1024
+  // A server's reader: IMAGE, RESPONSE and DEPENDENCY_QUERY (what only a server sends) are refused by their
+  // id, before their body is read.
+  bool server_side = false;
 };
 
 // One message read from a stream. `text` holds the body of CONFIG_FILE (the name, up to its first NUL),

@@ -10,10 +10,11 @@
 
 namespace larmor::server {
 
-// Reads and writes one file descriptor. A read or write that waits longer than idle_timeout_s seconds for the
-// peer (0: no limit) throws DataError ("... sent nothing for N s"); so does any read or write once *stop is set
-// (checked at least every 0.2 s while waiting). Writes to a socket whose peer has gone throw DataError, never
-// SIGPIPE. The descriptor is closed by the destructor when owned.
+// Reads and writes one file descriptor (sockets are made non-blocking: every wait is a poll). A read or write
+// that waits longer than idle_timeout_s seconds for the peer (0: no limit) throws DataError ("... did nothing
+// for N s"); so does a read once *stop is set (checked at least every 0.2 s while waiting; writes go on, so a
+// last word still reaches the peer). Writes to a socket whose peer has gone throw DataError, never SIGPIPE.
+// The descriptor is closed by the destructor when owned.
 class fd_stream : public io::byte_source, public io::byte_sink {
  public:
   fd_stream(int fd, bool owned, std::string name, double idle_timeout_s = 0,

@@ -21,16 +21,23 @@
 // kept noise measurement's statistics (status, channels, min/max/mean sigma, noise_dwell_time_us); any other
 // CONFIG_SCRIPT (a Gadgetron pipeline) is refused: larmor does not run Gadgetron's gadgets.
 //
-// Noise dependency (Gadgetron's NoiseAdjustGadget): the noise readouts of a scan are kept under its
-// measurementID (and under the scanner's deviceID with the coil count). A later scan without noise readouts of
-// its own that names the ID in measurementDependency (type Noise), or failing that comes from the same
-// device with the same coil count, is pre-whitened with them; the log and each image's attributes
-// (larmor.noise) say which noise was used.
+// Noise dependency (Gadgetron's NoiseAdjustGadget): the noise readouts of a scan (at most 64 MiB of them) are
+// kept under its measurementID and its scanner's deviceID. A later scan without noise readouts of its own is
+// pre-whitened with them when it names the ID in measurementDependency (type Noise) and has the same coil
+// count; a scan that names no noise measurement takes the latest one of its device with its coil count kept
+// in the last 12 hours; a scan that names one that is not kept is made without pre-whitening (as Gadgetron).
+// The log and each image's attributes (larmor.noise) say which noise was used.
+//
+// Memory: besides the session's own k-space budget, a conversation refuses more than max_noise_bytes (256 MiB)
+// of noise readouts and, for non-Cartesian scans (held whole until CLOSE), more readout bytes than recon.kspace_budget_bytes.
 //
 // Nothing the peer sends can throw out of serve_conversation: a malformed message, an unknown id, a size
 // beyond the limits, a header that does not parse, data the session refuses, a peer that disconnects or
 // stalls -- each ends the conversation with one TEXT line and CLOSE (when the peer can still hear them), the
-// session's memory freed, and the reason in the summary.
+// session's memory freed, and the reason in the summary. When the messages themselves are intact (the data or
+// the configuration was refused), the rest of the client's messages are read and dropped until its CLOSE
+// before the TEXT and CLOSE go back, as Gadgetron does: its client aborts when the server stops reading
+// while it still sends.
 #pragma once
 
 #include <atomic>
@@ -64,18 +71,23 @@ class noise_store {
     std::string id, device;
     index_t channels = 0;
     std::vector<io::acquisition> readouts;
+    std::size_t bytes = 0;
+    double kept_at_s = 0;  // steady clock, set by keep()
   };
-  explicit noise_store(std::size_t capacity = 64) : capacity_(capacity) {}
-  void keep(std::shared_ptr<const measurement> m);
-  // By measurement ID (dependency_ids in order), else by device + channel count; null when none fits.
+  // At most `capacity` measurements and `max_bytes` of noise samples; the oldest go first.
+  explicit noise_store(std::size_t capacity = 16, std::size_t max_bytes = std::size_t{256} << 20)
+      : capacity_(capacity), max_bytes_(max_bytes) {}
+  void keep(std::shared_ptr<measurement> m);
+  // The noise for a scan: by measurement ID (dependency_ids in order, same channel count) when the scan names
+  // any; else the latest of the device with the channel count, kept within max_age_s; null when none fits.
   std::shared_ptr<const measurement> find(const std::vector<std::string>& dependency_ids, const std::string& device,
-                                          index_t channels) const;
+                                          index_t channels, double max_age_s = 12 * 3600.0) const;
   std::shared_ptr<const measurement> find_id(const std::string& id) const;
   std::vector<std::string> ids() const;
 
  private:
   mutable std::mutex mutex_;
-  std::size_t capacity_;
+  std::size_t capacity_, max_bytes_;
   std::vector<std::shared_ptr<const measurement>> kept_;  // oldest first
 };
 
@@ -97,6 +109,10 @@ struct conversation_options {
   const std::atomic<bool>* cancel = nullptr;    // set: the session stops (larmor::Cancelled) within a buffer
   io::stream_limits limits;
   std::string peer = "stream";           // names the peer in messages
+  // Threads for the session's work, asked before each readout (a server's share of the cores); none: as set.
+  std::function<int()> threads;
+  double skip_to_close_s = 1800;         // after a refusal, how long the client's remaining messages are read
+  std::size_t max_noise_bytes = std::size_t{256} << 20;  // noise readouts one scan may send
 };
 
 struct conversation_summary {

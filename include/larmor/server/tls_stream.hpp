@@ -52,6 +52,7 @@ class tls_stream : public io::byte_source, public io::byte_sink {
   // Runs one OpenSSL call until it completes, waiting on the socket when it wants to read or write.
   template <class F>
   int drive(F&& f, const char* what);
+  void handshake(const tls_context& ctx, const std::string& peer_host);
   std::unique_ptr<fd_stream> socket_;
   void* ssl_ = nullptr;  // SSL*
   std::mutex mutex_;     // reads and writes may come from two threads; OpenSSL takes one at a time
