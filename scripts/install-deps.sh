@@ -9,6 +9,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git ccache
   libfftw3-dev libeigen3-dev libhdf5-dev libismrmrd-dev ismrmrd-tools
   libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libpng-dev libcli11-dev libopenblas-serial-dev libssl-dev openssl
+  libdcmtk-dev dcmtk dicom3tools libnifti2-dev python3-pydicom python3-nibabel orthanc
   pybind11-dev python3-dev python3-numpy python3-pytest python3-h5py python3-scipy python3-distributed python3-tqdm
   jupyter-nbconvert python3-nbclient python3-ipykernel python3-matplotlib
   bart

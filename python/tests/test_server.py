@@ -11,7 +11,6 @@ the server serving; SIGTERM stops it with exit 0. When Gadgetron's own client is
 Needs the `larmor` CLI (LARMOR_CLI, else the newest build*/larmor) and h5py. Loopback only, ports picked by
 the server (port 0), every process stopped, every wait bounded.
 """
-import glob
 import os
 import shutil
 import signal
@@ -24,6 +23,8 @@ import time
 import numpy as np
 import pytest
 
+from cli_path import find_cli
+
 h5py = pytest.importorskip("h5py")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,15 +32,7 @@ DEMO = os.path.join(ROOT, "data", "shepp_logan_8ch_96.h5")
 os.environ.setdefault("LARMOR_FFT_PLANNER", "estimate")  # bit-equal images across processes
 
 
-def _find_cli():
-    env = os.environ.get("LARMOR_CLI")
-    if env:
-        return env if os.access(env, os.X_OK) else None
-    found = [p for p in glob.glob(os.path.join(ROOT, "build*", "larmor")) if os.access(p, os.X_OK)]
-    return max(found, key=os.path.getmtime) if found else None
-
-
-CLI = _find_cli()
+CLI = find_cli()
 pytestmark = pytest.mark.skipif(CLI is None, reason="larmor CLI not built (set LARMOR_CLI)")
 
 # ---- the protocol, from its specification ---------------------------------------------------------------

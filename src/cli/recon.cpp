@@ -8,7 +8,11 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "larmor/io/dicom.hpp"
+#include "larmor/io/dicom_store.hpp"
 #include "larmor/io/ismrmrd.hpp"
+#include "larmor/io/nifti.hpp"
+#include "larmor/io/scan_information.hpp"
 #include "larmor/io/twix.hpp"
 #include "larmor/larmor.hpp"
 #include "larmor/recon/recon.hpp"
@@ -46,14 +50,20 @@ void add_recon_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("recon", "reconstruct an ISMRMRD raw-data file into ISMRMRD images");
   struct options {
     std::string in, out, method = "auto", png, noise = "unit", group = "dataset", output = "magnitude",
-        partial_fourier = "pocs", compress = "auto", deprecated_output;
+        partial_fourier = "pocs", compress = "auto", deprecated_output, format = "ismrmrd", dicom_send;
     int threads = 0;
     float lambda = 0;
   };
   auto opt = std::make_shared<options>();
   cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5), Siemens twix (.dat), or - (an ISMRMRD stream on stdin)")
       ->required();
-  cmd->add_option("-o,--out", opt->out, "ISMRMRD image file to write")->required();
+  cmd->add_option("-o,--out", opt->out, "ISMRMRD image file, DICOM directory or NIfTI file (.nii/.nii.gz) to write")
+      ->required();
+  cmd->add_option("--format", opt->format, "output: ismrmrd|dicom (-o DIR/)|nifti (-o out.nii.gz)")
+      ->check(CLI::IsMember({"ismrmrd", "dicom", "nifti"}))
+      ->capture_default_str();
+  cmd->add_option("--dicom-send", opt->dicom_send,
+                  "also store the DICOM series in a PACS by C-STORE: AE@HOST:PORT (with --format dicom)");
   std::string methods = "auto";
   for (const auto& m : recon_methods()) methods += "|" + m;
   cmd->add_option("--method", opt->method, "reconstruction: " + methods)->capture_default_str();
@@ -82,8 +92,36 @@ void add_recon_command(CLI::App& app) {
       std::fprintf(stderr, "larmor: --output is now --image-type (--output will be removed in the next release)\n");
       opt->output = opt->deprecated_output;
     }
-    const auto res = run_recon(opt->in, opt->out, opt->method, opt->png, opt->noise, opt->group, opt->output,
-                               opt->partial_fourier, opt->lambda, opt->compress);
+    const bool ismrmrd = opt->format == "ismrmrd";
+    LARMOR_CHECK_ARG(opt->dicom_send.empty() || opt->format == "dicom", "--dicom-send needs --format dicom");
+    const auto destination = opt->dicom_send.empty() ? io::dicom_destination{}
+                                                     : io::parse_dicom_destination(opt->dicom_send);
+    const auto res = run_recon(opt->in, ismrmrd ? opt->out : std::string(), opt->method, opt->png, opt->noise,
+                               opt->group, opt->output, opt->partial_fourier, opt->lambda, opt->compress);
+    if (!ismrmrd) {
+      // Patient, study and sequence from the ISMRMRD header (twix and stdin streams: none, the images alone).
+      io::scan_information scan;
+      if (opt->in != "-" && !is_twix_path(opt->in))
+        scan = io::parse_scan_information(io::read_ismrmrd_header_xml(opt->in, opt->group), opt->in);
+      if (opt->format == "dicom") {
+        io::dicom_options d;
+        d.method = res.method;
+        const auto series = io::write_dicom(res.images, scan, opt->out, d);
+        std::size_t files = 0;
+        for (const auto& s : series) files += s.files.size();
+        std::fprintf(stderr, "larmor: %zu DICOM series, %zu files\n", series.size(), files);
+        // Each series stored as soon as it is written; the files stay in -o whatever the PACS does.
+        for (const auto& s : series)
+          if (!opt->dicom_send.empty()) {
+            io::dicom_store(s.files, destination,
+                            [](const std::string& line) { std::fprintf(stderr, "larmor: %s\n", line.c_str()); });
+            std::fprintf(stderr, "larmor: series %d stored in %s\n", s.series_number, opt->dicom_send.c_str());
+          }
+      } else {
+        const auto files = io::write_nifti(res.images, scan, opt->out);
+        for (const auto& f : files) std::fprintf(stderr, "larmor: NIfTI %s\n", f.c_str());
+      }
+    }
     std::fprintf(stderr, "larmor: %zu image(s), method %s -> %s\n", res.images.size(), res.method.c_str(),
                  opt->out.c_str());
   });

@@ -19,6 +19,7 @@
 
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/io/ismrmrd_stream.hpp"
+#include "larmor/io/scan_information.hpp"
 #include "ismrmrd_convert.hpp"
 
 namespace larmor::io {
@@ -225,6 +226,28 @@ void read_ismrmrd(const std::string& path, const std::string& group,
     throw;
   } catch (const std::exception& e) {
     throw DataError("read_ismrmrd: " + path + ": cannot read the raw data (" + e.what() + ")");
+  }
+}
+
+std::string read_ismrmrd_header_xml(const std::string& path, const std::string& group) {
+  const hdf5_scope hdf5{};
+  LARMOR_CHECK_DATA(std::filesystem::exists(path) && H5Fis_hdf5(path.c_str()) > 0, "read_ismrmrd: ", path,
+                    ": no such HDF5 file (or truncated)");
+  {
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    LARMOR_CHECK_DATA(f >= 0, "read_ismrmrd: ", path, ": cannot open the HDF5 file");
+    const bool ok = H5Lexists(f, group.c_str(), H5P_DEFAULT) > 0 &&
+                    H5Lexists(f, (group + "/xml").c_str(), H5P_DEFAULT) > 0;
+    H5Fclose(f);
+    LARMOR_CHECK_DATA(ok, "read_ismrmrd: ", path, ": no XML header ('", group, "/xml')");
+  }
+  try {
+    ISMRMRD::Dataset d(path.c_str(), group.c_str(), false);
+    std::string xml;
+    d.readHeader(xml);
+    return xml;
+  } catch (const std::exception& e) {
+    throw DataError("read_ismrmrd: " + path + ": cannot read the XML header (" + e.what() + ")");
   }
 }
 
