@@ -92,8 +92,12 @@ def read_series(directory):
 
 
 def dicom_errors(files):
-    out = subprocess.run([DCIODVFY] + files[:3], capture_output=True, text=True, timeout=60)
-    return [l for l in (out.stdout + out.stderr).splitlines() if l.startswith("Error")]
+    """dciodvfy's errors over every file."""
+    errors = []
+    for f in files:
+        out = subprocess.run([DCIODVFY, f], capture_output=True, text=True, timeout=60)
+        errors += [f"{os.path.basename(f)}: {l}" for l in (out.stdout + out.stderr).splitlines() if l.startswith("Error")]
+    return errors
 
 
 @pytest.mark.parametrize("geometry", list(GEOMETRIES))
@@ -301,3 +305,120 @@ def test_3d_volume_one_instance_per_partition(tmp_path):
         ras = nii.affine @ np.array([x, y, z, 1.0])
         np.testing.assert_allclose(ras[:3], header_pixel(meta, img.shape, x, y, z) * [-1, -1, 1], atol=0.01)
     np.testing.assert_array_equal(np.asarray(nii.dataobj).transpose(2, 1, 0), img)
+
+
+HEADER_3D = HEADER.replace("<z>1</z></matrixSize>", "<z>{nz}</z></matrixSize>").replace(
+    "<z>5</z></fieldOfView_mm>", "<z>{fz}</z></fieldOfView_mm>").replace(
+    "</kspace_encoding_step_1></encodingLimits>",
+    "</kspace_encoding_step_1><kspace_encoding_step_2><minimum>0</minimum><maximum>{zm}</maximum><center>{zc}"
+    "</center></kspace_encoding_step_2></encodingLimits>")
+
+
+@pytest.mark.parametrize("nz", [8, 7])
+def test_a_point_in_3d_appears_where_the_raw_geometry_puts_it(tmp_path, nz):
+    """The same in 3D, with an offset along the partition (slice) direction too: checks that partition k of the
+    image lies along +slice_dir, as kspace_encode_step_2 is defined."""
+    nx, ny = 32, 24
+    fx, fy, fz = 48.0, 36.0, 2.5 * nz
+    dx, dy, dz = fx / nx, fy / ny, fz / nz
+    ox, oy, oz = -4 * dx, 3 * dy, 2 * dz
+    read, phase, normal = GEOMETRIES["double_oblique"]
+    centre = np.array([3.0, -8.0, 25.0])
+    header = HEADER_3D.format(nx=nx, ny=ny, nz=nz, fx=fx, fy=fy, fz=fz, ym=ny - 1, yc=ny // 2, zm=nz - 1, zc=nz // 2)
+    session = larmor.ReconSession(header, method="rss")
+    kx = (np.arange(nx) - nx // 2) / fx
+    out = []
+    for z in range(nz):
+        kz = (z - nz // 2) / fz
+        for y in range(ny):
+            ky = (y - ny // 2) / fy
+            line = np.exp(-2j * np.pi * (kx * ox + ky * oy + kz * oz)).astype(np.complex64)
+            out += session.push(line[None], kspace_encode_step_1=y, kspace_encode_step_2=z, center_sample=nx // 2,
+                                position=list(centre), read_dir=list(read), phase_dir=list(phase),
+                                slice_dir=list(normal))
+    out += session.finish()
+    assert len(out) == 1
+    larmor.write_dicom([out[0][0]], [out[0][1]], str(tmp_path), header=header)
+    ds_list, files = read_series(str(tmp_path))
+    assert len(ds_list) == nz
+    if DCIODVFY:
+        assert dicom_errors(files) == []
+    peak = max(ds_list, key=lambda ds: ds.pixel_array.max())
+    y, x = np.unravel_index(np.argmax(peak.pixel_array), peak.pixel_array.shape)
+    np.testing.assert_allclose(dicom_pixel(peak, x, y), centre + ox * read + oy * phase + oz * normal, atol=0.01)
+    assert peak.MRAcquisitionType == "3D"
+    path = str(tmp_path / "v.nii")
+    larmor.write_nifti([out[0][0]], [out[0][1]], path, header=header)
+    nii = nibabel.load(path)
+    i, j, k = np.unravel_index(np.argmax(np.asarray(nii.dataobj)), nii.shape)
+    ras = nii.affine @ np.array([i, j, k, 1.0])
+    np.testing.assert_allclose(ras[:3], (centre + ox * read + oy * phase + oz * normal) * [-1, -1, 1], atol=0.01)
+
+
+def test_long_and_non_ascii_values_fit_their_value_representations(tmp_path):
+    images, metas = stack("oblique", 16, 16, 3, order=[0, 1, 2])
+    header = HEADER.format(nx=16, ny=16, fx=24, fy=20, ym=15, yc=8).replace(
+        "Doe^Jane", "Müller^Zoë " + "ä" * 80).replace("P-0042", "ID" * 40).replace(
+        "larmor_oblique_gre", "Protokoll für die Tests " + "ß" * 80)
+    larmor.write_dicom(images, metas, str(tmp_path), header=header)
+    ds_list, files = read_series(str(tmp_path))
+    if DCIODVFY:
+        assert dicom_errors(files) == []
+    ds = ds_list[0]
+    # at most 64 bytes, whole characters: the name ends with a complete "ä"
+    name = str(ds.PatientName)
+    assert name.startswith("Müller^Zoë ä") and len(name.encode()) <= 64 and name.endswith("ä")
+    assert len(ds.PatientID) == 64 and ds.ProtocolName.startswith("Protokoll für") and len(ds.ProtocolName.encode()) <= 64
+
+
+def test_spacing_study_uid_and_reruns(tmp_path):
+    images, metas = stack("transverse", 16, 16, 3, order=[0, 1, 2])
+    metas[2]["position"] = list(np.array(metas[2]["position"]) + [0, 0, 2.0])  # gaps 5 and 7 mm
+    header = HEADER.format(nx=16, ny=16, fx=24, fy=20, ym=15, yc=8)
+    larmor.write_dicom(images, metas, str(tmp_path / "a"), header=header)
+    ds_list, _ = read_series(str(tmp_path / "a"))
+    assert all("SpacingBetweenSlices" not in ds for ds in ds_list)  # irregular: not written
+    # a second run of the same scan (say, its phase images): the same study and frame of reference
+    larmor.write_dicom(images, metas, str(tmp_path / "b"), header=header)
+    again, _ = read_series(str(tmp_path / "b"))
+    assert again[0].StudyInstanceUID == ds_list[0].StudyInstanceUID
+    assert again[0].FrameOfReferenceUID == ds_list[0].FrameOfReferenceUID
+    assert again[0].SeriesInstanceUID != ds_list[0].SeriesInstanceUID
+    # into the same directory: refused, the first run's files untouched
+    with pytest.raises(RuntimeError, match="exists"):
+        larmor.write_dicom(images, metas, str(tmp_path / "a"), header=header)
+    assert len(read_series(str(tmp_path / "a"))[1]) == 3
+    # NaN: one clear error naming the image, nothing written
+    images[1] = images[1].copy()
+    images[1][0, 3, 3] = np.nan
+    with pytest.raises(RuntimeError, match="image 1 .*NaN"):
+        larmor.write_dicom(images, metas, str(tmp_path / "c"))
+    assert read_series(str(tmp_path / "c"))[1] == []
+
+
+def test_a_failing_nifti_stack_leaves_earlier_files_alone(tmp_path):
+    good, gm = stack("transverse", 16, 16, 3, order=[0, 1, 2])
+    path = str(tmp_path / "o.nii")
+    larmor.write_nifti(good, gm, path)
+    before = open(path, "rb").read()
+    # two stacks (contrast 0 good, contrast 1 irregular): refused, o.nii from the first run kept as it was
+    bad, bm = stack("transverse", 16, 16, 3, order=[0, 1, 2])
+    for m in bm:
+        m["contrast"] = 1
+    bm[2]["position"] = list(np.array(bm[2]["position"]) + [0, 0, 2.0])
+    with pytest.raises(ValueError, match="equally spaced"):
+        larmor.write_nifti(good + bad, gm + bm, path)
+    assert open(path, "rb").read() == before
+    assert sorted(os.listdir(tmp_path)) == ["o.nii"]
+
+
+def test_time_between_volumes_only_when_the_header_says_single_shot(tmp_path):
+    images, metas = stack("transverse", 16, 16, 2, order=[0, 1], reps=3)
+    gre = HEADER.format(nx=16, ny=16, fx=24, fy=20, ym=15, yc=8)
+    larmor.write_nifti(images, metas, str(tmp_path / "gre.nii"), header=gre)
+    assert nibabel.load(str(tmp_path / "gre.nii")).header["pixdim"][4] == 0  # segmented: unknown
+    epi = gre.replace("<trajectory>cartesian</trajectory>", "<trajectory>epi</trajectory>").replace(
+        "<TR>12.5</TR>", "<TR>2000</TR>")
+    larmor.write_nifti(images, metas, str(tmp_path / "epi.nii"), header=epi)
+    h = nibabel.load(str(tmp_path / "epi.nii")).header
+    assert h["pixdim"][4] == pytest.approx(2.0) and h.get_xyzt_units() == ("mm", "sec")

@@ -21,23 +21,20 @@ namespace larmor::io {
 namespace fs = std::filesystem;
 using detail::staged_files;
 
-std::string make_dicom_uid() {
-  // 128 random bits as a decimal number: repeated division of four 32-bit words by 10.
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)};
-  std::uint32_t w[4];
-  const std::uint64_t a = rng(), b = rng();
-  w[0] = static_cast<std::uint32_t>(a >> 32), w[1] = static_cast<std::uint32_t>(a);
-  w[2] = static_cast<std::uint32_t>(b >> 32), w[3] = static_cast<std::uint32_t>(b);
-  w[0] &= 0x7fffffffu;  // 127 bits: the first digit is never a leading zero problem, and < 39 digits
+namespace {
+
+// "2.25." and the decimal digits of a 127-bit number given as four 32-bit words (the top bit cleared).
+std::string uid_from_words(std::uint32_t w[4]) {
+  w[0] &= 0x7fffffffu;
   std::string digits;
   for (;;) {
     bool zero = true;
     std::uint64_t rem = 0;
-    for (auto& x : w) {
-      const std::uint64_t cur = (rem << 32) | x;
-      x = static_cast<std::uint32_t>(cur / 10);
+    for (int i = 0; i < 4; ++i) {
+      const std::uint64_t cur = (rem << 32) | w[i];
+      w[i] = static_cast<std::uint32_t>(cur / 10);
       rem = cur % 10;
-      zero = zero && x == 0;
+      zero = zero && w[i] == 0;
     }
     digits.push_back(static_cast<char>('0' + rem));
     if (zero) break;
@@ -45,6 +42,57 @@ std::string make_dicom_uid() {
   std::reverse(digits.begin(), digits.end());
   const auto nz = digits.find_first_not_of('0');
   return "2.25." + (nz == std::string::npos ? std::string("0") : digits.substr(nz));
+}
+
+// A UID that is the same for the same text on every run: two 64-bit FNV-1a hashes of it (different offsets).
+std::string uid_from_text(const std::string& text) {
+  std::uint64_t h1 = 1469598103934665603ull, h2 = 0x84222325cbf29ce4ull;
+  for (const unsigned char c : text) {
+    h1 = (h1 ^ c) * 1099511628211ull;
+    h2 = (h2 ^ c) * 0x100000001b3ull;
+    h2 ^= h2 >> 29;
+  }
+  std::uint32_t w[4] = {static_cast<std::uint32_t>(h1 >> 32), static_cast<std::uint32_t>(h1),
+                        static_cast<std::uint32_t>(h2 >> 32), static_cast<std::uint32_t>(h2)};
+  return uid_from_words(w);
+}
+
+// PS3.5 9.1: digits and dots, components without leading zeros, at most 64 characters.
+bool valid_uid(const std::string& u) {
+  if (u.empty() || u.size() > 64 || u.front() == '.' || u.back() == '.') return false;
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const char c = u[i];
+    if (c == '.') {
+      if (u[i - 1] == '.') return false;
+      continue;
+    }
+    if (c < '0' || c > '9') return false;
+    if (c == '0' && (i == 0 || u[i - 1] == '.') && i + 1 < u.size() && u[i + 1] != '.') return false;
+  }
+  return true;
+}
+
+// At most `n` bytes of UTF-8 text, never a split character (the VR limits, LO 64, SH 16, PN 64, count characters;
+// validators and some archives count bytes, so bytes it is).
+std::string fit(const std::string& s, std::size_t n) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+    if (i + len > s.size() || i + len > n) break;
+    i += len;
+  }
+  return s.substr(0, i);
+}
+
+}  // namespace
+
+std::string make_dicom_uid() {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^ (std::uint64_t(std::random_device{}()) << 32)};
+  const std::uint64_t a = rng(), b = rng();
+  std::uint32_t w[4] = {static_cast<std::uint32_t>(a >> 32), static_cast<std::uint32_t>(a),
+                        static_cast<std::uint32_t>(b >> 32), static_cast<std::uint32_t>(b)};
+  return uid_from_words(w);
 }
 
 namespace {
@@ -130,17 +178,25 @@ void put(DcmDataset& d, const DcmTagKey& tag, const std::string& value) {
   LARMOR_CHECK_DATA(c.good(), "write_dicom: cannot set ", DcmTag(tag).getTagName(), " (", c.text(), ")");
 }
 
-// ScanningSequence (0018,0020) from ISMRMRD's free-text sequence type.
+// ScanningSequence (0018,0020) from ISMRMRD's free-text sequence type, by whole words ("Spiral" is not IR).
 std::string scanning_sequence(const std::string& seq) {
-  std::string s;
-  for (char c : seq) s.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  if (s.find("EPI") != std::string::npos || s.find("EP") == 0) return "EP";
-  if (s.find("IR") != std::string::npos || s.find("INVERSION") != std::string::npos) return "IR";
-  if (s.find("SE") != std::string::npos || s.find("SPIN") != std::string::npos || s.find("TSE") != std::string::npos)
-    return "SE";
-  if (s.find("FLASH") != std::string::npos || s.find("GRE") != std::string::npos || s.find("GR") == 0 ||
-      s.find("FISP") != std::string::npos || s.find("SSFP") != std::string::npos)
-    return "GR";
+  std::vector<std::string> words(1);
+  for (char c : seq) {
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      words.back().push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    else if (!words.back().empty())
+      words.emplace_back();
+  }
+  const auto any = [&](std::initializer_list<const char*> names) {
+    for (const auto& w : words)
+      for (const char* n : names)
+        if (w == n) return true;
+    return false;
+  };
+  if (any({"EPI", "EP", "BOLD", "DWI", "EPISE", "EPIFID"})) return "EP";
+  if (any({"IR", "INVERSION", "MPRAGE", "FLAIR", "STIR", "TIR"})) return "IR";
+  if (any({"SE", "TSE", "FSE", "SPINECHO", "HASTE", "SPACE", "RARE"})) return "SE";
+  if (any({"FLASH", "GRE", "GR", "FISP", "TRUEFISP", "SSFP", "BSSFP", "FFE", "SPGR", "VIBE"})) return "GR";
   return "RM";  // research mode: what the header does not tell
 }
 
@@ -160,6 +216,7 @@ struct series_plan {
   std::uint16_t contrast, set;
   std::vector<plane> planes;
   double lo = 0, hi = 0, p99 = 0;  // value range over the series
+  int phases = 1;                   // cardiac phases in the series
 };
 
 }  // namespace
@@ -184,9 +241,12 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
     for (const auto& pl : p.planes) {
       if (pl.z != 0) continue;
       const auto v = values_of(images[pl.image], p.kind);
+      for (float x : v)
+        LARMOR_CHECK_DATA(std::isfinite(x), "write_dicom: image ", pl.image, " (slice ",
+                          images[pl.image].slice, ", repetition ", images[pl.image].repetition,
+                          ") holds NaN or Inf; nothing written");
       all.insert(all.end(), v.begin(), v.end());
     }
-    for (float v : all) LARMOR_CHECK_DATA(std::isfinite(v), "write_dicom: an image holds NaN or Inf");
     const auto [mn, mx] = std::minmax_element(all.begin(), all.end());
     p.lo = *mn, p.hi = *mx;
     std::vector<float> mags(all.size());
@@ -194,13 +254,20 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
     const std::size_t q = std::min(mags.size() - 1, static_cast<std::size_t>(0.99 * static_cast<double>(mags.size())));
     std::nth_element(mags.begin(), mags.begin() + static_cast<std::ptrdiff_t>(q), mags.end());
     p.p99 = mags[q];
+    for (const auto& pl : p.planes) p.phases = std::max<int>(p.phases, images[pl.image].phase + 1);
   }
   std::error_code ec;
   fs::create_directories(directory, ec);
   LARMOR_CHECK_DATA(fs::is_directory(directory), "write_dicom: cannot make the directory ", directory);
 
-  const std::string study_uid = scan.study_instance_uid.empty() ? make_dicom_uid() : scan.study_instance_uid;
-  const std::string frame_uid = scan.frame_of_reference_uid.empty() ? make_dicom_uid() : scan.frame_of_reference_uid;
+  // Study and frame of reference: the header's when they are valid UIDs, else derived from what identifies the
+  // scan (the same on every run, so magnitude and phase written apart share them), else new.
+  const auto uid_for = [&](const std::string& given, const char* what) {
+    if (valid_uid(given)) return given;
+    return scan.identity.empty() ? make_dicom_uid() : uid_from_text(std::string(what) + "\n" + scan.identity);
+  };
+  const std::string study_uid = uid_for(scan.study_instance_uid, "study");
+  const std::string frame_uid = uid_for(scan.frame_of_reference_uid, "frame of reference");
   int series_number = opt.first_series_number > 0 ? opt.first_series_number
                       : scan.initial_series_number > 0 ? static_cast<int>(scan.initial_series_number)
                                                        : 1;
@@ -218,6 +285,8 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
                                                          "_c" + std::to_string(p.contrast) + "_s" +
                                                          std::to_string(p.set)))
                                      .string();
+      LARMOR_CHECK_DATA(!fs::exists(folder), "write_dicom: ", folder, " exists (a series of an earlier run?): write "
+                        "into another directory");
       fs::create_directories(folder, ec);
       LARMOR_CHECK_DATA(fs::is_directory(folder), "write_dicom: cannot make the directory ", folder);
       // Pixel scaling of the series: value = slope * stored + intercept.
@@ -225,7 +294,14 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
       bool is_signed = false;
       int bits = 16;
       switch (p.kind) {
-        case pixel_kind::magnitude: slope = p.hi > 0 ? p.hi / 65535.0 : 1; break;
+        case pixel_kind::magnitude:
+          if (p.lo < 0) {  // not a magnitude after all (a caller's own image): signed, nothing clamped
+            is_signed = true;
+            slope = std::max(-p.lo, p.hi) / 32767.0;
+          } else {
+            slope = p.hi > 0 ? p.hi / 65535.0 : 1;
+          }
+          break;
         case pixel_kind::phase:
           bits = 12, slope = 2 * M_PI / 4095.0, intercept = -M_PI;
           break;
@@ -251,7 +327,10 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
       std::sort(along.begin(), along.end());
       along.erase(std::unique(along.begin(), along.end(), [](double a, double b) { return std::abs(a - b) < 1e-3; }),
                   along.end());
-      const double spacing = along.size() > 1 ? along[1] - along[0] : 0;
+      // Written only when the slices are equally spaced (else the attribute would mislead).
+      double spacing = along.size() > 1 ? along[1] - along[0] : 0;
+      for (std::size_t j = 2; j < along.size(); ++j)
+        if (std::abs((along[j] - along[j - 1]) - spacing) > 0.01) spacing = 0;
       int instance = 0;
       for (const auto& pl : p.planes) {
         const auto& r = images[pl.image];
@@ -263,8 +342,8 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
         const std::string sop = make_dicom_uid();
         put(d, DCM_SOPInstanceUID, sop);
         // Patient, study
-        put(d, DCM_PatientName, scan.patient_name);
-        put(d, DCM_PatientID, scan.patient_id);
+        put(d, DCM_PatientName, fit(scan.patient_name, 64));
+        put(d, DCM_PatientID, fit(scan.patient_id, 64));
         put(d, DCM_PatientBirthDate, dicom_date(scan.patient_birth_date));
         put(d, DCM_PatientSex, scan.patient_sex == "M" || scan.patient_sex == "F" || scan.patient_sex == "O"
                                    ? scan.patient_sex
@@ -273,43 +352,48 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
         put(d, DCM_StudyInstanceUID, study_uid);
         put(d, DCM_StudyDate, dicom_date(scan.study_date));
         put(d, DCM_StudyTime, dicom_time(scan.study_time));
-        put(d, DCM_ReferringPhysicianName, scan.referring_physician);
-        put(d, DCM_StudyID, scan.study_id.substr(0, 16));
-        put(d, DCM_AccessionNumber, scan.accession_number.substr(0, 16));
-        if (!scan.study_description.empty()) put(d, DCM_StudyDescription, scan.study_description);
+        put(d, DCM_ReferringPhysicianName, fit(scan.referring_physician, 64));
+        put(d, DCM_StudyID, fit(scan.study_id, 16));
+        put(d, DCM_AccessionNumber, fit(scan.accession_number, 16));
+        if (!scan.study_description.empty()) put(d, DCM_StudyDescription, fit(scan.study_description, 64));
         // Series, equipment, frame of reference
         put(d, DCM_Modality, "MR");
         put(d, DCM_SeriesInstanceUID, s.series_instance_uid);
         put(d, DCM_SeriesNumber, std::to_string(s.series_number));
-        put(d, DCM_SeriesDescription, s.description.substr(0, 64));
-        if (!scan.protocol_name.empty()) put(d, DCM_ProtocolName, scan.protocol_name.substr(0, 64));
+        put(d, DCM_SeriesDescription, fit(s.description, 64));
+        if (!scan.protocol_name.empty()) put(d, DCM_ProtocolName, fit(scan.protocol_name, 64));
         const std::string series_date = dicom_date(scan.series_date.empty() ? scan.study_date : scan.series_date);
         const std::string series_time = dicom_time(scan.series_time.empty() ? scan.study_time : scan.series_time);
         if (!series_date.empty()) put(d, DCM_SeriesDate, series_date);
         if (!series_time.empty()) put(d, DCM_SeriesTime, series_time);
-        put(d, DCM_PatientPosition, scan.patient_position);
+        put(d, DCM_PatientPosition, fit(scan.patient_position, 16));
         put(d, DCM_Laterality, "");  // type 2C: unknown (the raw data does not say which side)
         put(d, DCM_FrameOfReferenceUID, frame_uid);
         put(d, DCM_PositionReferenceIndicator, "");
-        put(d, DCM_Manufacturer, scan.system_vendor);
-        if (!scan.system_model.empty()) put(d, DCM_ManufacturerModelName, scan.system_model);
-        if (!scan.institution_name.empty()) put(d, DCM_InstitutionName, scan.institution_name);
-        if (!scan.station_name.empty()) put(d, DCM_StationName, scan.station_name.substr(0, 16));
-        if (!scan.device_id.empty()) put(d, DCM_DeviceSerialNumber, scan.device_id);
+        put(d, DCM_Manufacturer, fit(scan.system_vendor, 64));
+        if (!scan.system_model.empty()) put(d, DCM_ManufacturerModelName, fit(scan.system_model, 64));
+        if (!scan.institution_name.empty()) put(d, DCM_InstitutionName, fit(scan.institution_name, 64));
+        if (!scan.station_name.empty()) put(d, DCM_StationName, fit(scan.station_name, 16));
+        if (!scan.device_id.empty()) put(d, DCM_DeviceSerialNumber, fit(scan.device_id, 64));
         put(d, DCM_SoftwareVersions, std::string("larmor ") + version);
         // Image
         put(d, DCM_ImageType, std::string("ORIGINAL\\PRIMARY\\") + kind_code(p.kind) + "\\ND");
         put(d, DCM_InstanceNumber, std::to_string(instance));
         put(d, DCM_AcquisitionNumber, std::to_string(r.repetition + 1));
-        put(d, DCM_TemporalPositionIdentifier, std::to_string(r.repetition + 1));
+        // Time: repetitions and, within one, cardiac phases (TemporalPositionIdentifier counts both).
+        put(d, DCM_TemporalPositionIdentifier, std::to_string(r.repetition * p.phases + r.phase + 1));
+        if (p.phases > 1) put(d, DCM_CardiacNumberOfImages, std::to_string(p.phases));
         if (!series_date.empty()) put(d, DCM_ContentDate, series_date);
         if (!series_time.empty()) put(d, DCM_ContentTime, series_time);
         // MR
         put(d, DCM_ScanningSequence, scanning_sequence(scan.sequence_type));
         put(d, DCM_SequenceVariant, "NONE");
         put(d, DCM_ScanOptions, "");
-        put(d, DCM_MRAcquisitionType, scan.acquisition_type.empty() ? std::string("2D") : scan.acquisition_type);
-        if (!scan.sequence_type.empty()) put(d, DCM_SequenceName, scan.sequence_type.substr(0, 16));
+        const index_t depth = r.magnitude.size() > 0 ? r.magnitude.shape(0) : r.complex_image.shape(0);
+        put(d, DCM_MRAcquisitionType, !scan.acquisition_type.empty() ? scan.acquisition_type
+                                      : depth > 1                    ? std::string("3D")
+                                                                     : std::string());
+        if (!scan.sequence_type.empty()) put(d, DCM_SequenceName, fit(scan.sequence_type, 16));
         const float tr = per_contrast(scan.tr_ms, 0), te = per_contrast(scan.te_ms, r.contrast),
                     ti = per_contrast(scan.ti_ms, 0), flip = per_contrast(scan.flip_angle_deg, 0);
         put(d, DCM_RepetitionTime, tr >= 0 ? number(tr) : std::string());
@@ -367,8 +451,7 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
         put(d, DCM_RescaleSlope, number(slope));
         put(d, DCM_RescaleType, "US");
         // The window (rescaled units): magnitude 0 .. its 99th percentile, phase -pi .. pi, real/imaginary
-        // +-99th percentile. Reconstructed magnitudes are often far below 1 (unit-variance noise scaling): a window
-        // under 1 wide needs VOI LUT function LINEAR_EXACT (PS3.3 C.11.2.1.3.2).
+        // +-99th percentile.
         const double top = p.p99 > 0 ? p.p99 : (p.hi > 0 ? p.hi : 1.0);
         const double width = p.kind == pixel_kind::phase       ? 2 * M_PI
                              : p.kind == pixel_kind::magnitude ? top
@@ -376,7 +459,9 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
         const double centre = p.kind == pixel_kind::magnitude ? top / 2 : 0;
         put(d, DCM_WindowCenter, number(centre));
         put(d, DCM_WindowWidth, number(width));
-        if (width < 1) put(d, DCM_VOILUTFunction, "LINEAR_EXACT");
+        // LINEAR_EXACT: the window means exactly centre +- width/2 in rescaled units (LINEAR's -0.5 and (w-1)/2
+        // assume widths of many stored units; reconstructed values are often far below 1).
+        put(d, DCM_VOILUTFunction, "LINEAR_EXACT");
         const OFCondition c = d.putAndInsertUint16Array(DCM_PixelData, stored.data(), static_cast<unsigned long>(plane_size));
         LARMOR_CHECK_DATA(c.good(), "write_dicom: cannot set the pixel data (", c.text(), ")");
         char name[32];

@@ -36,9 +36,17 @@ dicom_destination parse_dicom_destination(const std::string& text) {
 
 namespace {
 
-// One association: stores files[from..] in order; returns how many were stored, and why it stopped (empty: all).
+// C-STORE response statuses (PS3.4 B.2.3): success 0x0000; warnings (stored) 0x0001, 0x0107, 0x0116, 0xB000,
+// 0xB006, 0xB007; out of resources 0xA7xx (worth another attempt); every other failure is permanent
+// (0xA9xx data set does not match the SOP class, 0xCxxx cannot understand, 0x0122 SOP class not supported, ...).
+bool stored_status(Uint16 s) {
+  return s == 0x0000 || s == 0x0001 || s == 0x0107 || s == 0x0116 || s == 0xB000 || s == 0xB006 || s == 0xB007;
+}
+
+// One association: stores files[from..] in order; returns how many were stored, and why it stopped (empty: all);
+// `permanent` when the PACS refused a file in a way another attempt cannot change.
 std::size_t store_once(const std::vector<std::string>& files, std::size_t from, const dicom_destination& to,
-                       std::string& why) {
+                       std::string& why, bool& permanent) {
   DcmSCU scu;
   scu.setAETitle(to.calling_ae.c_str());
   scu.setPeerHostName(to.host.c_str());
@@ -66,6 +74,7 @@ std::size_t store_once(const std::vector<std::string>& files, std::size_t from, 
   const T_ASC_PresentationContextID pc = scu.findPresentationContextID(UID_MRImageStorage, "");
   if (pc == 0) {
     why = "the PACS does not accept MR Image Storage";
+    permanent = true;
     scu.releaseAssociation();
     return 0;
   }
@@ -73,15 +82,16 @@ std::size_t store_once(const std::vector<std::string>& files, std::size_t from, 
   for (std::size_t i = from; i < files.size(); ++i) {
     Uint16 status = 0;
     c = scu.sendSTORERequest(pc, files[i].c_str(), nullptr, status);
-    if (c.bad()) {
+    if (c.bad()) {  // a lost connection or no answer in time: the association is of no further use
       why = "storing " + files[i] + " failed (" + c.text() + ")";
-      break;
+      if (scu.isConnected()) scu.abortAssociation();
+      return stored;
     }
-    // 0x0000 success; 0xB000, 0xB007, 0xB006: stored with a warning
-    if (status != 0x0000 && (status & 0xF000) != 0xB000) {
+    if (!stored_status(status)) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "%04X", status);
       why = "the PACS refused " + files[i] + " (status 0x" + buf + ")";
+      permanent = (status & 0xFF00) != 0xA700;
       break;
     }
     ++stored;
@@ -97,18 +107,21 @@ std::size_t dicom_store(const std::vector<std::string>& files, const dicom_desti
   LARMOR_CHECK_ARG(to.attempts >= 1, "dicom_store: attempts must be >= 1");
   std::size_t done = 0;
   std::string why;
-  for (int attempt = 1; attempt <= to.attempts && done < files.size(); ++attempt) {
+  int attempt = 1;
+  for (; attempt <= to.attempts && done < files.size(); ++attempt) {
     why.clear();
-    done += store_once(files, done, to, why);
+    bool permanent = false;
+    done += store_once(files, done, to, why, permanent);
     if (done == files.size()) break;
+    if (permanent) break;  // another attempt would be refused the same way
     if (log)
       log("C-STORE to " + to.called_ae + "@" + to.host + ":" + std::to_string(to.port) + ": " + why + " (attempt " +
           std::to_string(attempt) + " of " + std::to_string(to.attempts) + ")");
     if (attempt < to.attempts) std::this_thread::sleep_for(std::chrono::seconds(1 << (attempt - 1)));
   }
   LARMOR_CHECK_DATA(done == files.size(), "C-STORE to ", to.called_ae, "@", to.host, ":", to.port, ": ", why, "; ",
-                    done, " of ", files.size(), " files stored after ", to.attempts,
-                    " attempts (the files are kept where they were written)");
+                    done, " of ", files.size(), " files stored after ", std::min(attempt, to.attempts),
+                    " attempt(s) (the files are kept where they were written)");
   return done;
 }
 

@@ -137,6 +137,9 @@ std::vector<std::string> write_nifti(const std::vector<image_record>& images, co
           if (cplx) {
             auto* out = static_cast<cfloat*>(nim->data) + dst;
             std::copy(r.complex_image.data() + src, r.complex_image.data() + src + plane_size, out);
+            for (std::size_t j = 0; j < plane_size; ++j)
+              LARMOR_CHECK_DATA(std::isfinite(out[j].real()) && std::isfinite(out[j].imag()), "write_nifti: image ",
+                                planes[k].image, " holds NaN or Inf; nothing written");
           } else {
             auto* out = static_cast<float*>(nim->data) + dst;
             if (s.type == image_type::magnitude) {
@@ -148,12 +151,17 @@ std::vector<std::string> write_nifti(const std::vector<image_record>& images, co
                          : s.type == image_type::real ? c[j].real()
                                                       : c[j].imag();
             }
+            for (std::size_t j = 0; j < plane_size; ++j)
+              LARMOR_CHECK_DATA(std::isfinite(out[j]), "write_nifti: image ", planes[k].image,
+                                " holds NaN or Inf; nothing written");
           }
         }
         ++t;
       }
       // Geometry: voxel (i, j, k) -> RAS = F (first + i dx read + j dy phase + k spacing dir), F = diag(-1, -1, 1).
-      const double dk = ref.size() > 1 ? spacing : (g0.dz > 0 ? g0.dz : 1.0);  // one slice, thickness unknown: 1 mm
+      LARMOR_CHECK_ARG(ref.size() > 1 || g0.dz > 0, "write_nifti: one slice whose thickness the raw data does not give "
+                       "(z field of view 0): NIfTI needs a voxel size; write DICOM instead");
+      const double dk = ref.size() > 1 ? spacing : g0.dz;
       mat44 m{};
       const vec3 cols[3] = {{g0.read[0] * g0.dx, g0.read[1] * g0.dx, g0.read[2] * g0.dx},
                             {g0.phase[0] * g0.dy, g0.phase[1] * g0.dy, g0.phase[2] * g0.dy},
@@ -175,8 +183,11 @@ std::vector<std::string> write_nifti(const std::vector<image_record>& images, co
       nim->dx = nim->pixdim[1] = static_cast<float>(g0.dx);
       nim->dy = nim->pixdim[2] = static_cast<float>(g0.dy);
       nim->dz = nim->pixdim[3] = static_cast<float>(dk);
+      // The time between volumes is TR only for single-shot acquisitions (EPI: one excitation per slice per
+      // volume); for segmented sequences it is TR times the shots, which ISMRMRD does not state: 0 (unknown).
+      const bool single_shot = scan.trajectory == "epi";
       const float tr_s = scan.tr_ms.empty() ? 0.f : scan.tr_ms.front() * 1e-3f;
-      nim->dt = nim->pixdim[4] = nt > 1 ? tr_s : 0.f;
+      nim->dt = nim->pixdim[4] = nt > 1 && single_shot ? tr_s : 0.f;
       nim->xyz_units = NIFTI_UNITS_MM;
       nim->time_units = NIFTI_UNITS_SEC;
       nim->freq_dim = 1, nim->phase_dim = 2, nim->slice_dim = 3;
@@ -192,10 +203,18 @@ std::vector<std::string> write_nifti(const std::vector<image_record>& images, co
       staged.stage(final_path, tmp);
       LARMOR_CHECK_DATA(nifti_set_filenames(nim.get(), tmp.c_str(), 0, 1) == 0, "write_nifti: cannot name ", tmp);
       nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
-      (void)gz;
+      LARMOR_CHECK_DATA(!fs::exists(tmp), "write_nifti: ", tmp, " is in the way");
       nifti_image_write(nim.get());
-      // niftilib reports no failure: the file must be there with the whole image.
-      LARMOR_CHECK_DATA(fs::exists(tmp) && fs::file_size(tmp, ec) > 348, "write_nifti: cannot write ", final_path);
+      // niftilib reports no failure: the file must be a regular file holding the whole image (uncompressed: its
+      // exact size; compressed: read back).
+      const std::uintmax_t expect = 352 + static_cast<std::uintmax_t>(nim->nvox) * static_cast<std::uintmax_t>(nim->nbyper);
+      bool ok = fs::is_regular_file(tmp, ec);
+      if (ok && !gz) ok = fs::file_size(tmp, ec) == expect;
+      if (ok && gz) {
+        std::unique_ptr<nifti_image, void (*)(nifti_image*)> back(nifti_image_read(tmp.c_str(), 1), nifti_image_free);
+        ok = back != nullptr && back->nvox == nim->nvox && back->data != nullptr;
+      }
+      LARMOR_CHECK_DATA(ok, "write_nifti: cannot write ", final_path, " (disk full or not writable?)");
       written.push_back(final_path);
     }
     staged.commit();

@@ -73,7 +73,13 @@ scan_information parse_scan_information(const std::string& xml, const std::strin
     take(q.echo_spacing, s.echo_spacing_ms);
     take(q.sequence_type, s.sequence_type);
   }
-  if (!h.encoding.empty()) s.acquisition_type = h.encoding[0].encodedSpace.matrixSize.z > 1 ? "3D" : "2D";
+  if (!h.encoding.empty()) {
+    s.acquisition_type = h.encoding[0].encodedSpace.matrixSize.z > 1 ? "3D" : "2D";
+    s.trajectory = h.encoding[0].trajectory == ISMRMRD::TrajectoryType::EPI ? "epi"
+                   : h.encoding[0].trajectory == ISMRMRD::TrajectoryType::CARTESIAN ? "cartesian"
+                                                                                    : "non-cartesian";
+  }
+  s.identity = s.measurement_id.empty() ? xml : "measurement " + s.measurement_id + " " + s.study_instance_uid;
   return s;
 }
 

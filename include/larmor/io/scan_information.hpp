@@ -27,8 +27,11 @@ struct scan_information {
   // sequenceParameters (ms, degrees), one value per contrast when the sequence has several
   std::vector<float> tr_ms, te_ms, ti_ms, flip_angle_deg, echo_spacing_ms;
   std::string sequence_type;
-  // encoding: "2D" (one partition: a slice per image) or "3D"
-  std::string acquisition_type;
+  // encoding: "2D" (one partition: a slice per image) or "3D", and the trajectory ("cartesian", "epi", ...)
+  std::string acquisition_type, trajectory;
+  // What identifies the scan for UIDs that must be the same on every run (study, frame of reference): the
+  // measurementID when the header has one, else the whole XML text; empty without a header.
+  std::string identity;
 };
 
 // From an ISMRMRD XML header; DataError for XML that does not parse. (Compiled in src/io, larmor::io.)
