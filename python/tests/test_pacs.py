@@ -126,3 +126,30 @@ def test_a_pacs_that_is_not_there(scan, tmp_path):
     r = subprocess.run([CLI, "recon", scan, "--format", "dicom", "-o", str(out), "--dicom-send", "no-port"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "AE@HOST:PORT" in r.stderr
+
+
+def test_larmor_serve_exports_each_scan_to_the_pacs(orthanc, scan, tmp_path):
+    """`larmor serve --dicom-dir D --dicom-send AE@HOST:PORT`: a scan streamed with `larmor send` gets its images
+    back on the socket and, as DICOM, into D and into Orthanc."""
+    http, dicom = orthanc
+    log = open(tmp_path / "serve.log", "w")
+    srv = subprocess.Popen([CLI, "serve", "--port", "0", "--dicom-dir", str(tmp_path / "exports"), "--dicom-send",
+                            f"LARMORPACS@127.0.0.1:{dicom}"], stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        r = subprocess.run([CLI, "send", scan, "--port", str(port), "-o", str(tmp_path / "back.h5")],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        deadline = time.time() + 60  # the export runs after the reply
+        while len(json.loads(rest(http, "/instances"))) < 4 and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        srv.terminate()
+        srv.wait(60)
+        log.close()
+    assert srv.returncode == 0
+    files = glob.glob(str(tmp_path / "exports" / "*" / "*" / "*.dcm"))
+    assert len(files) == 4, (tmp_path / "serve.log").read_text()
+    stored = {pydicom.dcmread(__import__("io").BytesIO(rest(http, f"/instances/{i}/file"))).SOPInstanceUID
+              for i in json.loads(rest(http, "/instances"))}
+    assert stored == {pydicom.dcmread(f).SOPInstanceUID for f in files}

@@ -106,6 +106,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--tls-cert", opt->s.tls_cert, "TLS: the server's certificate chain (PEM)");
   cmd->add_option("--tls-key", opt->s.tls_key, "TLS: the certificate's private key (PEM)");
   cmd->add_option("--tls-client-ca", opt->s.tls_client_ca, "TLS: clients must present a certificate this CA signed");
+  cmd->add_option("--dicom-dir", opt->s.dicom_dir, "also write each scan's images as DICOM into DIR/<time>_<measurement>/");
+  cmd->add_option("--dicom-send", opt->s.dicom_send, "and store them in a PACS by C-STORE: AE@HOST:PORT");
   cmd->add_flag("--plaintext", opt->s.plaintext_off_loopback,
                 "listen off loopback without TLS (clients that cannot speak it, on the scanner's own network)");
   cmd->add_option("--idle-timeout", opt->s.idle_timeout_s, "seconds a silent client is waited for")

@@ -333,6 +333,7 @@ class conversation {
     LARMOR_CHECK_DATA(!noise_summary_ && config_.what != stream_config::kind::dependency_list,
                       "a HEADER in a dependency query");
     header_ = io::parse_ismrmrd_header(xml, opt_.peer);
+    sum_.header_xml = xml;
     noncartesian_ = header_->trajectory != "cartesian" && header_->trajectory != "epi";
     if (config_.what == stream_config::kind::noise_measurement) return;  // noise readouts kept, no session
     recon_options o = opt_.recon;
@@ -355,6 +356,7 @@ class conversation {
     meta.set("larmor.noise", noise_used_.empty() ? "none" : noise_used_.c_str());
     out_.image(im, meta_xml(meta));
     ++sum_.images;
+    if (opt_.keep_images) sum_.kept_images.push_back(im);
   }
 
   void readout(io::acquisition&& a) {

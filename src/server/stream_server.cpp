@@ -9,11 +9,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <chrono>
+#include <ctime>
+#include <filesystem>
 #include <system_error>
 #include <thread>
 
 #include "larmor/core/parallel.hpp"
+#include "larmor/io/dicom.hpp"
+#include "larmor/io/dicom_store.hpp"
+#include "larmor/io/scan_information.hpp"
 #include "larmor/server/socket_stream.hpp"
 
 namespace larmor::server {
@@ -44,6 +50,10 @@ stream_server::stream_server(server_options opt) : opt_(std::move(opt)) {
   LARMOR_CHECK_ARG(loopback || !opt_.tls_cert.empty() || opt_.plaintext_off_loopback, "serve: listening on ",
                    opt_.listen, " needs TLS (--tls-cert and --tls-key), or --plaintext for clients that cannot "
                    "speak it on a network that is the scanner's own");
+  if (!opt_.dicom_send.empty()) {
+    LARMOR_CHECK_ARG(!opt_.dicom_dir.empty(), "serve: --dicom-send needs --dicom-dir (the files are kept there)");
+    (void)io::parse_dicom_destination(opt_.dicom_send);  // a malformed destination refused at start
+  }
   if (!opt_.tls_cert.empty() || !opt_.tls_key.empty())
     tls_ = tls_context::for_server(opt_.tls_cert, opt_.tls_key, opt_.tls_client_ca);
   if (opt_.recon.kspace_budget_bytes <= 0) {
@@ -125,6 +135,35 @@ void drain_and_shut(int fd, std::chrono::milliseconds wait = std::chrono::second
 
 }  // namespace
 
+void stream_server::export_dicom(const std::string& peer, conversation_summary& sum) {
+  try {
+    const auto scan = io::parse_scan_information(sum.header_xml, peer);
+    char when[32] = {};
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    std::strftime(when, sizeof when, "%Y%m%d-%H%M%S", &tm);
+    std::string name = std::string(when) + "_" + (scan.measurement_id.empty() ? "scan" : scan.measurement_id) + "_" +
+                       std::to_string(++exports_);
+    for (auto& ch : name)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') ch = '_';  // never a path
+    const std::string dir = (std::filesystem::path(opt_.dicom_dir) / name).string();
+    io::dicom_options d;
+    d.method = sum.method;
+    const auto series = io::write_dicom(sum.kept_images, scan, dir, d);
+    sum.kept_images.clear();
+    say(peer + ": DICOM: " + std::to_string(series.size()) + " series in " + dir);
+    if (opt_.dicom_send.empty()) return;
+    const auto to = io::parse_dicom_destination(opt_.dicom_send);
+    for (const auto& s : series) {
+      io::dicom_store(s.files, to, [&](const std::string& line) { say(peer + ": " + line); });
+      say(peer + ": series " + std::to_string(s.series_number) + " stored in " + opt_.dicom_send);
+    }
+  } catch (const std::exception& e) {
+    say(peer + ": DICOM export failed: " + e.what());
+  }
+}
+
 void stream_server::serve(const std::shared_ptr<connection>& c) {
   try {
     conversation_options co;
@@ -133,6 +172,7 @@ void stream_server::serve(const std::shared_ptr<connection>& c) {
     co.log = [this](const std::string& s) { say(s); };
     co.cancel = &cancel_;
     co.peer = c->peer;
+    co.keep_images = !opt_.dicom_dir.empty();
     // The cores shared by the connections open now (asked again before each readout).
     const int cores = std::max(1, num_threads());
     co.threads = [this, cores] {
@@ -149,12 +189,13 @@ void stream_server::serve(const std::shared_ptr<connection>& c) {
     if (c->plain || c->tls) {
       io::byte_source& in = c->tls ? static_cast<io::byte_source&>(*c->tls) : *c->plain;
       io::byte_sink& out = c->tls ? static_cast<io::byte_sink&>(*c->tls) : *c->plain;
-      const auto sum = serve_conversation(in, message_replies(out), co);
+      auto sum = serve_conversation(in, message_replies(out), co);
       if (sum.ok)
         say(c->peer + ": done (" + std::to_string(sum.readouts) + " readouts, " + std::to_string(sum.images) +
             " images)");
       else
         say(c->peer + ": ended: " + sum.error);
+      if (sum.ok && !sum.kept_images.empty()) export_dicom(c->peer, sum);
     }
   } catch (const std::exception& e) {  // the log itself, or TLS set-up, failed: the connection ends all the same
     try {

@@ -112,6 +112,7 @@ struct conversation_options {
   // Threads for the session's work, asked before each readout (a server's share of the cores); none: as set.
   std::function<int()> threads;
   double skip_to_close_s = 1800;         // after a refusal, how long the client's remaining messages are read
+  bool keep_images = false;              // copies of the images sent, in the summary (DICOM export afterwards)
   std::size_t max_noise_bytes = std::size_t{256} << 20;  // noise readouts one scan may send
 };
 
@@ -121,6 +122,8 @@ struct conversation_summary {
   std::string config, method, noise;
   index_t readouts = 0, images = 0;
   std::uint64_t bytes_in = 0;
+  std::string header_xml;                       // the scan's ISMRMRD header
+  std::vector<io::image_record> kept_images;    // with keep_images: the images sent, in order
 };
 
 // Runs one conversation to its end; never throws for what the peer sends (see above).

@@ -46,6 +46,9 @@ struct server_options {
   // TLS, such as gadgetron_ismrmrd_client, on a network that is the scanner's own).
   std::string tls_cert, tls_key, tls_client_ca;
   bool plaintext_off_loopback = false;
+  // Each scan's images also as DICOM in dicom_dir/<date-time>_<measurement>/ (io/dicom.hpp), and stored in the PACS
+  // dicom_send ("AE@HOST:PORT", io/dicom_store.hpp) when given; a failure is logged, the scan's reply is unchanged.
+  std::string dicom_dir, dicom_send;
   double idle_timeout_s = 300;            // a client silent this long while larmor waits is dropped
   double grace_s = 30;                    // after stop(): time for open scans to finish before they are cancelled
   recon_options recon;                    // the chain's options (the method comes from each configuration)
@@ -75,12 +78,13 @@ class stream_server {
   void serve(const std::shared_ptr<connection>& c);
   void say(const std::string& line);
   void reap(bool all);
+  void export_dicom(const std::string& peer, conversation_summary& sum);
 
   server_options opt_;
   int listen_fd_ = -1, port_ = 0;
   int wake_[2] = {-1, -1};  // self-pipe: stop() writes, run() polls
   std::atomic<bool> cancel_{false};
-  std::atomic<index_t> served_{0}, refused_{0}, open_{0};
+  std::atomic<index_t> served_{0}, refused_{0}, open_{0}, exports_{0};
   noise_store noise_;
   std::shared_ptr<tls_context> tls_;
   std::mutex log_mutex_, connections_mutex_;
