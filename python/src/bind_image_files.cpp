@@ -42,6 +42,7 @@ image_record record_of(const py::handle& image, const py::dict& meta) {
   r.repetition = meta_get<std::uint16_t>(meta, "repetition", 0);
   r.set = meta_get<std::uint16_t>(meta, "set", 0);
   r.image_index = meta_get<std::uint16_t>(meta, "image_index", 0);
+  r.acquisition_time_stamp = meta_get<std::uint32_t>(meta, "acquisition_time_stamp", 0);
   py::array a = py::array::ensure(image);
   if (!a) throw larmor::InvalidArgument("write_dicom/write_nifti: an image is not a numpy array");
   if (a.ndim() == 2) a = a.attr("reshape")(py::make_tuple(1, a.shape(0), a.shape(1)));

@@ -50,6 +50,7 @@ py::tuple image_and_meta(image_record&& r) {
   md["phase_dir"] = r.phase_dir;
   md["slice_dir"] = r.slice_dir;
   md["patient_table_position"] = r.patient_table_position;
+  md["acquisition_time_stamp"] = r.acquisition_time_stamp;
   md["image_type"] = larmor::io::image_type_name(r.type);
   py::object img;
   switch (r.type) {
@@ -85,7 +86,8 @@ larmor::io::acquisition acquisition_from(const py::object& data, const py::dict&
   static const char* known[] = {"flags", "scan_counter", "discard_pre", "discard_post", "center_sample",
                                 "sample_time_us", "kspace_encode_step_1", "kspace_encode_step_2", "average",
                                 "slice", "contrast", "phase", "repetition", "set", "segment", "position",
-                                "read_dir", "phase_dir", "slice_dir", "patient_table_position"};
+                                "read_dir", "phase_dir", "slice_dir", "patient_table_position",
+                                "acquisition_time_stamp"};
   for (const auto& kv : f) {
     const auto k = kv.first.cast<std::string>();
     bool ok = false;
@@ -102,6 +104,7 @@ larmor::io::acquisition acquisition_from(const py::object& data, const py::dict&
     for (larmor::index_t s = 0; s < v.shape(1); ++s) a.data(c, s) = v(c, s);
   a.flags = field<std::uint64_t>(f, "flags", 0);
   a.scan_counter = field<std::uint32_t>(f, "scan_counter", 0);
+  a.acquisition_time_stamp = field<std::uint32_t>(f, "acquisition_time_stamp", 0);
   a.discard_pre = field<std::uint16_t>(f, "discard_pre", 0);
   a.discard_post = field<std::uint16_t>(f, "discard_post", 0);
   a.center_sample = field<std::uint16_t>(f, "center_sample", 0);
@@ -255,7 +258,8 @@ void bind_session(py::module_& m) {
            }, py::arg("data"),
            "One readout: data (channels, samples) complex; keywords: flags (ISMRMRD bits), kspace_encode_step_1/2, "
            "slice, contrast, phase, repetition, set, average, segment, center_sample, discard_pre, discard_post, "
-           "sample_time_us, position, read_dir, phase_dir, slice_dir, patient_table_position, scan_counter. "
+           "sample_time_us, position, read_dir, phase_dir, slice_dir, patient_table_position, scan_counter, "
+           "acquisition_time_stamp (2.5 ms ticks since midnight on Siemens scanners). "
            "Returns the list of (image, meta) it completed.")
       .def("finish", [](larmor::recon_session& s) {
              std::vector<image_record> done;

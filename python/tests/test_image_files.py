@@ -422,3 +422,21 @@ def test_time_between_volumes_only_when_the_header_says_single_shot(tmp_path):
     larmor.write_nifti(images, metas, str(tmp_path / "epi.nii"), header=epi)
     h = nibabel.load(str(tmp_path / "epi.nii")).header
     assert h["pixdim"][4] == pytest.approx(2.0) and h.get_xyzt_units() == ("mm", "sec")
+
+
+def test_acquisition_times_from_the_readouts_time_stamps(tmp_path):
+    """ISMRMRD acquisition_time_stamp (2.5 ms ticks from midnight): DICOM AcquisitionTime, and the NIfTI time between
+    volumes measured from them (here 800 ticks = 2.0 s, whatever the header's TR says)."""
+    images, metas = stack("transverse", 16, 16, 2, order=[1, 0], reps=3)
+    t0 = (8 * 3600 + 30 * 60 + 15) * 400  # 08:30:15.000
+    for m in metas:
+        m["acquisition_time_stamp"] = t0 + 800 * m["repetition"] + 20 * m["slice"]
+    header = HEADER.format(nx=16, ny=16, fx=24, fy=20, ym=15, yc=8)
+    larmor.write_dicom(images, metas, str(tmp_path / "d"), header=header)
+    ds_list, files = read_series(str(tmp_path / "d"))
+    if DCIODVFY:
+        assert dicom_errors(files) == []
+    times = sorted((int(ds.TemporalPositionIdentifier), ds.AcquisitionTime) for ds in ds_list)
+    assert times[0] == (1, "083015.000000") and times[-1][0] == 3 and times[-1][1].startswith("083019.0")
+    larmor.write_nifti(images, metas, str(tmp_path / "t.nii"), header=header)
+    assert nibabel.load(str(tmp_path / "t.nii")).header["pixdim"][4] == pytest.approx(2.0)

@@ -160,6 +160,16 @@ std::string dicom_time(const std::string& s) {
   return t.size() >= 6 ? t.substr(0, 13) : std::string();
 }
 
+// 2.5 ms ticks since midnight -> DICOM TM "HHMMSS.ffffff" (days beyond the first wrap).
+std::string time_of_day(std::uint32_t ticks) {
+  const double s = std::fmod(ticks * 0.0025, 86400.0);
+  const int h = static_cast<int>(s / 3600), m = static_cast<int>((s - h * 3600) / 60);
+  const double sec = s - h * 3600 - m * 60;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d%02d%09.6f", h, m, sec);
+  return buf;
+}
+
 std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.10g", v);
@@ -383,8 +393,15 @@ std::vector<dicom_series> write_dicom(const std::vector<image_record>& images, c
         // Time: repetitions and, within one, cardiac phases (TemporalPositionIdentifier counts both).
         put(d, DCM_TemporalPositionIdentifier, std::to_string(r.repetition * p.phases + r.phase + 1));
         if (p.phases > 1) put(d, DCM_CardiacNumberOfImages, std::to_string(p.phases));
+        // AcquisitionTime from the image's first readout: ISMRMRD's acquisition_time_stamp counts 2.5 ms ticks
+        // from midnight (Siemens, and Gadgetron's DICOM writer reads it so); absent when not recorded.
+        const std::string acquired = r.acquisition_time_stamp > 0 ? time_of_day(r.acquisition_time_stamp) : "";
         if (!series_date.empty()) put(d, DCM_ContentDate, series_date);
-        if (!series_time.empty()) put(d, DCM_ContentTime, series_time);
+        if (!series_time.empty() || !acquired.empty()) put(d, DCM_ContentTime, acquired.empty() ? series_time : acquired);
+        if (!acquired.empty()) {
+          put(d, DCM_AcquisitionTime, acquired);
+          if (!series_date.empty()) put(d, DCM_AcquisitionDate, series_date);
+        }
         // MR
         put(d, DCM_ScanningSequence, scanning_sequence(scan.sequence_type));
         put(d, DCM_SequenceVariant, "NONE");

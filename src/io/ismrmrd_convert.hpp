@@ -14,11 +14,9 @@
 namespace larmor::io::detail {
 
 // Three elements of a member array of a packed ISMRMRD header, read by value (ISMRMRD's headers are packed
-// structs: members are read by value, never through references, which would be misaligned).
-template <class T>
-std::array<float, 3> vec3(const T& a) {
-  return {a[0], a[1], a[2]};
-}
+// structs: their members are read by value, never bound to a reference or a pointer, which would be misaligned;
+// hence a macro, not a function).
+#define LARMOR_ISMRMRD_VEC3(a) (std::array<float, 3>{(a)[0], (a)[1], (a)[2]})
 
 // The header fields of one readout (its samples and trajectory apart).
 inline acquisition acquisition_fields(const ISMRMRD::ISMRMRD_AcquisitionHeader& hd) {
@@ -32,11 +30,13 @@ inline acquisition acquisition_fields(const ISMRMRD::ISMRMRD_AcquisitionHeader& 
   const ISMRMRD::EncodingCounters idx = hd.idx;
   q.idx = {idx.kspace_encode_step_1, idx.kspace_encode_step_2, idx.average, idx.slice, idx.contrast,
            idx.phase, idx.repetition, idx.set, idx.segment};
-  q.position = vec3(hd.position);
-  q.read_dir = vec3(hd.read_dir);
-  q.phase_dir = vec3(hd.phase_dir);
-  q.slice_dir = vec3(hd.slice_dir);
-  q.patient_table_position = vec3(hd.patient_table_position);
+  q.position = LARMOR_ISMRMRD_VEC3(hd.position);
+  q.read_dir = LARMOR_ISMRMRD_VEC3(hd.read_dir);
+  q.phase_dir = LARMOR_ISMRMRD_VEC3(hd.phase_dir);
+  q.slice_dir = LARMOR_ISMRMRD_VEC3(hd.slice_dir);
+  q.patient_table_position = LARMOR_ISMRMRD_VEC3(hd.patient_table_position);
+  q.acquisition_time_stamp = hd.acquisition_time_stamp;
+  q.physiology_time_stamp = {hd.physiology_time_stamp[0], hd.physiology_time_stamp[1], hd.physiology_time_stamp[2]};
   return q;
 }
 
@@ -72,6 +72,8 @@ void set_image_header(Image& im, const image_record& r) {
   im.setAverage(r.average);
   im.setImageIndex(r.image_index);
   im.setImageSeriesIndex(r.series_index);
+  im.setAcquisitionTimeStamp(r.acquisition_time_stamp);
+  for (unsigned i = 0; i < 3; ++i) im.setPhysiologyTimeStamp(i, r.physiology_time_stamp[i]);
 }
 
 // The geometry, loop indices and type of an ISMRMRD image header into an image record (pixels apart). An
@@ -79,12 +81,12 @@ void set_image_header(Image& im, const image_record& r) {
 inline void set_record_header(image_record& r, const ISMRMRD::ISMRMRD_ImageHeader& h) {
   const std::uint16_t type = h.image_type;
   r.type = type >= 1 && type <= 5 ? static_cast<image_type>(type) : image_type::magnitude;
-  r.fov_mm = vec3(h.field_of_view);
-  r.position = vec3(h.position);
-  r.read_dir = vec3(h.read_dir);
-  r.phase_dir = vec3(h.phase_dir);
-  r.slice_dir = vec3(h.slice_dir);
-  r.patient_table_position = vec3(h.patient_table_position);
+  r.fov_mm = LARMOR_ISMRMRD_VEC3(h.field_of_view);
+  r.position = LARMOR_ISMRMRD_VEC3(h.position);
+  r.read_dir = LARMOR_ISMRMRD_VEC3(h.read_dir);
+  r.phase_dir = LARMOR_ISMRMRD_VEC3(h.phase_dir);
+  r.slice_dir = LARMOR_ISMRMRD_VEC3(h.slice_dir);
+  r.patient_table_position = LARMOR_ISMRMRD_VEC3(h.patient_table_position);
   r.slice = h.slice;
   r.contrast = h.contrast;
   r.phase = h.phase;
@@ -93,6 +95,8 @@ inline void set_record_header(image_record& r, const ISMRMRD::ISMRMRD_ImageHeade
   r.average = h.average;
   r.image_index = h.image_index;
   r.series_index = h.image_series_index;
+  r.acquisition_time_stamp = h.acquisition_time_stamp;
+  r.physiology_time_stamp = {h.physiology_time_stamp[0], h.physiology_time_stamp[1], h.physiology_time_stamp[2]};
 }
 
 // A complex image record as an ISMRMRD complex-float image (one channel, matrix x/y/z).

@@ -130,20 +130,22 @@ std::optional<stream_item> stream_reader::next() {
       ISMRMRD::AcquisitionHeader h;
       read_exact(static_cast<ISMRMRD::ISMRMRD_AcquisitionHeader*>(&h), sizeof(ISMRMRD::ISMRMRD_AcquisitionHeader),
                  "an ACQUISITION header");
+      // Members of the packed header are copied out before use (a reference to one would be misaligned).
       const std::uint16_t channels = h.active_channels, samples = h.number_of_samples, dims = h.trajectory_dimensions;
+      const std::uint32_t scan = h.scan_counter;
       // Flags 53/54 (ZFP, NHLBI compression, gadgetron_ismrmrd_client -Z/-P/-T): the samples follow as a
       // compressed blob, not as complex floats.
       const std::uint64_t compressed = (std::uint64_t{1} << 52) | (std::uint64_t{1} << 53);
-      LARMOR_CHECK_DATA((h.flags & compressed) == 0, "stream: ", source_, ": ACQUISITION ", h.scan_counter,
+      LARMOR_CHECK_DATA((h.flags & compressed) == 0, "stream: ", source_, ": ACQUISITION ", scan,
                         " carries compressed samples (ISMRMRD flags 53/54: the client's -P/-T/-Z); larmor takes "
                         "uncompressed acquisitions");
-      LARMOR_CHECK_DATA(channels <= limits_.max_channels, "stream: ", source_, ": ACQUISITION ", h.scan_counter,
+      LARMOR_CHECK_DATA(channels <= limits_.max_channels, "stream: ", source_, ": ACQUISITION ", scan,
                         " has ", channels, " active channels (at most ", limits_.max_channels, ")");
-      LARMOR_CHECK_DATA(dims <= 4, "stream: ", source_, ": ACQUISITION ", h.scan_counter, " has ", dims,
+      LARMOR_CHECK_DATA(dims <= 4, "stream: ", source_, ": ACQUISITION ", scan, " has ", dims,
                         " trajectory dimensions (at most 4)");
       const std::size_t traj_values = std::size_t{dims} * samples, data_values = std::size_t{channels} * samples;
       const std::size_t bytes = traj_values * sizeof(float) + data_values * sizeof(cfloat);
-      LARMOR_CHECK_DATA(bytes <= limits_.max_readout_bytes, "stream: ", source_, ": ACQUISITION ", h.scan_counter,
+      LARMOR_CHECK_DATA(bytes <= limits_.max_readout_bytes, "stream: ", source_, ": ACQUISITION ", scan,
                         " of ", bytes, " bytes (", channels, " channels x ", samples, " samples; at most ",
                         limits_.max_readout_bytes, " accepted)");
       // Read straight into the readout, whose pages are touched only as the bytes arrive.
@@ -265,6 +267,8 @@ void write_acquisition_message(byte_sink& out, const acquisition& a) {
   ISMRMRD::AcquisitionHeader h;  // version 1, the rest zero
   h.flags = a.flags;
   h.scan_counter = a.scan_counter;
+  h.acquisition_time_stamp = a.acquisition_time_stamp;
+  for (int i = 0; i < 3; ++i) h.physiology_time_stamp[i] = a.physiology_time_stamp[static_cast<std::size_t>(i)];
   h.number_of_samples = static_cast<std::uint16_t>(samples);
   h.available_channels = h.active_channels = static_cast<std::uint16_t>(channels);
   for (index_t c = 0; c < channels; ++c) h.channel_mask[c / 64] |= std::uint64_t{1} << (c % 64);

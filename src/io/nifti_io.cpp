@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "larmor/io/image_geometry.hpp"
 #include "staged_files.hpp"
@@ -183,11 +184,32 @@ std::vector<std::string> write_nifti(const std::vector<image_record>& images, co
       nim->dx = nim->pixdim[1] = static_cast<float>(g0.dx);
       nim->dy = nim->pixdim[2] = static_cast<float>(g0.dy);
       nim->dz = nim->pixdim[3] = static_cast<float>(dk);
-      // The time between volumes is TR only for single-shot acquisitions (EPI: one excitation per slice per
-      // volume); for segmented sequences it is TR times the shots, which ISMRMRD does not state: 0 (unknown).
-      const bool single_shot = scan.trajectory == "epi";
-      const float tr_s = scan.tr_ms.empty() ? 0.f : scan.tr_ms.front() * 1e-3f;
-      nim->dt = nim->pixdim[4] = nt > 1 && single_shot ? tr_s : 0.f;
+      // The time between volumes: measured, the median difference of the repetitions' first time stamps (2.5 ms
+      // ticks) when the readouts carry them; else TR for single-shot acquisitions (EPI: one excitation per slice
+      // per volume); else 0 (unknown: for segmented sequences it is TR times the shots, which ISMRMRD does not
+      // state).
+      float volume_s = 0;
+      if (nt > 1) {
+        std::vector<double> starts;
+        for (const auto& [rep, planes] : by_rep) {
+          std::uint32_t first = 0;
+          for (const auto& pl : planes) {
+            const std::uint32_t t = images[pl.image].acquisition_time_stamp;
+            if (t > 0 && (first == 0 || t < first)) first = t;
+          }
+          starts.push_back(first);
+        }
+        std::vector<double> gaps;
+        for (std::size_t j = 1; j < starts.size(); ++j)
+          if (starts[j] > 0 && starts[j - 1] > 0 && starts[j] > starts[j - 1]) gaps.push_back((starts[j] - starts[j - 1]) * 0.0025);
+        if (gaps.size() + 1 == starts.size()) {
+          std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2), gaps.end());
+          volume_s = static_cast<float>(gaps[gaps.size() / 2]);
+        } else if (scan.trajectory == "epi" && !scan.tr_ms.empty()) {
+          volume_s = scan.tr_ms.front() * 1e-3f;
+        }
+      }
+      nim->dt = nim->pixdim[4] = volume_s;
       nim->xyz_units = NIFTI_UNITS_MM;
       nim->time_units = NIFTI_UNITS_SEC;
       nim->freq_dim = 1, nim->phase_dim = 2, nim->slice_dim = 3;

@@ -184,6 +184,9 @@ class parser {
   static acquisition header_fields(const std::uint8_t* h, const mdh_layout& L, scan_extra& x) {
     acquisition a;
     a.scan_counter = load<std::uint32_t>(h + 8);
+    // ulTimeStamp and ulPMUTimeStamp (2.5 ms ticks), at the same offsets in the VB MDH and the VD ScanHeader
+    a.acquisition_time_stamp = load<std::uint32_t>(h + 12);
+    a.physiology_time_stamp[0] = load<std::uint32_t>(h + 16);
     a.flags = to_ismrmrd_flags(load<std::uint64_t>(h + L.eval));
     const std::uint8_t* c = h + L.counters;
     auto counter = [&](int i) { return load<std::uint16_t>(c + 2 * i); };

@@ -63,6 +63,10 @@ struct acquisition {
   float sample_time_us = 0;                          // dwell time in microseconds
   encoding_counters idx;
   std::array<float, 3> position{}, read_dir{}, phase_dir{}, slice_dir{}, patient_table_position{};
+  // The scanner's clock when the readout was measured, and the physiology (ECG, pulse, respiration) clocks; in
+  // ticks of 2.5 ms on Siemens scanners (the acquisition stamp counts from midnight), 0 when not recorded.
+  std::uint32_t acquisition_time_stamp = 0;
+  std::array<std::uint32_t, 3> physiology_time_stamp{};
   array<cfloat, 2> data;  // (channels, samples), as recorded (before discard, before reversal)
   // Per-sample k-space position (samples, trajectory_dimensions) as ISMRMRD stores it (kx, ky[, kz];
   // units not fixed by the standard: nufft/noncartesian_recon.hpp detects them); empty for Cartesian data.

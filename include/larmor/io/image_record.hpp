@@ -42,6 +42,9 @@ struct image_record {
   array<cfloat, 3> complex_image; // (z, y, x): the complex image, kept when `type` is not magnitude
   image_type type = image_type::magnitude;  // what a writer stores
   std::array<float, 3> fov_mm{}, position{}, read_dir{}, phase_dir{}, slice_dir{}, patient_table_position{};
+  // The time stamps of the first readout of the image's k-space (io::acquisition), 0 when not recorded.
+  std::uint32_t acquisition_time_stamp = 0;
+  std::array<std::uint32_t, 3> physiology_time_stamp{};
   std::uint16_t slice = 0, contrast = 0, phase = 0, repetition = 0, set = 0, average = 0;
   std::uint16_t image_index = 0, series_index = 1;  // image_index: see image_index_for
 };

@@ -245,6 +245,8 @@ class kspace_assembler {
         geometry->center_sample = a.center_sample, geometry->sample_time_us = a.sample_time_us;
         geometry->position = a.position, geometry->read_dir = a.read_dir, geometry->phase_dir = a.phase_dir;
         geometry->slice_dir = a.slice_dir, geometry->patient_table_position = a.patient_table_position;
+        geometry->acquisition_time_stamp = a.acquisition_time_stamp;
+        geometry->physiology_time_stamp = a.physiology_time_stamp;
         b.first = std::move(geometry);
         it = imaging_.emplace(key, std::move(b)).first;
       }

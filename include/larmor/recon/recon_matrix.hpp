@@ -85,6 +85,8 @@ inline io::image_record image_record_from(array<cfloat, 3> img, const io::encodi
     r.phase_dir = first->phase_dir;
     r.slice_dir = first->slice_dir;
     r.patient_table_position = first->patient_table_position;
+    r.acquisition_time_stamp = first->acquisition_time_stamp;
+    r.physiology_time_stamp = first->physiology_time_stamp;
   }
   return r;
 }
