@@ -440,3 +440,38 @@ def test_acquisition_times_from_the_readouts_time_stamps(tmp_path):
     assert times[0] == (1, "083015.000000") and times[-1][0] == 3 and times[-1][1].startswith("083019.0")
     larmor.write_nifti(images, metas, str(tmp_path / "t.nii"), header=header)
     assert nibabel.load(str(tmp_path / "t.nii")).header["pixdim"][4] == pytest.approx(2.0)
+
+
+def test_a_point_with_readout_oversampling_and_a_smaller_recon_fov(tmp_path):
+    """Readouts with 2x oversampling (encoded FOV twice the recon FOV along x): the chain keeps the central half,
+    and the point still lies where the raw geometry puts it."""
+    nx, ny = 40, 30
+    fx, fy = 60.0, 45.0
+    dx, dy = fx / nx, fy / ny
+    ox, oy = 6 * dx, 4 * dy
+    read, phase, normal = GEOMETRIES["oblique"]
+    centre = np.array([10.0, 20.0, -30.0])
+    header = HEADER.format(nx=nx, ny=ny, fx=fx, fy=fy, ym=ny - 1, yc=ny // 2).replace(
+        f"<encodedSpace><matrixSize><x>{nx}</x>", f"<encodedSpace><matrixSize><x>{2 * nx}</x>").replace(
+        f"<fieldOfView_mm><x>{fx}</x><y>{fy}</y><z>5</z></fieldOfView_mm></encodedSpace>",
+        f"<fieldOfView_mm><x>{2 * fx}</x><y>{fy}</y><z>5</z></fieldOfView_mm></encodedSpace>")
+    assert f"<x>{2 * nx}</x>" in header and f"<x>{2 * fx}</x>" in header
+    session = larmor.ReconSession(header, method="rss")
+    kx = (np.arange(2 * nx) - nx) / (2 * fx)  # the oversampled readout: twice the points over twice the FOV
+    out = []
+    for y in range(ny):
+        ky = (y - ny // 2) / fy
+        line = np.exp(-2j * np.pi * (kx * ox + ky * oy)).astype(np.complex64)
+        out += session.push(line[None], kspace_encode_step_1=y, center_sample=nx, position=list(centre),
+                            read_dir=list(read), phase_dir=list(phase), slice_dir=list(normal),
+                            flags=(1 << 7) if y == ny - 1 else 0)
+    out += session.finish()
+    img, meta = out[0]
+    assert img.shape[-1] == nx and meta["fov_mm"][0] == pytest.approx(fx)
+    larmor.write_dicom([img], [meta], str(tmp_path), header=header)
+    (ds,), files = read_series(str(tmp_path))
+    if DCIODVFY:
+        assert dicom_errors(files) == []
+    y, x = np.unravel_index(np.argmax(ds.pixel_array), ds.pixel_array.shape)
+    np.testing.assert_allclose(dicom_pixel(ds, x, y), centre + ox * read + oy * phase, atol=0.01)
+    assert float(ds.PixelSpacing[1]) == pytest.approx(dx)
