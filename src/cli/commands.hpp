@@ -24,6 +24,6 @@ recon_result recon_stream_input(const recon_options& opt);
 recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
                        const std::string& png, const std::string& noise_scaling, const std::string& group,
                        const std::string& output = "magnitude", const std::string& partial_fourier = "pocs",
-                       float lambda = 0, const std::string& compress = "auto");
+                       float lambda = 0, const std::string& compress = "auto", double kspace_budget_mb = 0);
 
 }  // namespace larmor::cli

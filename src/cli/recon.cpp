@@ -35,9 +35,10 @@ strided_view<const float, 2> middle_slice(const array<float, 3>& m) {
 recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
                        const std::string& png, const std::string& noise_scaling_name, const std::string& group,
                        const std::string& output, const std::string& partial_fourier, float lambda,
-                       const std::string& compress) {
+                       const std::string& compress, double kspace_budget_mb) {
   // The one parser of the chain's options (also Python's and the batch layer's).
   recon_options o = parse_recon_options({method, output, partial_fourier, noise_scaling_name, compress, lambda, {}});
+  o.kspace_budget_bytes = kspace_budget_mb * 1024.0 * 1024.0;  // 0: the machine's memory
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
   // ISMRMRD streamed into the k-space, never held whole; "-": an ISMRMRD stream on stdin.
   auto res = in == "-" ? recon_stream_input(o) : recon_file(in, o, group);
@@ -53,6 +54,7 @@ void add_recon_command(CLI::App& app) {
         partial_fourier = "pocs", compress = "auto", deprecated_output, format = "ismrmrd", dicom_send;
     int threads = 0;
     float lambda = 0;
+    double budget_mb = 0;
   };
   auto opt = std::make_shared<options>();
   cmd->add_option("input", opt->in, "ISMRMRD raw data (.h5), Siemens twix (.dat), or - (an ISMRMRD stream on stdin)")
@@ -86,6 +88,9 @@ void add_recon_command(CLI::App& app) {
                   "coil compression: auto (above 32 coils, for espirit/sense/cgsense/cs), off, or N virtual coils")
       ->capture_default_str();
   cmd->add_option("--threads", opt->threads, "worker threads")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kspace-budget-mb", opt->budget_mb,
+                  "most k-space held at once while streaming, MiB (0: the machine's memory); beyond it: one error")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([opt] {
     if (opt->threads > 0) set_num_threads(opt->threads);
     if (!opt->deprecated_output.empty()) {
@@ -97,7 +102,8 @@ void add_recon_command(CLI::App& app) {
     const auto destination = opt->dicom_send.empty() ? io::dicom_destination{}
                                                      : io::parse_dicom_destination(opt->dicom_send);
     const auto res = run_recon(opt->in, ismrmrd ? opt->out : std::string(), opt->method, opt->png, opt->noise,
-                               opt->group, opt->output, opt->partial_fourier, opt->lambda, opt->compress);
+                               opt->group, opt->output, opt->partial_fourier, opt->lambda, opt->compress,
+                               opt->budget_mb);
     if (!ismrmrd) {
       // Patient, study and sequence from the ISMRMRD header (twix and stdin streams: none, the images alone).
       io::scan_information scan;

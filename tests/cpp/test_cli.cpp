@@ -111,6 +111,10 @@ TEST(Cli, FailuresGiveExitCodeOneLineAndNoOutputFile) {
                         c{"recon '" + junk + "' -o '" + out + "'", 1, "not an HDF5 file"},
                         c{"recon scan.dat -o '" + out + "'", 1, "twix"},
                         c{"recon " + demo + " -o '" + out + "' --noise-scaling loud", 2, "noise-scaling"},
+                        // the demo's one 8-coil 96^2 buffer is 0.56 MiB of k-space
+                        c{"recon " + demo + " -o '" + out + "' --kspace-budget-mb 0.25", 1, "budget"},
+                        c{"recon " + demo + " -o '" + out + "' --format dicom --dicom-send nowhere", 2, "AE@HOST:PORT"},
+                        c{"recon " + demo + " -o '" + out + "' --dicom-send A@127.0.0.1:104", 2, "--format dicom"},
                         c{"info", 2, ""},
                         c{"no-such-command", 2, ""}}) {
     const auto r = run_cli(k.args);
