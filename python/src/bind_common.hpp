@@ -97,4 +97,22 @@ py::object by_rank(py::ssize_t ndim, F&& f, const char* name) {
 
 inline py::ssize_t ndim_of(const py::handle& x) { return py::array::ensure(x) ? py::array::ensure(x).ndim() : -1; }
 
+// Calls f(view) with x as a (coils, y, x) or (coils, z, y, x) complex64 view; other ranks are refused.
+template <class F>
+py::object spatial_2d_or_3d(const py::object& x, const char* name, F&& f) {
+  const auto nd = ndim_of(x);
+  if (nd != 3 && nd != 4)
+    throw larmor::InvalidArgument(std::string(name) + ": expected (coils, y, x) or (coils, z, y, x), got " +
+                                  std::to_string(nd) + " dimensions");
+  return by_rank(nd, [&](auto r) -> py::object {
+    constexpr std::size_t R = decltype(r)::value;
+    if constexpr (R == 3 || R == 4) {
+      py::object hold;
+      return f(complex_view<R>(x, hold, name));
+    } else {
+      return py::none();
+    }
+  }, name);
+}
+
 }  // namespace larmor_py
