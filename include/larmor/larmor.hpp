@@ -26,7 +26,7 @@
 #include "larmor/pi/cgsense.hpp"
 #include "larmor/pi/gfactor.hpp"
 #include "larmor/pi/grappa.hpp"
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 #include "larmor/pi/sense.hpp"
 #include "larmor/sampling/poisson_mask.hpp"
 #include "larmor/sim/phantom.hpp"

@@ -8,7 +8,7 @@
 #include <functional>
 #include <utility>
 
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 
 namespace larmor {
 

@@ -6,7 +6,7 @@
 #include <Eigen/Dense>
 
 #include "coil_phantom.hpp"
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 
 namespace larmor::test {
 

@@ -37,7 +37,7 @@
 #include "larmor/core/single_user.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 
 namespace larmor {
 

@@ -19,7 +19,7 @@
 // non-zero there). Masks that depend only on the phase-encode line (regular, variable density and
 // random line patterns, with ACS) run the normal operator without any FFT along x; point masks
 // (Poisson disc over (y, x)) use full FFTs. A mask may be given as 0/1 bytes or float weights over
-// ([z,] y, x), or as a line_mask (pi/sampling.hpp); samples where the mask is 0 are ignored.
+// ([z,] y, x), or as a line_mask (sampling/lattice.hpp); samples where the mask is 0 are ignored.
 // Stops after `iters` iterations or when ||r|| / ||A^H k|| <= tol. Threads: see sense_operator.
 #pragma once
 
@@ -28,7 +28,7 @@
 
 #include "larmor/calib/calibration_region.hpp"
 #include "larmor/ops/sense_operator.hpp"
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 #include "larmor/solvers/conjugate_gradient.hpp"
 
 namespace larmor {
@@ -129,7 +129,7 @@ cgsense_result<R - 1> cgsense(strided_view<const cfloat, R> kspace, strided_view
   return detail::cgsense_weighted(kspace, maps, detail::mask_to_weights(mask), opt);
 }
 
-// Mask given as acquired phase-encode lines (pi/sampling.hpp).
+// Mask given as acquired phase-encode lines (sampling/lattice.hpp).
 template <std::size_t R>
 cgsense_result<R - 1> cgsense(strided_view<const cfloat, R> kspace, strided_view<const cfloat, R> maps,
                               const line_mask& lines, const cgsense_options& opt = {}) {

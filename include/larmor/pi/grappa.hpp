@@ -4,7 +4,7 @@
 // Griswold et al., "Generalized autocalibrating partially parallel acquisitions (GRAPPA)",
 // MRM 47:1202 (2002); 2D/CAIPIRINHA lattices after Breuer et al., MRM 55:549 (2006).
 //
-// Geometry. The acquired lines form a lattice L (include/larmor/pi/sampling.hpp) with generators
+// Geometry. The acquired lines form a lattice L (include/larmor/sampling/lattice.hpp) with generators
 // (y, z) = (Ry, 0) and (shift, Rz). Every missing line is p = l0 + t with l0 on the lattice and t one
 // of the R - 1 non-zero offsets of the elementary cell {0 <= ty < Ry, 0 <= tz < Rz}. Its sources are
 // the lattice lines l0 + v, v = i (Ry, 0) + j (shift, Rz) for kernel_y values of i centred on the
@@ -50,7 +50,7 @@
 #include "larmor/kernels/coil_kernels.hpp"
 #include "larmor/kernels/matrix_products.hpp"
 #include "larmor/kernels/packed_product.hpp"
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 
 namespace larmor {
 

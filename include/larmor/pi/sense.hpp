@@ -4,7 +4,7 @@
 // MRM 42:952 (1999); CAIPIRINHA lattices: Breuer FA et al., MRM 55:549 (2006).
 //
 // Model (the same as cgsense and `bart pics -w 1`): k_c = M fftc(S_c x) with M the lattice of acquired
-// lines (pi/sampling.hpp). Zero-filled coil images are I_c = ifftc(M k_c) = psf (*) (S_c x), a circular
+// lines (sampling/lattice.hpp). Zero-filled coil images are I_c = ifftc(M k_c) = psf (*) (S_c x), a circular
 // convolution over (z, y) with the point-spread function psf = ifft(ifftshift(M)) of the lattice: it has
 // exactly R = Ry*Rz non-zero peaks of magnitude 1/R at the positions q_1..q_R of a subgroup H of the
 // (z, y) grid (plain Ry x Rz grids, any offsets, CAIPIRINHA shifts alike). So x only mixes within the
@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "larmor/ops/sense_operator.hpp"
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 
 namespace larmor {
 

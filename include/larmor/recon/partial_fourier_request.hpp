@@ -24,7 +24,7 @@
 
 #include "larmor/fft/fft.hpp"
 #include "larmor/pf/partial_fourier.hpp"
-#include "larmor/pi/sampling.hpp"
+#include "larmor/sampling/lattice.hpp"
 #include "larmor/recon/kspace_assembly.hpp"
 
 namespace larmor {
