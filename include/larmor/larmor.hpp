@@ -28,6 +28,7 @@
 #include "larmor/pi/grappa.hpp"
 #include "larmor/sampling/lattice.hpp"
 #include "larmor/pi/sense.hpp"
+#include "larmor/pi/sms.hpp"
 #include "larmor/sampling/poisson_mask.hpp"
 #include "larmor/sim/phantom.hpp"
 #include "larmor/solvers/conjugate_gradient.hpp"

@@ -31,7 +31,7 @@
 #include <memory>
 #include <vector>
 
-#include "larmor/calib/calibration_region.hpp"
+#include "larmor/core/check_finite.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
 #include "larmor/core/single_user.hpp"
