@@ -176,6 +176,26 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
   }
   if (h.acquisitionSystemInformation && h.acquisitionSystemInformation->deviceID)
     out.device_id = *h.acquisitionSystemInformation->deviceID;
+  if (h.userParameters) {
+    // Multiband: the names parameter maps in use write (docs/sms.md); the first one present wins.
+    std::map<std::string, double> p;
+    for (const auto& u : h.userParameters->userParameterLong) p.emplace(u.name, static_cast<double>(u.value));
+    for (const auto& u : h.userParameters->userParameterDouble) p.emplace(u.name, u.value);
+    const auto first = [&](std::initializer_list<const char*> names) -> std::optional<std::uint16_t> {
+      for (const char* n : names) {
+        const auto it = p.find(n);
+        if (it != p.end() && std::isfinite(it->second) && it->second >= 1 && it->second <= 64)
+          return static_cast<std::uint16_t>(std::lround(it->second));
+      }
+      return std::nullopt;
+    };
+    out.multiband_factor = first({"MB_factor", "NMBSliceBands", "MultiBandFactor", "MultibandFactor",
+                                  "multiband_factor", "sSliceAcceleration.lMultiBandFactor"})
+                               .value_or(1);
+    out.multiband_fov_shift = first({"Blipped_CAIPI", "BlipFactorSL", "FOVShiftFactor", "MultiBandFOVShift",
+                                     "sSliceAcceleration.lFOVShiftFactor"})
+                                  .value_or(1);
+  }
   return out;
 }
 

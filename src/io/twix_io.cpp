@@ -1,5 +1,6 @@
 // Siemens twix (VB, VD/VE/XA) raw-data reader (see include/larmor/io/twix.hpp for the layout).
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -432,6 +433,28 @@ class parser {
     h.accel_e2 = static_cast<std::uint16_t>(in_range(yaps_number("sPat.lAccelFact3D"), 1, 64).value_or(1));
     const float dwell_us = static_cast<float>(
         in_range(yaps_number("sRXSPEC.alDwellTime[0]"), 1, 100000000).value_or(0) / 1000.0);
+    // Multiband (docs/sms.md): the product sequences' sSliceAcceleration; the CMRR MB sequences leave it at 1 and
+    // keep the factor in NMBSliceBands / alICEProgramPara[11] (shift [14]) -- read only for a CMRR sequence,
+    // whose ICE parameters mean this; elsewhere the array means other things.
+    h.multiband_factor =
+        static_cast<std::uint16_t>(in_range(yaps_number("sSliceAcceleration.lMultiBandFactor"), 1, 64).value_or(1));
+    h.multiband_fov_shift =
+        static_cast<std::uint16_t>(in_range(yaps_number("sSliceAcceleration.lFOVShiftFactor"), 1, 64).value_or(1));
+    if (h.multiband_factor == 1) {
+      std::string seq = yaps("tSequenceFileName").value_or("");
+      for (auto& ch : seq) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (seq.find("cmrr") != std::string::npos) {
+        std::vector<double> ice;
+        for (const char* buffer : {"Meas", "Phoenix", "Config"})
+          if (ice.empty()) ice = xprotocol_numbers(buffer, "alICEProgramPara");
+        const auto at = [&](std::size_t i) { return i < ice.size() ? std::optional<double>(ice[i]) : std::nullopt; };
+        auto mb = in_range(xprotocol_number("Meas", "NMBSliceBands"), 1, 64);
+        if (!mb) mb = in_range(at(11), 1, 64);
+        h.multiband_factor = static_cast<std::uint16_t>(mb.value_or(1));
+        if (h.multiband_factor > 1)
+          h.multiband_fov_shift = static_cast<std::uint16_t>(in_range(at(14), 1, 64).value_or(1));
+      }
+    }
 
     // Matrix and limits from the k-space readouts (not noise, navigator, phase-correction or feedback).
     long nx = 0, max_lin = -1, min_lin = 65535, max_par = -1, min_par = 65535;

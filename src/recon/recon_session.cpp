@@ -16,6 +16,12 @@ recon_session::recon_session(const io::encoding_header& header, const recon_opti
                              std::string source)
     : opt_(opt), sink_(std::move(sink)), source_(std::move(source)) {
   detail::check_recon_method(opt.method);
+  // A multiband scan's readouts each hold several slices: never reconstructed as if they were one.
+  LARMOR_CHECK_DATA(header.multiband_factor <= 1, "recon: ", source_,
+                    ": a simultaneous multi-slice (multiband) scan (MB ", header.multiband_factor, ", CAIPI shift FOV/",
+                    header.multiband_fov_shift, "); the chain does not separate its slices yet and each image would "
+                    "be the sum of ", header.multiband_factor, " slices. Separate them with sms_grappa / sms_sense "
+                    "(docs/sms.md).");
   header_ = header;
   if (is_noncartesian(header)) {  // radial, spiral: nufft/noncartesian_recon.hpp, images at finish()
     LARMOR_CHECK_ARG(opt.method == "auto" || opt.method == "cgsense", "recon: ", source_, ": trajectory '",

@@ -370,5 +370,38 @@ TEST(Ismrmrd, HostHdf5HandlerAndEnvironmentAreLeftAlone) {
   H5Eset_auto2(H5E_DEFAULT, f0, d0);
 }
 
+
+// A multiband scan (the userParameters of the converters' parameter maps, docs/sms.md) is refused by the chain
+// with one line that says why, never reconstructed as collapsed slices; a scan without them is single-band.
+TEST(Ismrmrd, MultibandScanIsRefusedNotReconstructedCollapsed) {
+  const auto xml = [](const std::string& user) {
+    return "<?xml version=\"1.0\"?><ismrmrdHeader xmlns=\"http://www.ismrm.org/ISMRMRD\">"
+           "<experimentalConditions><H1resonanceFrequency_Hz>123000000</H1resonanceFrequency_Hz>"
+           "</experimentalConditions><encoding><encodedSpace><matrixSize><x>96</x><y>96</y><z>1</z></matrixSize>"
+           "<fieldOfView_mm><x>220</x><y>220</y><z>3</z></fieldOfView_mm></encodedSpace>"
+           "<reconSpace><matrixSize><x>96</x><y>96</y><z>1</z></matrixSize><fieldOfView_mm><x>220</x><y>220</y>"
+           "<z>3</z></fieldOfView_mm></reconSpace><encodingLimits></encodingLimits><trajectory>cartesian"
+           "</trajectory></encoding>" + user + "</ismrmrdHeader>";
+  };
+  const auto single = io::parse_ismrmrd_header(xml(""), "sb.xml");
+  EXPECT_EQ(single.multiband_factor, 1);
+  EXPECT_NO_THROW(recon_session(single, recon_options{}, [](io::image_record&&) {}, "sb.xml"));
+  for (const char* names : {"MB_factor|Blipped_CAIPI", "NMBSliceBands|BlipFactorSL"}) {
+    const std::string n(names), mb = n.substr(0, n.find('|')), shift = n.substr(n.find('|') + 1);
+    const auto h = io::parse_ismrmrd_header(
+        xml("<userParameters><userParameterLong><name>" + mb + "</name><value>4</value></userParameterLong>"
+            "<userParameterDouble><name>" + shift + "</name><value>3</value></userParameterDouble></userParameters>"),
+        "mb.xml");
+    EXPECT_EQ(h.multiband_factor, 4) << mb;
+    EXPECT_EQ(h.multiband_fov_shift, 3) << shift;
+    try {
+      recon_session s(h, recon_options{}, [](io::image_record&&) {}, "mb.xml");
+      ADD_FAILURE() << "a multiband scan was accepted";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("multiband) scan (MB 4, CAIPI shift FOV/3)"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace larmor

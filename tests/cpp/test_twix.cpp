@@ -441,12 +441,12 @@ TEST(TwixRecon, CommandLine) {
 
 // The phantom's scans rewritten as a VB file: MeasYaps text buffer, then per readout and channel a 128-byte
 // MDH + samples, one SYNCDATA block after the first readout, and a final ACQEND MDH.
-bytes vb_from_vd(const bytes& vd) {
+bytes vb_from_vd(const bytes& vd, const std::string& more_yaps = "") {
   const auto m = walk_vd(vd);
   bytes out(8);
   const std::string name = "MeasYaps";
   const std::string yaps = "### ASCCONV BEGIN ###\nsSliceArray.asSlice[0].dReadoutFOV\t = \t128.0\n"
-                           "tProtocolName\t = \t\"\"vb_test\"\"\n### ASCCONV END ###\n";
+                           "tProtocolName\t = \t\"\"vb_test\"\"\n" + more_yaps + "### ASCCONV END ###\n";
   out.insert(out.end(), name.begin(), name.end());
   out.push_back(0);
   const auto len = static_cast<std::uint32_t>(yaps.size());
@@ -520,6 +520,26 @@ TEST(TwixLayouts, VbFileReadsLikeTheVdOriginal) {
   for (std::size_t cut = 0; cut < acqend + 128; cut += (acqend + 128) / 53 + 1) {
     bytes t(vb.begin(), vb.begin() + static_cast<std::ptrdiff_t>(cut));
     EXPECT_THROW(io::parse_twix(t.data(), t.size(), -1, "vb"), DataError) << "cut at " << cut;
+  }
+}
+
+// The product SMS protocol (sSliceAcceleration, docs/sms.md) marks the scan multiband; the chain refuses it
+// with one line instead of reconstructing collapsed slices.
+TEST(TwixLayouts, MultibandProtocolIsReadAndRefused) {
+  REQUIRE_DATA(phantom_dat);
+  const auto vd = slurp(shared(phantom_dat));
+  const auto plain = io::parse_twix(vd.data(), vd.size());
+  EXPECT_EQ(plain.header.multiband_factor, 1);
+  const auto vb = vb_from_vd(vd, "sSliceAcceleration.lMultiBandFactor\t = \t3\nsSliceAcceleration.lFOVShiftFactor\t = \t"
+                                 "3\n");
+  auto mb = io::parse_twix(vb.data(), vb.size(), -1, "mb");
+  EXPECT_EQ(mb.header.multiband_factor, 3);
+  EXPECT_EQ(mb.header.multiband_fov_shift, 3);
+  try {
+    (void)recon(mb);
+    ADD_FAILURE() << "a multiband scan was reconstructed";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("(multiband) scan (MB 3, CAIPI shift FOV/3)"), std::string::npos) << e.what();
   }
 }
 

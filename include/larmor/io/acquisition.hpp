@@ -121,6 +121,12 @@ struct encoding_header {
   std::string measurement_id;
   std::vector<std::string> noise_dependency_ids;
   std::string device_id;  // acquisitionSystemInformation deviceID (the scanner's serial), or ""
+  // Simultaneous multi-slice (multiband): slices excited together and the CAIPI FOV shift factor (slice k of a
+  // group shifted by k * FOV / shift); 1 = single-band / no shift. From the ISMRMRD userParameters the
+  // converters' parameter maps write (MB_factor, NMBSliceBands, MultiBandFactor, ...) or the Siemens protocol
+  // (sSliceAcceleration.lMultiBandFactor / lFOVShiftFactor; CMRR MB sequences: NMBSliceBands,
+  // alICEProgramPara[11] / [14]); docs/sms.md.
+  std::uint16_t multiband_factor = 1, multiband_fov_shift = 1;
 };
 
 // The readout points kept when the readout oversampling is removed: the central
