@@ -16,14 +16,10 @@ recon_session::recon_session(const io::encoding_header& header, const recon_opti
                              std::string source)
     : opt_(opt), sink_(std::move(sink)), source_(std::move(source)) {
   detail::check_recon_method(opt.method);
-  // A multiband scan's readouts each hold several slices: never reconstructed as if they were one.
-  LARMOR_CHECK_DATA(header.multiband_factor <= 1, "recon: ", source_,
-                    ": a simultaneous multi-slice (multiband) scan (MB ", header.multiband_factor, ", CAIPI shift FOV/",
-                    header.multiband_fov_shift, "); the chain does not separate its slices yet and each image would "
-                    "be the sum of ", header.multiband_factor, " slices. Separate them with sms_grappa / sms_sense "
-                    "(docs/sms.md).");
   header_ = header;
   if (is_noncartesian(header)) {  // radial, spiral: nufft/noncartesian_recon.hpp, images at finish()
+    LARMOR_CHECK_DATA(header.multiband_factor <= 1, "recon: ", source_, ": a non-Cartesian multiband scan (MB ",
+                      header.multiband_factor, "): its slices cannot be separated here (docs/sms.md)");
     LARMOR_CHECK_ARG(opt.method == "auto" || opt.method == "cgsense", "recon: ", source_, ": trajectory '",
                      header.trajectory, "' is non-Cartesian: method auto or cgsense, not '", opt.method, "'");
     noncartesian_recon_options no;
@@ -52,6 +48,7 @@ recon_session::recon_session(const io::encoding_header& header, const recon_opti
   assembler_.emplace(header_, source_, ao);
   chain_.emplace(header_, opt_);
   chain_->checkpoint = [this] { check_cancelled(); };
+  if (header_.multiband_factor > 1) multiband_.emplace(header_, source_);
   interleaved_ = header_.calibration_mode == "interleaved";
   // Buffers per slice the encoding limits announce (a limit not given counts 1).
   const auto count = [](const std::optional<io::limit>& l) { return l ? index_t{l->maximum} + 1 : index_t{1}; };
@@ -93,7 +90,8 @@ void recon_session::finish() {
   LARMOR_CHECK_DATA(pushed_ > 0, "recon: ", source_, ": zero acquisitions");
   LARMOR_CHECK_DATA(images_made_ > 0 || !assembler_->open_buffers().empty() || !waiting_.empty(), "recon: ",
                     source_, ": no imaging readouts (only noise, calibration or skipped lines)");
-  for (const auto& k : assembler_->open_buffers()) waiting_.push_back(assembler_->take(k));
+  for (const auto& k : assembler_->open_buffers())
+    for (auto& b : separated(assembler_->take(k))) waiting_.push_back(std::move(b));
   std::sort(waiting_.begin(), waiting_.end(), [](const kspace_buffer& x, const kspace_buffer& y) { return x.key < y.key; });
   auto all = std::move(waiting_);
   waiting_.clear();
@@ -113,6 +111,7 @@ void recon_session::place(io::acquisition&& a) {
     ++ignored_noise_;
     return;
   }
+  if (multiband_ && is_imaging(a) && multiband_->take_reference(a)) return;
   assembler_->add(a);
   if (!is_imaging(a)) return;
   const buffer_key k{a.idx.slice, a.idx.contrast, a.idx.phase, a.idx.repetition, a.idx.set};
@@ -127,8 +126,22 @@ void recon_session::place(io::acquisition&& a) {
   for (const auto& o : done) close(o);
 }
 
+std::vector<kspace_buffer> recon_session::separated(kspace_buffer&& b) {
+  std::vector<kspace_buffer> out;
+  if (!multiband_) {
+    out.push_back(std::move(b));
+    return out;
+  }
+  check_cancelled();
+  return multiband_->separate(std::move(b), [this](const std::string& m) { chain_->say(m); });
+}
+
 void recon_session::close(const buffer_key& k) {
-  kspace_buffer b = assembler_->take(k);
+  for (auto& b : separated(assembler_->take(k))) hold_or_make(std::move(b));
+}
+
+void recon_session::hold_or_make(kspace_buffer&& b) {
+  const buffer_key k = b.key;
   if (interleaved_ || (accelerated_ && !has_calibration(k))) {
     // Held to the end of the scan: counted against the budget with the assembler's open buffers.
     const double bytes = static_cast<double>(b.kspace.size()) * sizeof(cfloat);

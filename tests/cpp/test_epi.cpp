@@ -191,6 +191,9 @@ struct epi_sim {
   double ref_a = -0.4, ref_b = 0.03;   // its own odd/even phase
   index_t shots = 1;                   // segmented EPI: shot k reads ky = k, k + shots, ..., after its navigators
   double shot_da = 0.3;                // ... and its odd/even constant phase is a + shot_da * k
+  // Multiband: `slices` slices excited `multiband` at a time (group g = slices g + j slices/multiband, labelled g),
+  // slice j of a group shifted by j * FOV / caipi; a single-band reference pass over all slices first (rep 0).
+  index_t multiband = 1, caipi = 1;
   unsigned seed = 5;
 };
 
@@ -210,7 +213,11 @@ array<cfloat, 3> sim_coil_images(const epi_sim& p, index_t s, index_t r) {
         if (u * u / 0.8 + v * v / 0.75 < 1) obj = 1.0 + 0.1 * double(s) + 0.05 * double(r);
         if ((u - 0.25) * (u - 0.25) + (v + 0.2) * (v + 0.2) < 0.04) obj += 0.6;
         if ((u + 0.3) * (u + 0.3) / 0.02 + (v - 0.3) * (v - 0.3) / 0.08 < 1) obj -= 0.5;
-        const double ang = 2 * pi * double(c) / double(p.coils);
+        // Multiband: a bright disc at a place of its own in every slice, so slices cannot pass for each other.
+        const double du = u + 0.45 - 0.3 * double(s), dv = v + 0.35 - 0.2 * double(s % 2);
+        if (p.multiband > 1 && du * du + dv * dv < 0.02) obj += 1.0;
+        // Multiband: the coils see each slice differently (as slices along a real array do).
+        const double ang = 2 * pi * double(c) / double(p.coils) + (p.multiband > 1 ? 0.6 * double(s) : 0.0);
         const double cx = 0.9 * std::cos(ang), cy = 0.9 * std::sin(ang);
         const double sens = std::exp(-((u - cx) * (u - cx) + (v - cy) * (v - cy)) / 1.5);
         im(c, y, x) = cfloat(cd(obj * sens) * std::polar(1.0, 0.7 * double(c) + 0.2 * u));
@@ -232,6 +239,8 @@ epi_scan simulate_epi(const epi_sim& p) {
   h.repetition = io::limit{0, static_cast<std::uint16_t>(p.repetitions - 1), 0};
   h.accel_e1 = static_cast<std::uint16_t>(p.accel);
   if (p.reference) h.calibration_mode = "separate";
+  h.multiband_factor = static_cast<std::uint16_t>(p.multiband);
+  h.multiband_fov_shift = static_cast<std::uint16_t>(p.caipi);
   h.trajectory = "epi";
   const double dwell = 384.0 / double(p.nx);
   const auto g = ramp_trapezoid(p.nx, dwell);
@@ -252,10 +261,10 @@ epi_scan simulate_epi(const epi_sim& p) {
   };
   const auto ef = op(false), er = op(true);
   double peak = 0;
+  // Truth: RSS over coils in the recon FOV, per (repetition, slice).
   for (index_t r = 0; r < p.repetitions; ++r)
     for (index_t s = 0; s < p.slices; ++s) {
       const auto im = sim_coil_images(p, s, r);
-      // Truth: RSS over coils in the recon FOV.
       array<float, 2> t(extents<2>{p.ny, p.nx / 2});
       for (index_t y = 0; y < p.ny; ++y)
         for (index_t x = 0; x < p.nx / 2; ++x) {
@@ -264,6 +273,38 @@ epi_scan simulate_epi(const epi_sim& p) {
           t(y, x) = static_cast<float>(std::sqrt(acc));
         }
       out.truth.push_back(std::move(t));
+    }
+  // What is acquired: (repetition, slice label, coil images, single-band reference pass); multiband scans begin with
+  // the reference pass over all slices, then each group's collapsed images.
+  struct pass {
+    index_t r, s;
+    array<cfloat, 3> im;
+    bool sb_reference;
+  };
+  std::vector<pass> passes;
+  const index_t groups = p.slices / p.multiband;
+  if (p.multiband > 1)
+    for (index_t s = 0; s < p.slices; ++s) passes.push_back({0, s, sim_coil_images(p, s, 0), true});
+  for (index_t r = 0; r < p.repetitions; ++r)
+    for (index_t s = 0; s < (p.multiband > 1 ? groups : p.slices); ++s) {
+      if (p.multiband == 1) {
+        passes.push_back({r, s, sim_coil_images(p, s, r), false});
+        continue;
+      }
+      array<cfloat, 3> sum(extents<3>{p.coils, p.ny, p.nx});
+      for (index_t j = 0; j < p.multiband; ++j) {
+        const auto im = sim_coil_images(p, s + j * groups, r);
+        const index_t d = j * p.ny / p.caipi;  // np.roll(image, d, axis=y)
+        for (index_t c = 0; c < p.coils; ++c)
+          for (index_t y = 0; y < p.ny; ++y)
+            for (index_t x = 0; x < p.nx; ++x) sum(c, (y + d) % p.ny, x) += im(c, y, x);
+      }
+      passes.push_back({r, s, std::move(sum), false});
+    }
+  for (const auto& ps : passes) {
+    {
+      const index_t r = ps.r, s = ps.s;
+      const auto& im = ps.im;
       const auto hyb = fftc(im.cview(), {1});  // (coils, ky, x)
       for (const auto& v : hyb) peak = std::max(peak, double(std::abs(v)));
       index_t echo = 0;
@@ -298,7 +339,8 @@ epi_scan simulate_epi(const epi_sim& p) {
         raw.acquisitions.push_back(std::move(a));
         ++echo;
       };
-      if (p.reference && r == 0) {  // the reference scan: its navigators, then the central lines, all of them
+      // the reference scan: its navigators, then the central lines, all of them (multiband: of every slice)
+      if (p.reference && r == 0 && (p.multiband == 1 || ps.sb_reference)) {
         for (index_t i = 0; i < 3; ++i) readout(p.ny / 2, i == 1, true, p.drift * double(i), true);
         bool rev = false;
         for (index_t ky = p.ny / 2 - p.reference_lines / 2; ky < p.ny / 2 + p.reference_lines / 2; ++ky) {
@@ -319,6 +361,7 @@ epi_scan simulate_epi(const epi_sim& p) {
       }
       raw.acquisitions.back().flags |= io::flag_bit(acq_flag::last_in_slice);
     }
+  }
   return out;
 }
 
@@ -594,6 +637,35 @@ TEST(EpiChain, MultiSliceRepetitionsThroughRecon) {
   }
   std::printf("EPI chain, 2 slices x 3 repetitions: worst NRMSE %.4f\n", worst);
   EXPECT_LT(worst, 0.03);
+}
+
+// Multiband EPI (ramp sampling, odd/even phase, navigators): 4 slices at MB 2 with CAIPI FOV/2, a single-band
+// reference pass, then 3 repetitions of 2 collapsed groups. Every slice comes out at its own index and position
+// and equals the RSS truth of that slice; ramp regridding and ghost correction run before the separation.
+TEST(EpiChain, MultibandSeriesComesOutAsItsSlices) {
+  for (index_t caipi : {2, 1}) {
+    epi_sim p;
+    p.nx = 64, p.ny = 32, p.slices = 4, p.repetitions = 3, p.coils = 8;
+    p.multiband = 2, p.caipi = caipi;
+    const auto scan = simulate_epi(p);
+    recon_options o;
+    o.method = "rss";
+    const auto res = recon(scan.raw, o);
+    ASSERT_EQ(res.images.size(), 12u);
+    double worst = 0, worst_other = 1e9;
+    for (const auto& im : res.images) {
+      EXPECT_FLOAT_EQ(im.position[2], 5.f * im.slice);
+      worst = std::max(worst, nrmse(im.magnitude, scan.truth[static_cast<std::size_t>(im.repetition * 4 + im.slice)]));
+      for (index_t s = 0; s < 4; ++s)
+        if (s != im.slice)
+          worst_other = std::min(worst_other, nrmse(im.magnitude, scan.truth[static_cast<std::size_t>(im.repetition * 4 + s)]));
+    }
+    std::printf("multiband EPI, 4 slices MB 2, CAIPI FOV/%d, 3 repetitions: worst NRMSE %.4f (other slices >= %.4f)\n",
+                static_cast<int>(caipi), worst, worst_other);
+    // Measured: 0.028 with CAIPI FOV/2, 0.067 without (coil encoding alone); the other slices are >= 0.17 away.
+    EXPECT_LT(worst, caipi == 2 ? 0.05 : 0.09);
+    EXPECT_GT(worst_other, 0.14);
+  }
 }
 
 // In-plane acceleration R = 2 with a separate EPI reference scan (its own navigators and odd/even phase):

@@ -55,6 +55,7 @@
 
 #include "larmor/nufft/noncartesian_recon.hpp"
 #include "larmor/recon/chain.hpp"
+#include "larmor/recon/multiband_stage.hpp"
 
 namespace larmor {
 
@@ -121,6 +122,9 @@ class recon_session {
   void place(io::acquisition&& a);
   // A complete buffer: its image now, or at finish() when its calibration may still change.
   void close(const buffer_key& k);
+  void hold_or_make(kspace_buffer&& b);
+  // A multiband buffer's slices (multiband_stage), or the buffer itself.
+  std::vector<kspace_buffer> separated(kspace_buffer&& b);
   bool has_calibration(const buffer_key& k) const;
   // The calibration of buffer k, frozen (finished, pre-whitened) the first time it is needed.
   const array<cfloat, 4>* calibration_for(const buffer_key& k);
@@ -147,6 +151,7 @@ class recon_session {
   io::encoding_header header_;
   std::optional<epi::epi_corrector> epi_;  // EPI: ramp regridding + Nyquist ghost correction before assembly
   std::optional<kspace_assembler> assembler_;
+  std::optional<multiband_stage> multiband_;  // multiband scans: reference kept, slice groups separated
   std::optional<noncartesian_assembler> noncartesian_;  // radial, spiral: the whole scan, images at finish()
   std::optional<detail::buffer_reconstructor> chain_;
   std::map<buffer_key, array<cfloat, 4>> calibration_;  // frozen, pre-whitened; node addresses stable
