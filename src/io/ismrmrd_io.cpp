@@ -196,6 +196,15 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
                                      "sSliceAcceleration.lFOVShiftFactor"})
                                   .value_or(1);
   }
+  if (out.multiband_factor == 1) {
+    // ISMRMRD >= 1.9 (schema PR #209) has <parallelImaging><multiband><multiband_factor>; the 1.8 library Debian
+    // ships does not read it, so it is found in the text (no shift there: the data decide, multiband_stage.hpp).
+    const auto at = xml.find("<multiband_factor>");
+    if (at != std::string::npos) {
+      const long v = std::strtol(xml.c_str() + at + 18, nullptr, 10);
+      if (v >= 1 && v <= 64) out.multiband_factor = static_cast<std::uint16_t>(v);
+    }
+  }
   return out;
 }
 

@@ -387,6 +387,18 @@ TEST(Ismrmrd, MultibandParametersAreReadAndUnseparableLayoutsRefused) {
   const auto single = io::parse_ismrmrd_header(xml(""), "sb.xml");
   EXPECT_EQ(single.multiband_factor, 1);
   EXPECT_NO_THROW(recon_session(single, recon_options{}, [](io::image_record&&) {}, "sb.xml"));
+  // ISMRMRD 1.9's parallelImaging.multiband element, read from the text by the 1.8 library.
+  const std::string with_element = xml("");
+  const auto pi = with_element.find("</trajectory>") + 13;
+  const auto h19 = io::parse_ismrmrd_header(
+      with_element.substr(0, pi) +
+          "<parallelImaging><accelerationFactor><kspace_encoding_step_1>1</kspace_encoding_step_1>"
+          "<kspace_encoding_step_2>1</kspace_encoding_step_2></accelerationFactor><multiband><spacing><dZ>20</dZ>"
+          "</spacing><deltaKz>0.5</deltaKz><multiband_factor>2</multiband_factor><calibration>separable2D"
+          "</calibration><calibration_encoding>0</calibration_encoding></multiband></parallelImaging>" +
+          with_element.substr(pi),
+      "mb19.xml");
+  EXPECT_EQ(h19.multiband_factor, 2);
   for (const char* names : {"MB_factor|Blipped_CAIPI", "NMBSliceBands|BlipFactorSL"}) {
     const std::string n(names), mb = n.substr(0, n.find('|')), shift = n.substr(n.find('|') + 1);
     const auto h = io::parse_ismrmrd_header(
