@@ -10,7 +10,7 @@
 #include "larmor/ops/finite_difference.hpp"
 #include "larmor/prox/group_l1.hpp"
 #include "larmor/prox/soft_threshold.hpp"
-#include "larmor/prox/tv.hpp"
+#include "larmor/solvers/tv_prox.hpp"
 #include "larmor/prox/wavelet_l1.hpp"
 #include "larmor/solvers/admm.hpp"
 #include "larmor/solvers/fista.hpp"

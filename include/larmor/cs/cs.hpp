@@ -8,7 +8,7 @@
 // db4; ops/wavelet.hpp), every band thresholded as BART 0.8 does (wavelet_coarse = false spares the coarsest
 // approximation band), with random cycle spinning (prox/wavelet_l1.hpp) and FISTA's output the mean of its
 // last iters / 5 iterates (solvers/fista.hpp `average`; docs/compressed_sensing.md has the measurements); TV:
-// isotropic (default) or anisotropic total variation over the image axes (prox/tv.hpp). The model is
+// isotropic (default) or anisotropic total variation over the image axes (solvers/tv_prox.hpp). The model is
 // BART's `bart pics -l1 -r wavelet` / `-R T:7:0:tv` (Lustig M, Donoho D, Pauly JM. Sparse MRI. MRM 58:1182
 // (2007); Block KT, Uecker M, Frahm J. MRM 57:1086 (2007)).
 // Solvers (solver = automatic): FISTA (solvers/fista.hpp) for one penalty with a closed-form prox
@@ -44,7 +44,7 @@
 #include "larmor/pi/cgsense.hpp"
 #include "larmor/ops/dynamic_sense_operator.hpp"
 #include "larmor/prox/llr.hpp"
-#include "larmor/prox/tv.hpp"
+#include "larmor/solvers/tv_prox.hpp"
 #include "larmor/prox/wavelet_l1.hpp"
 #include "larmor/solvers/admm.hpp"
 #include "larmor/solvers/fista.hpp"

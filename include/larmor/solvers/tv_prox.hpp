@@ -1,4 +1,5 @@
-// larmor/prox/tv.hpp — total variation and its proximal map by ADMM splitting.
+// larmor/solvers/tv_prox.hpp — total variation and its proximal map by ADMM splitting. It lives with the
+// solvers, not in prox/, because computing it takes one (prox/ holds the closed-form maps ADMM and FISTA call).
 //
 //   TV(x) = sum_i ||(D x)[i]||_2 (isotropic) or sum_i sum_a |(D_a x)[i]| (anisotropic),
 // D the forward differences of ops/finite_difference.hpp (non-periodic) along the chosen axes (2D, 3D,
