@@ -102,7 +102,30 @@ void bind_sms(py::module_& m) {
         "SMS-SENSE: the slices (slices, y, x) of one group from collapsed k-space (coils, y, x) — slice s shifted by "
         "s * FOV / caipi_shift along y, in-plane lattice read from the data — and maps (slices, coils, y, x); the "
         "exact minimiser of ||M (sum_s phase_s fftc(S_s x_s)) - k||^2 + reg ||x||^2 per alias group (reg absolute, "
-        "as in sense/cgsense). Needs whole-pixel shifts (s * ny divisible by caipi_shift) and R dividing ny.");
+        "as in sense/cgsense). Whole-pixel shifts (s * ny divisible by caipi_shift) and R dividing ny: solved exactly; "
+        "otherwise by sms_cgsense to a relative residual of 1e-6.");
+  m.def("sms_cgsense", [](const py::object& collapsed, const py::object& maps, index_t caipi_shift, float reg,
+                          int iters, double tol, bool return_residuals) {
+    py::object h1, h2;
+    const auto k = complex_view<3>(collapsed, h1, "sms_cgsense: collapsed");
+    const auto mv = complex_view<4>(maps, h2, "sms_cgsense: maps");
+    larmor::sms_cgsense_options o;
+    o.reg = reg;
+    o.iters = iters;
+    o.tol = tol;
+    larmor::sms_cgsense_result res;
+    {
+      py::gil_scoped_release nogil;
+      res = larmor::sms_cgsense(k, mv, caipi_shift, o);
+    }
+    py::object img = to_numpy(std::move(res.image));
+    if (!return_residuals) return img;
+    return py::object(py::make_tuple(img, res.residuals));
+  }, py::arg("collapsed"), py::arg("maps"), py::arg("caipi_shift") = 1, py::arg("reg") = 0.f, py::arg("iters") = 50,
+        py::arg("tol") = 1e-6, py::arg("return_residuals") = false,
+        "SMS-CG-SENSE: the model and reg of sms_sense for any CAIPI shift (fractional pixels too), by conjugate "
+        "gradients on (A^H A + reg I) x = A^H k from 0; stops after `iters` or at ||r|| / ||A^H k|| <= tol. Returns "
+        "(slices, y, x), or (image, relative residuals) with return_residuals=True.");
   m.def("sms_sense_gfactor", [](const py::object& maps, index_t caipi_shift, index_t R, float reg) {
     py::object h;
     const auto mv = complex_view<4>(maps, h, "sms_sense_gfactor: maps");

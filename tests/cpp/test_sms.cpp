@@ -153,6 +153,23 @@ TEST(Sms, SenseSeparatesThePhantomAndItsGfactorIsAtLeastOne) {
   }
 }
 
+// Conjugate gradients on the group's operator reach the exact per-pixel solve (the dense least-squares
+// reference for both, fractional shifts included, is in python/tests/test_sms.py).
+TEST(Sms, CgSenseReachesTheExactSolve) {
+  for (index_t ry : {1, 2}) {
+    const auto c = make_sms_case(3, 3, 12, 48, ry);
+    sms_sense_options so;
+    so.reg = 1e-3f;
+    const auto exact = sms_sense(c.collapsed.cview(), c.maps.cview(), 3, so);
+    sms_cgsense_options co;
+    co.reg = 1e-3f;
+    co.iters = 300;
+    const auto cg = sms_cgsense(c.collapsed.cview(), c.maps.cview(), 3, co);
+    EXPECT_LE(cg.residuals.back(), 1e-6f);
+    EXPECT_LT(test::relative_error(cg.image, exact), 1e-4) << ry;
+  }
+}
+
 TEST(Sms, BadInputIsOneClearError) {
   const auto c = make_sms_case(2, 2, 4, 24);
   EXPECT_THROW(sms_grappa(c.collapsed.cview(), c.calibration.cview(), 0), InvalidArgument);
@@ -168,7 +185,7 @@ TEST(Sms, BadInputIsOneClearError) {
       for (index_t y = 0; y < 3; ++y)
         for (index_t x = 0; x < 24; ++x) three(s, k, y, x) = c.calibration(s, k, y + 10, x);
   EXPECT_THROW(sms_grappa_calibrate(three.cview(), 2, 1), DataError);
-  EXPECT_THROW(sms_sense(c.collapsed.cview(), c.maps.cview(), 5), InvalidArgument);  // 24 / 5: not whole pixels
+  EXPECT_THROW(sms_sense_gfactor(c.maps.cview(), 5), InvalidArgument);  // 24 / 5: not whole pixels
   const auto k = sms_grappa_calibrate(c.calibration.cview(), 2, 1);
   auto r2 = c.collapsed;
   test::keep_lines(r2, [](index_t, index_t y) { return y % 2 == 0; });

@@ -42,7 +42,8 @@
 // edge; k-space there holds noise). Lines outside the lattice (in-plane ACS in the collapsed data) are not
 // separated and come back as zero; sources off the matrix or not acquired count as zero.
 //
-// SMS-SENSE (integer shifts d_s and Ny divisible by Ry): with h the point-spread function of the lattice
+// SMS-CG-SENSE (any shift): conjugate gradients on the normal equations of the same model, the slices of a group
+// one operator (2 * slices * coils FFTs per iteration). SMS-SENSE (integer shifts d_s and Ny divisible by Ry): with h the point-spread function of the lattice
 // (sense.hpp: h_j = (1/Ny) sum_{acquired ky} exp(2 pi i (ky - Ny/2) j Ny/Ry / Ny), |h_j| = 1/Ry), the
 // zero-filled collapsed coil images are, at each pixel y0 < Ny/Ry,
 //     I_c(y0) = sum_{j < Ry} h_j sum_s S_{s,c}(p_j - d_s) x_s(p_j - d_s),     p_j = y0 - j Ny / Ry (mod Ny)
@@ -79,6 +80,7 @@
 #include "larmor/pi/grappa.hpp"
 #include "larmor/pi/sense.hpp"
 #include "larmor/sampling/lattice.hpp"
+#include "larmor/solvers/conjugate_gradient.hpp"
 
 namespace larmor {
 
@@ -565,7 +567,7 @@ inline void check_sms_sense(const char* func, strided_view<const cfloat, 4> maps
   const index_t ny = maps.shape(2);
   for (index_t s = 0; s < maps.shape(0); ++s)
     LARMOR_CHECK_ARG((s * ny) % caipi_shift == 0, func, ": slice ", s, " is shifted by ", s, " * ", ny, " / ",
-                     caipi_shift, " pixels, not a whole number; SMS-SENSE here needs whole-pixel CAIPI shifts");
+                     caipi_shift, " pixels, not a whole number; this needs whole-pixel CAIPI shifts (sms_cgsense takes any)");
   LARMOR_CHECK_ARG(ry >= 1 && ny % ry == 0, func, ": ", ny, " lines are not a multiple of the in-plane acceleration ",
                    ry);
   check_finite(func, "maps", maps);
@@ -573,8 +575,133 @@ inline void check_sms_sense(const char* func, strided_view<const cfloat, 4> maps
 
 }  // namespace detail
 
+// --- SMS-CG-SENSE: any CAIPI shift (whole pixels or not), by conjugate gradients ----------------------------------
+
+struct sms_cgsense_options {
+  float reg = 0;        // Tikhonov lambda, absolute (as sms_sense)
+  int iters = 50;       // at most
+  double tol = 1e-6;    // stop when ||r|| / ||A^H k|| <= tol
+};
+
+struct sms_cgsense_result {
+  array<cfloat, 3> image;         // (slices, y, x)
+  std::vector<float> residuals;   // ||r_k|| / ||A^H k||, k = 0 .. iterations
+};
+
+namespace detail {
+
+// The SMS encoding operator on the lattice M of the collapsed data:
+//     forward  k_c = M . sum_s phi_s . fftc(S_{s,c} x_s)                  x (slices, y, x) -> k (coils, y, x)
+//     adjoint  x_s = sum_c conj(S_{s,c}) . ifftc(conj(phi_s) . M . k_c)
+// with phi_s(ky) = exp(-2 pi i (ky - Ny/2) s / P) (the top of this file). 2 * slices * coils 2D FFTs per
+// application of A^H A; one coil at a time through a (slices, y, x) work array.
+class sms_encoding {
+ public:
+  sms_encoding(strided_view<const cfloat, 4> maps, index_t caipi_shift, const sampling_lattice& L)
+      : ns_(maps.shape(0)), nc_(maps.shape(1)), ny_(maps.shape(2)), nx_(maps.shape(3)),
+        maps_(maps.shape(), uninitialized), phase_(static_cast<std::size_t>(ns_ * ny_)),
+        on_(static_cast<std::size_t>(ny_)), work_(extents<3>{ns_, ny_, nx_}, uninitialized) {
+    copy(maps, maps_.view());
+    for (index_t s = 0; s < ns_; ++s)
+      for (index_t y = 0; y < ny_; ++y) phase_[static_cast<std::size_t>(s * ny_ + y)] = sms_caipi_phase(s, y, ny_, caipi_shift);
+    for (index_t y = 0; y < ny_; ++y) on_[static_cast<std::size_t>(y)] = L.contains(0, y);
+  }
+  index_t image_size() const { return ns_ * ny_ * nx_; }
+
+  void adjoint(const cfloat* k, cfloat* x) {
+    const index_t n = ny_ * nx_;
+    std::fill(x, x + ns_ * n, cfloat(0.f, 0.f));
+    for (index_t c = 0; c < nc_; ++c) {
+      parallel_for(ns_ * ny_, [&](index_t sy) {
+        const index_t s = sy / ny_, y = sy % ny_;
+        const cfloat ph = std::conj(phase_[static_cast<std::size_t>(sy)]);
+        const bool on = on_[static_cast<std::size_t>(y)];
+        for (index_t xx = 0; xx < nx_; ++xx) work_(s, y, xx) = on ? ph * k[(c * ny_ + y) * nx_ + xx] : cfloat(0.f, 0.f);
+      });
+      ifftc_inplace(work_, {1, 2});
+      parallel_for(ns_ * ny_, [&](index_t sy) {
+        const index_t s = sy / ny_, y = sy % ny_;
+        for (index_t xx = 0; xx < nx_; ++xx) x[s * n + y * nx_ + xx] += std::conj(maps_(s, c, y, xx)) * work_(s, y, xx);
+      });
+    }
+  }
+
+  // out = A^H A x (out must not alias x).
+  void normal(const cfloat* x, cfloat* out) {
+    const index_t n = ny_ * nx_;
+    std::fill(out, out + ns_ * n, cfloat(0.f, 0.f));
+    std::vector<cfloat> kc(static_cast<std::size_t>(n));
+    for (index_t c = 0; c < nc_; ++c) {
+      parallel_for(ns_ * ny_, [&](index_t sy) {
+        const index_t s = sy / ny_, y = sy % ny_;
+        for (index_t xx = 0; xx < nx_; ++xx) work_(s, y, xx) = maps_(s, c, y, xx) * x[s * n + y * nx_ + xx];
+      });
+      fftc_inplace(work_, {1, 2});
+      // k_c = M sum_s phi_s work_s, then back: work_s = conj(phi_s) k_c.
+      parallel_for(ny_, [&](index_t y) {
+        const bool on = on_[static_cast<std::size_t>(y)];
+        for (index_t xx = 0; xx < nx_; ++xx) {
+          cfloat v(0.f, 0.f);
+          if (on)
+            for (index_t s = 0; s < ns_; ++s) v += phase_[static_cast<std::size_t>(s * ny_ + y)] * work_(s, y, xx);
+          for (index_t s = 0; s < ns_; ++s) work_(s, y, xx) = std::conj(phase_[static_cast<std::size_t>(s * ny_ + y)]) * v;
+        }
+      });
+      ifftc_inplace(work_, {1, 2});
+      parallel_for(ns_ * ny_, [&](index_t sy) {
+        const index_t s = sy / ny_, y = sy % ny_;
+        for (index_t xx = 0; xx < nx_; ++xx) out[s * n + y * nx_ + xx] += std::conj(maps_(s, c, y, xx)) * work_(s, y, xx);
+      });
+    }
+  }
+
+ private:
+  index_t ns_, nc_, ny_, nx_;
+  array<cfloat, 4> maps_;
+  std::vector<cfloat> phase_;
+  std::vector<unsigned char> on_;
+  array<cfloat, 3> work_;
+};
+
+}  // namespace detail
+
+// SMS-CG-SENSE: the slices (slices, y, x) of one group from collapsed k-space (coils, y, x) and maps (slices,
+// coils, y, x), for any CAIPI shift: conjugate gradients on (A^H A + reg I) x = A^H k from x = 0 (the model and
+// reg of sms_sense; with whole-pixel shifts both converge to the same image). Lines off the lattice are ignored.
+inline sms_cgsense_result sms_cgsense(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> maps,
+                                      index_t caipi_shift, const sms_cgsense_options& opt = {}) {
+  const char* f = "sms_cgsense";
+  detail::check_caipi(f, caipi_shift);
+  LARMOR_CHECK_ARG(maps.size() > 0 && maps.shape(1) == collapsed.shape(0) && maps.shape(2) == collapsed.shape(1) &&
+                       maps.shape(3) == collapsed.shape(2),
+                   f, ": maps (slices, coils, y, x) ", shape_string(maps.shape()),
+                   " do not match collapsed (coils, y, x) ", shape_string(collapsed.shape()));
+  LARMOR_CHECK_ARG(opt.reg >= 0 && std::isfinite(opt.reg), f, ": reg must be finite and >= 0, got ", opt.reg);
+  LARMOR_CHECK_ARG(opt.iters >= 1 && opt.iters <= 100000, f, ": iters must be 1..100000, got ", opt.iters);
+  check_finite(f, "collapsed k-space", collapsed);
+  check_finite(f, "maps", maps);
+  const auto L = detail::sms_lattice(f, collapsed);
+  detail::sms_encoding A(maps, caipi_shift, L);
+  const auto k = to_array(collapsed);
+  const index_t n = A.image_size();
+  array<cfloat, 1> b(extents<1>{n}, uninitialized);
+  A.adjoint(k.data(), b.data());
+  sms_cgsense_result res;
+  res.image = array<cfloat, 3>(extents<3>{maps.shape(0), maps.shape(2), maps.shape(3)});
+  cg_options co;
+  co.max_iter = opt.iters;
+  co.tol = opt.tol;
+  co.reg = opt.reg;
+  const auto rep = conjugate_gradient([&](const cfloat* in, cfloat* out) { A.normal(in, out); }, b.data(),
+                                      res.image.data(), n, co);
+  res.residuals = rep.residuals;
+  return res;
+}
+
 // SMS-SENSE: slices (slices, y, x) of one group from collapsed k-space (coils, y, x) and maps (slices,
-// coils, y, x); the in-plane lattice read from the data (lines off it are ignored).
+// coils, y, x); the in-plane lattice read from the data (lines off it are ignored). Whole-pixel shifts and Ry
+// dividing Ny: the exact per-group solve; otherwise sms_cgsense to ||r|| / ||A^H k|| <= 1e-6 (300 iterations
+// at most).
 inline array<cfloat, 3> sms_sense(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> maps,
                                   index_t caipi_shift, const sms_sense_options& opt = {}) {
   const char* f = "sms_sense";
@@ -586,6 +713,16 @@ inline array<cfloat, 3> sms_sense(strided_view<const cfloat, 3> collapsed, strid
   check_finite(f, "collapsed k-space", collapsed);
   const auto L = detail::sms_lattice(f, collapsed);
   LARMOR_CHECK_DATA(L.rz == 1, f, ": the collapsed data is 2D (coils, y, x)");
+  detail::check_caipi(f, caipi_shift);
+  bool whole = collapsed.shape(1) % L.ry == 0;
+  for (index_t s = 0; s < maps.shape(0); ++s) whole &= (s * collapsed.shape(1)) % caipi_shift == 0;
+  if (!whole) {  // fractional shifts: the same minimiser by CG (sms_cgsense), to a tight tolerance
+    sms_cgsense_options co;
+    co.reg = opt.reg;
+    co.iters = 300;
+    co.tol = 1e-6;
+    return sms_cgsense(collapsed, maps, caipi_shift, co).image;
+  }
   detail::check_sms_sense(f, maps, caipi_shift, L.ry);
   const index_t nc = collapsed.shape(0), ny = collapsed.shape(1), nx = collapsed.shape(2);
   array<cfloat, 3> I(collapsed.shape(), uninitialized);
