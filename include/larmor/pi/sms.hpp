@@ -183,8 +183,15 @@ inline array<cfloat, 4> sms_separate(const sms_grappa_kernel& k, strided_view<co
     grappa_matrix Wx(nsrc, nout), S(nt, nsrc), T(nt, nout);
     std::vector<float> packed(kernels::packed_matrix_floats(nsrc, nout));
     for (index_t x = x0; x < x0 + len; ++x) {
+      // W_x = sum_d e_d(x) W_d, by hand: Eigen's complex-float scalar broadcast loads the scalar as a double
+      // from a 4-byte aligned temporary (UBSan: misaligned load).
       Wx.setZero();
-      for (index_t d = 0; d < kx; ++d) Wx += readout_phase(d, kx, x, nx) * Wd[d];
+      for (index_t d = 0; d < kx; ++d) {
+        const cfloat e = readout_phase(d, kx, x, nx);
+        const cfloat* w = Wd[static_cast<std::size_t>(d)].data();
+        cfloat* o = Wx.data();
+        for (index_t i = 0; i < nsrc * nout; ++i) o[i] += e * w[i];
+      }
       kernels::pack_matrix(Wx.data(), nsrc, nout, nout, packed.data());
       for (index_t p = 0; p < nt; ++p)
         for (index_t i = 0; i < ky; ++i) {
