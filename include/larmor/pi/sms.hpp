@@ -186,11 +186,16 @@ inline array<cfloat, 4> sms_separate(const sms_grappa_kernel& k, strided_view<co
       // W_x = sum_d e_d(x) W_d, by hand: Eigen's complex-float scalar broadcast loads the scalar as a double
       // from a 4-byte aligned temporary (UBSan: misaligned load).
       Wx.setZero();
+      // In real arithmetic, so that the loop vectorizes (complex<float> products check for NaN and call __mulsc3).
       for (index_t d = 0; d < kx; ++d) {
         const cfloat e = readout_phase(d, kx, x, nx);
-        const cfloat* w = Wd[static_cast<std::size_t>(d)].data();
-        cfloat* o = Wx.data();
-        for (index_t i = 0; i < nsrc * nout; ++i) o[i] += e * w[i];
+        const float er = e.real(), ei = e.imag();
+        const float* w = reinterpret_cast<const float*>(Wd[static_cast<std::size_t>(d)].data());
+        float* o = reinterpret_cast<float*>(Wx.data());
+        for (index_t i = 0; i < nsrc * nout; ++i) {
+          o[2 * i] += er * w[2 * i] - ei * w[2 * i + 1];
+          o[2 * i + 1] += er * w[2 * i + 1] + ei * w[2 * i];
+        }
       }
       kernels::pack_matrix(Wx.data(), nsrc, nout, nout, packed.data());
       for (index_t p = 0; p < nt; ++p)
