@@ -232,16 +232,24 @@ def test_sms_grappa_gfactor_matches_numpy_pseudo_replicas():
 
 # --- SMS-SENSE against a dense least-squares solve ---------------------------------------------------------------
 
-def dense_encoding(maps, caipi, lines):
+def roll_model(maps, x, caipi):
+    """Collapsed k-space from the roll definition (whole-pixel shifts)."""
+    return collapse(maps * x[:, None], caipi)
+
+
+def phase_model(maps, x, caipi):
+    """Collapsed k-space from the k-space form of the shift (the roll's phase, also for fractional pixels)."""
+    return sum(caipi_phase(s, maps.shape[2], caipi) * fftc(maps[s] * x[s]) for s in range(maps.shape[0]))
+
+
+def dense_encoding(maps, caipi, lines, model=roll_model):
     """E: x (slices, y, x) -> acquired collapsed k-space (coils, lines, x), built column by column."""
     ns, nc, ny, nx = maps.shape
     cols = []
     for i in range(ns * ny * nx):
         x = np.zeros(ns * ny * nx, complex)
         x[i] = 1
-        x = x.reshape(ns, ny, nx)
-        k = collapse(maps * x[:, None], caipi)
-        cols.append(k[:, lines].ravel())
+        cols.append(model(maps, x.reshape(ns, ny, nx), caipi)[:, lines].ravel())
     return np.array(cols).T
 
 
@@ -269,19 +277,6 @@ def test_sms_sense_equals_dense_least_squares(slices, caipi, R, reg):
     assert np.allclose(g, g_ref, rtol=2e-4, atol=1e-6)
 
 
-def dense_encoding_phase(maps, caipi, lines):
-    """E for any shift, from the k-space form of the shift (the roll's phase, also for fractional pixels)."""
-    ns, nc, ny, nx = maps.shape
-    cols = []
-    for i in range(ns * ny * nx):
-        x = np.zeros(ns * ny * nx, complex)
-        x[i] = 1
-        x = x.reshape(ns, ny, nx)
-        k = sum(caipi_phase(s, ny, caipi) * fftc(maps[s] * x[s]) for s in range(ns))
-        cols.append(k[:, lines].ravel())
-    return np.array(cols).T
-
-
 @pytest.mark.parametrize("slices,caipi,R", [(2, 5, 1), (3, 4, 2), (2, 2, 2)])
 def test_sms_cgsense_equals_dense_least_squares_for_any_shift(slices, caipi, R):
     """12 lines with FOV/5 or FOV/4 at 3 slices: shifts of 2.4 / 3 and 6 pixels -- not all whole pixels; sms_sense
@@ -291,7 +286,7 @@ def test_sms_cgsense_equals_dense_least_squares_for_any_shift(slices, caipi, R):
     maps = coil_maps(coils, slices, n, nx)
     x_true = rng.standard_normal((slices, n, nx)) + 1j * rng.standard_normal((slices, n, nx))
     lines = (np.arange(n) % R) == 0
-    E = dense_encoding_phase(maps, caipi, lines)
+    E = dense_encoding(maps, caipi, lines, model=phase_model)
     k = np.zeros((coils, n, nx), complex)
     data = E @ x_true.ravel()
     k[:, lines] = data.reshape(coils, lines.sum(), nx)
