@@ -95,13 +95,14 @@ class array {
   operator strided_view<T, R>() { return view(); }              // NOLINT(google-explicit-constructor)
   operator strided_view<const T, R>() const { return view(); }  // NOLINT(google-explicit-constructor)
 
+  // Element access in C order: offset = ((i0 n1 + i1) n2 + i2) ... (Horner), no view built per element.
   template <class... I>
   T& operator()(I... idx) {
-    return view()(idx...);
+    return data_.get()[offset(idx...)];
   }
   template <class... I>
   const T& operator()(I... idx) const {
-    return view()(idx...);
+    return data_.get()[offset(idx...)];
   }
   T& operator[](index_t flat) { return data_.get()[flat]; }
   const T& operator[](index_t flat) const { return data_.get()[flat]; }
@@ -129,6 +130,14 @@ class array {
   }
 
  private:
+  template <class... I>
+  index_t offset(I... idx) const {
+    static_assert(sizeof...(I) == R, "array: wrong number of indices");
+    const index_t ii[R] = {static_cast<index_t>(idx)...};
+    index_t off = ii[0];
+    for (std::size_t k = 1; k < R; ++k) off = off * shape_[k] + ii[k];
+    return off;
+  }
   struct deleter {
     void operator()(T* p) const noexcept { aligned_free(p); }
   };
