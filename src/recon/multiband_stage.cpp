@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "larmor/core/parallel.hpp"
+
 namespace larmor {
 
 namespace {
@@ -156,11 +158,18 @@ std::vector<kspace_buffer> multiband_stage::separate(kspace_buffer&& b,
     o.key = b.key;
     o.key.slice = static_cast<std::uint16_t>(s);
     o.kspace = array<cfloat, 4>(extents<4>{nc, 1, ny, nx}, uninitialized);
-    for (index_t c = 0; c < nc; ++c)
-      for (index_t y = 0; y < ny; ++y) {
-        const cfloat ph = std::conj(it->second.psi[static_cast<std::size_t>(k * ny + y)]);
-        for (index_t x = 0; x < nx; ++x) o.kspace(c, 0, y, x) = ph * sep(k, c, y, x);
+    // o = conj(psi_k(y)) sep(k, c, y, x), in real arithmetic so that it vectorizes.
+    parallel_for(nc * ny, [&](index_t cy) {
+      const index_t y = cy % ny;
+      const cfloat ph = std::conj(it->second.psi[static_cast<std::size_t>(k * ny + y)]);
+      const float p_re = ph.real(), p_im = ph.imag();
+      const float* a = reinterpret_cast<const float*>(sep.data() + (k * nc * ny + cy) * nx);
+      float* d = reinterpret_cast<float*>(o.kspace.data() + cy * nx);
+      for (index_t x = 0; x < nx; ++x) {
+        d[2 * x] = p_re * a[2 * x] - p_im * a[2 * x + 1];
+        d[2 * x + 1] = p_re * a[2 * x + 1] + p_im * a[2 * x];
       }
+    });
     auto first = std::make_shared<io::acquisition>(*b.first);
     const auto& rf = *refs[static_cast<std::size_t>(k)]->first;
     first->position = rf.position;

@@ -132,6 +132,43 @@ inline void cholesky_solve(const std::complex<double>* l, index_t n, std::comple
   }
 }
 
+// Cholesky factor of H + reg I (m x m, Hermitian) into `a`. Where that is not numerically positive definite
+// (coils nearly dependent at the pixel, reg = 0) a ridge of 1e-6 of the mean diagonal is added. False only
+// when even that fails.
+inline bool ridge_cholesky(const std::complex<double>* h, index_t m, double reg, std::vector<std::complex<double>>& a) {
+  double trace = 0;
+  for (index_t i = 0; i < m; ++i) trace += h[i * m + i].real();
+  for (const double ridge : {reg, reg + 1e-6 * trace / static_cast<double>(m)}) {
+    a.assign(h, h + m * m);
+    for (index_t i = 0; i < m; ++i) a[static_cast<std::size_t>(i * m + i)] += ridge;
+    if (cholesky_inplace(a.data(), m)) return true;
+  }
+  return false;
+}
+
+// Noise variance of each unknown of the regularised solve x = X b, X = (H + reg I)^-1 (factor from
+// ridge_cholesky), b = E^H k with white unit noise: var_i = [X H X]_ii = x_i^H H x_i, x_i = column i of X
+// (Pruessmann 1999 with the ridge). `inv` is scratch.
+inline void solve_noise_variances(const std::complex<double>* factor, const std::complex<double>* h, index_t m,
+                                  std::vector<std::complex<double>>& inv, double* var) {
+  inv.assign(static_cast<std::size_t>(m * m), 0.0);
+  for (index_t j = 0; j < m; ++j) {
+    std::complex<double>* col = inv.data() + j * m;  // column j of X stored contiguously (X is Hermitian)
+    col[j] = 1.0;
+    cholesky_solve(factor, m, col);
+  }
+  for (index_t i = 0; i < m; ++i) {
+    const std::complex<double>* xi = inv.data() + i * m;
+    std::complex<double> v = 0;
+    for (index_t p = 0; p < m; ++p) {
+      std::complex<double> hp = 0;
+      for (index_t q = 0; q < m; ++q) hp += h[p * m + q] * xi[q];
+      v += std::conj(xi[p]) * hp;
+    }
+    var[i] = std::max(0.0, v.real());
+  }
+}
+
 // The per-group solve. maps: contiguous (coils, lines, nx). b: A^H k ((lines, nx)) or null; image and
 // gfactor outputs (lines, nx) or null.
 inline void sense_unfold(const cfloat* maps, index_t nc, index_t nl, index_t nx, const sense_alias_groups& ag,
@@ -159,7 +196,7 @@ inline void sense_unfold(const cfloat* maps, index_t nc, index_t nl, index_t nx,
     }
     std::vector<index_t> act;
     std::vector<std::complex<double>> a, h, rhs, inv;
-    std::vector<double> diag(static_cast<std::size_t>(r));
+    std::vector<double> diag(static_cast<std::size_t>(r)), var;
     auto pair_index = [&](index_t k, index_t l) { return k * r - k * (k - 1) / 2 + (l - k); };  // k <= l
     for (index_t x = 0; x < nx; ++x) {
       act.clear();
@@ -174,7 +211,6 @@ inline void sense_unfold(const cfloat* maps, index_t nc, index_t nl, index_t nx,
       const index_t m = static_cast<index_t>(act.size());
       if (m == 0) continue;
       h.assign(static_cast<std::size_t>(m * m), 0.0);
-      double trace = 0;
       for (index_t i = 0; i < m; ++i)
         for (index_t j = 0; j < m; ++j) {
           const index_t k = act[static_cast<std::size_t>(i)], l = act[static_cast<std::size_t>(j)];
@@ -182,15 +218,8 @@ inline void sense_unfold(const cfloat* maps, index_t nc, index_t nl, index_t nx,
           std::complex<double> s(gre[static_cast<std::size_t>(pi * nx + x)], gim[static_cast<std::size_t>(pi * nx + x)]);
           if (k > l) s = std::conj(s);
           h[static_cast<std::size_t>(i * m + j)] = ag.phi[static_cast<std::size_t>(k * r + l)] * s;
-          if (i == j) trace += h[static_cast<std::size_t>(i * m + j)].real();
         }
-      a = h;
-      for (index_t i = 0; i < m; ++i) a[static_cast<std::size_t>(i * m + i)] += reg;
-      if (!cholesky_inplace(a.data(), m)) {
-        a = h;
-        for (index_t i = 0; i < m; ++i) a[static_cast<std::size_t>(i * m + i)] += reg + 1e-6 * trace / static_cast<double>(m);
-        if (!cholesky_inplace(a.data(), m)) continue;  // cannot happen for a positive ridge; leave zeros
-      }
+      if (!ridge_cholesky(h.data(), m, reg, a)) continue;  // cannot happen for a positive ridge; leave zeros
       if (image) {
         rhs.resize(static_cast<std::size_t>(m));
         for (index_t i = 0; i < m; ++i) rhs[static_cast<std::size_t>(i)] = std::complex<double>(b[g[act[static_cast<std::size_t>(i)]] * nx + x]);
@@ -199,26 +228,14 @@ inline void sense_unfold(const cfloat* maps, index_t nc, index_t nl, index_t nx,
           image[g[act[static_cast<std::size_t>(i)]] * nx + x] = cfloat(rhs[static_cast<std::size_t>(i)]);
       }
       if (gfactor) {
-        // X = (H + reg)^-1; noise variance of x_k is [X H X]_kk (whitened, unitary FFT); fully sampled it is
-        // 1 / (S^H S)_kk; g_k^2 = var_k (S^H S)_kk / R.
-        inv.assign(static_cast<std::size_t>(m * m), 0.0);
-        for (index_t j = 0; j < m; ++j) {
-          std::complex<double>* col = inv.data() + j * m;  // column j of X stored contiguously (X is Hermitian)
-          col[j] = 1.0;
-          cholesky_solve(a.data(), m, col);
-        }
+        // Noise variance of x_k (whitened, unitary FFT); fully sampled it is 1 / (S^H S)_kk, so
+        // g_k^2 = var_k (S^H S)_kk / R.
+        var.resize(static_cast<std::size_t>(m));
+        solve_noise_variances(a.data(), h.data(), m, inv, var.data());
         for (index_t i = 0; i < m; ++i) {
-          // [X H X]_ii = x_i^H H x_i with x_i = column i of X.
-          const std::complex<double>* xi = inv.data() + i * m;
-          std::complex<double> v = 0;
-          for (index_t p = 0; p < m; ++p) {
-            std::complex<double> hp = 0;
-            for (index_t q = 0; q < m; ++q) hp += h[static_cast<std::size_t>(p * m + q)] * xi[q];
-            v += std::conj(xi[p]) * hp;
-          }
           const double ss = diag[static_cast<std::size_t>(act[static_cast<std::size_t>(i)])];
           gfactor[g[act[static_cast<std::size_t>(i)]] * nx + x] =
-              static_cast<float>(std::sqrt(std::max(0.0, v.real()) * ss / static_cast<double>(r)));
+              static_cast<float>(std::sqrt(var[static_cast<std::size_t>(i)] * ss / static_cast<double>(r)));
         }
       }
     }

@@ -145,6 +145,16 @@ inline line_mask sms_calibration_lines(strided_view<const cfloat, 4> cal) {
   return all;
 }
 
+// Data of a slice group (slices, coils, y, x) — calibration or maps — against its collapsed k-space
+// (coils, y, x): the same coils and matrix.
+inline void check_group_matches(const char* func, const char* what, strided_view<const cfloat, 4> group,
+                                strided_view<const cfloat, 3> collapsed) {
+  LARMOR_CHECK_ARG(group.size() > 0 && group.shape(1) == collapsed.shape(0) && group.shape(2) == collapsed.shape(1) &&
+                       group.shape(3) == collapsed.shape(2),
+                   func, ": ", what, " (slices, coils, y, x) ", shape_string(group.shape()),
+                   " does not match collapsed (coils, y, x) ", shape_string(collapsed.shape()));
+}
+
 // The lattice of the collapsed data with a clear error when there is none.
 inline sampling_lattice sms_lattice(const char* func, strided_view<const cfloat, 3> collapsed) {
   const auto m = acquired_lines(collapsed);
@@ -170,8 +180,9 @@ inline array<cfloat, 4> sms_separate(const sms_grappa_kernel& k, strided_view<co
   array<cfloat, 3> h(collapsed.shape(), uninitialized);
   copy(collapsed, h.view());
   ifftc_inplace(h, {2});
-  array<cfloat, 4> out(extents<4>{ns, nc, ny, nx});  // zeros
   const index_t nsrc = ky * nc, nout = ns * nc;
+  // The separated target lines, compact: (slices * coils, targets, x); the other lines stay zero.
+  array<cfloat, 3> sep(extents<3>{nout, nt, nx}, uninitialized);
   // Per readout tap d the (ky * coils) x (slices * coils) matrix, rows i * coils + c.
   std::vector<grappa_matrix> Wd(static_cast<std::size_t>(kx), grappa_matrix(nsrc, nout));
   for (index_t d = 0; d < kx; ++d)
@@ -201,16 +212,35 @@ inline array<cfloat, 4> sms_separate(const sms_grappa_kernel& k, strided_view<co
       for (index_t p = 0; p < nt; ++p)
         for (index_t i = 0; i < ky; ++i) {
           const index_t y = targets[static_cast<std::size_t>(p)] + (i - h0) * ry;
-          const bool in = y >= 0 && y < ny && mask(0, y);
-          for (index_t c = 0; c < nc; ++c) S(p, i * nc + c) = in ? h(c, y, x) : cfloat(0.f, 0.f);
+          if (y < 0 || y >= ny || !mask(0, y)) {
+            for (index_t c = 0; c < nc; ++c) S(p, i * nc + c) = cfloat(0.f, 0.f);
+            continue;
+          }
+          const cfloat* hy = h.data() + y * nx + x;  // h(c, y, x) = hy[c * ny * nx]
+          for (index_t c = 0; c < nc; ++c) S(p, i * nc + c) = hy[c * ny * nx];
         }
       kernels::packed_product(nt, nout, nsrc, S.data(), nsrc, packed.data(), T.data(), nout);
       for (index_t p = 0; p < nt; ++p)
-        for (index_t t = 0; t < nout; ++t) out(t / nc, t % nc, targets[static_cast<std::size_t>(p)], x) = T(p, t);
+        for (index_t t = 0; t < nout; ++t) sep.data()[(t * nt + p) * nx + x] = T(p, t);
     }
   });
-  fftc_inplace(out, {3});
-  sms_apply_caipi(out.view(), k.caipi_shift, -1);
+  if (nt > 0) fftc_inplace(sep, {2});
+  // Each slice back to its own position: the conjugate of its CAIPI phase on every target line (in real
+  // arithmetic, so that it vectorizes; an identity for caipi_shift 1).
+  array<cfloat, 4> out(extents<4>{ns, nc, ny, nx});  // zeros
+  parallel_for(nout, [&](index_t t) {
+    for (index_t p = 0; p < nt; ++p) {
+      const index_t y = targets[static_cast<std::size_t>(p)];
+      const cfloat ph = std::conj(sms_caipi_phase(t / nc, y, ny, k.caipi_shift));
+      const float p_re = ph.real(), p_im = ph.imag();
+      const float* a = reinterpret_cast<const float*>(sep.data() + (t * nt + p) * nx);
+      float* o = reinterpret_cast<float*>(out.data() + (t * ny + y) * nx);
+      for (index_t x = 0; x < nx; ++x) {
+        o[2 * x] = p_re * a[2 * x] - p_im * a[2 * x + 1];
+        o[2 * x + 1] = p_re * a[2 * x + 1] + p_im * a[2 * x];
+      }
+    }
+  });
   return out;
 }
 
@@ -343,10 +373,7 @@ inline array<cfloat, 4> sms_grappa_apply(strided_view<const cfloat, 3> collapsed
 inline array<cfloat, 4> sms_grappa(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> calibration,
                                    index_t caipi_shift, const sms_grappa_options& opt = {}) {
   const char* f = "sms_grappa";
-  LARMOR_CHECK_ARG(calibration.shape(1) == collapsed.shape(0) && calibration.shape(2) == collapsed.shape(1) &&
-                       calibration.shape(3) == collapsed.shape(2),
-                   f, ": calibration (slices, coils, y, x) ", shape_string(calibration.shape()),
-                   " does not match collapsed (coils, y, x) ", shape_string(collapsed.shape()));
+  detail::check_group_matches(f, "calibration", calibration, collapsed);
   check_finite(f, "collapsed k-space", collapsed);
   const auto L = detail::sms_lattice(f, collapsed);
   const auto k = sms_grappa_calibrate(calibration, caipi_shift, L.ry, opt);
@@ -520,23 +547,14 @@ inline void sms_sense_unfold(strided_view<const cfloat, 4> maps, const cfloat* I
     if (a == 0) return;
     // Normal equations of the full problem: G = ry E^H E, b = ry E^H I (see the top of this file).
     G.assign(static_cast<std::size_t>(a * a), 0.0);
-    double trace = 0;
     for (index_t i = 0; i < a; ++i)
       for (index_t k = 0; k < a; ++k) {
         std::complex<double> v = 0;
         for (index_t c = 0; c < nc; ++c)
           v += std::conj(E[static_cast<std::size_t>(c * m + act[i])]) * E[static_cast<std::size_t>(c * m + act[k])];
         G[static_cast<std::size_t>(i * a + k)] = static_cast<double>(ry) * v;
-        if (i == k) trace += G[static_cast<std::size_t>(i * a + k)].real();
       }
-    A = G;
-    for (index_t i = 0; i < a; ++i) A[static_cast<std::size_t>(i * a + i)] += static_cast<double>(reg);
-    if (!cholesky_inplace(A.data(), a)) {
-      A = G;
-      for (index_t i = 0; i < a; ++i)
-        A[static_cast<std::size_t>(i * a + i)] += static_cast<double>(reg) + 1e-6 * trace / static_cast<double>(a);
-      if (!cholesky_inplace(A.data(), a)) return;
-    }
+    if (!ridge_cholesky(G.data(), a, static_cast<double>(reg), A)) return;
     if (image) {
       rhs.assign(static_cast<std::size_t>(a), 0.0);
       for (index_t i = 0; i < a; ++i)
@@ -551,23 +569,12 @@ inline void sms_sense_unfold(strided_view<const cfloat, 4> maps, const cfloat* I
       }
     }
     if (gfactor) {
-      inv.assign(static_cast<std::size_t>(a * a), 0.0);
-      for (index_t j = 0; j < a; ++j) {
-        std::complex<double>* col = inv.data() + j * a;
-        col[j] = 1.0;
-        cholesky_solve(A.data(), a, col);
-      }
+      std::vector<double> var(static_cast<std::size_t>(a));
+      solve_noise_variances(A.data(), G.data(), a, inv, var.data());
       for (index_t i = 0; i < a; ++i) {
-        const std::complex<double>* xi = inv.data() + i * a;
-        std::complex<double> v = 0;
-        for (index_t p = 0; p < a; ++p) {
-          std::complex<double> gp = 0;
-          for (index_t r = 0; r < a; ++r) gp += G[static_cast<std::size_t>(p * a + r)] * xi[r];
-          v += std::conj(xi[p]) * gp;
-        }
         const index_t u = act[static_cast<std::size_t>(i)];
-        gfactor[(u % ns) * n + q[static_cast<std::size_t>(u)] * nx + x] =
-            static_cast<float>(std::sqrt(std::max(0.0, v.real() * G[static_cast<std::size_t>(i * a + i)].real())));
+        gfactor[(u % ns) * n + q[static_cast<std::size_t>(u)] * nx + x] = static_cast<float>(
+            std::sqrt(var[static_cast<std::size_t>(i)] * G[static_cast<std::size_t>(i * a + i)].real()));
       }
     }
   });
@@ -675,25 +682,11 @@ class sms_encoding {
   array<cfloat, 3> work_;
 };
 
-}  // namespace detail
-
-// SMS-CG-SENSE: the slices (slices, y, x) of one group from collapsed k-space (coils, y, x) and maps (slices,
-// coils, y, x), for any CAIPI shift: conjugate gradients on (A^H A + reg I) x = A^H k from x = 0 (the model and
-// reg of sms_sense; with whole-pixel shifts both converge to the same image). Lines off the lattice are ignored.
-inline sms_cgsense_result sms_cgsense(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> maps,
-                                      index_t caipi_shift, const sms_cgsense_options& opt = {}) {
-  const char* f = "sms_cgsense";
-  detail::check_caipi(f, caipi_shift);
-  LARMOR_CHECK_ARG(maps.size() > 0 && maps.shape(1) == collapsed.shape(0) && maps.shape(2) == collapsed.shape(1) &&
-                       maps.shape(3) == collapsed.shape(2),
-                   f, ": maps (slices, coils, y, x) ", shape_string(maps.shape()),
-                   " do not match collapsed (coils, y, x) ", shape_string(collapsed.shape()));
-  LARMOR_CHECK_ARG(opt.reg >= 0 && std::isfinite(opt.reg), f, ": reg must be finite and >= 0, got ", opt.reg);
-  LARMOR_CHECK_ARG(opt.iters >= 1 && opt.iters <= 100000, f, ": iters must be 1..100000, got ", opt.iters);
-  check_finite(f, "collapsed k-space", collapsed);
-  check_finite(f, "maps", maps);
-  const auto L = detail::sms_lattice(f, collapsed);
-  detail::sms_encoding A(maps, caipi_shift, L);
+// sms_cgsense on checked inputs and the collapsed data's lattice.
+inline sms_cgsense_result sms_cgsense_solve(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> maps,
+                                            index_t caipi_shift, const sampling_lattice& L,
+                                            const sms_cgsense_options& opt) {
+  sms_encoding A(maps, caipi_shift, L);
   const auto k = to_array(collapsed);
   const index_t n = A.image_size();
   array<cfloat, 1> b(extents<1>{n}, uninitialized);
@@ -710,6 +703,23 @@ inline sms_cgsense_result sms_cgsense(strided_view<const cfloat, 3> collapsed, s
   return res;
 }
 
+}  // namespace detail
+
+// SMS-CG-SENSE: the slices (slices, y, x) of one group from collapsed k-space (coils, y, x) and maps (slices,
+// coils, y, x), for any CAIPI shift: conjugate gradients on (A^H A + reg I) x = A^H k from x = 0 (the model and
+// reg of sms_sense; with whole-pixel shifts both converge to the same image). Lines off the lattice are ignored.
+inline sms_cgsense_result sms_cgsense(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> maps,
+                                      index_t caipi_shift, const sms_cgsense_options& opt = {}) {
+  const char* f = "sms_cgsense";
+  detail::check_caipi(f, caipi_shift);
+  detail::check_group_matches(f, "maps", maps, collapsed);
+  LARMOR_CHECK_ARG(opt.reg >= 0 && std::isfinite(opt.reg), f, ": reg must be finite and >= 0, got ", opt.reg);
+  LARMOR_CHECK_ARG(opt.iters >= 1 && opt.iters <= 100000, f, ": iters must be 1..100000, got ", opt.iters);
+  check_finite(f, "collapsed k-space", collapsed);
+  check_finite(f, "maps", maps);
+  return detail::sms_cgsense_solve(collapsed, maps, caipi_shift, detail::sms_lattice(f, collapsed), opt);
+}
+
 // SMS-SENSE: slices (slices, y, x) of one group from collapsed k-space (coils, y, x) and maps (slices,
 // coils, y, x); the in-plane lattice read from the data (lines off it are ignored). Whole-pixel shifts and Ry
 // dividing Ny: the exact per-group solve; otherwise sms_cgsense to ||r|| / ||A^H k|| <= 1e-6 (300 iterations
@@ -717,10 +727,7 @@ inline sms_cgsense_result sms_cgsense(strided_view<const cfloat, 3> collapsed, s
 inline array<cfloat, 3> sms_sense(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> maps,
                                   index_t caipi_shift, const sms_sense_options& opt = {}) {
   const char* f = "sms_sense";
-  LARMOR_CHECK_ARG(maps.shape(1) == collapsed.shape(0) && maps.shape(2) == collapsed.shape(1) &&
-                       maps.shape(3) == collapsed.shape(2),
-                   f, ": maps (slices, coils, y, x) ", shape_string(maps.shape()),
-                   " do not match collapsed (coils, y, x) ", shape_string(collapsed.shape()));
+  detail::check_group_matches(f, "maps", maps, collapsed);
   LARMOR_CHECK_ARG(opt.reg >= 0 && std::isfinite(opt.reg), f, ": reg must be finite and >= 0, got ", opt.reg);
   check_finite(f, "collapsed k-space", collapsed);
   const auto L = detail::sms_lattice(f, collapsed);
@@ -733,7 +740,8 @@ inline array<cfloat, 3> sms_sense(strided_view<const cfloat, 3> collapsed, strid
     co.reg = opt.reg;
     co.iters = 300;
     co.tol = 1e-6;
-    return sms_cgsense(collapsed, maps, caipi_shift, co).image;
+    check_finite(f, "maps", maps);
+    return detail::sms_cgsense_solve(collapsed, maps, caipi_shift, L, co).image;
   }
   detail::check_sms_sense(f, maps, caipi_shift, L.ry);
   const index_t nc = collapsed.shape(0), ny = collapsed.shape(1), nx = collapsed.shape(2);
