@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "larmor/io/acquisition.hpp"
 #include "larmor/larmor.hpp"
 
 namespace larmor::test {
@@ -35,6 +36,28 @@ double relative_error(const A& a, const B& b) {
     den += std::norm(std::complex<double>(y));
   });
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// One Cartesian readout: line y of k-space (coils, y, x) as slice `slice` (axial, 5 mm apart) of repetition
+// `repetition`, with acquisition flags `flags` and contrast `contrast`.
+inline io::acquisition line_readout(const array<cfloat, 3>& k, index_t y, index_t slice, index_t repetition = 0,
+                                    std::uint64_t flags = 0, index_t contrast = 0) {
+  const index_t nc = k.shape(0), nx = k.shape(2);
+  io::acquisition a;
+  a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
+  a.idx.slice = static_cast<std::uint16_t>(slice);
+  a.idx.repetition = static_cast<std::uint16_t>(repetition);
+  a.idx.contrast = static_cast<std::uint16_t>(contrast);
+  a.flags = flags;
+  a.center_sample = static_cast<std::uint16_t>(nx / 2);
+  a.position = {0.f, 0.f, 5.f * static_cast<float>(slice)};
+  a.read_dir = {1.f, 0.f, 0.f};
+  a.phase_dir = {0.f, 1.f, 0.f};
+  a.slice_dir = {0.f, 0.f, 1.f};
+  a.data = array<cfloat, 2>(extents<2>{nc, nx}, uninitialized);
+  for (index_t c = 0; c < nc; ++c)
+    for (index_t x = 0; x < nx; ++x) a.data(c, x) = k(c, y, x);
+  return a;
 }
 
 inline bool have_bart() { return std::string(LARMOR_BART).size() > 0; }

@@ -25,24 +25,6 @@ io::encoding_header series_header(index_t n, index_t slices, index_t reps) {
   return h;
 }
 
-io::acquisition line_of(const array<cfloat, 3>& k, index_t y, std::uint16_t slice, std::uint16_t rep, bool last) {
-  const index_t nc = k.shape(0), nx = k.shape(2);
-  io::acquisition a;
-  a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
-  a.idx.slice = slice;
-  a.idx.repetition = rep;
-  a.center_sample = static_cast<std::uint16_t>(nx / 2);
-  a.position = {0.f, 0.f, 5.f * slice};
-  a.slice_dir = {0.f, 0.f, 1.f};
-  a.read_dir = {1.f, 0.f, 0.f};
-  a.phase_dir = {0.f, 1.f, 0.f};
-  if (last) a.flags |= flag_bit(acq_flag::last_in_slice);
-  a.data = array<cfloat, 2>(extents<2>{nc, nx});
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t x = 0; x < nx; ++x) a.data(c, x) = k(c, y, x);
-  return a;
-}
-
 // A 4-coil 32 x 32 series of 3 slices: each buffer is 4 * 32 * 32 * 8 = 32 KiB. The budget lets 4 buffers
 // be open at once; the series opens 3 slices x 40 repetitions = 120 buffers (3.75 MiB, 30x the budget),
 // one slice at a time, and every image comes out. Repetitions go beyond the header's limits (a series
@@ -59,7 +41,7 @@ TEST(LongSeries, KspaceBudgetCountsOpenBuffersNotEveryBufferEverOpened) {
   for (index_t r = 0; r < reps; ++r)
     for (index_t sl = 0; sl < slices; ++sl)
       for (index_t y = 0; y < n; ++y) {
-        s.push(line_of(p.kspace, y, static_cast<std::uint16_t>(sl), static_cast<std::uint16_t>(r), y == n - 1));
+        s.push(test::line_readout(p.kspace, y, sl, r, y == n - 1 ? flag_bit(acq_flag::last_in_slice) : 0));
         max_open = std::max(max_open, s.open_buffer_count());
       }
   s.finish();
@@ -89,7 +71,8 @@ TEST(LongSeries, KspaceBudgetRefusesTooManyOpenBuffersWithOneClearLine) {
   recon_session s(series_header(n, slices, 1), o);
   try {
     for (index_t y = 0; y < n; ++y)
-      for (index_t sl = 0; sl < slices; ++sl) s.push(line_of(p.kspace, y, static_cast<std::uint16_t>(sl), 0, y == n - 1));
+      for (index_t sl = 0; sl < slices; ++sl)
+        s.push(test::line_readout(p.kspace, y, sl, 0, y == n - 1 ? flag_bit(acq_flag::last_in_slice) : 0));
     FAIL() << "six open buffers passed a budget of four";
   } catch (const DataError& e) {
     const std::string m = e.what();
@@ -113,7 +96,8 @@ TEST(LongSeries, BuffersWaitingForTheEndOfTheScanCountAgainstTheBudget) {
   index_t pushed_reps = 0;
   try {
     for (index_t r = 0; r < 8; ++r, ++pushed_reps)
-      for (index_t y = r % 2; y < n; y += 2) s.push(line_of(p.kspace, y, 0, static_cast<std::uint16_t>(r), y + 2 >= n));
+      for (index_t y = r % 2; y < n; y += 2)
+        s.push(test::line_readout(p.kspace, y, 0, r, y + 2 >= n ? flag_bit(acq_flag::last_in_slice) : 0));
     FAIL() << "eight waiting buffers passed a budget of 3.5";
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("must wait for the end of the scan"), std::string::npos) << e.what();

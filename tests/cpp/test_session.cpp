@@ -35,22 +35,6 @@ io::encoding_header header_for(index_t ny, index_t nx, index_t slices, index_t a
   return h;
 }
 
-io::acquisition readout(const array<cfloat, 3>& k, index_t y, std::uint16_t slice, std::uint16_t contrast = 0,
-                        std::uint16_t repetition = 0) {
-  const index_t nc = k.shape(0), nx = k.shape(2);
-  io::acquisition a;
-  a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
-  a.idx.slice = slice;
-  a.idx.contrast = contrast;
-  a.idx.repetition = repetition;
-  a.center_sample = static_cast<std::uint16_t>(nx / 2);
-  a.position = {0.f, 0.f, 5.f * slice};
-  a.data = array<cfloat, 2>(extents<2>{nc, nx});
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t x = 0; x < nx; ++x) a.data(c, x) = k(c, y, x);
-  return a;
-}
-
 // The reference: every readout sorted first, then every buffer (kspace_assembler + recon(assembled)).
 recon_result whole_file(const io::raw_dataset& raw, const recon_options& o = {}) {
   return recon(assemble_kspace(raw), raw.header, o);
@@ -106,7 +90,7 @@ TEST(Session, SequentialSlicesComeOutAsEachSliceEndsHoldingOneBuffer) {
   std::vector<index_t> last_readout;
   for (index_t s = 0; s < slices; ++s) {
     const auto k = slice_kspace(p, s);
-    for (index_t y = 0; y < n; ++y) raw.acquisitions.push_back(readout(k, y, static_cast<std::uint16_t>(s)));
+    for (index_t y = 0; y < n; ++y) raw.acquisitions.push_back(test::line_readout(k, y, s));
     raw.acquisitions.back().flags |= flag_bit(acq_flag::last_in_slice);
     last_readout.push_back(static_cast<index_t>(raw.acquisitions.size()) - 1);
   }
@@ -136,7 +120,7 @@ TEST(Session, InterleavedSlicesCloseEachOnItsLastLine) {
   raw.header = header_for(n, n, slices);
   for (index_t y = 0; y < n; ++y)
     for (index_t s = 0; s < slices; ++s) {
-      raw.acquisitions.push_back(readout(slice_kspace(p, s), y, static_cast<std::uint16_t>(s)));
+      raw.acquisitions.push_back(test::line_readout(slice_kspace(p, s), y, s));
       if (y == n - 1) raw.acquisitions.back().flags |= flag_bit(acq_flag::last_in_slice);
     }
   const auto st = stream(raw);
@@ -154,7 +138,7 @@ TEST(Session, MultiEchoFlaggedOnlyOnTheLastEchoClosesEveryEcho) {
   raw.header = header_for(n, n, 1);
   for (index_t y = 0; y < n; ++y)
     for (index_t e = 0; e < echoes; ++e)
-      raw.acquisitions.push_back(readout(slice_kspace(p, e), y, 0, static_cast<std::uint16_t>(e)));
+      raw.acquisitions.push_back(test::line_readout(slice_kspace(p, e), y, 0, 0, 0, e));
   raw.acquisitions.back().flags |= flag_bit(acq_flag::last_in_slice);  // only echo 2's last line
   const auto st = stream(raw);
   ASSERT_EQ(st.images.size(), static_cast<std::size_t>(echoes));
@@ -174,7 +158,7 @@ TEST(Session, TimeSeriesWithoutFlagsEmitsARepetitionWhenTheNextBegins) {
   for (index_t r = 0; r < reps; ++r) {
     first_of_rep.push_back(static_cast<index_t>(raw.acquisitions.size()));
     for (index_t y = 0; y < n; ++y)
-      raw.acquisitions.push_back(readout(slice_kspace(p, r), y, 0, 0, static_cast<std::uint16_t>(r)));
+      raw.acquisitions.push_back(test::line_readout(slice_kspace(p, r), y, 0, r));
   }
   const auto st = stream(raw);
   ASSERT_EQ(st.images.size(), static_cast<std::size_t>(reps));
@@ -195,10 +179,10 @@ io::raw_dataset grappa_scan(bool acs_first, index_t slices) {
   for (index_t s = 0; s < slices; ++s) {
     const auto k = slice_kspace(p, s);
     for (index_t y = n / 2 - acs / 2; y < n / 2 + acs / 2; ++y) {
-      ref.push_back(readout(k, y, static_cast<std::uint16_t>(s)));
+      ref.push_back(test::line_readout(k, y, s));
       ref.back().flags |= flag_bit(acq_flag::is_parallel_calibration);
     }
-    for (index_t y = 0; y < n; y += 2) img.push_back(readout(k, y, static_cast<std::uint16_t>(s)));
+    for (index_t y = 0; y < n; y += 2) img.push_back(test::line_readout(k, y, s));
     img.back().flags |= flag_bit(acq_flag::last_in_slice);
   }
   auto& a = raw.acquisitions;
@@ -262,7 +246,7 @@ TEST(Session, NoiseAfterTheFirstImageIsCountedNotUsedAndSlicesSelect) {
   };
   raw.acquisitions.push_back(noise(5));
   for (index_t s = 0; s < 2; ++s) {
-    for (index_t y = 0; y < n; ++y) raw.acquisitions.push_back(readout(slice_kspace(p, s), y, static_cast<std::uint16_t>(s)));
+    for (index_t y = 0; y < n; ++y) raw.acquisitions.push_back(test::line_readout(slice_kspace(p, s), y, s));
     raw.acquisitions.back().flags |= flag_bit(acq_flag::last_in_slice);
     if (s == 0) raw.acquisitions.push_back(noise(6));  // after slice 0's image
   }
@@ -309,7 +293,7 @@ TEST(Session, VolumeCalibrationReleasedBeforeTheMapsGivesTheSameImages) {
         const bool acs = y >= n / 2 - acs_y / 2 && y < n / 2 + acs_y / 2 && z >= nz / 2 - acs_z / 2 &&
                          z < nz / 2 + acs_z / 2;
         if (!lattice && !acs) continue;
-        auto a = readout(p.kspace, y, 0, 0, rep);
+        auto a = test::line_readout(p.kspace, y, 0, rep);
         a.idx.kspace_encode_step_2 = static_cast<std::uint16_t>(z);
         const float w = std::exp(-0.02f * static_cast<float>((z - nz / 2) * (z - nz / 2)));
         for (auto& v : a.data) v *= w * static_cast<float>(1 + (y * 7 + z * 3) % 5) * 0.25f;
@@ -335,7 +319,7 @@ TEST(Session, CancelFromAnotherThreadStopsTheWork) {
   raw.header.e2 = io::limit{0, static_cast<std::uint16_t>(nz - 1), static_cast<std::uint16_t>(nz / 2)};
   for (index_t z = 0; z < nz; ++z)
     for (index_t y = 0; y < n; ++y) {
-      auto a = readout(p.kspace, y, 0);
+      auto a = test::line_readout(p.kspace, y, 0);
       a.idx.kspace_encode_step_2 = static_cast<std::uint16_t>(z);
       const float w = std::exp(-0.02f * static_cast<float>((z - nz / 2) * (z - nz / 2)));
       for (auto& v : a.data) v *= w;
@@ -372,10 +356,10 @@ TEST(Session, PushAfterFinishIsRefused) {
   const index_t n = 16;
   const auto p = test::make_coil_phantom(2, n, n);
   recon_session s(header_for(n, n, 1));
-  for (index_t y = 0; y < n; ++y) s.push(readout(p.kspace, y, 0));
+  for (index_t y = 0; y < n; ++y) s.push(test::line_readout(p.kspace, y, 0));
   s.finish();
   EXPECT_EQ(s.take_images().size(), 1u);
-  EXPECT_THROW(s.push(readout(p.kspace, 0, 0)), InvalidArgument);
+  EXPECT_THROW(s.push(test::line_readout(p.kspace, 0, 0)), InvalidArgument);
   recon_session empty(header_for(n, n, 1));
   EXPECT_THROW(empty.finish(), DataError);
 }

@@ -194,25 +194,6 @@ TEST(Sms, BadInputIsOneClearError) {
 
 // --- the session: single-band reference pass, then multiband repetitions -----------------------------------------
 
-// One readout of line y of k (coils, y, x).
-io::acquisition sms_readout(const array<cfloat, 3>& k, index_t y, index_t slice, index_t rep, std::uint64_t flags = 0) {
-  const index_t nc = k.shape(0), nx = k.shape(2);
-  io::acquisition a;
-  a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
-  a.idx.slice = static_cast<std::uint16_t>(slice);
-  a.idx.repetition = static_cast<std::uint16_t>(rep);
-  a.flags = flags;
-  a.center_sample = static_cast<std::uint16_t>(nx / 2);
-  a.position = {0.f, 0.f, 5.f * static_cast<float>(slice)};
-  a.read_dir = {1.f, 0.f, 0.f};
-  a.phase_dir = {0.f, 1.f, 0.f};
-  a.slice_dir = {0.f, 0.f, 1.f};
-  a.data = array<cfloat, 2>(extents<2>{nc, nx});
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t x = 0; x < nx; ++x) a.data(c, x) = k(c, y, x);
-  return a;
-}
-
 struct sms_scan {
   io::raw_dataset multiband, single_band;  // the same slices, acquired both ways
 };
@@ -248,14 +229,14 @@ sms_scan make_sms_scan(int sign = +1) {
   const auto last = io::flag_bit(io::acq_flag::last_in_slice);
   for (auto* raw : {&out.multiband, &out.single_band})
     for (index_t s = 0; s < ns; ++s)
-      for (index_t y = n / 2 - acs / 2; y < n / 2 + acs / 2; ++y) raw->acquisitions.push_back(sms_readout(k[s], y, s, 0, cal));
+      for (index_t y = n / 2 - acs / 2; y < n / 2 + acs / 2; ++y) raw->acquisitions.push_back(test::line_readout(k[s], y, s, 0, cal));
   // Single-band reference pass (multiband scan) = the single-band scan's repetitions.
   for (index_t s = 0; s < ns; ++s)
-    for (index_t y = 0; y < n; y += 2) out.multiband.acquisitions.push_back(sms_readout(k[s], y, s, 0));
+    for (index_t y = 0; y < n; y += 2) out.multiband.acquisitions.push_back(test::line_readout(k[s], y, s, 0));
   for (index_t r = 0; r < reps; ++r) {
     for (index_t s = 0; s < ns; ++s)
       for (index_t y = 0; y < n; y += 2)
-        out.single_band.acquisitions.push_back(sms_readout(k[s], y, s, r, y + 2 >= n ? last : 0));
+        out.single_band.acquisitions.push_back(test::line_readout(k[s], y, s, r, y + 2 >= n ? last : 0));
     for (index_t g = 0; g < groups; ++g) {
       // The collapse from its definition: slice g + j * groups rolled by j * n / 3 (sign -1: by -j * n / 3).
       array<cfloat, 3> sum(extents<3>{nc, n, n});
@@ -267,7 +248,7 @@ sms_scan make_sms_scan(int sign = +1) {
       }
       const auto kc = fftc(sum.cview(), {1, 2});
       for (index_t y = 0; y < n; y += 2)
-        out.multiband.acquisitions.push_back(sms_readout(kc, y, g, r, y + 2 >= n ? last : 0));
+        out.multiband.acquisitions.push_back(test::line_readout(kc, y, g, r, y + 2 >= n ? last : 0));
     }
   }
   out.multiband.source = "mb.sim";
