@@ -27,16 +27,22 @@ def cgsense(kspace, maps, mask=None, reg=0.0, iters=30, tol=1e-6, return_residua
     return _core.cgsense(kspace, maps, mask=mask, reg=reg, iters=iters, tol=tol, return_residuals=return_residuals)
 
 
-def cs(kspace, maps, mask=None, coords=None, **kw):
+def cs(kspace, maps, mask=None, coords=None, progress=None, **kw):
     """Compressed sensing: Cartesian (k-space (coils, [z,] y, x) or (frames, coils, y, x), optional mask;
     help(larmor._larmor.cs)) or, with `coords`, non-Cartesian (samples (coils, ...), coords (..., ndim) in
     cycles per FOV ordered like the image axes; larmor.cs_noncartesian: wavelet, tv, iters, solver, scale,
-    eps, toeplitz, seed, return_info)."""
-    if coords is not None:
-        if mask is not None:
-            raise ValueError("cs: give either coords (non-Cartesian) or mask (Cartesian), not both")
-        return _core.cs_noncartesian(kspace, maps, coords, **kw)
-    return _core.cs(kspace, maps, mask=mask, **kw)
+    eps, toeplitz, seed, return_info). progress: None, True (a tqdm bar over the iterations) or a
+    callable(iteration, iters)."""
+    if coords is not None and mask is not None:
+        raise ValueError("cs: give either coords (non-Cartesian) or mask (Cartesian), not both")
+    update, close = _progress_bar(progress, "larmor.cs", "it", total=kw.get("iters", 100))
+    hook = None if progress is None or progress is False else update
+    try:
+        if coords is not None:
+            return _core.cs_noncartesian(kspace, maps, coords, progress=hook, **kw)
+        return _core.cs(kspace, maps, mask=mask, progress=hook, **kw)
+    finally:
+        close()
 
 
 def recon_stream(source, method="auto", output="magnitude", partial_fourier="pocs", noise_scaling="unit",

@@ -18,16 +18,7 @@ void bind_coils(py::module_& m) {
       o.threshold = threshold;
       o.crop = crop;
       o.maps = maps;
-      // progress(done, total) after each readout position: called with the GIL taken, one call at a time;
-      // an exception it raises is dropped (the maps are still made).
-      if (!progress.is_none())
-        o.progress = [&progress](index_t done, index_t total) {
-          py::gil_scoped_acquire gil;
-          try {
-            progress(done, total);
-          } catch (py::error_already_set&) {
-          }
-        };
+      o.progress = python_progress(progress);  // (done, total) after each readout position
       decltype(larmor::espirit_maps(v, o)) out;
       {
         py::gil_scoped_release nogil;

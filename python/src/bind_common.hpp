@@ -95,6 +95,20 @@ py::object by_rank(py::ssize_t ndim, F&& f, const char* name) {
   }
 }
 
+// A C++ progress hook for a Python callable progress(done, total): called with the GIL taken, one call at a
+// time, while the work itself runs with the GIL released; an exception it raises is dropped (the work goes
+// on). Empty for None.
+inline std::function<void(index_t, index_t)> python_progress(const py::object& progress) {
+  if (progress.is_none()) return {};
+  return [progress](index_t done, index_t total) {
+    py::gil_scoped_acquire gil;
+    try {
+      progress(done, total);
+    } catch (py::error_already_set&) {
+    }
+  };
+}
+
 inline py::ssize_t ndim_of(const py::handle& x) { return py::array::ensure(x) ? py::array::ensure(x).ndim() : -1; }
 
 // Calls f(view) with x as a (coils, y, x) or (coils, z, y, x) complex64 view; other ranks are refused.

@@ -40,7 +40,7 @@ void bind_cs(py::module_& m) {
       [](const py::object& k, const py::object& maps, const py::object& mask, float wavelet, float tv, float llr,
          float tv_time, index_t llr_block, int iters, const std::string& solver, const std::string& wavelet_name, bool cycle_spin, std::uint64_t seed,
          bool tv_isotropic, float step, float scale, float rho, int cg_iters, bool return_info, int average,
-         bool wavelet_coarse) -> py::object {
+         bool wavelet_coarse, const py::object& progress) -> py::object {
         larmor::cs_options o;
         o.wavelet = wavelet;
         o.tv = tv;
@@ -73,6 +73,8 @@ void bind_cs(py::module_& m) {
         o.cg_iters = cg_iters;
         o.average = average;
         o.wavelet_coarse = wavelet_coarse;
+        if (auto p = python_progress(progress))  // (iteration, iterations) after every solver iteration
+          o.callback = [p, iters](int it, const cfloat*) { p(it, iters); };
         const auto nd = ndim_of(k);
         auto finish = [&](auto&& res) -> py::object {
           const float s = res.scale, st = res.step;
@@ -133,7 +135,7 @@ void bind_cs(py::module_& m) {
       py::arg("llr") = 0.f, py::arg("tv_time") = 0.f, py::arg("llr_block") = 8, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("wavelet_kind") = "db2",
       py::arg("cycle_spin") = true, py::arg("seed") = 0, py::arg("tv_isotropic") = true, py::arg("step") = 0.f,
       py::arg("scale") = 0.f, py::arg("rho") = 0.5f, py::arg("cg_iters") = 10, py::arg("return_info") = false,
-      py::arg("average") = -1, py::arg("wavelet_coarse") = true,
+      py::arg("average") = -1, py::arg("wavelet_coarse") = true, py::arg("progress") = py::none(),
       "Compressed-sensing SENSE: minimises 1/2||M (fftc(S x) - k)||^2 + wavelet ||W x||_1 + tv TV(x) (BART's pics "
       "model; lambda = BART's -r with the same data scaling, see docs/compressed_sensing.md). kspace (coils, [z,] y, "
       "x); maps (coils, ...) or (maps, coils, ...) (first set); mask: boolean/0-1 or float weights over ([z,] y, x), "
@@ -143,7 +145,9 @@ void bind_cs(py::module_& m) {
       "or penalties are summed; 'pogm' (Kim & Fessler) where FISTA applies. wavelet_kind db2|db4; "
       "cycle_spin: random wavelet shifts per iteration (seeded); step 0: 0.95/lambda_max; scale 0: BART-like data "
       "scale (1: none); average: FISTA returns the mean of its last `average` iterates (-1: iters/5 with "
-      "cycle_spin, else none); wavelet_coarse: threshold the coarsest wavelet band too (BART's pics does). Returns the image ([z,] y, x), or (image, {scale, step, iterations}) with return_info.");
+      "cycle_spin, else none); wavelet_coarse: threshold the coarsest wavelet band too (BART's pics does); progress: None "
+      "or a callable(iteration, iters) called after every iteration (larmor.cs also takes progress=True: a tqdm "
+      "bar). Returns the image ([z,] y, x), or (image, {scale, step, iterations}) with return_info.");
 }
 
 void bind_sampling(py::module_& m) {

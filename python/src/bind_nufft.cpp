@@ -196,13 +196,15 @@ py::array cgsense_nc_py(const py::object& samples, const py::object& maps, const
 // Non-Cartesian CS (noncartesian_cs.hpp): samples (coils, ...), maps (coils, *image) or (1, coils, *image).
 py::object cs_nc_py(const py::object& samples, const py::object& maps, const py::object& coords, float wavelet, float tv,
                     int iters, const std::string& solver, float scale, double eps, bool toeplitz, std::uint64_t seed,
-                    bool return_info) {
+                    bool return_info, const py::object& progress) {
   auto c = read_coords(coords, "cs");
   const auto sm = read_samples_maps(samples, maps, c, "cs");
   const auto &sa = sm.samples, &ma = sm.maps;
   const index_t coils = sm.coils;
   larmor::cs_options o;
   o.wavelet = wavelet, o.tv = tv, o.iters = iters, o.scale = scale, o.seed = seed;
+  if (auto p = python_progress(progress))  // (iteration, iterations) after every solver iteration
+    o.callback = [p, iters](int it, const cfloat*) { p(it, iters); };
   if (solver == "auto") o.solver = larmor::cs_solver::automatic;
   else if (solver == "fista") o.solver = larmor::cs_solver::fista;
   else if (solver == "admm") o.solver = larmor::cs_solver::admm;
@@ -430,9 +432,10 @@ void bind_nufft(py::module_& m) {
   m.def("cs_noncartesian", &cs_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"), py::arg("wavelet") = 0.f,
         py::arg("tv") = 0.f, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("scale") = 0.f,
         py::arg("eps") = 1e-4, py::arg("toeplitz") = true, py::arg("seed") = 0, py::arg("return_info") = false,
+        py::arg("progress") = py::none(),
         "Non-Cartesian l1-wavelet / TV compressed sensing (bart pics -t traj -l1 -r wavelet): samples (coils, ...), "
         "maps (coils, *image), coords (..., ndim) in cycles/FOV like the image axes. Lambdas and data scale as "
-        "larmor.cs (docs/compressed_sensing.md).");
+        "larmor.cs (docs/compressed_sensing.md); progress: None or a callable(iteration, iters).");
   m.def("noncartesian_recon", &noncartesian_recon_py, py::arg("data"), py::arg("traj"), py::arg("matrix"),
         py::arg("noise") = py::none(), py::arg("units") = "auto", py::arg("method") = "cgsense",
         py::arg("maps") = "espirit", py::arg("dcf") = "auto", py::arg("reg") = 0.f, py::arg("iters") = 30,
