@@ -24,11 +24,20 @@ namespace larmor::cli {
 
 namespace {
 
+// The scan in the source tree, else beside the executable (<bin>/../share/larmor/...: a .deb, any install
+// prefix, the pip package's larmor/bin/larmor), else where `cmake --install` put it.
 std::string demo_scan() {
-  for (const char* p : {LARMOR_DEMO_SCAN_SOURCE, LARMOR_DEMO_SCAN_INSTALLED})
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string beside =
+      ec ? std::string() : (exe.parent_path().parent_path() / "share" / "larmor" / LARMOR_DEMO_SCAN_RELATIVE).string();
+  std::string looked;
+  for (const std::string& p : {std::string(LARMOR_DEMO_SCAN_SOURCE), beside, std::string(LARMOR_DEMO_SCAN_INSTALLED)}) {
+    if (p.empty()) continue;
     if (std::filesystem::exists(p)) return p;
-  throw DataError(std::string("demo scan not found (looked for ") + LARMOR_DEMO_SCAN_SOURCE + " and " +
-                  LARMOR_DEMO_SCAN_INSTALLED + ")");
+    looked += (looked.empty() ? "" : ", ") + p;
+  }
+  throw DataError("demo scan not found (looked for " + looked + "); `larmor demo --input FILE` takes any raw file");
 }
 
 // || a - s b || / || s b || with the least-squares scale s (images from different chains differ in scale).
