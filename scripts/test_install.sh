@@ -31,8 +31,8 @@ assert "venv" in larmor.__file__
 PYEOF
 )
 "$work/venv/bin/larmor" --version
-(cd "$work" && "$work/venv/bin/larmor" demo -o "$work/demo.png" | tail -3)
-test -s "$work/demo.png"
+(cd "$work" && "$work/venv/bin/larmor" demo --png "$work/demo.png" | tail -3)
+head -c 4 "$work/demo.png" | grep -q PNG
 echo "pip: done in $(( $(date +%s) - start )) s"
 
 echo "== .deb (CPack), unpacked into a throw-away root"
@@ -44,7 +44,8 @@ dpkg-deb --field "$deb" Package Version Depends
 dpkg-deb --field "$deb" Depends | grep -q "libfftw3-single3" || { echo "Depends lacks FFTW"; exit 1; }
 dpkg-deb -x "$deb" "$work/root"
 "$work/root/usr/bin/larmor" --version
-(cd "$work" && "$work/root/usr/bin/larmor" demo -o "$work/demo_deb.png" | tail -1)
+(cd "$work" && "$work/root/usr/bin/larmor" demo --png "$work/demo_deb.png" | tail -1)
+head -c 4 "$work/demo_deb.png" | grep -q PNG
 (cd "$work" && env PYTHONPATH="$work/root/usr/lib/python3/dist-packages" $PY -c \
   "import larmor; print('deb python package', larmor.__version__, larmor.__file__); assert '/root/usr/' in larmor.__file__")
 mkdir -p "$work/consumer"
