@@ -25,7 +25,8 @@ constexpr const char* shapes_doc =
     " Shapes: collapsed (coils, y, x) of one slice group, the sum over its slices with slice s shifted by "
     "s * FOV / caipi_shift along y (np.roll(image, s * ny // caipi_shift, axis=-2)); calibration (slices, coils, y, x) "
     "single-band k-space of the same slices without the shift, zero where not acquired (fully sampled, or on the "
-    "collapsed data's in-plane lattice as an SBRef is).";
+    "collapsed data's in-plane lattice as an SBRef is); sms_grappa also takes a central block of the matrix (an "
+    "ACS region (slices, coils, cy, cx) at lines ny//2 - cy//2 ..., columns nx//2 - cx//2 ...).";
 
 void bind_sms(py::module_& m) {
   m.def("sms_grappa", [](const py::object& collapsed, const py::object& calibration, index_t caipi_shift,

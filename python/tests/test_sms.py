@@ -92,14 +92,17 @@ def reference_sms_grappa(collapsed, calibration, caipi, R=1, kernel=(5, 5), spli
     slice at (ky, kx). Slice-GRAPPA: min ||A W_s - B_s|| on the synthetic collapsed calibration (Setsompop
     2012). Split-slice: min sum_s' ||A_s' W_s - delta B_s'|| (Cauley 2014 eq. 5). Ridge lambda = reg tr(G)/n.
     Applied with the readout taps wrapping around (larmor's documented convention)."""
-    ns, nc, ny, nx = calibration.shape
+    ns, nc, cy, cx = calibration.shape
+    ny, nx = collapsed.shape[1:]
     kyn, kxn = kernel
     h, hx = (kyn - 1) // 2, kxn // 2
     cal = calibration.astype(complex)
-    shifted = np.stack([cal[s] * caipi_phase(s, ny, caipi) for s in range(ns)])
+    # A calibration block smaller than the matrix: its line y is line y0 + y of the matrix, with that line's phase.
+    y0 = ny // 2 - cy // 2
+    shifted = np.stack([cal[s] * caipi_phase(s, ny, caipi)[y0:y0 + cy] for s in range(ns)])
     coll = shifted.sum(axis=0)
-    ys = [y for y in range(ny) if all(0 <= y + (i - h) * R < ny for i in range(kyn))]
-    xs = range(hx, nx - (kxn - 1) + hx)
+    ys = [y for y in range(cy) if all(0 <= y + (i - h) * R < cy for i in range(kyn))]
+    xs = range(hx, cx - (kxn - 1) + hx)
 
     def sources(k, y, x):  # k (coils, y, x) -> row (i, d, c)
         return np.concatenate([k[:, y + (i - h) * R, x + d - hx] for i in range(kyn) for d in range(kxn)])
@@ -165,6 +168,27 @@ def test_sms_grappa_equals_numpy_reference(slices, caipi, R, split):
     assert nrmse(got, ref) < 5e-4
     # Lines off the in-plane lattice stay empty for in-plane GRAPPA to fill.
     assert np.all(got[:, :, ~d["lines"]] == 0)
+
+
+@pytest.mark.parametrize("cy,cx,R", [(20, 36, 1), (16, 24, 2), (13, 25, 1)])
+def test_sms_grappa_takes_a_central_calibration_block(cy, cx, R):
+    """An ACS block (slices, coils, cy, cx) smaller than the matrix sits at its centre (line ny//2 - cy//2 ...):
+    the numpy reference trains inside the block with each block line carrying the CAIPI phase of its line in the
+    full matrix, and larmor gives the same slices; the block zero-padded into the matrix is not the same (its
+    zero margins would be trained on), so the test can tell."""
+    d = scan(slices=3, coils=12, n=36, caipi=3, R=R)
+    y0, x0 = 36 // 2 - cy // 2, 36 // 2 - cx // 2
+    block = np.ascontiguousarray(d["calibration"][:, :, y0:y0 + cy, x0:x0 + cx])
+    padded = np.zeros_like(d["calibration"])
+    padded[:, :, y0:y0 + cy, x0:x0 + cx] = block
+    got = larmor.sms_grappa(d["collapsed"], block, 3)
+    ref = reference_sms_grappa(d["collapsed"], block, 3, R=R)
+    assert got.shape == (3, 12, 36, 36)
+    assert nrmse(got, ref) < 5e-4
+    if cx < 36:
+        assert nrmse(larmor.sms_grappa(d["collapsed"], padded, 3), ref) > 5e-3
+    with pytest.raises(ValueError, match="central block"):
+        larmor.sms_grappa(d["collapsed"], np.zeros((3, 12, 40, 36), np.complex64), 3)
 
 
 @pytest.mark.parametrize("slices,caipi", [(2, 2), (3, 3), (4, 4), (4, 2)])

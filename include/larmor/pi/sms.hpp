@@ -123,12 +123,13 @@ inline void check_caipi(const char* func, index_t caipi_shift) {
 
 // Multiplies every line of (slices, coils, y, x) k-space by phi_s(ky)^sign (sign +1: apply the shift,
 // -1: undo it).
-inline void sms_apply_caipi(strided_view<cfloat, 4> k, index_t caipi_shift, int sign) {
+inline void sms_apply_caipi(strided_view<cfloat, 4> k, index_t caipi_shift, int sign, index_t y0 = 0,
+                            index_t ny_full = 0) {
   const index_t ns = k.shape(0), nc = k.shape(1), ny = k.shape(2), nx = k.shape(3);
   parallel_for(ns * nc, [&](index_t sc) {
     const index_t s = sc / nc, c = sc % nc;
     for (index_t y = 0; y < ny; ++y) {
-      cfloat ph = sms_caipi_phase(s, y, ny, caipi_shift);
+      cfloat ph = sms_caipi_phase(s, y0 + y, ny_full > 0 ? ny_full : ny, caipi_shift);
       if (sign < 0) ph = std::conj(ph);
       for (index_t x = 0; x < nx; ++x) k(s, c, y, x) *= ph;
     }
@@ -246,10 +247,13 @@ inline array<cfloat, 4> sms_separate(const sms_grappa_kernel& k, strided_view<co
 
 }  // namespace detail
 
-// Calibrates a slice-separation kernel on single-band calibration k-space (slices, coils, y, x) — not
-// shifted, zero where not acquired — for collapsed data sampled every `ry` lines.
-inline sms_grappa_kernel sms_grappa_calibrate(strided_view<const cfloat, 4> calibration, index_t caipi_shift,
-                                              index_t ry = 1, const sms_grappa_options& opt = {}) {
+namespace detail {
+
+// sms_grappa_calibrate on calibration lines that are lines y0 .. of a matrix of ny_full lines (a central ACS
+// block): each carries the CAIPI phase of its line in the full matrix, and the kernel is for that matrix.
+inline sms_grappa_kernel sms_grappa_calibrate_block(strided_view<const cfloat, 4> calibration, index_t caipi_shift,
+                                                    index_t ry, const sms_grappa_options& opt, index_t y0,
+                                                    index_t ny_full) {
   const char* f = "sms_grappa_calibrate";
   detail::check_caipi(f, caipi_shift);
   LARMOR_CHECK_ARG(calibration.size() > 0, f, ": calibration is empty (shape ", shape_string(calibration.shape()), ")");
@@ -268,7 +272,7 @@ inline sms_grappa_kernel sms_grappa_calibrate(strided_view<const cfloat, 4> cali
   k.kernel_x = opt.kernel_x;
   k.ry = ry;
   k.caipi_shift = caipi_shift;
-  k.ny = calibration.shape(2);
+  k.ny = ny_full;
   k.split = opt.split;
   const index_t ns = k.slices, nc = k.coils, ny = calibration.shape(2), nx = calibration.shape(3);
   const index_t ky = k.kernel_y, kx = k.kernel_x, hx = kx / 2, h0 = (ky - 1) / 2;
@@ -276,7 +280,7 @@ inline sms_grappa_kernel sms_grappa_calibrate(strided_view<const cfloat, 4> cali
   // Shifted calibration and its collapsed sum.
   array<cfloat, 4> shifted(calibration.shape(), uninitialized);
   copy(calibration, shifted.view());
-  detail::sms_apply_caipi(shifted.view(), caipi_shift, +1);
+  sms_apply_caipi(shifted.view(), caipi_shift, +1, y0, ny_full);
   array<cfloat, 4> collapsed(extents<4>{nc, 1, ny, nx});
   parallel_for(nc, [&](index_t c) {
     for (index_t s = 0; s < ns; ++s)
@@ -352,6 +356,15 @@ inline sms_grappa_kernel sms_grappa_calibrate(strided_view<const cfloat, 4> cali
   return k;
 }
 
+}  // namespace detail
+
+// Calibrates a slice-separation kernel on single-band calibration k-space (slices, coils, y, x) — not
+// shifted, zero where not acquired — for collapsed data sampled every `ry` lines.
+inline sms_grappa_kernel sms_grappa_calibrate(strided_view<const cfloat, 4> calibration, index_t caipi_shift,
+                                              index_t ry = 1, const sms_grappa_options& opt = {}) {
+  return detail::sms_grappa_calibrate_block(calibration, caipi_shift, ry, opt, 0, calibration.shape(2));
+}
+
 // Separates collapsed k-space (coils, y, x) of one slice group into (slices, coils, y, x), each slice in its
 // own unshifted position, on the collapsed data's lattice lines (other lines zero: in-plane GRAPPA/SENSE
 // fills them next).
@@ -369,14 +382,24 @@ inline array<cfloat, 4> sms_grappa_apply(strided_view<const cfloat, 3> collapsed
   return detail::sms_separate(kernel, collapsed, L.offset_y);
 }
 
-// Slice-GRAPPA / split-slice GRAPPA in one call: the in-plane lattice read from the collapsed data.
+// Slice-GRAPPA / split-slice GRAPPA in one call: the in-plane lattice read from the collapsed data. The
+// calibration is either the collapsed data's matrix or a smaller central block of it (an ACS region, as
+// pygrappa takes it): the block's lines are lines ny/2 - cy/2 ... of the full matrix and carry their CAIPI
+// phase; the kernel is trained inside the block only.
 inline array<cfloat, 4> sms_grappa(strided_view<const cfloat, 3> collapsed, strided_view<const cfloat, 4> calibration,
                                    index_t caipi_shift, const sms_grappa_options& opt = {}) {
   const char* f = "sms_grappa";
-  detail::check_group_matches(f, "calibration", calibration, collapsed);
+  const index_t ny = collapsed.shape(1), nx = collapsed.shape(2);
+  LARMOR_CHECK_ARG(calibration.size() > 0 && calibration.shape(1) == collapsed.shape(0) &&
+                       calibration.shape(2) <= ny && calibration.shape(3) <= nx,
+                   f, ": calibration (slices, coils, y, x) ", shape_string(calibration.shape()),
+                   " does not match collapsed (coils, y, x) ", shape_string(collapsed.shape()),
+                   " (the same coils; the same matrix or a central block of it)");
   check_finite(f, "collapsed k-space", collapsed);
   const auto L = detail::sms_lattice(f, collapsed);
-  const auto k = sms_grappa_calibrate(calibration, caipi_shift, L.ry, opt);
+  // The kernel is shift-invariant along x: only the block's lines need their place in the full matrix.
+  const index_t y0 = ny / 2 - calibration.shape(2) / 2;
+  const auto k = detail::sms_grappa_calibrate_block(calibration, caipi_shift, L.ry, opt, y0, ny);
   return detail::sms_separate(k, collapsed, L.offset_y);
 }
 
