@@ -119,11 +119,7 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
           std::to_string(b.key.contrast) + " repetition " + std::to_string(b.key.repetition) + ")");
   }
   if (std::find(chosen_.begin(), chosen_.end(), method) == chosen_.end()) chosen_.push_back(method);
-  recon_method fn;
-  {
-    std::lock_guard<std::mutex> lock(registry_mutex());
-    fn = method_registry().at(method);
-  }
+  const method_description desc = recon_method_description(method);
   say("image " + std::to_string(image_index) + " (" + method + ", slice " + std::to_string(b.key.slice) +
       (b.key.contrast ? ", contrast " + std::to_string(b.key.contrast) : std::string()) +
       (b.key.repetition ? ", repetition " + std::to_string(b.key.repetition) : std::string()) + ")");
@@ -153,7 +149,7 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
     if (d != said_pf_) say("partial Fourier: " + d), said_pf_ = d;
   }
   // Coil compression: one per slice + calibration, estimated on the slice's first buffer.
-  if (opt_.compression.enabled && (opt_.compression.coils > 0 || compression_suits(method))) {
+  if (opt_.compression.enabled && (opt_.compression.coils > 0 || desc.combines_with_maps)) {
     auto& cc = compressions_[std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt)];
     if (!cc) {
       cc = compression_for(cal, b.kspace, opt_.compression);
@@ -162,9 +158,8 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
     cc->apply(b.kspace);
     cal = cc->calibration(cal);
   }
-  const bool coil_kspace_method = method == "rss" || method == "walsh" || method == "inati" || method == "espirit";
-  const bool inside_method = method == "grappa";
-  if (pf && coil_kspace_method) apply_partial_fourier(*pf, b.kspace);
+  const auto pf_stage = desc.partial_fourier;
+  if (pf && pf_stage == partial_fourier_stage::coil_kspace) apply_partial_fourier(*pf, b.kspace);
   auto& state = states_[std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt, method)];
   // Steps of 3D buffers take minutes at 64 coils: their progress in quarters; the checkpoint between.
   std::function<progress_fn(const std::string&)> progress_for;
@@ -178,12 +173,12 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
       };
     };
   const method_input in{b.kspace, cal, h_, acceleration_y, acceleration_z, &state,
-                        pf && inside_method ? &*pf : nullptr, opt_.lambda, progress_for,
+                        pf && pf_stage == partial_fourier_stage::inside ? &*pf : nullptr, opt_.lambda, progress_for,
                         std::move(release_calibration)};
-  auto img = fn(in);
+  auto img = desc.run(in);
   b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
   if (checkpoint) checkpoint();   // cancelled while the method ran: no image
-  if (pf && !coil_kspace_method && !inside_method) img = apply_partial_fourier_to_image(*pf, std::move(img));
+  if (pf && pf_stage == partial_fourier_stage::image) img = apply_partial_fourier_to_image(*pf, std::move(img));
   // The recon matrix: crop, or zero-padding interpolation, per axis (x was already brought to the recon
   // FOV with the readout oversampling); 2D buffers stay 2D.
   const bool volume = img.shape(0) > 1;

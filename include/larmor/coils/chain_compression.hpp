@@ -24,8 +24,9 @@
 //     auto cc = compression_for(cal, buffer.kspace, opt);   // estimated once per slice + calibration
 //     cc.apply(buffer.kspace);                             // in place, every buffer of the slice
 //     const array<cfloat, 4>* ccal = cc.calibration(cal);  // compressed calibration (made once), or cal
-// Automatic compression is for the methods that combine with maps (compression_suits): espirit, sense,
-// cgsense, cs. GRAPPA works on all coils (its kernel is the coil-by-coil k-space relation).
+// The chain compresses automatically for the methods that combine with maps (recon/chain.hpp's
+// method_description::combines_with_maps); GRAPPA works on all coils (its kernel is the coil-by-coil k-space
+// relation).
 #pragma once
 
 #include <algorithm>
@@ -50,11 +51,6 @@ struct coil_compression_options {
   bool gcc_3d = true;         // 3D buffers with a full readout: GCC along x (else SVD)
   index_t calib = 32;         // calibration region in y (and z): at most this many central lines
 };
-
-// Whether the automatic compression applies to a recon method (those that combine with coil maps).
-inline bool compression_suits(const std::string& method) {
-  return method == "espirit" || method == "sense" || method == "cgsense" || method == "cs";
-}
 
 class chain_compression {
  public:

@@ -7,20 +7,24 @@
 //   3. A reconstruction method per buffer, chosen by name from a registry: it takes the buffer's
 //      k-space (coils, z, y, x), its calibration buffer (the buffer's own loop indices, else the slice's
 //      first calibration buffer: one ACS scan serves all contrasts of a slice) and the header, and returns
-//      the complex image (z, y, x). Built in: "rss", "walsh", "inati", "espirit", and the parallel-imaging
-//      methods "grappa", "sense", "cgsense" (recon/pi_methods.hpp) and compressed sensing "cs" (cs/cs.hpp). Further methods register themselves with
-//      register_recon_method. Methods keep state (maps, GRAPPA kernels and weights) in method_input::state,
+//      the complex image (z, y, x). Each method is described once where it is registered
+//      (method_description: its function, where partial Fourier runs for it, whether automatic coil
+//      compression suits it, what it needs): the built-in "rss", "walsh", "inati", "espirit", the
+//      parallel-imaging methods "grappa", "sense", "cgsense" (recon/pi_methods.hpp) and compressed sensing
+//      "cs" (recon/cs_method.hpp) in src/recon/builtin_methods.cpp; further methods with
+//      register_recon_method. No layer below recon/ knows a method's name. Methods keep state (maps, GRAPPA kernels and weights) in method_input::state,
 //      one per slice + calibration buffer + method: estimated once, reused by every contrast, phase,
 //      repetition and set of the slice.
 //      "auto" decides per buffer (detail::auto_method): fully sampled -> "espirit"; a regular lattice with
 //      ACS -> "grappa"; an irregular mask (variable density, Poisson disc) -> "cs"; each new choice is
 //      reported once. Long steps of 3D buffers report their progress in quarters. Coil compression
 //      (coils/chain_compression.hpp) to virtual coils, one per slice + calibration, runs before the
-//      method: automatic above 32 coils for the methods that combine with maps (espirit, sense, cgsense,
-//      cs), a fixed count for every method, or off (recon_options::compression, `--compress`).
+//      method: automatic above 32 coils for the methods that combine with maps (their description says
+//      so), a fixed count for every method, or off (recon_options::compression, `--compress`).
 //      Partial Fourier (y, z, and the readout for an asymmetric echo), detected per buffer from the data
 //      (partial_fourier_request.hpp), is reconstructed with recon_options::partial_fourier (POCS by
-//      default): before coil-image methods, after the GRAPPA fill, or on the combined image.
+//      default) where the method's description puts it: on the coils' k-space before the method, inside
+//      it (GRAPPA: after its fill), or on its image.
 //   4. The recon matrix per axis: central crop, or zero-padding interpolation when it is larger than the
 //      encoded one (recon_matrix.hpp); the magnitude, and the complex image when the output type is
 //      not magnitude; geometry from the buffer's first readout -> io::image_record.
@@ -49,7 +53,6 @@
 #include "larmor/coils/noise.hpp"
 #include "larmor/coils/rss.hpp"
 #include "larmor/coils/walsh.hpp"
-#include "larmor/cs/cs.hpp"
 #include "larmor/epi/epi_corrector.hpp"
 #include "larmor/io/image_record.hpp"
 #include "larmor/recon/kspace_assembly.hpp"
@@ -81,10 +84,25 @@ struct method_input {
 };
 using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
 
+// Where the chain runs partial Fourier (partial_fourier_request.hpp) for a method.
+enum class partial_fourier_stage {
+  coil_kspace,  // on the coils' k-space before the method: methods that combine coil images of full k-space
+  inside,       // handed to the method (method_input::partial_fourier): GRAPPA, after its fill
+  image,        // on the method's complex image: model-based methods (SENSE, CG-SENSE, CS)
+};
+
+// One reconstruction method, described once: its function and what the chain must know of it.
+struct method_description {
+  recon_method run;
+  partial_fourier_stage partial_fourier = partial_fourier_stage::image;
+  bool combines_with_maps = false;  // automatic coil compression suits it (coils/chain_compression.hpp)
+  std::string needs;                // what it needs of the data and its defaults, in words (docs, `--help`)
+};
+
 namespace detail {
 
-inline std::map<std::string, recon_method>& method_registry() {
-  static std::map<std::string, recon_method> r;
+inline std::map<std::string, method_description>& method_registry() {
+  static std::map<std::string, method_description> r;
   return r;
 }
 inline std::mutex& registry_mutex() {
@@ -100,10 +118,28 @@ void register_builtin_methods();
 }  // namespace detail
 
 // Adds (or replaces) a reconstruction method under `name`.
-inline void register_recon_method(const std::string& name, recon_method m) {
+inline void register_recon_method(const std::string& name, method_description d) {
+  LARMOR_CHECK_ARG(static_cast<bool>(d.run), "register_recon_method: method '", name, "' has no function");
+  LARMOR_CHECK_ARG(!name.empty() && name != "auto", "register_recon_method: '", name, "' cannot name a method");
   std::lock_guard<std::mutex> lock(detail::registry_mutex());
   detail::register_builtin_methods();
-  detail::method_registry()[name] = std::move(m);
+  detail::method_registry()[name] = std::move(d);
+}
+// A method that returns its image from the buffer alone: partial Fourier on its image, no automatic compression.
+inline void register_recon_method(const std::string& name, recon_method m) {
+  method_description d;
+  d.run = std::move(m);
+  register_recon_method(name, std::move(d));
+}
+
+// The description of a registered method (InvalidArgument for an unknown name).
+inline method_description recon_method_description(const std::string& name) {
+  std::lock_guard<std::mutex> lock(detail::registry_mutex());
+  detail::register_builtin_methods();
+  const auto& r = detail::method_registry();
+  const auto it = r.find(name);
+  LARMOR_CHECK_ARG(it != r.end(), "recon: unknown method '", name, "'");
+  return it->second;
 }
 
 // The names accepted by recon (besides "auto").
