@@ -19,9 +19,11 @@ extra=${LARMOR_INSTALL_CMAKE_ARGS:-}
 start=$(date +%s)
 git clone -q "$repo" "$work/src"
 
+# Both build trees sit inside the clone, as build/ does in the main tree: ccache (base_dir = the source tree)
+# then sees the same relative paths as the main build's and serves its objects.
 echo "== pip install . (virtual environment with the system's site packages)"
 $PY -m venv --system-site-packages "$work/venv"
-(cd "$work/src" && CMAKE_ARGS="$extra" LARMOR_PIP_BUILD_DIR="$work/pip-build" \
+(cd "$work/src" && CMAKE_ARGS="$extra" LARMOR_PIP_BUILD_DIR="$work/src/build-pip" \
   "$work/venv/bin/python" -m pip install --no-build-isolation --no-deps -q .)
 (cd "$work" && env -u PYTHONPATH "$work/venv/bin/python" - <<'PYEOF'
 import numpy as np, larmor
@@ -36,10 +38,10 @@ head -c 4 "$work/demo.png" | grep -q PNG
 echo "pip: done in $(( $(date +%s) - start )) s"
 
 echo "== .deb (CPack), unpacked into a throw-away root"
-cmake -S "$work/src" -B "$work/deb-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLARMOR_BUILD_TESTS=OFF \
+cmake -S "$work/src" -B "$work/src/build-deb" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLARMOR_BUILD_TESTS=OFF \
   -DLARMOR_BUILD_BENCH=OFF -DPython_EXECUTABLE=$PY $extra > /dev/null
-cmake --build "$work/deb-build" --target package > "$work/package.log" || { tail -30 "$work/package.log"; exit 1; }
-deb=$(ls "$work"/deb-build/larmor_*.deb)
+cmake --build "$work/src/build-deb" --target package > "$work/package.log" || { tail -30 "$work/package.log"; exit 1; }
+deb=$(ls "$work"/src/build-deb/larmor_*.deb)
 dpkg-deb --field "$deb" Package Version Depends
 dpkg-deb --field "$deb" Depends | grep -q "libfftw3-single3" || { echo "Depends lacks FFTW"; exit 1; }
 dpkg-deb -x "$deb" "$work/root"
