@@ -20,25 +20,33 @@ using namespace larmor;
 
 constexpr index_t coils = 32, nx = 192, ny = 96, slices = 60, accel = 2, ref_lines = 24;
 
+// The EPI encoding of both volumes: 192 ramp samples (trapezoid 120 + 300 + 120 us, dwell 2.5 us) read
+// into a 96 x 96 recon matrix, 220 mm FOV, GRAPPA R = 2 with a separate reference scan; a 200-volume series
+// (per-slice maps and weights are kept).
+io::encoding_header fmri_header(index_t n_slices, float slice_mm) {
+  io::encoding_header h;
+  h.encoded_matrix = {nx, ny, 1};
+  h.recon_matrix = {nx / 2, ny, 1};
+  h.encoded_fov_mm = {440, 220, slice_mm};
+  h.recon_fov_mm = {220, 220, slice_mm};
+  h.e1 = io::limit{0, ny - 1, ny / 2};
+  h.slice = io::limit{0, static_cast<std::uint16_t>(n_slices - 1), 0};
+  h.repetition = io::limit{0, 199, 0};
+  h.accel_e1 = accel;
+  h.calibration_mode = "separate";
+  h.trajectory = "epi";
+  io::epi_trapezoid g;
+  g.ramp_up_us = 120, g.flat_top_us = 300, g.ramp_down_us = 120, g.dwell_us = 2.5f;
+  g.acq_delay_us = 0.5f * (540 - 192 * 2.5f);
+  h.epi = g;
+  return h;
+}
+
 const io::raw_dataset& volume() {
   static io::raw_dataset raw = [] {
     io::raw_dataset r;
     r.source = "bench fMRI volume";
-    auto& h = r.header;
-    h.encoded_matrix = {nx, ny, 1};
-    h.recon_matrix = {nx / 2, ny, 1};
-    h.encoded_fov_mm = {440, 220, 3};
-    h.recon_fov_mm = {220, 220, 3};
-    h.e1 = io::limit{0, ny - 1, ny / 2};
-    h.slice = io::limit{0, slices - 1, 0};
-    h.repetition = io::limit{0, 199, 0};  // a 200-volume series: per-slice maps and weights are kept
-    h.accel_e1 = accel;
-    h.calibration_mode = "separate";
-    h.trajectory = "epi";
-    io::epi_trapezoid g;
-    g.ramp_up_us = 120, g.flat_top_us = 300, g.ramp_down_us = 120, g.dwell_us = 2.5f;
-    g.acq_delay_us = 0.5f * (540 - 192 * 2.5f);
-    h.epi = g;
+    r.header = fmri_header(slices, 3);
     std::mt19937 rng(1);
     std::normal_distribution<float> n(0, 1);
     auto readout = [&](index_t s, index_t ky, bool rev, bool nav, bool ref, bool last = false) {
@@ -159,23 +167,9 @@ const io::raw_dataset& multiband_volume() {
   static io::raw_dataset raw = [] {
     io::raw_dataset r;
     r.source = "bench multiband fMRI volume";
-    auto& h = r.header;
-    h.encoded_matrix = {nx, ny, 1};
-    h.recon_matrix = {nx / 2, ny, 1};
-    h.encoded_fov_mm = {440, 220, 2.5f};
-    h.recon_fov_mm = {220, 220, 2.5f};
-    h.e1 = io::limit{0, ny - 1, ny / 2};
-    h.slice = io::limit{0, mb_slices - 1, 0};
-    h.repetition = io::limit{0, 199, 0};
-    h.accel_e1 = accel;
-    h.calibration_mode = "separate";
-    h.trajectory = "epi";
-    h.multiband_factor = mb_factor;
-    h.multiband_fov_shift = mb_caipi;
-    io::epi_trapezoid g;
-    g.ramp_up_us = 120, g.flat_top_us = 300, g.ramp_down_us = 120, g.dwell_us = 2.5f;
-    g.acq_delay_us = 0.5f * (540 - 192 * 2.5f);
-    h.epi = g;
+    r.header = fmri_header(mb_slices, 2.5f);
+    r.header.multiband_factor = mb_factor;
+    r.header.multiband_fov_shift = mb_caipi;
     std::mt19937 rng(3);
     std::normal_distribution<float> n(0, 1);
     const auto random_samples = [&] {
