@@ -19,15 +19,16 @@
 // subspace). Threads: parallel over readout positions / pixel blocks.
 #pragma once
 
-#include <Eigen/Dense>
 #include <string>
 #include <vector>
 
 #include "larmor/calib/calibration_region.hpp"
+#include "larmor/coils/coil_covariance.hpp"
 #include "larmor/coils/small_hermitian.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
 #include "larmor/fft/fft.hpp"
+#include "larmor/kernels/dense_decompositions.hpp"
 
 namespace larmor {
 
@@ -68,26 +69,37 @@ struct coil_compression {
 
 namespace detail {
 
-// y[v, p] = sum_c a[v, c] x[c, p] for contiguous x (nc, npix) and y (nv, npix).
-inline void apply_coil_matrix(const cfloat* a, const cfloat* x, cfloat* y, index_t nv, index_t nc, index_t npix,
-                              index_t x_stride, index_t y_stride) {
-  for (index_t v = 0; v < nv; ++v) {
-    cfloat* dst = y + v * y_stride;
-    std::fill(dst, dst + npix, cfloat(0.f, 0.f));
-    for (index_t c = 0; c < nc; ++c) caxpy(a[v * nc + c], x + c * x_stride, dst, npix);
-  }
-}
-
-// Dominant eigenvectors of a Hermitian matrix as the rows of (count x n), conjugated (a row r^H).
-inline void top_rows(const Eigen::MatrixXcd& cov, index_t count, cfloat* out, std::vector<double>* eigenvalues) {
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(cov);
-  const index_t n = cov.rows();
+// Dominant eigenvectors of a Hermitian matrix cov (n x n, row-major) as the rows of (count x n),
+// conjugated (a row r^H); eigenvalues (if given) gets all n, largest first, clipped at 0.
+inline void top_rows(const std::complex<double>* cov, index_t n, index_t count, cfloat* out,
+                     std::vector<double>* eigenvalues) {
+  std::vector<std::complex<double>> vectors(static_cast<std::size_t>(n * n));
+  std::vector<double> values(static_cast<std::size_t>(n));
+  kernels::hermitian_eigen(n, cov, values.data(), vectors.data());
   if (eigenvalues) {
     eigenvalues->resize(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < n; ++i) (*eigenvalues)[static_cast<std::size_t>(i)] = std::max(0.0, es.eigenvalues()(n - 1 - i));
+    for (index_t i = 0; i < n; ++i)
+      (*eigenvalues)[static_cast<std::size_t>(i)] = std::max(0.0, values[static_cast<std::size_t>(n - 1 - i)]);
   }
   for (index_t v = 0; v < count; ++v)
-    for (index_t c = 0; c < n; ++c) out[v * n + c] = cfloat(std::conj(es.eigenvectors()(c, n - 1 - v)));
+    for (index_t c = 0; c < n; ++c)
+      out[v * n + c] = cfloat(std::conj(vectors[static_cast<std::size_t>(c * n + n - 1 - v)]));
+}
+
+// Eigenvalues of a Hermitian matrix cov (n x n), largest first, clipped at 0.
+inline std::vector<double> eigenvalues_descending(const std::vector<std::complex<double>>& cov, index_t n) {
+  std::vector<double> values(static_cast<std::size_t>(n));
+  kernels::hermitian_eigen(n, cov.data(), values.data(), nullptr);
+  std::reverse(values.begin(), values.end());
+  for (double& v : values) v = std::max(0.0, v);
+  return values;
+}
+
+// Trace of a row-major n x n matrix (real part).
+inline double real_trace(const std::vector<std::complex<double>>& m, index_t n) {
+  double t = 0;
+  for (index_t i = 0; i < n; ++i) t += m[static_cast<std::size_t>(i * n + i)].real();
+  return t;
 }
 
 inline index_t count_for_energy(const std::vector<double>& ev, double fraction) {
@@ -127,15 +139,12 @@ coil_compression coil_compression_matrices(strided_view<const cfloat, R> kspace,
     if (opt.full_readout) region.begin[R - 2] = 0, region.end[R - 2] = nx;
     const auto cal = extract_calibration(kspace, region);
     const index_t m = cal.size() / nc;
-    Eigen::Map<const Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> x(cal.data(), nc, m);
-    const Eigen::MatrixXcd cov = (x * x.adjoint()).cast<std::complex<double>>();
-    LARMOR_CHECK_DATA(cov.trace().real() > 0, "coil_compress: the calibration region is all zero");
-    std::vector<double> ev;
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> probe(cov, Eigen::EigenvaluesOnly);
-    for (index_t i = 0; i < nc; ++i) ev.push_back(std::max(0.0, probe.eigenvalues()(nc - 1 - i)));
-    cc.virtual_coils = opt.ncoils > 0 ? opt.ncoils : by_energy(ev);
+    std::vector<std::complex<double>> cov(static_cast<std::size_t>(nc * nc));
+    kernels::gram_rows_single(nc, m, cal.data(), cov.data());
+    LARMOR_CHECK_DATA(detail::real_trace(cov, nc) > 0, "coil_compress: the calibration region is all zero");
+    cc.virtual_coils = opt.ncoils > 0 ? opt.ncoils : by_energy(detail::eigenvalues_descending(cov, nc));
     cc.matrix = array<cfloat, 2>(extents<2>{cc.virtual_coils, nc});
-    detail::top_rows(cov, cc.virtual_coils, cc.matrix.data(), &cc.energy);
+    detail::top_rows(cov.data(), nc, cc.virtual_coils, cc.matrix.data(), &cc.energy);
     return cc;
   }
 
@@ -145,37 +154,31 @@ coil_compression coil_compression_matrices(strided_view<const cfloat, R> kspace,
   auto hybrid = extract_calibration(kspace, region);
   ifftc_inplace(hybrid.view(), {-1});
   const index_t lines = hybrid.size() / (nc * nx);
-  std::vector<Eigen::MatrixXcd> covs(static_cast<std::size_t>(nx));
-  Eigen::MatrixXcd mean_cov = Eigen::MatrixXcd::Zero(nc, nc);
+  // C(x) = X(x) X(x)^H in double, X(x) the (coils, lines) samples at readout position x.
+  const std::size_t nc2 = static_cast<std::size_t>(nc * nc);
+  std::vector<std::complex<double>> covs(static_cast<std::size_t>(nx) * nc2), mean_cov(nc2);
   parallel_for(nx, [&](index_t x) {
-    Eigen::MatrixXcd xs(nc, lines);
+    std::vector<cfloat> xs(static_cast<std::size_t>(nc * lines));
     for (index_t c = 0; c < nc; ++c)
-      for (index_t l = 0; l < lines; ++l) xs(c, l) = std::complex<double>(hybrid.data()[(c * lines + l) * nx + x]);
-    covs[static_cast<std::size_t>(x)] = xs * xs.adjoint();
+      for (index_t l = 0; l < lines; ++l)
+        xs[static_cast<std::size_t>(c * lines + l)] = hybrid.data()[(c * lines + l) * nx + x];
+    kernels::gram_rows_double(nc, lines, xs.data(), covs.data() + static_cast<std::size_t>(x) * nc2);
   });
-  for (const auto& c : covs) mean_cov += c;
-  LARMOR_CHECK_DATA(mean_cov.trace().real() > 0, "coil_compress: the calibration region is all zero");
-  {
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(mean_cov, Eigen::EigenvaluesOnly);
-    for (index_t i = 0; i < nc; ++i) cc.energy.push_back(std::max(0.0, es.eigenvalues()(nc - 1 - i)));
-  }
+  for (index_t x = 0; x < nx; ++x)
+    for (std::size_t i = 0; i < nc2; ++i) mean_cov[i] += covs[static_cast<std::size_t>(x) * nc2 + i];
+  LARMOR_CHECK_DATA(detail::real_trace(mean_cov, nc) > 0, "coil_compress: the calibration region is all zero");
+  cc.energy = detail::eigenvalues_descending(mean_cov, nc);
   cc.virtual_coils = opt.ncoils > 0 ? opt.ncoils : by_energy(cc.energy);
   const index_t nv = cc.virtual_coils;
   cc.per_readout = array<cfloat, 3>(extents<3>{nx, nv, nc});
   parallel_for(nx, [&](index_t x) {
-    detail::top_rows(covs[static_cast<std::size_t>(x)], nv, cc.per_readout.data() + x * nv * nc, nullptr);
+    detail::top_rows(covs.data() + static_cast<std::size_t>(x) * nc2, nc, nv, cc.per_readout.data() + x * nv * nc,
+                     nullptr);
   });
-  // Alignment, outward from the centre (where the signal, and so the estimate, is strongest).
+  // Alignment, outward from the centre (where the signal, and so the estimate, is strongest): A(x) <- Q A(x)
+  // with the unitary Q closest to mapping A(x) onto its neighbour A(ref) (orthogonal Procrustes).
   auto align = [&](index_t x, index_t ref) {
-    using Mat = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    Eigen::Map<Mat> a(cc.per_readout.data() + x * nv * nc, nv, nc);
-    Eigen::Map<const Mat> b(cc.per_readout.data() + ref * nv * nc, nv, nc);
-    const Eigen::MatrixXcd m = b.cast<std::complex<double>>() * a.cast<std::complex<double>>().adjoint();
-    // Jacobi SVD: nv x nv is small, and BDCSVD<complex> costs ~30 s of compile time in every translation unit.
-    Eigen::JacobiSVD<Eigen::MatrixXcd> svd(m, Eigen::ComputeFullU | Eigen::ComputeFullV);
-    const Eigen::MatrixXcd q = svd.matrixU() * svd.matrixV().adjoint();
-    const Mat aligned = (q * a.cast<std::complex<double>>()).cast<cfloat>();
-    a = aligned;
+    kernels::procrustes_align(nv, nc, cc.per_readout.data() + ref * nv * nc, cc.per_readout.data() + x * nv * nc);
   };
   for (index_t x = nx / 2 + 1; x < nx; ++x) align(x, x - 1);
   for (index_t x = nx / 2 - 1; x >= 0; --x) align(x, x + 1);
@@ -204,15 +207,16 @@ array<cfloat, R> coil_compression::apply(strided_view<const cfloat, R> kspace) c
                    " readout samples, the GCC matrices were estimated for ", per_readout.shape(0));
   auto hybrid = ifftc(kspace, {-1});
   const index_t lines = npix / nx;
-  using Mat = Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   parallel_for(nx, [&](index_t x) {
     // Gather the readout position x of every coil and line, mix with A(x), scatter back.
-    Mat col(nc, lines);
+    std::vector<cfloat> col(static_cast<std::size_t>(nc * lines)), mixed(static_cast<std::size_t>(nv * lines));
     for (index_t c = 0; c < nc; ++c)
-      for (index_t l = 0; l < lines; ++l) col(c, l) = hybrid.data()[(c * lines + l) * nx + x];
-    const Mat mixed = Eigen::Map<const Mat>(per_readout.data() + x * nv * nc, nv, nc) * col;
+      for (index_t l = 0; l < lines; ++l)
+        col[static_cast<std::size_t>(c * lines + l)] = hybrid.data()[(c * lines + l) * nx + x];
+    detail::apply_coil_matrix(per_readout.data() + x * nv * nc, col.data(), mixed.data(), nv, nc, lines, lines, lines);
     for (index_t v = 0; v < nv; ++v)
-      for (index_t l = 0; l < lines; ++l) out.data()[(v * lines + l) * nx + x] = mixed(v, l);
+      for (index_t l = 0; l < lines; ++l)
+        out.data()[(v * lines + l) * nx + x] = mixed[static_cast<std::size_t>(v * lines + l)];
   });
   fftc_inplace(out.view(), {-1});
   return out;

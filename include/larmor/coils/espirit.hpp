@@ -41,7 +41,6 @@
 // Coil counts above 32: compressed internally (6. above).
 #pragma once
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <complex>
@@ -49,6 +48,7 @@
 #include <vector>
 
 #include "larmor/calib/calibration_region.hpp"
+#include "larmor/coils/coil_covariance.hpp"
 #include "larmor/coils/small_hermitian.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
@@ -352,24 +352,30 @@ espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_op
   if (opt.compress_above > 0 &&
       (nc > opt.compress_above || nc * kern[0] * kern[1] * kern[2] > std::max(opt.compress_columns, opt.compress_above))) {
     const index_t per_coil = cal.size() / ncal;
-    Eigen::Map<const Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> cm(
-        cal.data(), ncal, per_coil);
-    const Eigen::MatrixXcd cov = (cm * cm.adjoint()).cast<std::complex<double>>();
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(cov);
-    const auto ev = es.eigenvalues();
-    const double total = std::max(ev.sum(), 1e-300);
+    std::vector<std::complex<double>> cov(static_cast<std::size_t>(ncal * ncal)), vectors(cov.size());
+    std::vector<double> ev(static_cast<std::size_t>(ncal));
+    kernels::gram_rows_single(ncal, per_coil, cal.data(), cov.data());
+    kernels::hermitian_eigen(ncal, cov.data(), ev.data(), vectors.data());
+    double total = 0;
+    for (double e : ev) total += e;
+    total = std::max(total, 1e-300);
     double acc = 0;
     nv = 0;
-    while (nv < nc && (acc < opt.compress_energy * total || nv < opt.compress_min)) acc += ev(nc - 1 - nv++);
+    while (nv < nc && (acc < opt.compress_energy * total || nv < opt.compress_min))
+      acc += ev[static_cast<std::size_t>(nc - 1 - nv++)];
     nv = std::min({nv, std::max<index_t>(opt.compress_max, 1),
                    std::max<index_t>(opt.compress_columns / (kern[0] * kern[1] * kern[2]), opt.compress_min)});
     expand.resize(static_cast<std::size_t>(nc * nv));
     for (index_t c = 0; c < nc; ++c)
-      for (index_t j = 0; j < nv; ++j) expand[static_cast<std::size_t>(c * nv + j)] = cfloat(es.eigenvectors()(c, nc - 1 - j));
+      for (index_t j = 0; j < nv; ++j)
+        expand[static_cast<std::size_t>(c * nv + j)] = cfloat(vectors[static_cast<std::size_t>(c * nc + nc - 1 - j)]);
+    // cal_v = E^H cal: virtual coil j = sum_c conj(E(c, j)) coil c.
+    std::vector<cfloat> eh(static_cast<std::size_t>(nv * nc));
+    for (index_t j = 0; j < nv; ++j)
+      for (index_t c = 0; c < nc; ++c)
+        eh[static_cast<std::size_t>(j * nc + c)] = std::conj(expand[static_cast<std::size_t>(c * nv + j)]);
     cal_v = array<cfloat, 4>(extents<4>{nv, cal.shape(1), cal.shape(2), cal.shape(3)}, uninitialized);
-    Eigen::Map<const Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> E(expand.data(), nc, nv);
-    Eigen::Map<Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(cal_v.data(), nv, per_coil) =
-        E.adjoint() * cm;
+    detail::apply_coil_matrix(eh.data(), cal.data(), cal_v.data(), nv, nc, per_coil, per_coil, per_coil);
   }
   const array<cfloat, 4>& calw = expand.empty() ? cal : cal_v;
   res.virtual_coils = nv;
@@ -395,11 +401,7 @@ espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_op
   std::vector<cfloat> pc(static_cast<std::size_t>(nv), cfloat(0.f, 0.f));
   if (opt.rotate_phase) {
     const index_t per_coil = calw.size() / nv;
-    Eigen::Map<const Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> cm(
-        calw.data(), nv, per_coil);
-    const Eigen::MatrixXcd cov = (cm * cm.adjoint()).cast<std::complex<double>>();
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(cov);
-    for (index_t c = 0; c < nv; ++c) pc[static_cast<std::size_t>(c)] = cfloat(es.eigenvectors()(c, nv - 1));
+    pc = detail::first_principal_component(calw.data(), nv, per_coil);
   }
 
   const index_t nm = opt.maps;

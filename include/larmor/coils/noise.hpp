@@ -17,7 +17,6 @@
 // prewhiten_inplace(x, W) does the same on a contiguous x without a second full-size array.
 #pragma once
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -26,6 +25,7 @@
 #include "larmor/coils/small_hermitian.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/kernels/dense_decompositions.hpp"
 
 namespace larmor {
 
@@ -46,12 +46,11 @@ inline array<cfloat, 2> noise_covariance(strided_view<const cfloat, 2> noise) {
   LARMOR_CHECK_DATA(m >= 2, "noise_covariance: need at least 2 noise samples per coil, got ", m);
   check_finite("noise_covariance", "noise", noise);
   const auto dense = to_array(noise);
-  Eigen::Map<const Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> n(dense.data(), nc, m);
-  const Eigen::MatrixXcd psi = (n.cast<std::complex<double>>() * n.cast<std::complex<double>>().adjoint()) /
-                               static_cast<double>(m - 1);
+  std::vector<std::complex<double>> psi(static_cast<std::size_t>(nc * nc));
+  kernels::gram_rows_double(nc, m, dense.data(), psi.data());
   array<cfloat, 2> out(extents<2>{nc, nc});
-  for (index_t i = 0; i < nc; ++i)
-    for (index_t j = 0; j < nc; ++j) out(i, j) = cfloat(psi(i, j));
+  const double inv = 1.0 / static_cast<double>(m - 1);
+  for (index_t i = 0; i < nc * nc; ++i) out.data()[i] = cfloat(psi[static_cast<std::size_t>(i)] * inv);
   return out;
 }
 
@@ -62,18 +61,16 @@ inline array<cfloat, 2> prewhitener_from_covariance(strided_view<const cfloat, 2
   LARMOR_CHECK_ARG(psi.shape(1) == nc, "noise_prewhitener: covariance must be square, got ", shape_string(psi.shape()));
   LARMOR_CHECK_ARG(opt.acquisition_dwell > 0 && opt.noise_dwell > 0 && opt.receiver_bandwidth > 0,
                    "noise_prewhitener: dwell times and receiver bandwidth must be positive");
-  Eigen::MatrixXcd p(nc, nc);
+  std::vector<std::complex<double>> p(static_cast<std::size_t>(nc * nc)), w(p.size());
   for (index_t i = 0; i < nc; ++i)
-    for (index_t j = 0; j < nc; ++j) p(i, j) = std::complex<double>(psi(i, j));
-  Eigen::LLT<Eigen::MatrixXcd> llt(p);
-  LARMOR_CHECK_DATA(llt.info() == Eigen::Success,
+    for (index_t j = 0; j < nc; ++j) p[static_cast<std::size_t>(i * nc + j)] = std::complex<double>(psi(i, j));
+  LARMOR_CHECK_DATA(kernels::cholesky_lower_inverse(nc, p.data(), w.data()),
                     "noise_prewhitener: the noise covariance is not positive definite (dead or duplicated channel?)");
-  Eigen::MatrixXcd w = llt.matrixL().solve(Eigen::MatrixXcd::Identity(nc, nc));
-  if (opt.scaling == noise_scaling::snr_units)
-    w *= std::sqrt(2.0 * opt.acquisition_dwell / opt.noise_dwell * opt.receiver_bandwidth);
+  const double scale = opt.scaling == noise_scaling::snr_units
+                           ? std::sqrt(2.0 * opt.acquisition_dwell / opt.noise_dwell * opt.receiver_bandwidth)
+                           : 1.0;
   array<cfloat, 2> out(extents<2>{nc, nc});
-  for (index_t i = 0; i < nc; ++i)
-    for (index_t j = 0; j < nc; ++j) out(i, j) = cfloat(w(i, j));
+  for (index_t i = 0; i < nc * nc; ++i) out.data()[i] = cfloat(w[static_cast<std::size_t>(i)] * scale);
   return out;
 }
 

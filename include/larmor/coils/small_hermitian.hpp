@@ -11,12 +11,12 @@
 // compiler vectorises them (std::complex multiplication calls a NaN-checking library routine).
 #pragma once
 
-#include <Eigen/Dense>
 #include <cmath>
 #include <complex>
 #include <vector>
 
 #include "larmor/core/view.hpp"
+#include "larmor/kernels/dense_decompositions.hpp"
 
 namespace larmor::detail {
 
@@ -114,16 +114,17 @@ inline int dominant_eigenvectors(const cfloat* m, index_t n, index_t nvec, cfloa
     return it;
   }
   for (index_t j = 0; j < nvec; ++j) matvec(m, q + j * n, z + j * n, n);
-  Eigen::MatrixXcd t(nvec, nvec);
+  std::vector<std::complex<double>> t(static_cast<std::size_t>(nvec * nvec)), vectors(t.size());
+  std::vector<double> values(static_cast<std::size_t>(nvec));
   for (index_t i = 0; i < nvec; ++i)
-    for (index_t j = 0; j < nvec; ++j) t(i, j) = dot(q + i * n, z + j * n, n);
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(t);
+    for (index_t j = 0; j < nvec; ++j) t[static_cast<std::size_t>(i * nvec + j)] = dot(q + i * n, z + j * n, n);
+  kernels::hermitian_eigen(nvec, t.data(), values.data(), vectors.data());
   std::vector<cfloat> rot(static_cast<std::size_t>(n * nvec), cfloat(0.f, 0.f));
   for (index_t j = 0; j < nvec; ++j) {
     const index_t src = nvec - 1 - j;  // descending eigenvalues
-    lambda[j] = static_cast<float>(es.eigenvalues()(src));
+    lambda[j] = static_cast<float>(values[static_cast<std::size_t>(src)]);
     for (index_t i = 0; i < nvec; ++i) {
-      const auto w = std::complex<float>(es.eigenvectors()(i, src));
+      const auto w = std::complex<float>(vectors[static_cast<std::size_t>(i * nvec + src)]);
       for (index_t c = 0; c < n; ++c) rot[static_cast<std::size_t>(j * n + c)] += w * q[i * n + c];
     }
   }

@@ -18,11 +18,11 @@
 // walsh_maps(imgs, kernel) is kept as a shorthand.
 #pragma once
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <vector>
 
 #include "larmor/calib/calibration_region.hpp"
+#include "larmor/coils/coil_covariance.hpp"
 #include "larmor/coils/small_hermitian.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
@@ -34,16 +34,6 @@ struct walsh_options {
 };
 
 namespace detail {
-
-// Dominant eigenvector of the coil covariance sum_p x_p x_p^H of contiguous (coils, npix) data.
-inline std::vector<cfloat> first_principal_component(const cfloat* x, index_t nc, index_t npix) {
-  Eigen::Map<const Eigen::Matrix<cfloat, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(x, nc, npix);
-  const Eigen::MatrixXcd cov = (m * m.adjoint()).cast<std::complex<double>>();
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(cov);
-  std::vector<cfloat> pc(static_cast<std::size_t>(nc));
-  for (index_t c = 0; c < nc; ++c) pc[static_cast<std::size_t>(c)] = cfloat(es.eigenvectors()(c, nc - 1));
-  return pc;
-}
 
 // Multiplies v (length n) by the phase that makes pc^H v real and positive.
 inline void align_phase(const std::vector<cfloat>& pc, cfloat* v, index_t n) {

@@ -24,7 +24,6 @@
 // one product (kernels/packed_product.hpp, rows over the threads): no per-readout FFT, phase table or allocation.
 #pragma once
 
-#include <Eigen/Dense>
 #include <cmath>
 #include <complex>
 #include <vector>
@@ -32,6 +31,7 @@
 #include "larmor/core/array.hpp"
 #include "larmor/core/error.hpp"
 #include "larmor/fft/fft.hpp"
+#include "larmor/kernels/dense_decompositions.hpp"
 #include "larmor/kernels/packed_product.hpp"
 
 namespace larmor::epi {
@@ -57,28 +57,34 @@ class ramp_regridder {
       LARMOR_CHECK_DATA(std::isfinite(k), "ramp_regridder: non-finite k-space position");
     using cd = std::complex<double>;
     const double pi = 3.14159265358979323846, inv_sqrt = 1.0 / std::sqrt(static_cast<double>(n_));
-    Eigen::MatrixXcd e(ns_, n_);
+    // E (Ns x N): E[s, j] = exp(-2 pi i kappa_s (j - N/2) / N) / sqrt(N).
+    std::vector<cd> e(static_cast<std::size_t>(ns_ * n_));
     for (index_t s = 0; s < ns_; ++s)
       for (index_t j = 0; j < n_; ++j)
-        e(s, j) = std::polar(inv_sqrt, -2 * pi * positions[static_cast<std::size_t>(s)] *
-                                           static_cast<double>(j - n_ / 2) / static_cast<double>(n_));
+        e[static_cast<std::size_t>(s * n_ + j)] =
+            std::polar(inv_sqrt, -2 * pi * positions[static_cast<std::size_t>(s)] * static_cast<double>(j - n_ / 2) /
+                                     static_cast<double>(n_));
     bool uniform = ns_ == n_;
     for (index_t s = 0; s < ns_ && uniform; ++s)
       uniform = std::abs(positions[static_cast<std::size_t>(s)] - static_cast<double>(s - n_ / 2)) < 1e-9;
-    Eigen::MatrixXcd r;  // (N x Ns)
+    std::vector<cd> r(e.size());  // R (N x Ns)
     if (uniform) {
-      r = e.adjoint();
+      for (index_t s = 0; s < ns_; ++s)
+        for (index_t j = 0; j < n_; ++j)
+          r[static_cast<std::size_t>(j * ns_ + s)] = std::conj(e[static_cast<std::size_t>(s * n_ + j)]);
     } else {
-      Eigen::MatrixXcd a = e.adjoint() * e;
+      std::vector<double> lambda(static_cast<std::size_t>(n_));
       const double half = 0.5 * opt.support * static_cast<double>(n_);
       for (index_t j = 0; j < n_; ++j)
-        a(j, j) += std::abs(static_cast<double>(j - n_ / 2)) < half ? opt.lambda_inside : opt.lambda_outside;
-      r = a.ldlt().solve(e.adjoint());
+        lambda[static_cast<std::size_t>(j)] =
+            std::abs(static_cast<double>(j - n_ / 2)) < half ? opt.lambda_inside : opt.lambda_outside;
+      kernels::tikhonov_inverse(ns_, n_, e.data(), lambda.data(), r.data());
     }
     m_ = array<cfloat, 2>(extents<2>{ns_, n_}, uninitialized);  // R^T: out = in * R^T
     rt_ = array<cd, 2>(extents<2>{ns_, n_}, uninitialized);
     for (index_t s = 0; s < ns_; ++s)
-      for (index_t j = 0; j < n_; ++j) rt_(s, j) = static_cast<cd>(r(j, s)), m_(s, j) = cfloat(rt_(s, j));
+      for (index_t j = 0; j < n_; ++j)
+        rt_(s, j) = r[static_cast<std::size_t>(j * ns_ + s)], m_(s, j) = cfloat(rt_(s, j));
     packed_.resize(kernels::packed_matrix_floats(ns_, n_));
     kernels::pack_matrix(m_.data(), ns_, n_, n_, packed_.data());
   }

@@ -48,6 +48,7 @@
 #include "larmor/core/parallel.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
+#include "larmor/kernels/dense_decompositions.hpp"
 #include "larmor/kernels/matrix_products.hpp"
 #include "larmor/kernels/packed_product.hpp"
 #include "larmor/sampling/lattice.hpp"
@@ -247,9 +248,8 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
     if (kernels::cholesky_solve(ns, nt, F.data(), k.weights.data())) return;
   }
   // Round-off made a (nearly) singular Gram matrix indefinite (tiny reg on noiseless data): pivoted LDL^T.
-  Eigen::LDLT<grappa_matrix, Eigen::Lower> ldlt(G);
-  LARMOR_CHECK_DATA(ldlt.info() == Eigen::Success, "grappa: the calibration system is singular (use reg > 0)");
-  grappa_map(k.weights.data(), ns, nt) = ldlt.solve(AhB);
+  LARMOR_CHECK_DATA(kernels::ldlt_solve(ns, nt, G.data(), AhB.data(), k.weights.data()),
+                    "grappa: the calibration system is singular (use reg > 0)");
 }
 
 // Readout weights of tap d at hybrid-space column x: exp(-2 pi i dx (x - Nx/2) / Nx), dx = d - kx/2.

@@ -350,9 +350,8 @@ inline sms_grappa_kernel sms_grappa_calibrate_block(strided_view<const cfloat, 4
     detail::grappa_map(k.weights.data(), nsrc, nout) = AhB;
     if (kernels::cholesky_solve(nsrc, nout, F.data(), k.weights.data())) return k;
   }
-  Eigen::LDLT<detail::grappa_matrix, Eigen::Lower> ldlt(G);
-  LARMOR_CHECK_DATA(ldlt.info() == Eigen::Success, f, ": the calibration system is singular (use reg > 0)");
-  detail::grappa_map(k.weights.data(), nsrc, nout) = ldlt.solve(AhB);
+  LARMOR_CHECK_DATA(kernels::ldlt_solve(nsrc, nout, G.data(), AhB.data(), k.weights.data()), f,
+                    ": the calibration system is singular (use reg > 0)");
   return k;
 }
 

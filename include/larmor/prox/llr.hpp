@@ -8,14 +8,13 @@
 // dynamic MRI series reconstruction. ISMRM 2011, p. 4371; Zhang T, Pauly JM, Levesque IR. MRM 73:655 (2015).
 // The blocks partition the pixels, so the prox is exact, block by block: singular-value soft thresholding
 //   prox_{alpha g}(v): C_b <- U max(Sigma - alpha lambda, 0) V^H
-// computed through the T x T Gram matrix G = C^H C = V Sigma^2 V^H (Eigen's self-adjoint eigensolver, in
-// double): C <- C V diag(max(0, 1 - t / sigma_j)) V^H.
+// computed through the T x T Gram matrix G = C^H C = V Sigma^2 V^H (kernels::singular_value_threshold: Eigen's
+// self-adjoint eigensolver, in double): C <- C V diag(max(0, 1 - t / sigma_j)) V^H.
 // Random shifts (BART's pics -R L default): every call draws s_a in [0, block) per spatial axis from
 // std::mt19937_64(seed), so the block grid moves and no block edge is fixed; `shift = false` keeps s = 0.
 // Threads: parallel over blocks; one object is not for two threads at once (random state).
 #pragma once
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -25,6 +24,7 @@
 
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/kernels/dense_decompositions.hpp"
 #include "larmor/prox/proximal_map.hpp"
 
 namespace larmor {
@@ -58,9 +58,9 @@ class llr_prox : public proximal_map<cfloat> {
                             : 0;
     const double t = static_cast<double>(alpha) * lambda_;
     for_blocks([&](const std::vector<index_t>& pix) {
-      Eigen::MatrixXcd C(static_cast<Eigen::Index>(pix.size()), static_cast<Eigen::Index>(frames_));
+      std::vector<std::complex<double>> C;
       gather(in, pix, C);
-      svt(C, t);
+      kernels::singular_value_threshold(static_cast<index_t>(pix.size()), frames_, C.data(), t);
       scatter(C, pix, out);
     });
   }
@@ -70,9 +70,9 @@ class llr_prox : public proximal_map<cfloat> {
     std::mutex m;
     double s = 0;
     for_blocks([&](const std::vector<index_t>& pix) {
-      Eigen::MatrixXcd C(static_cast<Eigen::Index>(pix.size()), static_cast<Eigen::Index>(frames_));
+      std::vector<std::complex<double>> C;
       gather(x, pix, C);
-      const double v = Eigen::JacobiSVD<Eigen::MatrixXcd>(C).singularValues().sum();
+      const double v = kernels::nuclear_norm(static_cast<index_t>(pix.size()), frames_, C.data());
       std::lock_guard<std::mutex> lock(m);
       s += v;
     });
@@ -80,27 +80,17 @@ class llr_prox : public proximal_map<cfloat> {
   }
 
  private:
-  void gather(const cfloat* v, const std::vector<index_t>& pix, Eigen::MatrixXcd& C) const {
+  // The block's Casorati matrix C (pixels x frames, row-major) in double, and back.
+  void gather(const cfloat* v, const std::vector<index_t>& pix, std::vector<std::complex<double>>& C) const {
+    C.resize(pix.size() * static_cast<std::size_t>(frames_));
     for (index_t f = 0; f < frames_; ++f)
       for (std::size_t p = 0; p < pix.size(); ++p)
-        C(static_cast<Eigen::Index>(p), f) = std::complex<double>(v[f * npix_ + pix[p]]);
+        C[p * static_cast<std::size_t>(frames_) + static_cast<std::size_t>(f)] = std::complex<double>(v[f * npix_ + pix[p]]);
   }
-  void scatter(const Eigen::MatrixXcd& C, const std::vector<index_t>& pix, cfloat* v) const {
+  void scatter(const std::vector<std::complex<double>>& C, const std::vector<index_t>& pix, cfloat* v) const {
     for (index_t f = 0; f < frames_; ++f)
-      for (std::size_t p = 0; p < pix.size(); ++p) v[f * npix_ + pix[p]] = cfloat(C(static_cast<Eigen::Index>(p), f));
-  }
-  // C <- U max(Sigma - t, 0) V^H through the Gram matrix.
-  static void svt(Eigen::MatrixXcd& C, double t) {
-    const Eigen::MatrixXcd G = C.adjoint() * C;
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXcd> es(G);
-    const Eigen::VectorXd lam = es.eigenvalues();
-    Eigen::VectorXd f(lam.size());
-    for (Eigen::Index j = 0; j < lam.size(); ++j) {
-      const double sigma = std::sqrt(std::max(lam[j], 0.0));
-      f[j] = sigma > t ? 1 - t / sigma : 0.0;
-    }
-    const Eigen::MatrixXcd& V = es.eigenvectors();
-    C = (C * V) * f.asDiagonal() * V.adjoint();
+      for (std::size_t p = 0; p < pix.size(); ++p)
+        v[f * npix_ + pix[p]] = cfloat(C[p * static_cast<std::size_t>(frames_) + static_cast<std::size_t>(f)]);
   }
   // body(pixel flat indices of one block) for every block of the shifted grid, in parallel.
   template <class F>
