@@ -17,7 +17,7 @@
 #include "larmor/core/parallel.hpp"
 #include "larmor/fft/fftw_plan.hpp"
 #include "larmor/io/ismrmrd.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   larmor::set_fft_planner_effort(larmor::fft_planner_effort::estimate);

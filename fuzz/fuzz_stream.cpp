@@ -14,7 +14,7 @@
 #include "larmor/fft/fftw_plan.hpp"
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/io/ismrmrd_stream.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include "larmor/core/parallel.hpp"
 #include "larmor/fft/fftw_plan.hpp"
 #include "larmor/io/twix.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 
 // Every input makes new transform shapes: estimated FFTW plans (measuring a >= 2^20-point plan takes
 // seconds, which is the planner's cost, not a finding) and one thread, so the time limit per input means

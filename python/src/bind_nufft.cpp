@@ -10,7 +10,7 @@
 #include "bind_common.hpp"
 #include "larmor/nufft/density_compensation.hpp"
 #include "larmor/nufft/noncartesian_cs.hpp"
-#include "larmor/nufft/noncartesian_recon.hpp"
+#include "larmor/recon/noncartesian_recon.hpp"
 #include "larmor/nufft/noncartesian_sense.hpp"
 #include "larmor/nufft/nufft.hpp"
 #include "larmor/nufft/trajectory.hpp"
@@ -442,7 +442,7 @@ void bind_nufft(py::module_& m) {
         py::arg("eps") = 1e-4, py::arg("trajectory") = "radial",
         "Non-Cartesian raw data -> magnitude image (z, y, x) and the trajectory line (units detected unless "
         "stated): data (readouts, coils, samples), traj (readouts, samples, dims) in ISMRMRD order (kx, ky[, kz]), "
-        "matrix (x, y[, z]); the chain of larmor/nufft/noncartesian_recon.hpp.");
+        "matrix (x, y[, z]); the chain of larmor/recon/noncartesian_recon.hpp.");
   m.def("cgsense_noncartesian", &cgsense_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"),
         py::arg("reg") = 0.0f, py::arg("iters") = 30, py::arg("tol") = 1e-6, py::arg("eps") = 1e-6,
         py::arg("toeplitz") = true,

@@ -17,7 +17,7 @@ recon_session::recon_session(const io::encoding_header& header, const recon_opti
     : opt_(opt), sink_(std::move(sink)), source_(std::move(source)) {
   detail::check_recon_method(opt.method);
   header_ = header;
-  if (is_noncartesian(header)) {  // radial, spiral: nufft/noncartesian_recon.hpp, images at finish()
+  if (is_noncartesian(header)) {  // radial, spiral: recon/noncartesian_recon.hpp, images at finish()
     LARMOR_CHECK_DATA(header.multiband_factor <= 1, "recon: ", source_, ": a non-Cartesian multiband scan (MB ",
                       header.multiband_factor, "): its slices cannot be separated here (docs/sms.md)");
     LARMOR_CHECK_ARG(opt.method == "auto" || opt.method == "cgsense", "recon: ", source_, ": trajectory '",

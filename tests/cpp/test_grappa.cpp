@@ -11,7 +11,7 @@
 #include "coil_phantom.hpp"
 #include "larmor/io/twix.hpp"
 #include "larmor/pi/grappa.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 #include "test_helpers.hpp"
 
 using namespace larmor;

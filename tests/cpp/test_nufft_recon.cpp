@@ -1,4 +1,4 @@
-// Non-Cartesian raw data -> images (nufft/noncartesian_recon.hpp): synthetic radial ISMRMRD files written with
+// Non-Cartesian raw data -> images (recon/noncartesian_recon.hpp): synthetic radial ISMRMRD files written with
 // libismrmrd (Shepp-Logan x simulated coils, samples from a double-precision NUFFT at 1e-9), read back with
 // libismrmrd (acquisitions + per-sample traj), reconstructed by noncartesian_assembler and compared with the
 // known phantom |object| * rss(true maps); trajectory units detected (normalised, cycles, radians give the
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "larmor/io/ismrmrd.hpp"
-#include "larmor/nufft/noncartesian_recon.hpp"
+#include "larmor/recon/noncartesian_recon.hpp"
 #include "larmor/nufft/nufft.hpp"
 #include "larmor/nufft/trajectory.hpp"
 #include "larmor/recon/recon_file.hpp"
@@ -240,7 +240,10 @@ TEST(NufftRecon, UnitsDetectedAlike) {
     write_radial(path, rc);
     std::string desc;
     out.push_back(recon_file(path, o, &desc));
-    EXPECT_NE(desc.find(std::string(detail::units_range(u)) + " (detected)"), std::string::npos) << desc;
+    const std::string range = u == trajectory_units::normalised       ? "normalised [-0.5, 0.5)"
+                              : u == trajectory_units::cycles_per_fov ? "cycles/FOV [-N/2, N/2)"
+                                                                      : "radians [-pi, pi)";
+    EXPECT_NE(desc.find(range + " (detected)"), std::string::npos) << desc;
   }
   for (std::size_t i = 1; i < out.size(); ++i)
     EXPECT_LT(relative_error(out[i][0].magnitude, out[0][0].magnitude), 1e-4);

@@ -10,7 +10,7 @@
 #include "larmor/io/cfl.hpp"
 #include "larmor/io/twix.hpp"
 #include "larmor/pf/partial_fourier.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 #include "test_helpers.hpp"
 
 namespace larmor {

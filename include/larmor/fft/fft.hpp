@@ -204,6 +204,24 @@ void centered_dft_inplace(strided_view<std::complex<Real>, R> x, unsigned mask, 
   }
 }
 
+// Instantiated once in the compiled library (kernels/fft_instances.cpp) for float and double, ranks 1 to 6,
+// not in every unit that runs an FFT; other types and ranks instantiate from the definitions above.
+#define LARMOR_FFT_RANK_INSTANCE(EXTERN, Real, R)                                                              \
+  EXTERN template void centered_dft<Real, R>(strided_view<const std::complex<Real>, R>, std::complex<Real>*,    \
+                                             unsigned, int);                                                   \
+  EXTERN template void centered_dft_inplace<Real, R>(strided_view<std::complex<Real>, R>, unsigned, int);
+#define LARMOR_FFT_INSTANCES(EXTERN, Real)                                                                     \
+  EXTERN template void execute_dft_inplace<Real>(const std::vector<index_t>&, unsigned, int, std::complex<Real>*, \
+                                                 int, std::size_t);                                            \
+  LARMOR_FFT_RANK_INSTANCE(EXTERN, Real, 1)                                                                    \
+  LARMOR_FFT_RANK_INSTANCE(EXTERN, Real, 2)                                                                    \
+  LARMOR_FFT_RANK_INSTANCE(EXTERN, Real, 3)                                                                    \
+  LARMOR_FFT_RANK_INSTANCE(EXTERN, Real, 4)                                                                    \
+  LARMOR_FFT_RANK_INSTANCE(EXTERN, Real, 5)                                                                    \
+  LARMOR_FFT_RANK_INSTANCE(EXTERN, Real, 6)
+LARMOR_FFT_INSTANCES(extern, float)
+LARMOR_FFT_INSTANCES(extern, double)
+
 }  // namespace detail
 
 // Out of place: returns fftc(x) along axes as a new contiguous array.

@@ -204,42 +204,7 @@ class fftw_plan_cache {
   // transformed volume reaches measure_min_volume_points.
   std::shared_ptr<const fftw_plan_handle<Real>> plan(const std::vector<index_t>& shape, unsigned axes_mask, int sign,
                                                      const std::complex<Real>* in, const std::complex<Real>* out,
-                                                     int threads, index_t measure_min = detail::measure_min_points) {
-    const bool aligned = traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(in))) == 0 &&
-                         traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(out))) == 0;
-    index_t total = 1, volume = 1;
-    for (std::size_t a = 0; a < shape.size(); ++a) {
-      total *= shape[a];
-      if (axes_mask & (1u << a)) volume *= shape[a];
-    }
-    const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>) * (in == out ? 1 : 2);
-    int effort = detail::planner_effort_setting().load();
-    if ((total < measure_min && volume < detail::measure_min_volume_points) ||
-        bytes > detail::measure_scratch_limit_bytes)
-      effort = static_cast<int>(fft_planner_effort::estimate);
-    key k{shape, axes_mask, sign, in == out, aligned, threads, effort};
-    // Declared before the lock: a plan dropped from the cache is destroyed (which takes the planner mutex)
-    // after the lock is released, if no caller holds it any more.
-    std::shared_ptr<const fftw_plan_handle<Real>> dropped;
-    std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
-    ++uses_;
-    auto it = plans_.find(k);
-    if (it != plans_.end()) {
-      it->second.last_use = uses_;
-      return it->second.handle;
-    }
-    if (plans_.size() >= max_cached_plans) {
-      auto oldest = plans_.begin();
-      for (auto j = plans_.begin(); j != plans_.end(); ++j)
-        if (j->second.last_use < oldest->second.last_use) oldest = j;
-      dropped = std::move(oldest->second.handle);
-      plans_.erase(oldest);
-    }
-    ++plans_made_;
-    auto handle = std::make_shared<const fftw_plan_handle<Real>>(make(k));
-    plans_.emplace(k, entry{handle, uses_});
-    return handle;
-  }
+                                                     int threads, index_t measure_min = detail::measure_min_points);
 
   // Plans created so far (the benchmark and tests use it to show reuse), and plans held now.
   std::size_t plans_made() const {
@@ -265,36 +230,7 @@ class fftw_plan_cache {
   }
 
   // Called with the planner mutex held.
-  typename traits::plan make(const key& k) {
-    const int r = static_cast<int>(k.shape.size());
-    std::vector<fftw_iodim64> dims, hdims;
-    index_t stride = 1, total = 1;
-    for (int a = r - 1; a >= 0; --a) {
-      fftw_iodim64 d{k.shape[a], stride, stride};
-      if (k.axes_mask & (1u << a))
-        dims.insert(dims.begin(), d);
-      else if (k.shape[a] > 1)
-        hdims.insert(hdims.begin(), d);
-      stride *= k.shape[a];
-      total *= k.shape[a];
-    }
-    // Plans are made on scratch memory so `measure` never touches the caller's data.
-    const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>);
-    const bool measure = k.effort == static_cast<int>(fft_planner_effort::measure);  // decided in plan()
-    const std::size_t scratch_bytes = measure ? bytes : 64;  // an estimate never touches the arrays
-    std::unique_ptr<void, void (*)(void*)> in(aligned_allocate(scratch_bytes), aligned_free);
-    std::unique_ptr<void, void (*)(void*)> out(k.in_place ? nullptr : aligned_allocate(scratch_bytes), aligned_free);
-    auto* pin = static_cast<typename traits::complex*>(in.get());
-    auto* pout = k.in_place ? pin : static_cast<typename traits::complex*>(out.get());
-    unsigned flags = measure ? FFTW_MEASURE : FFTW_ESTIMATE;
-    if (!k.aligned) flags |= FFTW_UNALIGNED;
-    traits::plan_with_nthreads(k.threads);
-    auto p = traits::make(static_cast<int>(dims.size()), dims.data(), static_cast<int>(hdims.size()), hdims.data(),
-                          pin, pout, k.sign, flags);
-    if (!p) throw Error("fft: FFTW could not plan a transform of shape " + shape_string(k.shape));
-    if (measure && wisdom_file() != nullptr) traits::export_wisdom(wisdom_file());  // best effort
-    return p;
-  }
+  typename traits::plan make(const key& k);
 
   struct entry {
     std::shared_ptr<const fftw_plan_handle<Real>> handle;
@@ -304,5 +240,84 @@ class fftw_plan_cache {
   std::size_t plans_made_ = 0;
   std::uint64_t uses_ = 0;
 };
+
+// Out of the class (so not inline): instantiated once for float and double in the compiled library
+// (kernels/fft_instances.cpp), not in every unit that runs an FFT.
+template <class Real>
+std::shared_ptr<const fftw_plan_handle<Real>> fftw_plan_cache<Real>::plan(const std::vector<index_t>& shape,
+                                                                         unsigned axes_mask, int sign,
+                                                                         const std::complex<Real>* in,
+                                                                         const std::complex<Real>* out, int threads,
+                                                                         index_t measure_min) {
+  const bool aligned = traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(in))) == 0 &&
+                       traits::alignment_of(reinterpret_cast<Real*>(const_cast<std::complex<Real>*>(out))) == 0;
+  index_t total = 1, volume = 1;
+  for (std::size_t a = 0; a < shape.size(); ++a) {
+    total *= shape[a];
+    if (axes_mask & (1u << a)) volume *= shape[a];
+  }
+  const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>) * (in == out ? 1 : 2);
+  int effort = detail::planner_effort_setting().load();
+  if ((total < measure_min && volume < detail::measure_min_volume_points) ||
+      bytes > detail::measure_scratch_limit_bytes)
+    effort = static_cast<int>(fft_planner_effort::estimate);
+  key k{shape, axes_mask, sign, in == out, aligned, threads, effort};
+  // Declared before the lock: a plan dropped from the cache is destroyed (which takes the planner mutex)
+  // after the lock is released, if no caller holds it any more.
+  std::shared_ptr<const fftw_plan_handle<Real>> dropped;
+  std::lock_guard<std::mutex> lock(detail::fftw_planner_mutex());
+  ++uses_;
+  auto it = plans_.find(k);
+  if (it != plans_.end()) {
+    it->second.last_use = uses_;
+    return it->second.handle;
+  }
+  if (plans_.size() >= max_cached_plans) {
+    auto oldest = plans_.begin();
+    for (auto j = plans_.begin(); j != plans_.end(); ++j)
+      if (j->second.last_use < oldest->second.last_use) oldest = j;
+    dropped = std::move(oldest->second.handle);
+    plans_.erase(oldest);
+  }
+  ++plans_made_;
+  auto handle = std::make_shared<const fftw_plan_handle<Real>>(make(k));
+  plans_.emplace(k, entry{handle, uses_});
+  return handle;
+}
+
+template <class Real>
+typename detail::fftw_traits<Real>::plan fftw_plan_cache<Real>::make(const key& k) {
+  const int r = static_cast<int>(k.shape.size());
+  std::vector<fftw_iodim64> dims, hdims;
+  index_t stride = 1, total = 1;
+  for (int a = r - 1; a >= 0; --a) {
+    fftw_iodim64 d{k.shape[a], stride, stride};
+    if (k.axes_mask & (1u << a))
+      dims.insert(dims.begin(), d);
+    else if (k.shape[a] > 1)
+      hdims.insert(hdims.begin(), d);
+    stride *= k.shape[a];
+    total *= k.shape[a];
+  }
+  // Plans are made on scratch memory so `measure` never touches the caller's data.
+  const std::size_t bytes = static_cast<std::size_t>(total) * sizeof(std::complex<Real>);
+  const bool measure = k.effort == static_cast<int>(fft_planner_effort::measure);  // decided in plan()
+  const std::size_t scratch_bytes = measure ? bytes : 64;  // an estimate never touches the arrays
+  std::unique_ptr<void, void (*)(void*)> in(aligned_allocate(scratch_bytes), aligned_free);
+  std::unique_ptr<void, void (*)(void*)> out(k.in_place ? nullptr : aligned_allocate(scratch_bytes), aligned_free);
+  auto* pin = static_cast<typename traits::complex*>(in.get());
+  auto* pout = k.in_place ? pin : static_cast<typename traits::complex*>(out.get());
+  unsigned flags = measure ? FFTW_MEASURE : FFTW_ESTIMATE;
+  if (!k.aligned) flags |= FFTW_UNALIGNED;
+  traits::plan_with_nthreads(k.threads);
+  auto p = traits::make(static_cast<int>(dims.size()), dims.data(), static_cast<int>(hdims.size()), hdims.data(),
+                        pin, pout, k.sign, flags);
+  if (!p) throw Error("fft: FFTW could not plan a transform of shape " + shape_string(k.shape));
+  if (measure && wisdom_file() != nullptr) traits::export_wisdom(wisdom_file());  // best effort
+  return p;
+}
+
+extern template class fftw_plan_cache<float>;
+extern template class fftw_plan_cache<double>;
 
 }  // namespace larmor

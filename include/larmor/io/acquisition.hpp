@@ -69,7 +69,7 @@ struct acquisition {
   std::array<std::uint32_t, 3> physiology_time_stamp{};
   array<cfloat, 2> data;  // (channels, samples), as recorded (before discard, before reversal)
   // Per-sample k-space position (samples, trajectory_dimensions) as ISMRMRD stores it (kx, ky[, kz];
-  // units not fixed by the standard: nufft/noncartesian_recon.hpp detects them); empty for Cartesian data.
+  // units not fixed by the standard: recon/noncartesian_recon.hpp detects them); empty for Cartesian data.
   array<float, 2> traj;
 
   bool has(acq_flag f) const { return (flags & flag_bit(f)) != 0; }

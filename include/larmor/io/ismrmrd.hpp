@@ -4,7 +4,7 @@
 // read_ismrmrd parses the XML header of the first encoding (encoded and recon space, encoding limits
 // with centres, acceleration factors, calibration mode) and reads every acquisition of
 // <file>/<group>/data into the scanner-independent raw_dataset (acquisition.hpp). Nothing is
-// interpreted here: the Cartesian chain (recon/kspace_assembly.hpp) decides what each flag means.
+// interpreted here: the Cartesian chain (assembly/kspace_assembly.hpp) decides what each flag means.
 // Errors (missing file, not HDF5, no such group, malformed header, truncated data) raise
 // larmor::DataError with one line naming the file; the HDF5 library's error printing is silenced.
 //
@@ -27,7 +27,7 @@ raw_dataset read_ismrmrd(const std::string& path, const std::string& group = "da
 
 // The same one readout at a time: `header` receives the parsed header first, then `each` every acquisition
 // in file order. Only one readout is held at a time (read_ismrmrd collects them into a vector), so a
-// caller can assemble k-space (recon/kspace_assembly.hpp: kspace_assembler) without holding the raw data
+// caller can assemble k-space (assembly/kspace_assembly.hpp: kspace_assembler) without holding the raw data
 // twice. Errors as for read_ismrmrd; larmor::Error from a callback passes through unchanged.
 void read_ismrmrd(const std::string& path, const std::string& group,
                   const std::function<void(const encoding_header&)>& header,

@@ -7,7 +7,7 @@
 //                                               larmor.read_ismrmrd_kspace(path, dataset)
 //
 // read_ismrmrd_kspace reads the readouts one at a time (io::read_ismrmrd with callbacks) into a
-// kspace_assembler (recon/kspace_assembly.hpp), so the list of raw acquisitions never exists beside the
+// kspace_assembler (assembly/kspace_assembly.hpp), so the list of raw acquisitions never exists beside the
 // k-space: the result is the parsed XML header and the assembled buffers — one (coils, z, y, x) k-space
 // per slice/contrast/phase/repetition/set with averages divided out and readout oversampling removed,
 // the noise scans (coils, samples) and separate calibration buffers. Python's dict holds exactly these:
@@ -21,7 +21,7 @@
 #include <string>
 
 #include "larmor/io/ismrmrd.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 
 namespace larmor::io {
 

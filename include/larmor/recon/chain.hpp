@@ -55,7 +55,7 @@
 #include "larmor/coils/walsh.hpp"
 #include "larmor/epi/epi_corrector.hpp"
 #include "larmor/io/image_record.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 #include "larmor/recon/partial_fourier_request.hpp"
 #include "larmor/recon/pi_methods.hpp"
 #include "larmor/recon/recon_matrix.hpp"

@@ -31,7 +31,7 @@
 
 #include "larmor/io/acquisition.hpp"
 #include "larmor/pi/sms.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 
 namespace larmor {
 

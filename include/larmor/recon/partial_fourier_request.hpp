@@ -25,7 +25,7 @@
 #include "larmor/fft/fft.hpp"
 #include "larmor/pf/partial_fourier.hpp"
 #include "larmor/sampling/lattice.hpp"
-#include "larmor/recon/kspace_assembly.hpp"
+#include "larmor/assembly/kspace_assembly.hpp"
 
 namespace larmor {
 

@@ -17,7 +17,7 @@
 //   - calibrationMode "interleaved": the calibration is the union of all repetitions, known at the end;
 //   - an accelerated scan (header acceleration > 1) whose slice has no calibration readouts yet: they may
 //     still come (a reference scan acquired after the imaging lines);
-// such buffers wait for finish(). Non-Cartesian scans (radial, spiral: nufft/noncartesian_recon.hpp) are
+// such buffers wait for finish(). Non-Cartesian scans (radial, spiral: recon/noncartesian_recon.hpp) are
 // gridded and reconstructed (CG-SENSE) at finish(). Noise readouts pre-whiten every image; the prewhitening matrix is made
 // when the first image is, and noise readouts after it are not used (counted: noise_readouts_ignored()).
 // A slice's calibration is frozen when its first image is made; later calibration readouts of that slice
@@ -53,7 +53,7 @@
 #include <utility>
 #include <vector>
 
-#include "larmor/nufft/noncartesian_recon.hpp"
+#include "larmor/recon/noncartesian_recon.hpp"
 #include "larmor/recon/chain.hpp"
 #include "larmor/recon/multiband_stage.hpp"
 
