@@ -7,8 +7,14 @@
 #include <algorithm>
 #include <any>
 
+#include "larmor/coils/combine.hpp"
+#include "larmor/coils/espirit.hpp"
+#include "larmor/coils/inati.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/coils/walsh.hpp"
 #include "larmor/recon/chain.hpp"
 #include "larmor/recon/cs_method.hpp"
+#include "larmor/recon/pi_methods.hpp"
 
 namespace larmor::detail {
 

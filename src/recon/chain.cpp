@@ -8,6 +8,10 @@
 #include <cstdio>
 #include <string>
 
+#include "larmor/coils/rss.hpp"
+#include "larmor/recon/pi_methods.hpp"
+#include "larmor/recon/recon_matrix.hpp"
+
 namespace larmor {
 
 namespace detail {

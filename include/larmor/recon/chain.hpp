@@ -47,18 +47,10 @@
 #include <vector>
 
 #include "larmor/coils/chain_compression.hpp"
-#include "larmor/coils/combine.hpp"
-#include "larmor/coils/espirit.hpp"
-#include "larmor/coils/inati.hpp"
 #include "larmor/coils/noise.hpp"
-#include "larmor/coils/rss.hpp"
-#include "larmor/coils/walsh.hpp"
-#include "larmor/epi/epi_corrector.hpp"
 #include "larmor/io/image_record.hpp"
 #include "larmor/assembly/kspace_assembly.hpp"
 #include "larmor/recon/partial_fourier_request.hpp"
-#include "larmor/recon/pi_methods.hpp"
-#include "larmor/recon/recon_matrix.hpp"
 
 namespace larmor {
 

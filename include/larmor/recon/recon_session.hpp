@@ -53,6 +53,7 @@
 #include <utility>
 #include <vector>
 
+#include "larmor/epi/epi_corrector.hpp"
 #include "larmor/recon/noncartesian_recon.hpp"
 #include "larmor/recon/chain.hpp"
 #include "larmor/recon/multiband_stage.hpp"
