@@ -49,8 +49,8 @@ py::object partial_fourier_py(const py::object& kspace, const std::string& metho
                               const py::object& acquired, double tol, index_t transition) {
   larmor::partial_fourier_options o;
   o.method = larmor::parse_partial_fourier_method(method);
-  o.iterations = iters;
-  o.tolerance = tol;
+  o.iters = iters;
+  o.tol = tol;
   o.transition = transition;
   const auto axes = read_axes(axis);
   const auto ranges = read_acquired(acquired);

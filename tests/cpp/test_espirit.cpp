@@ -55,7 +55,7 @@ TEST(Espirit, WarmStartMatchesColdStartWithManyIterations) {
   const auto p = test::make_coil_phantom(6, 64, 64, 1e-3);
   espirit_options fast, slow;
   slow.warm_start = false;
-  slow.max_iter = 300;
+  slow.iters = 300;
   slow.tol = 0;
   const auto a = espirit(p.kspace.cview(), fast), b = espirit(p.kspace.cview(), slow);
   const auto px = test::object_pixels(p.object);

@@ -104,8 +104,8 @@ TEST(PartialFourier, PhantomAlongYAtFiveSixSevenEighths) {
       // The default iterations/tolerance against 50 full iterations.
       if (eighths == 6) {
       partial_fourier_options many;
-      many.iterations = 50;
-      many.tolerance = 0;
+      many.iters = 50;
+      many.tol = 0;
       const double e_many = nrmse(ifftc(partial_fourier(k.cview(), {-2}, many).cview()), truth);
       std::printf("    POCS after 50 iterations %.4f\n", e_many);
       EXPECT_LT(e_pocs, 1.1 * e_many);  // measured 0.0098 vs 0.0096, 0.0160 vs 0.0159
@@ -172,8 +172,8 @@ TEST(PartialFourier, PocsMatchesBruteForceReference) {
   const auto truth = array<cfloat, 4>(phantom_images(1, 1, ny, nx)).reshape(extents<3>{1, ny, nx});
   const auto k = cut(fftc(truth.cview()), 1, 0, 8);  // [0, 8) of 12: centre 6, symmetric |d| <= 1
   partial_fourier_options o;
-  o.iterations = 4;
-  o.tolerance = 0;
+  o.iters = 4;
+  o.tol = 0;
   const auto ours = partial_fourier(k.cview(), {-2}, o);
   // Centred unitary 2D DFT, sign -1 forward, index N/2 is frequency 0 (even sizes).
   using cd = std::complex<double>;
@@ -422,10 +422,10 @@ TEST(PartialFourier, RejectsBadInput) {
   EXPECT_THROW(partial_fourier(k.cview(), {-2}, {}, {{16, 32}}), InvalidArgument);  // no sample below the centre 16
   // Options.
   partial_fourier_options o;
-  o.iterations = 0;
+  o.iters = 0;
   EXPECT_THROW(partial_fourier(k.cview(), {-2}, o), InvalidArgument);
   o = {};
-  o.tolerance = -1;
+  o.tol = -1;
   EXPECT_THROW(partial_fourier(k.cview(), {-2}, o), InvalidArgument);
   o = {};
   o.transition = -2;

@@ -52,6 +52,7 @@
 #include "larmor/coils/small_hermitian.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/core/renamed_option.hpp"
 #include "larmor/kernels/matrix_products.hpp"
 
 namespace larmor {
@@ -62,7 +63,7 @@ struct espirit_options {
   double threshold = 0.001;  // signal subspace: sigma_i^2 / sigma_0^2 > threshold
   double crop = 0.8;         // zero a map where its eigenvalue < crop
   index_t maps = 1;          // number of sets of maps
-  int max_iter = 30;         // orthogonal iterations per pixel (at most)
+  int iters = 30;            // orthogonal iterations per pixel (at most)
   double tol = 1e-7;         // subspace convergence: m - ||Q_old^H Q_new||_F^2
   bool rotate_phase = true;  // BART's default phase normalisation (see 5. above)
   bool warm_start = true;    // start each pixel from its neighbour's vectors (false: cold start)
@@ -79,6 +80,7 @@ struct espirit_options {
   // (top_eigenpairs below; exact cheevd when it cannot certify the threshold).
   index_t exact_eig_limit = 2048;
   progress_fn progress;  // progress(done, nx) after each readout position
+  renamed_option<int> max_iter;  // 0.1's name of `iters` (deprecated; honoured when assigned)
 };
 
 template <std::size_t R>
@@ -233,7 +235,8 @@ espirit_calibration<R> espirit_calibrate(strided_view<const cfloat, R> kspace, c
   LARMOR_CHECK_ARG(opt.crop >= 0 && opt.crop <= 1, "espirit_maps: crop must be in [0, 1], got ", opt.crop);
   LARMOR_CHECK_ARG(opt.maps >= 1 && opt.maps <= nc, "espirit_maps: maps must be in [1, coils = ", nc, "], got ",
                    opt.maps);
-  LARMOR_CHECK_ARG(opt.max_iter >= 1, "espirit_maps: max_iter must be >= 1, got ", opt.max_iter);
+  LARMOR_CHECK_ARG(opt.max_iter.or_value(opt.iters) >= 1, "espirit_maps: iters must be >= 1, got ",
+                   opt.max_iter.or_value(opt.iters));
   check_finite("espirit_maps", "kspace", kspace);
 
   espirit_calibration<R> c;
@@ -402,9 +405,10 @@ espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_op
             have_start = true;
           }
           if (nm == 1)
-            detail::dominant_eigenvector_hermitian(m, nv, q.data(), lam.data(), ws.z.data(), opt.max_iter, opt.tol);
+            detail::dominant_eigenvector_hermitian(m, nv, q.data(), lam.data(), ws.z.data(), opt.max_iter.or_value(opt.iters),
+                                                      opt.tol);
           else
-            detail::dominant_eigenvectors(m, nv, nm, q.data(), lam.data(), ws, opt.max_iter, opt.tol);
+            detail::dominant_eigenvectors(m, nv, nm, q.data(), lam.data(), ws, opt.max_iter.or_value(opt.iters), opt.tol);
           const index_t p = (z * ny + y) * nx + x;
           for (index_t j = 0; j < nm; ++j) {
             const cfloat* v = q.data() + j * nv;

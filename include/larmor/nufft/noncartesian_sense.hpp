@@ -211,7 +211,7 @@ cgsense_noncartesian_result<D> cgsense_noncartesian(const cfloat* samples, strid
   for (std::size_t d = 0; d < D; ++d) shape[d] = maps.shape(d + 1);
   cgsense_noncartesian_result<D> res{array<cfloat, D>(shape), {}};
   cg_options co;
-  co.max_iter = o.iters;
+  co.iters = o.iters;
   co.tol = o.tol;
   co.reg = o.reg;
   res.report = conjugate_gradient<float>([&](const cfloat* in, cfloat* out) { op.normal(in, out); }, b.data(),

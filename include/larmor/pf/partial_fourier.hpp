@@ -57,6 +57,7 @@
 #include "larmor/core/array.hpp"
 #include "larmor/core/error.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/core/renamed_option.hpp"
 #include "larmor/core/view.hpp"
 #include "larmor/fft/fft.hpp"
 
@@ -87,12 +88,14 @@ struct partial_fourier_options {
   // POCS: at most this many passes (>= 1). On the phantom of tests/cpp/test_partial_fourier.cpp, 10 passes
   // (with the tolerance below) come within 0-30 % of the error after 50 (see docs/partial_fourier.md);
   // Gadgetron's default is 6 passes with a tolerance of 0.01.
-  int iterations = 10;
+  int iters = 10;
   // POCS: stop a coil when ||k_new - k_old|| / ||k_new|| falls below this (>= 0; 0: run all iterations).
-  double tolerance = 1e-3;
+  double tol = 1e-3;
   // POCS: width in samples of the blend between acquired and estimated data at the acquired edge
   // (0: acquired samples are kept exactly). Shrunk where it would reach the k-space centre.
   index_t transition = 0;
+  renamed_option<int> iterations;     // 0.1's name of `iters` (deprecated; honoured when assigned)
+  renamed_option<double> tolerance;   // 0.1's name of `tol` (deprecated; honoured when assigned)
 };
 
 // [begin, end) acquired along one axis.
@@ -234,7 +237,7 @@ inline void pocs_coil(const plan& p, const partial_fourier_options& opt, cfloat*
   estimate_phase(p, k, phase);
   const index_t nx = p.nx, nb = row_blocks(p);
   const extents<3> shape{p.nz, p.ny, nx};
-  for (int it = 0; it < opt.iterations; ++it) {
+  for (int it = 0, iters = opt.iterations.or_value(opt.iters); it < iters; ++it) {
     detail::centered_dft<float, 3>(strided_view<const cfloat, 3>(k, shape), work, 7u, FFTW_BACKWARD);
     for_row_blocks(p, [&](index_t, index_t, index_t, index_t row) {
       for (index_t x = row; x < row + nx; ++x) work[x] = magnitude(work[x]) * phase[x];
@@ -260,7 +263,7 @@ inline void pocs_coil(const plan& p, const partial_fourier_options& opt, cfloat*
       change += sums[2 * b];
       norm += sums[2 * b + 1];
     }
-    if (norm == 0 || std::sqrt(change / norm) < opt.tolerance) break;
+    if (norm == 0 || std::sqrt(change / norm) < opt.tolerance.or_value(opt.tol)) break;
   }
   if (opt.transition <= 0) return;
   // Blend the measured samples near the acquired edge with the last estimate (work).
@@ -420,9 +423,10 @@ array<cfloat, R> partial_fourier(strided_view<const cfloat, R> kspace, const axi
   LARMOR_CHECK_ARG(!axes.empty(), "partial_fourier: no axes given");
   LARMOR_CHECK_ARG(acquired.empty() || acquired.size() == axes.size(), "partial_fourier: ", acquired.size(),
                    " acquired ranges for ", axes.size(), " axes");
-  LARMOR_CHECK_ARG(opt.iterations >= 1, "partial_fourier: iterations must be >= 1, got ", opt.iterations);
-  LARMOR_CHECK_ARG(std::isfinite(opt.tolerance) && opt.tolerance >= 0, "partial_fourier: tolerance must be >= 0, got ",
-                   opt.tolerance);
+  LARMOR_CHECK_ARG(opt.iterations.or_value(opt.iters) >= 1, "partial_fourier: iters must be >= 1, got ",
+                   opt.iterations.or_value(opt.iters));
+  LARMOR_CHECK_ARG(std::isfinite(opt.tolerance.or_value(opt.tol)) && opt.tolerance.or_value(opt.tol) >= 0,
+                   "partial_fourier: tol must be >= 0, got ", opt.tolerance.or_value(opt.tol));
   LARMOR_CHECK_ARG(opt.transition >= 0, "partial_fourier: transition must be >= 0, got ", opt.transition);
   std::vector<int> spatial;  // 0 = z, 1 = y, 2 = x
   for (int a : axes) {

@@ -73,7 +73,7 @@ cgsense_result<R - 1> cgsense_weighted(strided_view<const cfloat, R> kspace, str
   array<cfloat, 1> bi({n}, uninitialized), xi({n}, uninitialized);
   op.to_internal(b.cview(), bi.data());
   cg_options co;
-  co.max_iter = opt.iters;
+  co.iters = opt.iters;
   co.tol = opt.tol;
   co.reg = opt.reg;
   auto rep = conjugate_gradient<float>([&](const cfloat* in, cfloat* out) { op.normal_internal(in, out); },

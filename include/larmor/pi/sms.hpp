@@ -716,7 +716,7 @@ inline sms_cgsense_result sms_cgsense_solve(strided_view<const cfloat, 3> collap
   sms_cgsense_result res;
   res.image = array<cfloat, 3>(extents<3>{maps.shape(0), maps.shape(2), maps.shape(3)});
   cg_options co;
-  co.max_iter = opt.iters;
+  co.iters = opt.iters;
   co.tol = opt.tol;
   co.reg = opt.reg;
   const auto rep = conjugate_gradient([&](const cfloat* in, cfloat* out) { A.normal(in, out); }, b.data(),

@@ -9,7 +9,7 @@
 // The operator is any callable normal(in, out) that writes out = A^H A in for contiguous vectors of n
 // complex samples (it must not alias in and out); the solver adds reg * in itself. Start x0 = 0 (the
 // same as `bart pics` without a warm start), so iteration k of this solver and of BART's conjgrad give
-// the same iterate up to float round-off. Stops after max_iter iterations or as soon as the relative
+// the same iterate up to float round-off. Stops after `iters` iterations or as soon as the relative
 // residual ||b - (A^H A + reg I) x|| / ||b|| (the recursively updated one) is <= tol.
 // Dot products and norms accumulate in double; vectors stay in the data precision.
 // Threads: the vector updates run under parallel_for; `normal` brings its own parallelism.
@@ -21,13 +21,15 @@
 
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/core/renamed_option.hpp"
 
 namespace larmor {
 
 struct cg_options {
-  int max_iter = 30;
-  double tol = 1e-6;  // on ||r_k|| / ||b||; 0 runs exactly max_iter iterations
+  int iters = 30;     // at most this many iterations
+  double tol = 1e-6;  // on ||r_k|| / ||b||; 0 runs exactly `iters` iterations
   double reg = 0;     // Tikhonov lambda added to the operator: A^H A + reg I
+  renamed_option<int> max_iter;  // 0.1's name of `iters` (deprecated; honoured when assigned)
 };
 
 struct cg_report {
@@ -72,7 +74,8 @@ template <class Real, class Normal>
 cg_report conjugate_gradient(Normal&& normal, const std::complex<Real>* b, std::complex<Real>* x, index_t n,
                              const cg_options& opt) {
   using C = std::complex<Real>;
-  LARMOR_CHECK_ARG(opt.max_iter >= 0, "conjugate_gradient: max_iter must be >= 0, got ", opt.max_iter);
+  const int iters = opt.max_iter.or_value(opt.iters);
+  LARMOR_CHECK_ARG(iters >= 0, "conjugate_gradient: iters must be >= 0, got ", iters);
   LARMOR_CHECK_ARG(opt.tol >= 0, "conjugate_gradient: tol must be >= 0, got ", opt.tol);
   LARMOR_CHECK_ARG(opt.reg >= 0, "conjugate_gradient: reg must be >= 0, got ", opt.reg);
   cg_report rep;
@@ -88,7 +91,7 @@ cg_report conjugate_gradient(Normal&& normal, const std::complex<Real>* b, std::
     return rep;
   }
   const Real reg = static_cast<Real>(opt.reg);
-  for (int k = 0; k < opt.max_iter; ++k) {
+  for (int k = 0; k < iters; ++k) {
     if (std::sqrt(rr / bb) <= opt.tol) break;
     normal(static_cast<const C*>(p.data()), q.data());
     if (reg != 0)
