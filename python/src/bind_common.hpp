@@ -13,7 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "larmor/larmor.hpp"
+#include "larmor/core/array.hpp"
+#include "larmor/core/error.hpp"
 
 namespace larmor_py {
 

@@ -6,7 +6,9 @@
 
 #include <random>
 
-#include "larmor/larmor.hpp"
+#include "larmor/core/array.hpp"
+#include "larmor/fft/fft.hpp"
+#include "larmor/sim/phantom.hpp"
 
 namespace larmor::test {
 

@@ -1,5 +1,6 @@
 // Tests of strided_view / array: shapes, strides, conversions and the errors they raise.
 #include "test_helpers.hpp"
+#include "larmor/core/parallel.hpp"
 
 namespace larmor {
 

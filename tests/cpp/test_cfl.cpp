@@ -2,6 +2,9 @@
 #include <fstream>
 
 #include "test_helpers.hpp"
+#include "larmor/io/cfl.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/fft/fft.hpp"
 
 namespace larmor {
 namespace {

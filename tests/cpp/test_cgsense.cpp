@@ -11,6 +11,8 @@
 #include "larmor/pi/sense.hpp"
 #include "sense_phantom.hpp"
 #include "test_helpers.hpp"
+#include "larmor/io/cfl.hpp"
+#include "larmor/coils/combine.hpp"
 
 namespace larmor {
 namespace {

@@ -8,6 +8,8 @@
 #include "larmor/coils/espirit.hpp"
 #include "larmor/recon/pi_methods.hpp"
 #include "test_helpers.hpp"
+#include "larmor/io/cfl.hpp"
+#include "larmor/coils/rss.hpp"
 
 namespace larmor {
 namespace {

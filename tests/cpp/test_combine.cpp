@@ -6,6 +6,7 @@
 #include "larmor/coils/combine.hpp"
 #include "larmor/coils/noise.hpp"
 #include "test_helpers.hpp"
+#include "larmor/io/cfl.hpp"
 
 namespace larmor {
 namespace {

@@ -18,6 +18,7 @@
 #include "larmor/io/twix.hpp"
 #include "larmor/recon/recon_file.hpp"
 #include "test_helpers.hpp"
+#include "larmor/coils/rss.hpp"
 
 namespace larmor {
 namespace {

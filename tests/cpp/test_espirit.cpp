@@ -7,6 +7,8 @@
 #include "larmor/coils/combine.hpp"
 #include "larmor/coils/espirit.hpp"
 #include "test_helpers.hpp"
+#include "larmor/io/cfl.hpp"
+#include "larmor/coils/rss.hpp"
 
 namespace larmor {
 namespace {

@@ -7,6 +7,9 @@
 #include <thread>
 
 #include "test_helpers.hpp"
+#include "larmor/fft/fft.hpp"
+#include "larmor/core/parallel.hpp"
+#include "larmor/io/cfl.hpp"
 
 namespace larmor {
 namespace {

@@ -13,6 +13,8 @@
 #include "larmor/pi/grappa.hpp"
 #include "larmor/assembly/kspace_assembly.hpp"
 #include "test_helpers.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/coils/combine.hpp"
 
 using namespace larmor;
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "larmor/io/acquisition.hpp"
-#include "larmor/larmor.hpp"
+#include "larmor/core/array.hpp"
 
 namespace larmor::test {
 

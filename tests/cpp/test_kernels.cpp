@@ -13,6 +13,9 @@
 #include "larmor/kernels/coil_kernels.hpp"
 #include "larmor/kernels/packed_product.hpp"
 #include "test_helpers.hpp"
+#include "larmor/core/parallel.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/fft/fft.hpp"
 
 namespace {
 

@@ -2,6 +2,7 @@
 // checked sample by sample against the k-space the stream was cut from.
 #include "larmor/recon/recon.hpp"
 #include "test_helpers.hpp"
+#include "larmor/coils/rss.hpp"
 
 namespace larmor {
 namespace {

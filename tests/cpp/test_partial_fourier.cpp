@@ -12,6 +12,7 @@
 #include "larmor/pf/partial_fourier.hpp"
 #include "larmor/assembly/kspace_assembly.hpp"
 #include "test_helpers.hpp"
+#include "larmor/sim/phantom.hpp"
 
 namespace larmor {
 namespace {

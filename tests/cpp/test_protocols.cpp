@@ -9,6 +9,8 @@
 #include "larmor/io/ismrmrd.hpp"
 #include "larmor/recon/recon.hpp"
 #include "test_helpers.hpp"
+#include "larmor/coils/espirit.hpp"
+#include "larmor/coils/combine.hpp"
 
 namespace larmor {
 namespace {

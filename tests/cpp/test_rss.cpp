@@ -1,5 +1,8 @@
 // Root-sum-of-squares against a direct loop, along any axis and on strided input.
 #include "test_helpers.hpp"
+#include "larmor/coils/rss.hpp"
+#include "larmor/core/parallel.hpp"
+#include "larmor/kernels/coil_kernels.hpp"
 
 namespace larmor {
 namespace {
