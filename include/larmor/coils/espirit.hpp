@@ -236,7 +236,7 @@ espirit_calibration<R> espirit_calibrate(strided_view<const cfloat, R> kspace, c
   LARMOR_CHECK_ARG(opt.maps >= 1 && opt.maps <= nc, "espirit_maps: maps must be in [1, coils = ", nc, "], got ",
                    opt.maps);
   LARMOR_CHECK_ARG(opt.max_iter.or_value(opt.iters) >= 1, "espirit_maps: iters must be >= 1, got ",
-                   opt.max_iter.or_value(opt.iters));
+                   opt.max_iter.or_value(opt.iters));  // (0.1's max_iter wins while assigned)
   check_finite("espirit_maps", "kspace", kspace);
 
   espirit_calibration<R> c;
@@ -258,6 +258,7 @@ espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_op
   constexpr std::size_t D = R - 1;
   const extents<R> kshape = calibration.shape;
   const index_t nc = kshape[0];
+  const int iters = opt.max_iter.or_value(opt.iters);  // 0.1's max_iter wins while assigned
   LARMOR_CHECK_ARG(calibration.block.shape(0) == nc && nc >= opt.maps, "espirit: a calibration of ",
                    calibration.block.shape(0), " coils for a k-space of ", nc, " (and ", opt.maps, " maps)");
   for (std::size_t a = 0; a < D; ++a)
@@ -405,10 +406,9 @@ espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_op
             have_start = true;
           }
           if (nm == 1)
-            detail::dominant_eigenvector_hermitian(m, nv, q.data(), lam.data(), ws.z.data(), opt.max_iter.or_value(opt.iters),
-                                                      opt.tol);
+            detail::dominant_eigenvector_hermitian(m, nv, q.data(), lam.data(), ws.z.data(), iters, opt.tol);
           else
-            detail::dominant_eigenvectors(m, nv, nm, q.data(), lam.data(), ws, opt.max_iter.or_value(opt.iters), opt.tol);
+            detail::dominant_eigenvectors(m, nv, nm, q.data(), lam.data(), ws, iters, opt.tol);
           const index_t p = (z * ny + y) * nx + x;
           for (index_t j = 0; j < nm; ++j) {
             const cfloat* v = q.data() + j * nv;

@@ -49,8 +49,8 @@ inline array<cfloat, 2> noise_covariance(strided_view<const cfloat, 2> noise) {
   std::vector<std::complex<double>> psi(static_cast<std::size_t>(nc * nc));
   kernels::gram_rows_double(nc, m, dense.data(), psi.data());
   array<cfloat, 2> out(extents<2>{nc, nc});
-  const double inv = 1.0 / static_cast<double>(m - 1);
-  for (index_t i = 0; i < nc * nc; ++i) out.data()[i] = cfloat(psi[static_cast<std::size_t>(i)] * inv);
+  const double samples_minus_one = static_cast<double>(m - 1);
+  for (index_t i = 0; i < nc * nc; ++i) out.data()[i] = cfloat(psi[static_cast<std::size_t>(i)] / samples_minus_one);
   return out;
 }
 

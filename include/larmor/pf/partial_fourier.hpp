@@ -237,7 +237,7 @@ inline void pocs_coil(const plan& p, const partial_fourier_options& opt, cfloat*
   estimate_phase(p, k, phase);
   const index_t nx = p.nx, nb = row_blocks(p);
   const extents<3> shape{p.nz, p.ny, nx};
-  for (int it = 0, iters = opt.iterations.or_value(opt.iters); it < iters; ++it) {
+  for (int it = 0; it < opt.iters; ++it) {
     detail::centered_dft<float, 3>(strided_view<const cfloat, 3>(k, shape), work, 7u, FFTW_BACKWARD);
     for_row_blocks(p, [&](index_t, index_t, index_t, index_t row) {
       for (index_t x = row; x < row + nx; ++x) work[x] = magnitude(work[x]) * phase[x];
@@ -263,7 +263,7 @@ inline void pocs_coil(const plan& p, const partial_fourier_options& opt, cfloat*
       change += sums[2 * b];
       norm += sums[2 * b + 1];
     }
-    if (norm == 0 || std::sqrt(change / norm) < opt.tolerance.or_value(opt.tol)) break;
+    if (norm == 0 || std::sqrt(change / norm) < opt.tol) break;
   }
   if (opt.transition <= 0) return;
   // Blend the measured samples near the acquired edge with the last estimate (work).
@@ -418,15 +418,17 @@ template <std::size_t R>
 array<cfloat, R> partial_fourier(strided_view<const cfloat, R> kspace, const axis_list& axes,
                                  const partial_fourier_options& opt = {},
                                  const std::vector<acquired_range>& acquired = {}) {
+  // The 0.1 names win while assigned (core/renamed_option.hpp); everything below reads iters and tol.
+  partial_fourier_options o = opt;
+  o.iters = opt.iterations.or_value(opt.iters);
+  o.tol = opt.tolerance.or_value(opt.tol);
   LARMOR_CHECK_ARG(R == 3 || R == 4, "partial_fourier: kspace must be (coils, y, x) or (coils, z, y, x), got rank ",
                    R, " with shape ", shape_string(kspace.shape()));
   LARMOR_CHECK_ARG(!axes.empty(), "partial_fourier: no axes given");
   LARMOR_CHECK_ARG(acquired.empty() || acquired.size() == axes.size(), "partial_fourier: ", acquired.size(),
                    " acquired ranges for ", axes.size(), " axes");
-  LARMOR_CHECK_ARG(opt.iterations.or_value(opt.iters) >= 1, "partial_fourier: iters must be >= 1, got ",
-                   opt.iterations.or_value(opt.iters));
-  LARMOR_CHECK_ARG(std::isfinite(opt.tolerance.or_value(opt.tol)) && opt.tolerance.or_value(opt.tol) >= 0,
-                   "partial_fourier: tol must be >= 0, got ", opt.tolerance.or_value(opt.tol));
+  LARMOR_CHECK_ARG(o.iters >= 1, "partial_fourier: iters must be >= 1, got ", o.iters);
+  LARMOR_CHECK_ARG(std::isfinite(o.tol) && o.tol >= 0, "partial_fourier: tol must be >= 0, got ", o.tol);
   LARMOR_CHECK_ARG(opt.transition >= 0, "partial_fourier: transition must be >= 0, got ", opt.transition);
   std::vector<int> spatial;  // 0 = z, 1 = y, 2 = x
   for (int a : axes) {
@@ -442,9 +444,9 @@ array<cfloat, R> partial_fourier(strided_view<const cfloat, R> kspace, const axi
     const index_t coils = out.shape(0);
     const index_t nz = R == 4 ? out.shape(1) : 1, ny = out.shape(R - 2), nx = out.shape(R - 1);
     if (out.size() == 0) return out;
-    const auto p = pf_detail::make_plan(out.data(), coils, nz, ny, nx, spatial, axes, acquired, opt);
-    if (opt.method == partial_fourier_method::zero || !pf_detail::any_partial(p)) return out;
-    pf_detail::run(p, opt, out.data(), coils);
+    const auto p = pf_detail::make_plan(out.data(), coils, nz, ny, nx, spatial, axes, acquired, o);
+    if (o.method == partial_fourier_method::zero || !pf_detail::any_partial(p)) return out;
+    pf_detail::run(p, o, out.data(), coils);
   }
   return out;
 }
