@@ -54,14 +54,6 @@ void cgemm(bool conj_a, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, co
               static_cast<blasint>(ldb), &b0, c, static_cast<blasint>(ldc));
 }
 
-void gram_lower(std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,
-                std::complex<float>* c, std::ptrdiff_t ldc) noexcept {
-  if (n <= 0) return;
-  const std::lock_guard<std::mutex> lock(blas_mutex());
-  cblas_cherk(CblasRowMajor, CblasLower, CblasConjTrans, static_cast<blasint>(n), static_cast<blasint>(k), 1.f, a,
-              static_cast<blasint>(lda), 0.f, c, static_cast<blasint>(ldc));
-}
-
 void gram_rows_lower(std::ptrdiff_t m, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,
                      std::complex<float>* c, std::ptrdiff_t ldc) noexcept {
   if (m <= 0) return;

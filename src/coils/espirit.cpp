@@ -1,6 +1,7 @@
 // ESPIRiT (include/larmor/coils/espirit.hpp) instantiated once for 2D and 3D k-space; the header declares
 // these instances extern.
 #include "larmor/coils/espirit.hpp"
+#include "larmor/kernels/packed_gram.hpp"
 
 namespace larmor {
 
@@ -37,7 +38,7 @@ std::vector<cfloat> espirit_taps(const array<cfloat, 4>& cal, const extents<3>& 
     std::vector<cfloat> gram(static_cast<std::size_t>(m * m));
     std::vector<float> lam(static_cast<std::size_t>(m));
     if (n <= npatch)
-      kernels::gram_lower(n, npatch, A.data(), n, gram.data(), n);  // A^H A
+      kernels::packed_normal_equations(npatch, n, 0, A.data(), n, nullptr, 0, gram.data(), n, nullptr, 0);  // A^H A
     else
       kernels::gram_rows_lower(npatch, n, A.data(), n, gram.data(), npatch);  // A A^H
     if (m <= exact_limit || !detail::top_eigenpairs(m, gram, lam, threshold))

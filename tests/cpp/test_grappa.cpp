@@ -144,16 +144,21 @@ TEST(Grappa, MatchesIndependentReferenceAndKeepsAcquiredLines) {
   auto p = test::make_coil_phantom(8, 96, 80, 1e-3);
   for (index_t R : {2, 3, 4}) {
     const auto u = undersample(p.kspace, R, 24, 1);
-    grappa_options o;
-    o.max_rows_per_source = 1000;  // every row, like the reference
-    const auto ours = grappa(u.cview(), o);
-    const auto ref = reference_grappa(u, R, o.reg);
-    // Readout edges differ by design (hybrid space is circular in x, the reference pads zeros).
-    double num = 0, den = 0;
-    for (index_t c = 0; c < 8; ++c)
-      for (index_t y = 0; y < 96; ++y)
-        for (index_t x = 2; x < 78; ++x) num += std::norm(ours(c, y, x) - ref(c, y, x)), den += std::norm(ref(c, y, x));
-    EXPECT_LT(std::sqrt(num / den), 2e-4) << "R=" << R;
+    // Both ways of forming the normal equations over every position: hybrid space (the default) and
+    // the explicit source matrix with room for every row.
+    for (index_t rows : {0, 1000}) {
+      grappa_options o;
+      o.max_rows_per_source = rows;
+      const auto ours = grappa(u.cview(), o);
+      const auto ref = reference_grappa(u, R, o.reg);
+      // Readout edges differ by design (the fill is circular in x, the reference pads zeros).
+      double num = 0, den = 0;
+      for (index_t c = 0; c < 8; ++c)
+        for (index_t y = 0; y < 96; ++y)
+          for (index_t x = 2; x < 78; ++x) num += std::norm(ours(c, y, x) - ref(c, y, x)), den += std::norm(ref(c, y, x));
+      EXPECT_LT(std::sqrt(num / den), 2e-4) << "R=" << R << " rows " << rows;
+    }
+    const auto ours = grappa(u.cview());
     // Acquired samples bit-exact.
     for (index_t c = 0; c < 8; ++c)
       for (index_t y = 0; y < 96; ++y)
@@ -427,6 +432,68 @@ TEST(Grappa, UnmixingIsRightForEveryLatticeOffset) {
 }
 
 // Kernel, unmixing weights and k-space fill of `acc` made on 1 and on 2 threads: the same bits; and the
+// The hybrid-space normal equations (every position; the readout taps folded per readout position and
+// the wrapped rows taken away) against the textbook source matrix written here in double: every
+// stencil position of the block, A[(p, x), (v, d, c)] = acs(c, p + v, x + d - kx/2), B the targets;
+// 3D with a CAIPI shift, odd and even readout lengths and kernel widths, a block whose y and z are not
+// multiples of R.
+TEST(Grappa, HybridNormalEquationsEqualTheExplicitSourceMatrix) {
+  const index_t nc = 5, nz = 14, ny = 18;
+  for (index_t nx : {21, 24})
+    for (index_t kx : {4, 5}) {
+      auto p = make_phantom3d(nc, nz, ny, nx);
+      const sampling_lattice L{2, 2, 1, 0, 0};
+      array<cfloat, 4> acs({nc, 11, 13, nx});
+      for (index_t c = 0; c < nc; ++c)
+        for (index_t z = 0; z < 11; ++z)
+          for (index_t y = 0; y < 13; ++y)
+            for (index_t x = 0; x < nx; ++x) acs(c, z, y, x) = p.kspace(c, z + 1, y + 2, x);
+      grappa_options o;
+      o.kernel_x = kx;
+      auto k = detail::grappa_geometry(L, nc, o);
+      const index_t ns = k.n_sources(), nt = k.n_targets(), hx = kx / 2;
+      detail::grappa_matrix G = detail::grappa_matrix::Zero(ns, ns), AhB = detail::grappa_matrix::Zero(ns, nt);
+      detail::hybrid_normal_equations(k, acs.cview(), G, AhB);
+      // The reference points l whose whole stencil (sources and targets) lies inside the block.
+      std::vector<std::array<index_t, 2>> all(k.sources);
+      all.insert(all.end(), k.targets.begin(), k.targets.end());
+      std::vector<std::complex<double>> gr(static_cast<std::size_t>(ns * ns)), br(static_cast<std::size_t>(ns * nt));
+      std::vector<std::complex<double>> a(static_cast<std::size_t>(ns)), t(static_cast<std::size_t>(nt));
+      for (index_t z = -20; z < 20; ++z)
+        for (index_t y = -20; y < 20; ++y) {
+          bool inside = true;
+          for (const auto& v : all) inside = inside && z + v[0] >= 0 && z + v[0] < 11 && y + v[1] >= 0 && y + v[1] < 13;
+          if (!inside) continue;
+          for (index_t x = hx; x + (kx - 1 - hx) < nx; ++x) {
+            index_t s = 0;
+            for (const auto& v : k.sources)
+              for (index_t d = 0; d < kx; ++d)
+                for (index_t c = 0; c < nc; ++c) a[static_cast<std::size_t>(s++)] = acs(c, z + v[0], y + v[1], x + d - hx);
+            index_t q = 0;
+            for (const auto& v : k.targets)
+              for (index_t c = 0; c < nc; ++c) t[static_cast<std::size_t>(q++)] = acs(c, z + v[0], y + v[1], x);
+            for (index_t i = 0; i < ns; ++i) {
+              for (index_t j = 0; j <= i; ++j) gr[static_cast<std::size_t>(i * ns + j)] += std::conj(a[i]) * a[j];
+              for (index_t j = 0; j < nt; ++j) br[static_cast<std::size_t>(i * nt + j)] += std::conj(a[i]) * t[j];
+            }
+          }
+        }
+      double eg = 0, ng = 0, eb = 0, nb = 0;
+      for (index_t i = 0; i < ns; ++i) {
+        for (index_t j = 0; j <= i; ++j) {
+          const auto r = gr[static_cast<std::size_t>(i * ns + j)];
+          eg += std::norm(std::complex<double>(G(i, j)) - r), ng += std::norm(r);
+        }
+        for (index_t j = 0; j < nt; ++j) {
+          const auto r = br[static_cast<std::size_t>(i * nt + j)];
+          eb += std::norm(std::complex<double>(AhB(i, j)) - r), nb += std::norm(r);
+        }
+      }
+      EXPECT_LT(std::sqrt(eg / ng), 1e-6) << "A^H A, nx " << nx << " kx " << kx;
+      EXPECT_LT(std::sqrt(eb / nb), 1e-6) << "A^H B, nx " << nx << " kx " << kx;
+    }
+}
+
 // weights written over a copy of the maps (what the recon chain does for volumes) the same bits too.
 // filled: the 1-thread fill, when asked for.
 template <std::size_t R>

@@ -30,7 +30,8 @@
 //      the cost of 2.-4. falls with the square (per pixel) to the cube (subspace) of the coil count:
 //      64 coils, 6^3 kernel: n = 13824 columns, an eigenproblem BART runs for hours; 16-24 virtual
 //      coils: seconds. In 2D at <= 32 coils nothing changes (BART equality is tested there).
-// The subspace is computed in float on BLAS/LAPACK (cherk, cheevd) from the smaller of A^H A and A A^H,
+// The subspace is computed in float from the smaller of A^H A (larmor's packed SIMD product over the
+// threads, kernels/packed_gram.hpp) and A A^H (BLAS cherk), LAPACK cheevd,
 // and the image-domain operator from the kernel basis one coil block at a time (never the n x n P).
 // Defaults equal BART ecalib's (calib 24, kernel 6, threshold 0.001, crop 0.8, one map). SigPy uses
 // threshold 0.02 and crop 0.95; MRIReco one map — pass those values for their behaviour.
@@ -201,7 +202,8 @@ inline void dominant_eigenvector_hermitian(const cfloat* m, index_t n, cfloat* q
 // The k-space taps G(delta) of the ESPIRiT operator (see 3. above) of calibration data cal (coils, z, y, x),
 // as (gz, gy, gx, c, d), delta in [-(k-1), k-1]^3 per axis, without the n x n projector (n = coils x
 // kernel volume): the calibration matrix A (patches x n) in float, its signal subspace from the smaller
-// Gram matrix (A^H A or A A^H, BLAS cherk + LAPACK cheevd), then for one coil c at a time the k^3 x n rows
+// Gram matrix (A^H A on kernels::packed_normal_equations or A A^H on BLAS cherk; LAPACK cheevd), then for
+// one coil c at a time the k^3 x n rows
 // P[(c, .), .] = U_c U^H (one cgemm) summed along the diagonals into G_c.(delta).
 std::vector<cfloat> espirit_taps(const array<cfloat, 4>& cal, const extents<3>& kern, double threshold,
                                         index_t exact_limit, index_t& kept);

@@ -1,5 +1,5 @@
 // larmor/kernels/matrix_products.hpp — dense complex float matrix products for the calibration and
-// interpolation steps of GRAPPA (Gram matrices A^H A, A^H B, W x S) and the ESPIRiT calibration (A A^H,
+// interpolation steps (cgemm; the Gram matrices A^H A and A^H B are in packed_gram.hpp) and the ESPIRiT calibration (A A^H,
 // Hermitian eigendecomposition: LAPACK cheevd from the same OpenBLAS), on OpenBLAS (compiled in
 // kernels/matrix_products.cpp; its kernels are chosen at run time for the CPU, SSE to AVX-512).
 // All matrices are row-major with a leading dimension (elements between rows). Single-threaded; calls
@@ -16,10 +16,6 @@ namespace larmor::kernels {
 void cgemm(bool conj_a, std::ptrdiff_t m, std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a,
            std::ptrdiff_t lda, const std::complex<float>* b, std::ptrdiff_t ldb, float beta, std::complex<float>* c,
            std::ptrdiff_t ldc) noexcept;
-
-// The lower triangle (row-major) of C (n x n) = A^H A for A (k x n); the upper triangle is left alone.
-void gram_lower(std::ptrdiff_t n, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,
-                std::complex<float>* c, std::ptrdiff_t ldc) noexcept;
 
 // The lower triangle (row-major) of C (m x m) = A A^H for A (m x k); the upper triangle is left alone.
 void gram_rows_lower(std::ptrdiff_t m, std::ptrdiff_t k, const std::complex<float>* a, std::ptrdiff_t lda,

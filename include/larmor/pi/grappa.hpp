@@ -50,6 +50,7 @@
 #include "larmor/kernels/coil_kernels.hpp"
 #include "larmor/kernels/dense_decompositions.hpp"
 #include "larmor/kernels/matrix_products.hpp"
+#include "larmor/kernels/packed_gram.hpp"
 #include "larmor/kernels/packed_product.hpp"
 #include "larmor/sampling/lattice.hpp"
 
@@ -60,18 +61,17 @@ struct grappa_options {
   index_t kernel_x = 5;   // readout neighbours
   index_t kernel_z = 3;   // source rows along z, in lattice steps (3D with Rz > 1 only)
   float reg = 5e-4f;      // Tikhonov lambda = reg * tr(A^H A) / n_sources
-  // At most this many calibration rows (stencil positions) per unknown source weight; 0 = the default
-  // for the kernel: 48 for a 2D kernel (every position of a typical ACS block), 6 for a 3D kernel (its
-  // ACS block holds hundreds of thousands of positions and 3x the sources). When there are more
-  // positions than that, the ones with the most signal are kept (see select_calibration_rows).
+  // 0 (the default): every stencil position of the ACS block is a calibration row, the normal equations
+  // formed in hybrid space (detail::hybrid_normal_equations: the kernel_x readout taps share one Gram
+  // matrix per readout position, so even a 3D 64-coil block's ~70,000 positions cost less than 23,000
+  // rows of the explicit source matrix did). N > 0: at most N rows per unknown source weight from the
+  // explicit source matrix, the positions with the most signal kept (select_calibration_rows) -- the
+  // earlier default (48 in 2D, 6 in 3D), kept for comparison.
+  // Measured on ismrmrd_generate_cartesian_shepp_logan (16 coils, 192^2, R = 3, noise 0.02), NRMSE of
+  // the GRAPPA image against the phantom with the central 96 lines as calibration: all 17,296 positions
+  // (54 per source) 0.133, the 48 per source with most signal 0.133, 24: 0.140, 6: 0.151.
   index_t max_rows_per_source = 0;
 };
-
-// The row budget per source of grappa_options::max_rows_per_source = 0.
-// Measured on ismrmrd_generate_cartesian_shepp_logan (16 coils, 192^2, R = 3, noise 0.02), NRMSE of
-// the GRAPPA image against the phantom with the central 96 lines as calibration: all 17,296 positions
-// (54 per source) 0.133, the 48 per source with most signal 0.133, 24: 0.140, 6: 0.151.
-inline index_t default_rows_per_source(bool kernel_3d) { return kernel_3d ? 6 : 48; }
 
 // A calibrated GRAPPA kernel (see the top of this file for the index conventions).
 struct grappa_kernel {
@@ -131,46 +131,14 @@ inline stencil_box stencil_extent(const grappa_kernel& k) {
 }
 
 // The normal equations of min ||A W - B||: G += A^H A (lower triangle, and the upper half of the diagonal
-// blocks) and AhB += A^H B, on the packed product (kernels/packed_product.hpp) shared over the threads:
-// the serial BLAS left one core idle for most of a calibration (64 coils 512^2: 52 GFlop of products,
-// 40 of them the Gram matrix; 0.45 s on one core with OpenBLAS's AVX-512 kernels, 0.7 s with its AVX2
-// ones). Blocks of kb calibration rows: the block of A and of B is packed (both serve as the right-hand
-// matrix) and X = A_blk^H copied out; then one task per 32-column block of G (its rows from the block's
-// first column down) or of A^H B accumulates X times the packed block, which stays in the L2 cache while
-// the rows of X stream past. Every entry sums the rows in the same order for any thread count.
-inline void normal_equations(const grappa_matrix& A, const grappa_matrix& B, grappa_matrix& G, grappa_matrix& AhB) {
-  const index_t rows = A.rows(), ns = A.cols(), nt = B.cols(), kb = 256, band = 64;
-  const index_t pb = kernels::packed_block, ablocks = (ns + pb - 1) / pb, bblocks = (nt + pb - 1) / pb;
-  const index_t nbands = (ns + band - 1) / band;
-  std::vector<float> PA(kernels::packed_matrix_floats(kb, ns)), PB(kernels::packed_matrix_floats(kb, nt));
-  grappa_matrix X(ns, kb);
-  for (index_t r0 = 0; r0 < rows; r0 += kb) {
-    const index_t kn = std::min(kb, rows - r0), stride = kn * 4 * pb;  // floats per packed column block
-    parallel_for(ablocks + bblocks, [&](index_t b) {
-      const bool of_a = b < ablocks;
-      const index_t c0 = (of_a ? b : b - ablocks) * pb, n = of_a ? ns : nt;
-      const cfloat* src = (of_a ? A.data() : B.data()) + r0 * n + c0;
-      kernels::pack_matrix(src, kn, std::min(pb, n - c0), n, (of_a ? PA.data() : PB.data()) + (c0 / pb) * stride);
-    });
-    parallel_for(nbands, [&](index_t bi) {
-      const index_t i0 = bi * band, len = std::min(band, ns - i0);
-      X.block(i0, 0, len, kn) = A.block(r0, i0, kn, len).adjoint();
-    });
-    // One task per column block of G (rows from the block's first column down: the lower triangle) and
-    // of A^H B (all rows): the packed block stays in the L2 cache while the rows of X stream past it.
-    // A^H B's tasks and G's widest blocks first, for the dynamic schedule.
-    parallel_for_dynamic(ablocks + bblocks, [&](index_t t) {
-      if (t < bblocks) {
-        const index_t c0 = t * pb;
-        kernels::packed_product(ns, std::min(pb, nt - c0), kn, X.data(), kb, PB.data() + t * stride, AhB.data() + c0,
-                                nt, true);
-      } else {
-        const index_t c0 = (t - bblocks) * pb;
-        kernels::packed_product(ns - c0, std::min(pb, ns - c0), kn, X.data() + c0 * kb, kb,
-                                PA.data() + (t - bblocks) * stride, G.data() + c0 * ns + c0, ns, true);
-      }
-    });
-  }
+// blocks) and AhB += A^H B, on the packed product shared over the threads (kernels/packed_gram.hpp): the
+// serial BLAS left one core idle for most of a calibration (64 coils 512^2: 52 GFlop of products, 40 of
+// them the Gram matrix; 0.45 s on one core with OpenBLAS's AVX-512 kernels, 0.7 s with its AVX2 ones).
+// sign = -1 takes the rows away instead (G -= A^H A, AhB -= A^H B).
+inline void normal_equations(const grappa_matrix& A, const grappa_matrix& B, grappa_matrix& G, grappa_matrix& AhB,
+                             float sign = 1.f) {
+  kernels::packed_normal_equations(A.rows(), A.cols(), B.cols(), A.data(), A.cols(), B.data(), B.cols(), G.data(),
+                                   G.cols(), AhB.data(), AhB.cols(), sign);
 }
 
 // The calibration rows: of the n stencil positions of an ACS block, at most `cap`, in increasing index
@@ -204,6 +172,21 @@ std::vector<index_t> select_calibration_rows(strided_view<const cfloat, 4> acs, 
   return keep;
 }
 
+// The normal equations over every stencil position of the ACS block (coils, z, y, x), formed in hybrid
+// space (src/pi/grappa.cpp). A source column is a line v of coil c shifted by d - hx along the readout;
+// after the unitary centred inverse DFT along x (h = ifftc_x) a circular shift by s is the phase
+// rho_s(x) = exp(-2 pi i s (x - X/2) / X) (readout_phase), so by Parseval, with
+// M_x[(v1,c1), (v2,c2)] = sum_{z,y} conj(h_{c1}(l + v1, x)) h_{c2}(l + v2, x) over the reference points l,
+//     G[(v1,d1,c1), (v2,d2,c2)] = sum_x M_x[(v1,c1), (v2,c2)] exp(-2 pi i (d2 - d1) (x - X/2) / X),
+//     AhB[(v,d,c), (t,o)]       = sum_x N_x[(v,c), (t,o)] conj(rho_{d - hx}(x)),
+// the circular sums over every readout position; the kx - 1 positions per line whose stencil wraps
+// around the block are then taken away exactly (normal_equations with sign -1), leaving the plain
+// least-squares system over all positions. Cost: X * P * (n_lines * coils)^2 / 2 multiply-adds (P
+// reference points per readout position) instead of X * P * (kernel_x * n_lines * coils)^2 / 2 for the
+// source matrix -- a kernel_x^2 = 25-fold saving on the Gram matrix, without dropping any position.
+void hybrid_normal_equations(const grappa_kernel& k, strided_view<const cfloat, 4> acs, grappa_matrix& G,
+                             grappa_matrix& AhB);
+
 // Calibration on a fully sampled block (coils, z, y, x).
 inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, const grappa_options& o) {
   const index_t nc = k.coils, Z = acs.shape(1), Y = acs.shape(2), X = acs.shape(3);
@@ -217,27 +200,29 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
                     o.kernel_z, " rows at Rz = ", k.lattice.rz, " needs at least ", b.z1 - b.z0 + 1);
   LARMOR_CHECK_DATA(px >= 1, "grappa: the calibration data has ", X, " readout samples; the kernel needs ", kx);
   const index_t ns = k.n_sources(), nt = k.n_targets();
-  const index_t per_source = o.max_rows_per_source > 0 ? o.max_rows_per_source : default_rows_per_source(k.lattice.rz > 1);
-  const auto positions = select_calibration_rows(acs, pz * py * px, ns * per_source, [&](index_t p) {
-    const index_t zy = p / px, x = p % px + hx;
-    return std::array<index_t, 3>{zy / py - b.z0 + (b.z0 + b.z1) / 2, zy % py - b.y0 + (b.y0 + b.y1) / 2, x};
-  });
-  const index_t rows = static_cast<index_t>(positions.size());
-
-  grappa_matrix A(rows, ns), B(rows, nt);
-  parallel_for(rows, [&](index_t r) {
-    const index_t p = positions[static_cast<std::size_t>(r)], zy = p / px;
-    const index_t z = zy / py - b.z0, y = zy % py - b.y0, x = p % px + hx;  // the reference point l0 inside the block
-    index_t s = 0;
-    for (const auto& v : k.sources)
-      for (index_t d = 0; d < kx; ++d)
-        for (index_t c = 0; c < nc; ++c) A(r, s++) = acs(c, z + v[0], y + v[1], x + d - hx);
-    index_t t = 0;
-    for (const auto& tg : k.targets)
-      for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
-  });
   grappa_matrix G = grappa_matrix::Zero(ns, ns), AhB = grappa_matrix::Zero(ns, nt);
-  normal_equations(A, B, G, AhB);
+  if (o.max_rows_per_source <= 0) {
+    hybrid_normal_equations(k, acs, G, AhB);  // every position
+  } else {
+    const auto positions = select_calibration_rows(acs, pz * py * px, ns * o.max_rows_per_source, [&](index_t p) {
+      const index_t zy = p / px, x = p % px + hx;
+      return std::array<index_t, 3>{zy / py - b.z0 + (b.z0 + b.z1) / 2, zy % py - b.y0 + (b.y0 + b.y1) / 2, x};
+    });
+    const index_t rows = static_cast<index_t>(positions.size());
+    grappa_matrix A(rows, ns), B(rows, nt);
+    parallel_for(rows, [&](index_t r) {
+      const index_t p = positions[static_cast<std::size_t>(r)], zy = p / px;
+      const index_t z = zy / py - b.z0, y = zy % py - b.y0, x = p % px + hx;  // the reference point l0 inside the block
+      index_t s = 0;
+      for (const auto& v : k.sources)
+        for (index_t d = 0; d < kx; ++d)
+          for (index_t c = 0; c < nc; ++c) A(r, s++) = acs(c, z + v[0], y + v[1], x + d - hx);
+      index_t t = 0;
+      for (const auto& tg : k.targets)
+        for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
+    });
+    normal_equations(A, B, G, AhB);
+  }
   const float trace = G.diagonal().real().sum();
   LARMOR_CHECK_DATA(trace > 0 && std::isfinite(trace), "grappa: the calibration data is all zero");
   G.diagonal().array() += o.reg * trace / static_cast<float>(ns);
