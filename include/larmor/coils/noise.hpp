@@ -14,7 +14,8 @@
 //     separately, so a whitened image divided by its g-factor is in SNR units (Kellman & McVeigh,
 //     MRM 54:1439, 2005).
 // prewhiten(x, W) applies W along the coil axis (axis 0) of any (coils, ...) array. Parallel over samples.
-// prewhiten_inplace(x, W) does the same on a contiguous x without a second full-size array.
+// prewhiten_inplace(x, W) does the same on a contiguous x without a second full-size array. Both run on
+// the SIMD packed product (coil_covariance.hpp's apply_coil_matrix).
 #pragma once
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "larmor/calib/calibration_region.hpp"
+#include "larmor/coils/coil_covariance.hpp"
 #include "larmor/coils/small_hermitian.hpp"
 #include "larmor/core/array.hpp"
 #include "larmor/core/parallel.hpp"
@@ -82,18 +84,6 @@ inline array<cfloat, 2> noise_prewhitener(strided_view<const cfloat, 2> noise, c
 
 namespace detail {
 
-// dst row i [0, n) = sum_j W(i, j) src row j [0, n); rows src_stride and dst_stride elements apart.
-inline void apply_coil_matrix(const array<cfloat, 2>& w, const cfloat* src, index_t src_stride, cfloat* dst,
-                              index_t dst_stride, index_t n) {
-  const index_t nc = w.shape(0);
-  for (index_t i = 0; i < nc; ++i) {
-    cfloat* d = dst + i * dst_stride;
-    std::fill(d, d + n, cfloat(0.f, 0.f));
-    for (index_t j = 0; j < nc; ++j)  // any W (ours is lower triangular: the zeros are skipped)
-      if (w(i, j) != cfloat(0.f, 0.f)) caxpy(w(i, j), src + j * src_stride, d, n);
-  }
-}
-
 }  // namespace detail
 
 // y = W x along axis 0 of x (coils, ...); returns a new array of x's shape.
@@ -107,9 +97,8 @@ array<cfloat, R> prewhiten(strided_view<const cfloat, R> x, strided_view<const c
   const auto wd = to_array(w);
   array<cfloat, R> out(x.shape(), uninitialized);
   const index_t npix = nc > 0 ? x.size() / nc : 0;
-  constexpr index_t block = 1024;
-  parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
-    detail::apply_coil_matrix(wd, xd + p0, npix, out.data() + p0, npix, n);
+  parallel_for_blocks(npix, 4096, [&](index_t p0, index_t n) {
+    detail::apply_coil_matrix(wd.data(), xd + p0, out.data() + p0, nc, nc, n, npix, npix);
   });
   return out;
 }
@@ -125,18 +114,9 @@ void prewhiten_inplace(strided_view<cfloat, R> x, strided_view<const cfloat, 2> 
                    shape_string(x.shape()));
   const auto wd = to_array(w);
   const index_t npix = nc > 0 ? x.size() / nc : 0;
-  // Blocks go to the threads in groups of 16, so one scratch buffer (coils x 1024) serves a group instead
-  // of being allocated for every block.
-  constexpr index_t block = 1024, group = 16;
-  const index_t nblocks = (npix + block - 1) / block;
-  parallel_for((nblocks + group - 1) / group, [&](index_t g) {
-    std::vector<cfloat> src(static_cast<std::size_t>(nc * block));
-    for (index_t b = g * group; b < std::min(nblocks, (g + 1) * group); ++b) {
-      const index_t p0 = b * block, n = std::min(block, npix - p0);
-      for (index_t j = 0; j < nc; ++j)
-        std::copy(x.data() + j * npix + p0, x.data() + j * npix + p0 + n, src.data() + j * block);
-      detail::apply_coil_matrix(wd, src.data(), block, x.data() + p0, npix, n);
-    }
+  // Each chunk of samples is read (packed) before it is written: no scratch beyond the packed chunk.
+  parallel_for_blocks(npix, 4096, [&](index_t p0, index_t n) {
+    detail::apply_coil_matrix(wd.data(), x.data() + p0, x.data() + p0, nc, nc, n, npix, npix);
   });
 }
 
