@@ -2,6 +2,8 @@
 #include "test_helpers.hpp"
 #include "larmor/core/parallel.hpp"
 
+#include <cstdio>
+
 namespace larmor {
 
 TEST(Array, ZeroFilledAlignedAndIndexedRowMajor) {
@@ -85,6 +87,45 @@ TEST(Parallel, ThreadSetting) {
   set_num_threads(0);
   EXPECT_EQ(num_threads(), before);
   EXPECT_THROW(set_num_threads(-1), InvalidArgument);
+}
+
+}  // namespace larmor
+
+namespace larmor {
+
+// Large arrays come zero from the kernel (no memset): zero-filled when new, zero again after a written
+// array of the same size is freed, 64-byte aligned, and only the pages that are written are backed
+// (a sparse write into 256 MiB leaves the process's resident size far below 256 MiB).
+TEST(Array, LargeArraysAreZeroMappedAndBackedOnlyWhereWritten) {
+  const index_t n = static_cast<index_t>(mapped_allocation_bytes / sizeof(cfloat)) * 4;  // 256 MiB
+  auto resident_mib = [] {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f != nullptr) {
+      if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+      std::fclose(f);
+    }
+    return static_cast<double>(resident) * 4096.0 / (1 << 20);
+  };
+  for (int round = 0; round < 2; ++round) {
+    const double before = resident_mib();
+    array<cfloat, 1> a({n});
+    EXPECT_TRUE(allocation_is_zero(a.data()));
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % array_alignment, 0u);
+    for (index_t i = 0; i < n; i += n / 16) a[i] = cfloat(1.f, 2.f);  // 16 sparse writes
+    EXPECT_EQ(a[n / 16], cfloat(1.f, 2.f));
+    EXPECT_EQ(a[n / 16 + 1], cfloat(0.f, 0.f));
+    EXPECT_EQ(a[n - 1], cfloat(0.f, 0.f));
+#if !defined(__SANITIZE_ADDRESS__)
+    EXPECT_LT(resident_mib() - before, 128.0);  // 16 pages (huge pages at most: 32 MiB), not 256 MiB
+#endif
+    double sum = 0;
+    for (index_t i = 0; i < n; i += 4096 / static_cast<index_t>(sizeof(cfloat))) sum += std::abs(a[i]);
+    EXPECT_NEAR(sum, 16 * std::abs(cfloat(1.f, 2.f)), 1e-4);
+  }
+  array<float, 1> small({100});
+  EXPECT_FALSE(allocation_is_zero(small.data()));
+  for (index_t i = 0; i < 100; ++i) ASSERT_EQ(small[i], 0.f);
 }
 
 }  // namespace larmor
