@@ -114,9 +114,24 @@ void prewhiten_inplace(strided_view<cfloat, R> x, strided_view<const cfloat, 2> 
                    shape_string(x.shape()));
   const auto wd = to_array(w);
   const index_t npix = nc > 0 ? x.size() / nc : 0;
-  // Each chunk of samples is read (packed) before it is written: no scratch beyond the packed chunk.
-  parallel_for_blocks(npix, 4096, [&](index_t p0, index_t n) {
-    detail::apply_coil_matrix(wd.data(), x.data() + p0, x.data() + p0, nc, nc, n, npix, npix);
+  // Readout by readout (the last axis: acquired or not as a whole), each read (packed) before it is
+  // written, so no scratch beyond the packed chunk. A readout that is zero in every coil is left alone
+  // (W 0 = 0): the unacquired lines of an accelerated buffer cost no arithmetic, and a mostly empty
+  // buffer -- the full-size calibration buffer around a 24 x 24 ACS block -- keeps its untouched pages
+  // unbacked (array.hpp) instead of having every page written back.
+  const index_t line = R >= 2 ? x.shape(R - 1) : 1, run = std::min<index_t>(line, 256);
+  const index_t nlines = line > 0 ? npix / line : 0;
+  parallel_for_blocks(nlines, std::max<index_t>(1, 4096 / std::max<index_t>(line, 1)), [&](index_t l0, index_t nl) {
+    for (index_t l = l0; l < l0 + nl; ++l)
+      for (index_t q = 0; q < line; q += run) {
+        const index_t p0 = l * line + q, n = std::min(run, line - q);
+        bool zero = true;
+        for (index_t c = 0; c < nc && zero; ++c) {
+          const cfloat* v = x.data() + c * npix + p0;
+          for (index_t i = 0; i < n; ++i) zero = zero && v[i] == cfloat(0.f, 0.f);
+        }
+        if (!zero) detail::apply_coil_matrix(wd.data(), x.data() + p0, x.data() + p0, nc, nc, n, npix, npix);
+      }
   });
 }
 
