@@ -9,11 +9,14 @@
 #include "larmor/larmor.hpp"
 
 int main(int argc, char** argv) {
-  // The program (not the library) fixes glibc's mmap threshold at 1 MiB: buffers of a slice or more go
+  // The program (not the library) fixes glibc's mmap threshold at 4 MiB: buffers of a slice or more go
   // straight to mmap and back to the system when freed. With glibc's default dynamic threshold (raised to
   // the size of each large block freed) they were recycled through the heap and its per-thread arenas,
-  // and a streamed 40-slice 32-coil 256^2 ESPIRiT recon peaked at 663 MiB instead of ~100 MiB.
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // and a streamed 40-slice 32-coil 256^2 ESPIRiT recon peaked at 663 MiB instead of ~100 MiB. Not lower:
+  // libhdf5 allocates and frees a 1 MiB type-conversion buffer for every readout it reads, and at a 1 MiB
+  // threshold each of them was a fresh mapping whose pages faulted in and were unmapped again -- most of
+  // the time spent reading a 64-coil 3D scan (5044 readouts: 5 GB of page faults).
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   CLI::App app{"larmor: multi-coil MRI reconstruction"};
   app.require_subcommand(1);
   app.set_version_flag("--version", larmor::version);
