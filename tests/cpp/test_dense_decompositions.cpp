@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "larmor/kernels/dense_decompositions.hpp"
+#include "larmor/kernels/packed_gram.hpp"
+#include "larmor/core/parallel.hpp"
 
 namespace {
 
@@ -194,4 +196,58 @@ TEST(DenseDecompositions, SingularValueThresholdAndNuclearNormOfAKnownSpectrum) 
     for (std::ptrdiff_t j = 0; j < n; ++j)
       expect[static_cast<std::size_t>(i * n + j)] = u[static_cast<std::size_t>(i * m + j)] * std::max(0.0, s[static_cast<std::size_t>(j)] - t);
   EXPECT_LT(max_abs_diff(c, product(expect, adjoint(v, n, n), m, n, n)), 1e-10);
+}
+
+// The threaded packed products against the sums written out in double: C = A B and C = A^H B with sizes
+// that leave partial row, column and k blocks (and k over one 256-chunk), G += A^H A (lower triangle) and
+// A^H B with sign -1; the same bits with 1 and 2 threads.
+TEST(PackedProducts, MatchTheSumsAndDoNotDependOnTheThreadCount) {
+  const std::ptrdiff_t m = 70, n = 45, k = 300;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g;
+  auto random = [&](std::ptrdiff_t size) {
+    std::vector<cf> v(static_cast<std::size_t>(size));
+    for (auto& e : v) e = cf(g(rng), g(rng));
+    return v;
+  };
+  const auto a = random(m * k), at = random(k * m), b = random(k * n);
+  auto run = [&](bool conj_a, int threads) {
+    larmor::set_num_threads(threads);
+    std::vector<cf> c(static_cast<std::size_t>(m * n));
+    larmor::kernels::packed_matrix_product(conj_a, m, n, k, conj_a ? at.data() : a.data(), conj_a ? m : k, b.data(), n,
+                                           c.data(), n);
+    larmor::set_num_threads(0);
+    return c;
+  };
+  for (bool conj_a : {false, true}) {
+    const auto c1 = run(conj_a, 1), c2 = run(conj_a, 2);
+    double err = 0, ref = 0;
+    for (std::ptrdiff_t i = 0; i < m; ++i)
+      for (std::ptrdiff_t j = 0; j < n; ++j) {
+        cd s = 0;
+        for (std::ptrdiff_t q = 0; q < k; ++q)
+          s += (conj_a ? std::conj(cd(at[q * m + i])) : cd(a[i * k + q])) * cd(b[q * n + j]);
+        err += std::norm(cd(c1[i * n + j]) - s), ref += std::norm(s);
+        ASSERT_EQ(c1[i * n + j], c2[i * n + j]);
+      }
+    EXPECT_LT(std::sqrt(err / ref), 1e-6) << "conj_a " << conj_a;
+  }
+  // G = -A^H A (lower triangle) and AhB = -A^H B for A = at (k x m), B = b (k x n).
+  std::vector<cf> G(static_cast<std::size_t>(m * m)), AhB(static_cast<std::size_t>(m * n));
+  larmor::kernels::packed_normal_equations(k, m, n, at.data(), m, b.data(), n, G.data(), m, AhB.data(), n, -1.f);
+  double eg = 0, rg = 0, eb = 0, rb = 0;
+  for (std::ptrdiff_t i = 0; i < m; ++i) {
+    for (std::ptrdiff_t j = 0; j <= i; ++j) {
+      cd s = 0;
+      for (std::ptrdiff_t q = 0; q < k; ++q) s -= std::conj(cd(at[q * m + i])) * cd(at[q * m + j]);
+      eg += std::norm(cd(G[i * m + j]) - s), rg += std::norm(s);
+    }
+    for (std::ptrdiff_t j = 0; j < n; ++j) {
+      cd s = 0;
+      for (std::ptrdiff_t q = 0; q < k; ++q) s -= std::conj(cd(at[q * m + i])) * cd(b[q * n + j]);
+      eb += std::norm(cd(AhB[i * n + j]) - s), rb += std::norm(s);
+    }
+  }
+  EXPECT_LT(std::sqrt(eg / rg), 1e-6);
+  EXPECT_LT(std::sqrt(eb / rb), 1e-6);
 }

@@ -55,6 +55,7 @@
 #include "larmor/core/parallel.hpp"
 #include "larmor/core/renamed_option.hpp"
 #include "larmor/kernels/matrix_products.hpp"
+#include "larmor/kernels/packed_gram.hpp"
 
 namespace larmor {
 
@@ -98,8 +99,8 @@ namespace detail {
 // The eigenpairs of a large Hermitian Gram matrix (lower triangle of `gram`, m x m row-major) above
 // threshold x the largest, by randomized subspace iteration (Halko, Martinsson, Tropp, SIAM Rev. 53:217,
 // 2011, alg. 4.4 with q = 3 power steps, block l = 640 > the ~300 kernels kept at 18 coils x 6^3) and a
-// Rayleigh-Ritz step: BLAS3 products instead of cheevd's memory-bound tridiagonal reduction of the whole
-// matrix (m = 3888: ~8x less time). On success, in the layout hermitian_eig leaves: rows m - l .. m - 1
+// Rayleigh-Ritz step: matrix products (packed SIMD over the threads) instead of cheevd's memory-bound
+// tridiagonal reduction of the whole matrix (m = 3888: ~8x less time). On success, in the layout hermitian_eig leaves: rows m - l .. m - 1
 // of `gram` hold the Ritz vectors, `lam` their values ascending, the rest of `lam` zero. Returns false
 // (nothing changed that the exact path needs: `gram`'s lower triangle intact) when the block does not
 // reach below the threshold, so the caller falls back to the exact decomposition.
@@ -126,13 +127,13 @@ inline bool top_eigenpairs(index_t m, std::vector<cfloat>& gram, std::vector<flo
   };
   if (!orthonormalize()) return false;
   for (int it = 0; it < 3; ++it) {
-    kernels::cgemm(false, m, cols, m, G.data(), m, Q.data(), l, 0.f, Y.data(), l);
+    kernels::packed_matrix_product(false, m, cols, m, G.data(), m, Q.data(), l, Y.data(), l);
     if (!orthonormalize()) return false;
   }
   // Rayleigh-Ritz: B = Q^H G Q (cols x cols), B = W diag(mu) W^H, Ritz vectors Q W.
-  kernels::cgemm(false, m, cols, m, G.data(), m, Q.data(), l, 0.f, Y.data(), l);
+  kernels::packed_matrix_product(false, m, cols, m, G.data(), m, Q.data(), l, Y.data(), l);
   std::vector<cfloat> B(static_cast<std::size_t>(cols * cols));
-  kernels::cgemm(true, cols, cols, m, Q.data(), l, Y.data(), l, 0.f, B.data(), cols);
+  kernels::packed_matrix_product(true, cols, cols, m, Q.data(), l, Y.data(), l, B.data(), cols);
   std::vector<float> mu(static_cast<std::size_t>(cols));
   if (!kernels::hermitian_eig(cols, B.data(), mu.data())) return false;
   const float top = mu[static_cast<std::size_t>(cols - 1)];
@@ -142,7 +143,7 @@ inline bool top_eigenpairs(index_t m, std::vector<cfloat>& gram, std::vector<flo
   for (index_t j = 0; j < cols; ++j)
     for (index_t i = 0; i < cols; ++i) Wt[static_cast<std::size_t>(i * cols + j)] = B[static_cast<std::size_t>(j * cols + i)];
   std::vector<cfloat> X(static_cast<std::size_t>(m * cols));  // X = Q Wt (m x cols), column j = x_j
-  kernels::cgemm(false, m, cols, cols, Q.data(), l, Wt.data(), cols, 0.f, X.data(), cols);
+  kernels::packed_matrix_product(false, m, cols, cols, Q.data(), l, Wt.data(), cols, X.data(), cols);
   std::fill(lam.begin(), lam.end(), 0.f);
   for (index_t j = 0; j < cols; ++j) {
     lam[static_cast<std::size_t>(m - cols + j)] = mu[static_cast<std::size_t>(j)];

@@ -1,8 +1,9 @@
-// larmor/kernels/packed_gram.hpp — the normal equations of a tall matrix, G += s A^H A (lower triangle) and
-// optionally AhB += s A^H B, on the packed SIMD product (packed_product.hpp) shared over the threads: the
-// Gram matrices of GRAPPA's calibration and of ESPIRiT's calibration matrix. (The serial OpenBLAS cherk
-// left one core idle: ESPIRiT's 3D 6^3 kernel in 18 virtual coils is a 3888 x 3888 Gram over 6859
-// patches, 52 G multiply-adds.)
+// larmor/kernels/packed_gram.hpp — the large calibration products on the packed SIMD product
+// (packed_product.hpp) shared over the threads: the normal equations of a tall matrix, G += s A^H A (lower
+// triangle) and optionally AhB += s A^H B (GRAPPA's calibration, ESPIRiT's calibration matrix), and a
+// general C = op(A) B (ESPIRiT's subspace iteration). The serial OpenBLAS left one core idle: ESPIRiT's
+// 3D 6^3 kernel in 18 virtual coils is a 3888 x 3888 Gram over 6859 patches (52 G multiply-adds) and
+// four 3888 x 3888 x 640 products.
 //
 // Blocks of kb = 256 rows of A: the block of A and of B is packed (both serve as the right-hand matrix)
 // and X = s A_blk^H copied out; then one task per 32-column block of G (its rows from the block's first
@@ -53,6 +54,41 @@ inline void packed_normal_equations(index_t rows, index_t n, index_t m, const st
         packed_product(n - c0, std::min(pb, n - c0), kn, X.data() + c0 * kb, kb, PA.data() + (t - bblocks) * stride,
                        g + c0 * ldg + c0, ldg, true);
       }
+    });
+  }
+}
+
+// C (m x n, row-major, ldc) = op(A) B with op(A) = A (m x k, lda) or A^H (A stored k x m when conj_a),
+// B (k x n, ldb): k in chunks of 256 (each chunk of B packed once, over the threads), then one task per
+// block of 64 rows x 32 columns of C accumulates the chunk; every entry sums its k chunks in order, so the
+// result does not depend on the thread count. Same contract as kernels::cgemm with beta = 0.
+inline void packed_matrix_product(bool conj_a, index_t m, index_t n, index_t k, const std::complex<float>* a,
+                                  index_t lda, const std::complex<float>* b, index_t ldb, std::complex<float>* c,
+                                  index_t ldc) {
+  using cf = std::complex<float>;
+  if (m <= 0 || n <= 0) return;
+  for (index_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, cf(0.f, 0.f));
+  const index_t kb = 256, rb = 64, pb = packed_block;
+  const index_t cblocks = (n + pb - 1) / pb, rblocks = (m + rb - 1) / rb;
+  std::vector<float> PB(packed_matrix_floats(kb, n));
+  std::vector<cf> X(static_cast<std::size_t>(m * kb));  // op(A)[:, chunk], m x kb
+  for (index_t k0 = 0; k0 < k; k0 += kb) {
+    const index_t kn = std::min(kb, k - k0), stride = kn * 4 * pb;
+    parallel_for(cblocks + rblocks, [&](index_t t) {
+      if (t < cblocks) {
+        const index_t c0 = t * pb;
+        pack_matrix(b + k0 * ldb + c0, kn, std::min(pb, n - c0), ldb, PB.data() + t * stride);
+      } else {
+        const index_t r0 = (t - cblocks) * rb, r1 = std::min(m, r0 + rb);
+        for (index_t i = r0; i < r1; ++i)
+          for (index_t s = 0; s < kn; ++s)
+            X[static_cast<std::size_t>(i * kb + s)] = conj_a ? std::conj(a[(k0 + s) * lda + i]) : a[i * lda + k0 + s];
+      }
+    });
+    parallel_for_dynamic(rblocks * cblocks, [&](index_t t) {
+      const index_t r0 = (t / cblocks) * rb, c0 = (t % cblocks) * pb;
+      packed_product(std::min(rb, m - r0), std::min(pb, n - c0), kn, X.data() + r0 * kb, kb,
+                     PB.data() + (t % cblocks) * stride, c + r0 * ldc + c0, ldc, true);
     });
   }
 }
