@@ -435,17 +435,8 @@ espirit_result<R> espirit(espirit_calibration<R>&& calibration, const espirit_op
                 if (a > 0) rot = std::conj(proj_pc) / a;
               }
               const bool keep = lb[j] >= opt.crop;
-              if (!expand.empty()) {  // back to the physical coils: S = E S_virtual (real arithmetic: vectorised)
-                const float* vf = reinterpret_cast<const float*>(v);
-                for (index_t c = 0; c < nc; ++c) {
-                  const float* row = reinterpret_cast<const float*>(expand.data() + c * nv);
-                  float re = 0.f, im = 0.f;
-                  for (index_t i = 0; i < nv; ++i) {
-                    re += row[2 * i] * vf[2 * i] - row[2 * i + 1] * vf[2 * i + 1];
-                    im += row[2 * i] * vf[2 * i + 1] + row[2 * i + 1] * vf[2 * i];
-                  }
-                  ve[static_cast<std::size_t>(c)] = cfloat(re, im);
-                }
+              if (!expand.empty()) {  // back to the physical coils: S = E S_virtual
+                detail::matvec(expand.data(), nc, nv, v, ve.data());
                 v = ve.data();
               }
               for (index_t c = 0; c < nc; ++c)

@@ -20,19 +20,22 @@
 
 namespace larmor::detail {
 
-// y = M x for an n x n row-major matrix.
-inline void matvec(const cfloat* m, const cfloat* x, cfloat* y, index_t n) {
+// y = M x for a rows x cols row-major matrix.
+inline void matvec(const cfloat* m, index_t rows, index_t cols, const cfloat* x, cfloat* y) {
   const float* xf = reinterpret_cast<const float*>(x);
-  for (index_t i = 0; i < n; ++i) {
-    const float* row = reinterpret_cast<const float*>(m + i * n);
+  for (index_t i = 0; i < rows; ++i) {
+    const float* row = reinterpret_cast<const float*>(m + i * cols);
     float re = 0, im = 0;
-    for (index_t j = 0; j < n; ++j) {
+    for (index_t j = 0; j < cols; ++j) {
       re += row[2 * j] * xf[2 * j] - row[2 * j + 1] * xf[2 * j + 1];
       im += row[2 * j] * xf[2 * j + 1] + row[2 * j + 1] * xf[2 * j];
     }
     y[i] = cfloat(re, im);
   }
 }
+
+// y = M x for an n x n row-major matrix.
+inline void matvec(const cfloat* m, const cfloat* x, cfloat* y, index_t n) { matvec(m, n, n, x, y); }
 
 // y += w * x (complex axpy in real arithmetic).
 inline void caxpy(cfloat w, const cfloat* x, cfloat* y, index_t n) {
