@@ -112,16 +112,10 @@ void hybrid_normal_equations(const grappa_kernel& k, strided_view<const cfloat, 
   const index_t rows = static_cast<index_t>(wrap_x.size()) * P;
   if (rows == 0) return;
   grappa_matrix A(rows, ns), B(rows, nt);
+  const index_t nw = static_cast<index_t>(wrap_x.size());
   parallel_for(rows, [&](index_t r) {
-    const index_t p = r / static_cast<index_t>(wrap_x.size()), x = wrap_x[static_cast<std::size_t>(r % static_cast<index_t>(wrap_x.size()))];
-    const index_t z = p / py - b.z0, y = p % py - b.y0;
-    index_t s = 0;
-    for (const auto& v : k.sources)
-      for (index_t d = 0; d < kx; ++d)
-        for (index_t c = 0; c < nc; ++c) A(r, s++) = acs(c, z + v[0], y + v[1], ((x + d - hx) % X + X) % X);
-    index_t t = 0;
-    for (const auto& tg : k.targets)
-      for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
+    const index_t p = r / nw;
+    calibration_row(k, acs, p / py - b.z0, p % py - b.y0, wrap_x[static_cast<std::size_t>(r % nw)], &A(r, 0), &B(r, 0));
   });
   normal_equations(A, B, G, AhB, -1.f);
 }

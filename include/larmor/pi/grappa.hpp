@@ -172,6 +172,21 @@ std::vector<index_t> select_calibration_rows(strided_view<const cfloat, 4> acs, 
   return keep;
 }
 
+// One calibration row of reference point l = (z, y) inside the ACS block at readout position x: the
+// sources a[(v, d, c)] = acs(c, l + v, x + d - kx/2) and the targets b[(t, o)] = acs(o, l + t, x). The
+// readout index is circular, which only the wrapped rows that hybrid_normal_equations takes away reach.
+inline void calibration_row(const grappa_kernel& k, strided_view<const cfloat, 4> acs, index_t z, index_t y,
+                            index_t x, cfloat* a, cfloat* b) {
+  const index_t nc = k.coils, kx = k.kernel_x, hx = kx / 2, X = acs.shape(3);
+  for (const auto& v : k.sources)
+    for (index_t d = 0; d < kx; ++d) {
+      const index_t xs = ((x + d - hx) % X + X) % X;
+      for (index_t c = 0; c < nc; ++c) *a++ = acs(c, z + v[0], y + v[1], xs);
+    }
+  for (const auto& t : k.targets)
+    for (index_t c = 0; c < nc; ++c) *b++ = acs(c, z + t[0], y + t[1], x);
+}
+
 // The normal equations over every stencil position of the ACS block (coils, z, y, x), formed in hybrid
 // space (src/pi/grappa.cpp). A source column is a line v of coil c shifted by d - hx along the readout;
 // after the unitary centred inverse DFT along x (h = ifftc_x) a circular shift by s is the phase
@@ -189,7 +204,7 @@ void hybrid_normal_equations(const grappa_kernel& k, strided_view<const cfloat, 
 
 // Calibration on a fully sampled block (coils, z, y, x).
 inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, const grappa_options& o) {
-  const index_t nc = k.coils, Z = acs.shape(1), Y = acs.shape(2), X = acs.shape(3);
+  const index_t Z = acs.shape(1), Y = acs.shape(2), X = acs.shape(3);
   const index_t kx = k.kernel_x, hx = kx / 2;
   const auto b = stencil_extent(k);
   const index_t pz = Z - (b.z1 - b.z0), py = Y - (b.y1 - b.y0), px = X - (kx - 1);
@@ -212,14 +227,8 @@ inline void grappa_fit(grappa_kernel& k, strided_view<const cfloat, 4> acs, cons
     grappa_matrix A(rows, ns), B(rows, nt);
     parallel_for(rows, [&](index_t r) {
       const index_t p = positions[static_cast<std::size_t>(r)], zy = p / px;
-      const index_t z = zy / py - b.z0, y = zy % py - b.y0, x = p % px + hx;  // the reference point l0 inside the block
-      index_t s = 0;
-      for (const auto& v : k.sources)
-        for (index_t d = 0; d < kx; ++d)
-          for (index_t c = 0; c < nc; ++c) A(r, s++) = acs(c, z + v[0], y + v[1], x + d - hx);
-      index_t t = 0;
-      for (const auto& tg : k.targets)
-        for (index_t c = 0; c < nc; ++c) B(r, t++) = acs(c, z + tg[0], y + tg[1], x);
+      // the reference point l0 inside the block
+      calibration_row(k, acs, zy / py - b.z0, zy % py - b.y0, p % px + hx, &A(r, 0), &B(r, 0));
     });
     normal_equations(A, B, G, AhB);
   }
