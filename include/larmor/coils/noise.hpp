@@ -125,11 +125,9 @@ void prewhiten_inplace(strided_view<cfloat, R> x, strided_view<const cfloat, 2> 
     for (index_t l = l0; l < l0 + nl; ++l)
       for (index_t q = 0; q < line; q += run) {
         const index_t p0 = l * line + q, n = std::min(run, line - q);
+        const auto is_zero = [](cfloat v) { return v == cfloat(0.f, 0.f); };
         bool zero = true;
-        for (index_t c = 0; c < nc && zero; ++c) {
-          const cfloat* v = x.data() + c * npix + p0;
-          for (index_t i = 0; i < n; ++i) zero = zero && v[i] == cfloat(0.f, 0.f);
-        }
+        for (index_t c = 0; c < nc && zero; ++c) zero = std::all_of(x.data() + c * npix + p0, x.data() + c * npix + p0 + n, is_zero);
         if (!zero) detail::apply_coil_matrix(wd.data(), x.data() + p0, x.data() + p0, nc, nc, n, npix, npix);
       }
   });
