@@ -4,8 +4,9 @@
 // Times per iteration = (time of cs with 25 iterations - time with 5) / 20 is what compare_cs.sh reports;
 // here each benchmark iteration is one solver iteration (set-up excluded).
 //
-//   bench_cs cs3d COILS NZ NY NX ITERS     3D l1-wavelet CS (Poisson over (z, y)); run under /usr/bin/time -v
-//                                          for the peak memory (docs/compressed_sensing.md).
+//   bench_cs cs3d COILS NZ NY NX ITERS     3D l1-wavelet CS (Poisson over (z, y)): wall time and the peak
+//                                          resident memory of cs() alone (docs/compressed_sensing.md)
+//   bench_cs cgsense3d COILS NZ NY NX ITERS  the same data through CG-SENSE (docs/scale.md)
 //   bench_cs cfl K MAPS OUT ITERS LAMBDA   larmor's `bart pics -l1 -r LAMBDA -i ITERS K MAPS OUT` (l1-wavelet
 //                                          FISTA, mask = non-zero k-space samples) on BART cfl files
 //                                          ([x y 1 coils]), for bench/compare_cs.sh; writes [x y] image.
@@ -58,7 +59,7 @@ void fista_iteration(benchmark::State& st, bool lines) {
     for (index_t i = 0; i < n * n; ++i) w.data()[i] = m.data()[i];
   }
   const sense_operator<2> op(maps.cview(), w.cview());
-  const sense_linear_operator<2> A(op, maps.cview(), w.cview());
+  const sense_linear_operator<2> A(op);
   const index_t np = n * n;
   array<cfloat, 1> b({np}), x({np}), z({np}), g({np});
   for (index_t i = 0; i < np; ++i) b[i] = cfloat(std::sin(0.01f * i), 0);
@@ -88,9 +89,21 @@ void BM_wavelet_prox(benchmark::State& st) {
 BENCHMARK(BM_fista_iteration_points)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_fista_iteration_lines)->Args({32, 256})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_wavelet_prox)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+// VmHWM of /proc/self/status in bytes (0 where unavailable).
+double peak_resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "VmHWM: %lf kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb * 1024;
+}
+
 // 3D l1-wavelet CS: coils x nz x ny x nx, Poisson-disc mask over (z, y) (R = 4, 24^2 centre), ITERS FISTA
 // iterations; prints the wall time of cs() (set-up, power iteration, solver) and of building the data.
-int run_3d(index_t nc, index_t nz, index_t ny, index_t nx, int iters) {
+int run_3d(bool use_cs, index_t nc, index_t nz, index_t ny, index_t nx, int iters) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   array<cfloat, 4> maps({nc, nz, ny, nx}, uninitialized), k({nc, nz, ny, nx}, uninitialized);
@@ -114,21 +127,38 @@ int run_3d(index_t nc, index_t nz, index_t ny, index_t nx, int iters) {
     for (index_t y = 0; y < ny; ++y)
       if (!mask(z, y)) std::fill(kk + y * nx, kk + (y + 1) * nx, cfloat(0.f, 0.f));
   });
+  // The peak of cs() alone: reset the process's resident high-water mark (Linux: clear_refs 5).
+  if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
   const auto t1 = clock::now();
-  cs_options o;
-  o.iters = iters;
-  o.wavelet = 0.005f;
-  const auto r = cs(k.cview(), maps.cview(), o);
-  const auto t2 = clock::now();
-  std::printf("3D %ld coils x %ldx%ldx%ld, %d iterations: data %.1f s, cs %.1f s (step %.3g, scale %.3g)\n", long(nc),
-              long(nz), long(ny), long(nx), iters, std::chrono::duration<double>(t1 - t0).count(),
-              std::chrono::duration<double>(t2 - t1).count(), double(r.step), double(r.scale));
+  if (use_cs) {
+    cs_options o;
+    o.iters = iters;
+    o.wavelet = 0.005f;
+    const auto r = cs(k.cview(), maps.cview(), o);
+    std::printf("3D %ld coils x %ldx%ldx%ld, %d iterations: data %.1f s, cs %.1f s (step %.3g, scale %.3g)\n",
+                long(nc), long(nz), long(ny), long(nx), iters, std::chrono::duration<double>(t1 - t0).count(),
+                std::chrono::duration<double>(clock::now() - t1).count(), double(r.step), double(r.scale));
+  } else {
+    cgsense_options o;
+    o.iters = iters;
+    o.tol = 0;
+    const auto r = cgsense(k.cview(), maps.cview(), o);
+    std::printf("3D %ld coils x %ldx%ldx%ld, %d iterations: data %.1f s, cgsense %.1f s (%d iterations)\n",
+                long(nc), long(nz), long(ny), long(nx), iters, std::chrono::duration<double>(t1 - t0).count(),
+                std::chrono::duration<double>(clock::now() - t1).count(), r.iterations);
+  }
+  const double K = double(nc * nz * ny * nx) * sizeof(cfloat);
+  std::printf("peak resident during the reconstruction: %.2f GiB = %.2f K (K = coil data %.2f GiB; inputs k + maps = 2 K)\n",
+              peak_resident_bytes() / double(1 << 30), peak_resident_bytes() / K, K / double(1 << 30));
   return 0;
 }
 
 int main(int argc, char** argv) {
-  if (argc >= 7 && std::string(argv[1]) == "cs3d")
-    return run_3d(std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]), std::atoi(argv[6]));
+  if (argc >= 7 && (std::string(argv[1]) == "cs3d" || std::string(argv[1]) == "cgsense3d"))
+    return run_3d(std::string(argv[1]) == "cs3d", std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atol(argv[5]), std::atoi(argv[6]));
   if (argc >= 7 && std::string(argv[1]) == "cfl") {
     const auto k = read_cfl(argv[2]), s = read_cfl(argv[3]);
     const index_t nx = k.bart_dims.at(0), ny = k.bart_dims.at(1), nc = k.samples.size() / (nx * ny);

@@ -154,7 +154,7 @@ cs_result<R - 1> cs_weighted(strided_view<const cfloat, R> kspace, strided_view<
   const float s = opt.scale > 0 ? opt.scale : cs_data_scale(kspace);
   const auto b = sense_adjoint(kspace, maps, weights.data(), false);
   const sense_operator<D> op(maps, weights.cview());
-  const sense_linear_operator<D> A(op, maps, weights.cview());
+  const sense_linear_operator<D> A(op);
   const index_t n = op.image_size();
   array<cfloat, 1> bi({n}, uninitialized), xi({n}, uninitialized);
   op.to_internal(b.cview(), bi.data());

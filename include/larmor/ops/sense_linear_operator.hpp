@@ -9,9 +9,6 @@
 //   output: k-space (coils, [z,] y, x), M fftc(S x) (apply); adjoint and normal as sense_operator.
 // The wrapped sense_operator is referenced, not copied: it must outlive this object. Results are those
 // of sense_operator (normal() is its normal_internal, bit for bit).
-// With the maps and weights passed too (second constructor), point masks use the per-coil fused normal
-// operator of ops/sense_point_normal.hpp (the same values to rounding, ~2x less time; one more copy of the
-// maps); line masks keep sense_operator's line-mode normal.
 // Threads: as sense_operator (not for two threads at once).
 #pragma once
 
@@ -20,7 +17,6 @@
 
 #include "larmor/ops/linear_operator.hpp"
 #include "larmor/ops/sense_operator.hpp"
-#include "larmor/ops/sense_point_normal.hpp"
 
 namespace larmor {
 
@@ -28,18 +24,6 @@ template <std::size_t D>
 class sense_linear_operator : public linear_operator<cfloat> {
  public:
   explicit sense_linear_operator(const sense_operator<D>& op) : op_(op) {}
-  // maps (coils, [z,] y, x) and weights ([z,] y, x): those op was made from.
-  sense_linear_operator(const sense_operator<D>& op, strided_view<const cfloat, D + 1> maps,
-                        strided_view<const float, D> weights)
-      : op_(op) {
-    if (op.line_mode()) return;
-    array<cfloat, D + 1> mo;
-    array<float, D> wo;
-    const cfloat* m = contiguous_data(maps, mo);
-    const float* w = contiguous_data(weights, wo);
-    const auto& s = op.image_shape();
-    fused_ = std::make_unique<sense_point_normal>(m, op.coils(), std::vector<index_t>(s.begin(), s.end()), w);
-  }
 
   index_t input_size() const override { return op_.image_size(); }
   index_t output_size() const override { return op_.image_size() * op_.coils(); }
@@ -70,15 +54,11 @@ class sense_linear_operator : public linear_operator<cfloat> {
     op_.to_internal(img.cview(), x);
   }
   void normal(const cfloat* x, cfloat* out) const override {
-    if (fused_)
-      fused_->apply(x, out);
-    else
-      op_.normal_internal(x, out);
+    op_.normal_internal(x, out);
   }
 
  private:
   const sense_operator<D>& op_;
-  std::unique_ptr<sense_point_normal> fused_;
 };
 
 }  // namespace larmor

@@ -15,19 +15,26 @@
 //     skips whole readouts): F = F_x F_yz and F_x commutes with W, so F_x^-1 W F_x F_yz = W F_yz and
 //         A^H A x = sum_c conj(S_c) F_yz^-1 W' F_yz (S_c x) / N_yz
 //     — only 1D (2D in 3D) FFTs along the phase-encode axes, no FFT along x at all. The operator then
-//     keeps images in an internal x-major layout (x, [z,] y) and the maps as (x, coils, [z,] y), so
-//     each readout position x is one cache-resident batch: expand over coils, FFT, weight, inverse FFT,
-//     reduce — the coil-expanded data never exists in memory as a whole.
-// General point masks (Poisson disc, variable density over (y, x)) use full FFTs over the spatial axes
-// on one coil-expanded buffer (coils x image), allocated once and reused by every call.
+//     keeps images in an internal x-major layout (x, [z,] y). Maps up to 256 MiB are copied once,
+//     transposed to (x, coils, lines), and each readout position x is one cache-resident batch: expand
+//     over coils, FFT, weight, inverse FFT, reduce. Larger maps (3D volumes at many coils) are not
+//     duplicated: the caller's (coils, [z,] y, x) maps are read 8 readout positions at a time (one 64-byte
+//     cache line per map line) into a per-thread panel. The coil-expanded data never exists whole.
+// General point masks (Poisson disc, variable density over (y, x)) use the fused per-coil normal operator
+// of ops/sense_point_normal.hpp (two images per coil group).
+// The adjoint runs coil by coil through one image-sized buffer. Memory beyond the caller's maps and the
+// output: at most 256 MiB of transposed maps, else threads x (8 + 1) x coils x lines (line mode), or two
+// images per coil group (point mode) — never a copy of 3D-sized coil data (docs/scale.md, "Memory of the iterative methods").
 //
-// Threads: parallel over readout positions (line masks; FFTW single-threaded inside) or over coils and
-// pixels with multi-threaded FFTs (point masks). An operator object is not safe to use from two threads
-// at once (its work buffers are reused); make one per thread.
+// Threads: parallel over blocks of readout positions (line masks; FFTW single-threaded inside) or over
+// coil groups (point masks); every sum runs in a fixed order, so results do not depend on the thread
+// count. An operator object is not safe to use from two threads at once (its work buffers are reused;
+// checked: core/single_user.hpp); make one per thread.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -37,6 +44,7 @@
 #include "larmor/core/single_user.hpp"
 #include "larmor/fft/fft.hpp"
 #include "larmor/kernels/coil_kernels.hpp"
+#include "larmor/ops/sense_point_normal.hpp"
 #include "larmor/sampling/lattice.hpp"
 
 namespace larmor {
@@ -109,44 +117,67 @@ std::vector<T> ifftshift_all(const std::vector<T>& in, const std::vector<index_t
   return out;
 }
 
-// x = sum_c conj(S_c) ifftc(M k_c) over the spatial axes, for k-space and maps (coils, [z,] y, x) and
-// weights M: one per line (z, y) when per_line, else one per pixel, or none (nullptr: M = 1).
-// The coil-expanded copy of k is the one big temporary.
+// x = sum_c conj(S_c) ifftc(M k_c) over the spatial axes, for k-space (coils, [z,] y, x), contiguous maps
+// s (coils, [z,] y, x) and weights M: one per line (z, y) when per_line, else one per pixel, or none
+// (nullptr: M = 1). Coil by coil through ONE image-sized buffer (copy and weight, centred inverse FFT on
+// all threads, multiply-accumulate in coil order), so no coil-expanded copy of k exists and the sum is
+// the same on any thread count.
+template <std::size_t R>
+array<cfloat, R - 1> sense_adjoint_of(strided_view<const cfloat, R> k, const cfloat* s, const float* weights,
+                                      bool per_line) {
+  const index_t nc = k.shape(0), nx = k.shape(R - 1);
+  extents<R - 1> sp{};
+  for (std::size_t a = 1; a < R; ++a) sp[a - 1] = k.shape(a);
+  const index_t npix = checked_size(sp);
+  array<cfloat, R - 1> x(sp, uninitialized), buf(sp, uninitialized);
+  axis_list all;
+  for (std::size_t a = 0; a + 1 < R; ++a) all.push_back(static_cast<int>(a));
+  constexpr index_t block = 4096;
+  for (index_t c = 0; c < nc; ++c) {
+    copy(k.slice(c), buf.view());
+    if (weights != nullptr)
+      parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
+        cfloat* b = buf.data();
+        for (index_t p = p0; p < p0 + n; ++p) b[p] *= weights[per_line ? p / nx : p];
+      });
+    ifftc_inplace(buf.view(), all);
+    parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
+      if (c == 0)
+        kernels::cmul_conj(s + p0, buf.data() + p0, x.data() + p0, n);
+      else
+        kernels::cmac_conj(s + c * npix + p0, buf.data() + p0, x.data() + p0, n);
+    });
+  }
+  return x;
+}
+
 template <std::size_t R>
 array<cfloat, R - 1> sense_adjoint(strided_view<const cfloat, R> k, strided_view<const cfloat, R> maps,
                                    const float* weights, bool per_line) {
-  const index_t nc = k.shape(0), npix = k.size() / std::max<index_t>(nc, 1), nx = k.shape(R - 1);
-  array<cfloat, R> tmp = to_array(k);
-  if (weights != nullptr)
-    parallel_for(nc, [&](index_t c) {
-      cfloat* kc = tmp.data() + c * npix;
-      for (index_t p = 0; p < npix; ++p) kc[p] *= weights[per_line ? p / nx : p];
-    });
-  ifftc_inplace(tmp.view(), R == 3 ? axis_list{1, 2} : axis_list{1, 2, 3});
-  array<cfloat, R> mc_owned;
-  const cfloat* mc = contiguous_data(maps, mc_owned);
-  extents<R - 1> sp{};
-  for (std::size_t a = 1; a < R; ++a) sp[a - 1] = k.shape(a);
-  array<cfloat, R - 1> x(sp, uninitialized);
-  constexpr index_t block = 4096;
-  parallel_for_blocks(npix, block, [&](index_t p0, index_t n) {
-    kernels::cmul_conj(mc + p0, tmp.data() + p0, x.data() + p0, n);
-    for (index_t c = 1; c < nc; ++c) kernels::cmac_conj(mc + c * npix + p0, tmp.data() + c * npix + p0, x.data() + p0, n);
-  });
-  return x;
+  array<cfloat, R> owned;
+  return sense_adjoint_of(k, contiguous_data(maps, owned), weights, per_line);
 }
 
 }  // namespace detail
 
 // A = M F S for maps (coils, [z,] y, x) and sampling weights ([z,] y, x). D = 2 or 3 spatial axes.
+// The maps are REFERENCED, not copied (a contiguous copy is made only when the view passed has gaps):
+// they must outlive the operator. Line mode keeps a transposed copy of maps up to copy_max_bytes
+// (default 256 MiB; 0: never) for speed. No method holds a coil-expanded copy of anything beyond its
+// own output (forward's k-space).
 template <std::size_t D>
 class sense_operator {
   static_assert(D == 2 || D == 3, "sense_operator: 2D (coils, y, x) or 3D (coils, z, y, x)");
   static constexpr std::size_t R = D + 1;
 
  public:
-  // weights: ([z,] y, x), real, >= 0; 0/1 for a sampling mask. Maps are copied.
-  sense_operator(strided_view<const cfloat, R> maps, strided_view<const float, D> weights) {
+  // Line mode keeps a transposed copy of maps of at most this many bytes (see normal_lines).
+  static constexpr double default_copy_max_bytes = 256.0 * (1 << 20);
+
+  // weights: ([z,] y, x), real, >= 0; 0/1 for a sampling mask.
+  sense_operator(strided_view<const cfloat, R> maps, strided_view<const float, D> weights,
+                 double copy_max_bytes = default_copy_max_bytes)
+      : copy_max_bytes_(copy_max_bytes) {
     extents<D> sp{};
     for (std::size_t a = 0; a < D; ++a) sp[a] = maps.shape(a + 1);
     LARMOR_CHECK_ARG(weights.shape() == sp, "sense_operator: mask has shape ", shape_string(weights.shape()),
@@ -154,7 +185,9 @@ class sense_operator {
     init(maps, to_array(weights));
   }
   // A line mask (nz, ny) from acquired_lines: 1 on acquired lines, every readout sample.
-  sense_operator(strided_view<const cfloat, R> maps, const line_mask& lines) {
+  sense_operator(strided_view<const cfloat, R> maps, const line_mask& lines,
+                 double copy_max_bytes = default_copy_max_bytes)
+      : copy_max_bytes_(copy_max_bytes) {
     const index_t nz = D == 3 ? maps.shape(1) : 1, ny = maps.shape(R - 2), nx = maps.shape(R - 1);
     LARMOR_CHECK_ARG(lines.nz == nz && lines.ny == ny, "sense_operator: line mask is (", lines.nz, ", ", lines.ny,
                      ") lines (z, y) but the maps have (", nz, ", ", ny, ")");
@@ -171,32 +204,30 @@ class sense_operator {
   index_t image_size() const { return npix_; }
   // True when the mask depends only on the phase-encode line (the normal operator skips the x FFT).
   bool line_mode() const { return line_mode_; }
+  // True when line mode keeps its own transposed copy of the maps.
+  bool copies_maps() const { return maps_x_.size() > 0; }
 
   // k (coils, [z,] y, x) = M fftc(S x).
   array<cfloat, R> forward(strided_view<const cfloat, D> x) const {
     const single_user_scope one(user_, "sense_operator");
     check_image("forward", x);
     const auto xc = to_array(x);
-    std_maps_cache();
     array<cfloat, R> k(coil_shape(), uninitialized);
-    parallel_for(nc_, [&](index_t c) { kernels::cmul(maps_std(c), xc.data(), k.data() + c * npix_, npix_); });
+    parallel_for(nc_, [&](index_t c) { kernels::cmul(maps_ + c * npix_, xc.data(), k.data() + c * npix_, npix_); });
     fftc_inplace(k.view(), spatial_axes());
-    apply_weights(k.data(), weights_.data());
+    parallel_for(nc_, [&](index_t c) {
+      cfloat* kc = k.data() + c * npix_;
+      for (index_t p = 0; p < npix_; ++p) kc[p] *= weights_[p];
+    });
     return k;
   }
 
-  // x ([z,] y, x) = sum_c conj(S_c) ifftc(M k_c).
+  // x ([z,] y, x) = sum_c conj(S_c) ifftc(M k_c), coil by coil (detail::sense_adjoint_of).
   array<cfloat, D> adjoint(strided_view<const cfloat, R> k) const {
     LARMOR_CHECK_ARG(k.shape() == coil_shape(), "sense_operator::adjoint: k has shape ", shape_string(k.shape()),
                      ", expected ", shape_string(coil_shape()));
     const single_user_scope one(user_, "sense_operator");
-    std_maps_cache();
-    array<cfloat, R> tmp = to_array(k);
-    apply_weights(tmp.data(), weights_.data());
-    ifftc_inplace(tmp.view(), spatial_axes());
-    array<cfloat, D> x(shape_, uninitialized);
-    reduce_coils(tmp.data(), x.data());
-    return x;
+    return detail::sense_adjoint_of(k, maps_, weights_.data(), false);
   }
 
   // x -> A^H A x (standard layout).
@@ -243,10 +274,14 @@ class sense_operator {
     if (line_mode_)
       normal_lines(in, out);
     else
-      normal_points(in, out);
+      points_->apply(in, out);
   }
 
  private:
+  // Readout positions per line-mode batch: 8 complex floats are one 64-byte cache line of the maps, so
+  // reading the standard-layout maps (coils, lines, x) 8 positions at a time reads each line once.
+  static constexpr index_t line_block = 8;
+
   void init(strided_view<const cfloat, R> maps, array<float, D> w) {
     nc_ = maps.shape(0);
     for (std::size_t a = 0; a < D; ++a) shape_[a] = maps.shape(a + 1);
@@ -256,6 +291,7 @@ class sense_operator {
                      ", need at least one coil and one pixel");
     for (float v : w) LARMOR_CHECK_ARG(std::isfinite(v) && v >= 0.f, "sense_operator: mask weights must be finite and >= 0, got ", v);
     weights_ = std::move(w);
+    maps_ = contiguous_data(maps, maps_owned_);
     // Line mode: every line constant along x.
     line_mode_ = true;
     const index_t nl = npix_ / nx_;
@@ -265,48 +301,41 @@ class sense_operator {
           line_mode_ = false;
           break;
         }
-    if (line_mode_) {
-      array<cfloat, R> owned;
-      const cfloat* mc = contiguous_data(maps, owned);
-      // W' = ifftshift(M^2) / N_yz over the lines; maps (x, coils, lines).
-      std::vector<float> w2(static_cast<std::size_t>(nl));
-      for (index_t l = 0; l < nl; ++l) w2[static_cast<std::size_t>(l)] = weights_[l * nx_] * weights_[l * nx_];
-      std::vector<index_t> ln(shape_.begin(), shape_.end() - 1);
-      line_weights_ = detail::ifftshift_all(w2, ln);
-      for (auto& v : line_weights_) v /= static_cast<float>(nl);
-      maps_ = array<cfloat, 1>({nc_ * npix_}, uninitialized);
+    if (!line_mode_) {
+      points_ = std::make_unique<sense_point_normal>(maps_, nc_, std::vector<index_t>(shape_.begin(), shape_.end()),
+                                                     weights_.data());
+      return;
+    }
+    // W' = ifftshift(M^2) / N_yz over the lines.
+    std::vector<float> w2(static_cast<std::size_t>(nl));
+    for (index_t l = 0; l < nl; ++l) w2[static_cast<std::size_t>(l)] = weights_[l * nx_] * weights_[l * nx_];
+    std::vector<index_t> ln(shape_.begin(), shape_.end() - 1);
+    line_weights_ = detail::ifftshift_all(w2, ln);
+    for (auto& v : line_weights_) v /= static_cast<float>(nl);
+    // Maps of at most copy_max_bytes_ are kept once more, transposed to (x, coils, lines),
+    // so that every position's maps are one contiguous run (~25 % faster than gathering them); larger
+    // maps (3D volumes at many coils) are gathered per block instead of being duplicated.
+    if (static_cast<double>(nc_) * static_cast<double>(npix_) * sizeof(cfloat) <= copy_max_bytes_) {
+      maps_x_ = array<cfloat, 1>({nc_ * npix_}, uninitialized);
       parallel_for(nc_, [&](index_t c) {
         for (index_t l0 = 0; l0 < nl; l0 += 64)
-          detail::transpose_block(mc + c * npix_ + l0 * nx_, nx_, maps_.data() + c * nl + l0, nc_ * nl,
+          detail::transpose_block(maps_ + c * npix_ + l0 * nx_, nx_, maps_x_.data() + c * nl + l0, nc_ * nl,
                                   std::min<index_t>(64, nl - l0), nx_);
       });
-      // Per-thread batches: (coils, lines) for one readout position.
-      const int nt = std::max(1, num_threads());
-      for (int t = 0; t < nt; ++t) batch_.emplace_back(extents<1>{nc_ * nl}, uninitialized);
-      std::vector<index_t> bshape{nc_};
-      for (std::size_t a = 0; a + 1 < D; ++a) bshape.push_back(shape_[a]);
-      const unsigned mask = D == 2 ? 2u : 6u;
-      plan_fwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_FORWARD, batch_[0].data(),
-                                                           batch_[0].data(), 1);
-      plan_bwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_BACKWARD, batch_[0].data(),
-                                                           batch_[0].data(), 1);
-    } else {
-      std::vector<float> w2(static_cast<std::size_t>(npix_));
-      for (index_t p = 0; p < npix_; ++p) w2[static_cast<std::size_t>(p)] = weights_[p] * weights_[p];
-      std::vector<index_t> sn(shape_.begin(), shape_.end());
-      point_weights_ = detail::ifftshift_all(w2, sn);
-      for (auto& v : point_weights_) v /= static_cast<float>(npix_);
-      maps_ = to_array(maps).reshape(extents<1>{nc_ * npix_});
-      expanded_ = array<cfloat, 1>({nc_ * npix_}, uninitialized);
-      std::vector<index_t> bshape{nc_};
-      for (std::size_t a = 0; a < D; ++a) bshape.push_back(shape_[a]);
-      const unsigned mask = D == 2 ? 6u : 14u;
-      const int threads = npix_ * nc_ < (index_t{1} << 16) ? 1 : num_threads();
-      plan_fwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_FORWARD, expanded_.data(),
-                                                           expanded_.data(), threads);
-      plan_bwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_BACKWARD, expanded_.data(),
-                                                           expanded_.data(), threads);
     }
+    // Per-thread work: a (coils, lines) batch and, without the copy, the block's map panel.
+    const int nt = std::max(1, num_threads());
+    for (int t = 0; t < nt; ++t) {
+      batch_.emplace_back(extents<1>{nc_ * nl}, uninitialized);
+      if (maps_x_.size() == 0) panel_.emplace_back(extents<1>{line_block * panel_stride()}, uninitialized);
+    }
+    std::vector<index_t> bshape{nc_};
+    for (std::size_t a = 0; a + 1 < D; ++a) bshape.push_back(shape_[a]);
+    const unsigned mask = D == 2 ? 2u : 6u;
+    plan_fwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_FORWARD, batch_[0].data(),
+                                                         batch_[0].data(), 1);
+    plan_bwd_ = fftw_plan_cache<float>::instance().plan(bshape, mask, FFTW_BACKWARD, batch_[0].data(),
+                                                         batch_[0].data(), 1);
   }
 
   extents<R> coil_shape() const {
@@ -320,92 +349,78 @@ class sense_operator {
     LARMOR_CHECK_ARG(x.shape() == shape_, "sense_operator::", what, ": image has shape ", shape_string(x.shape()),
                      ", expected ", shape_string(shape_));
   }
-  // Coil c of the maps in the standard layout ([z,] y, x); in line mode after std_maps_cache().
-  const cfloat* maps_std(index_t c) const {
-    return (line_mode_ ? std_maps_.data() : maps_.data()) + c * npix_;
-  }
-  // Line mode keeps the maps transposed; forward/adjoint make a standard-layout copy on first use.
-  void std_maps_cache() const {
-    if (!line_mode_ || std_maps_.size() > 0) return;
+
+  // Line mode, one readout position x (internal layout (x, lines)) on one (coils, lines) batch, with
+  // s = that position's maps as (coils, lines):
+  //   batch[c, :] = s[c, :] . img;  F_yz, weight by W', F_yz^-1 (one FFTW call each);
+  //   o = sum_c conj(s[c, :]) . batch[c, :]   (coil order: thread-count independent)
+  void normal_position(const cfloat* s, const cfloat* img, cfloat* buf, cfloat* o) const {
     const index_t nl = npix_ / nx_;
-    std_maps_ = array<cfloat, 1>({nc_ * npix_}, uninitialized);
-    parallel_for(nc_, [&](index_t c) {
-      detail::transpose_block(maps_.data() + c * nl, nc_ * nl, std_maps_.data() + c * npix_, nx_, nx_, nl);
-    });
-  }
-  // k[c, p] *= w[p] for coil-expanded standard-layout data.
-  void apply_weights(cfloat* k, const float* w) const {
-    parallel_for(nc_, [&](index_t c) {
-      cfloat* kc = k + c * npix_;
-      for (index_t p = 0; p < npix_; ++p) kc[p] *= w[p];
-    });
-  }
-  // out[p] = sum_c conj(S_c[p]) img[c, p] (standard layout).
-  void reduce_coils(const cfloat* img, cfloat* out) const {
-    constexpr index_t block = 4096;
-    parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
-      kernels::cmul_conj(maps_std(0) + p0, img + p0, out + p0, n);
-      for (index_t c = 1; c < nc_; ++c) kernels::cmac_conj(maps_std(c) + p0, img + c * npix_ + p0, out + p0, n);
-    });
+    for (index_t c = 0; c < nc_; ++c) kernels::cmul(s + c * nl, img, buf + c * nl, nl);
+    plan_fwd_->execute(buf, buf);
+    const float* w = line_weights_.data();
+    for (index_t c = 0; c < nc_; ++c) {
+      cfloat* row = buf + c * nl;
+      for (index_t l = 0; l < nl; ++l) row[l] *= w[l];
+    }
+    plan_bwd_->execute(buf, buf);
+    kernels::cmul_conj(s, buf, o, nl);
+    for (index_t c = 1; c < nc_; ++c) kernels::cmac_conj(s + c * nl, buf + c * nl, o, nl);
   }
 
+  // With the transposed copy (x, coils, lines): position after position, split over the threads.
+  // Without it, line_block positions at a time: the block's maps are gathered from the caller's
+  // (coils, lines, x) into a per-thread panel (position, coils, lines) -- each map line's 8 samples are
+  // one 64-byte cache line, sent to the 8 positions' rows (a padded row stride keeps those on different
+  // cache sets; samples moved as 8-byte words by memcpy; map lines lie nx samples apart, which the hardware
+  // prefetchers do not follow, so they are prefetched 16 ahead).
   void normal_lines(const cfloat* in, cfloat* out) const {
     const index_t nl = npix_ / nx_;
     const int nt = static_cast<int>(batch_.size());
+    if (maps_x_.size() > 0) {
+      parallel_for(nt, [&](index_t t) {
+        cfloat* buf = batch_[static_cast<std::size_t>(t)].data();
+        for (index_t x = nx_ * t / nt; x < nx_ * (t + 1) / nt; ++x)
+          normal_position(maps_x_.data() + x * nc_ * nl, in + x * nl, buf, out + x * nl);
+      });
+      return;
+    }
+    const index_t nblocks = (nx_ + line_block - 1) / line_block, ldp = panel_stride();
     parallel_for(nt, [&](index_t t) {
-      const index_t x0 = nx_ * t / nt, x1 = nx_ * (t + 1) / nt;
       cfloat* buf = batch_[static_cast<std::size_t>(t)].data();
-      for (index_t x = x0; x < x1; ++x) {
-        const cfloat* s = maps_.data() + x * nc_ * nl;
-        const cfloat* img = in + x * nl;
-        for (index_t c = 0; c < nc_; ++c) kernels::cmul(s + c * nl, img, buf + c * nl, nl);
-        plan_fwd_->execute(buf, buf);
-        const float* w = line_weights_.data();
+      cfloat* panel = panel_[static_cast<std::size_t>(t)].data();
+      for (index_t b = nblocks * t / nt; b < nblocks * (t + 1) / nt; ++b) {
+        const index_t x0 = b * line_block, m = std::min(line_block, nx_ - x0);
         for (index_t c = 0; c < nc_; ++c) {
-          cfloat* b = buf + c * nl;
-          for (index_t l = 0; l < nl; ++l) b[l] *= w[l];
+          const cfloat* src = maps_ + c * npix_ + x0;
+          cfloat* dst = panel + c * nl;
+          for (index_t l = 0; l < nl; ++l) {
+            if (l + 16 < nl) __builtin_prefetch(src + (l + 16) * nx_);
+            for (index_t j = 0; j < m; ++j) std::memcpy(dst + j * ldp + l, src + l * nx_ + j, sizeof(cfloat));
+          }
         }
-        plan_bwd_->execute(buf, buf);
-        cfloat* o = out + x * nl;
-        kernels::cmul_conj(s, buf, o, nl);
-        for (index_t c = 1; c < nc_; ++c) kernels::cmac_conj(s + c * nl, buf + c * nl, o, nl);
+        for (index_t j = 0; j < m; ++j)
+          normal_position(panel + j * ldp, in + (x0 + j) * nl, buf, out + (x0 + j) * nl);
       }
     });
   }
-
-  void normal_points(const cfloat* in, cfloat* out) const {
-    constexpr index_t block = 4096;
-    const index_t nb = (npix_ + block - 1) / block;
-    cfloat* e = expanded_.data();
-    parallel_for(nc_ * nb, [&](index_t i) {
-      const index_t c = i / nb, p0 = (i % nb) * block, n = std::min(block, npix_ - p0);
-      kernels::cmul(maps_.data() + c * npix_ + p0, in + p0, e + c * npix_ + p0, n);
-    });
-    plan_fwd_->execute(e, e);
-    const float* w = point_weights_.data();
-    parallel_for(nc_ * nb, [&](index_t i) {
-      const index_t c = i / nb, p0 = (i % nb) * block, n = std::min(block, npix_ - p0);
-      cfloat* ec = e + c * npix_ + p0;
-      for (index_t p = 0; p < n; ++p) ec[p] *= w[p0 + p];
-    });
-    plan_bwd_->execute(e, e);
-    parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
-      kernels::cmul_conj(maps_.data() + p0, e + p0, out + p0, n);
-      for (index_t c = 1; c < nc_; ++c) kernels::cmac_conj(maps_.data() + c * npix_ + p0, e + c * npix_ + p0, out + p0, n);
-    });
-  }
+  // Samples between two positions of the gathered panel: coils x lines, padded by 24 samples (192 bytes)
+  // so that the 8 positions do not fall on one cache set when coils x lines x 8 bytes is a multiple of 4 KiB.
+  index_t panel_stride() const { return nc_ * (npix_ / nx_) + 24; }
 
   index_t nc_ = 0, npix_ = 0, nx_ = 0;
   extents<D> shape_{};
   array<float, D> weights_;             // M, standard layout
   bool line_mode_ = false;
+  const cfloat* maps_ = nullptr;         // (coils, [z,] y, x): the caller's, or maps_owned_
+  array<cfloat, R> maps_owned_;          // a contiguous copy, only when the caller's view has gaps
   std::vector<float> line_weights_;     // ifftshift(M^2) / N_yz per line (line mode)
-  std::vector<float> point_weights_;    // ifftshift(M^2) / N per pixel (point mode)
-  array<cfloat, 1> maps_;               // (x, coils, lines) in line mode, (coils, pixels) otherwise
-  mutable array<cfloat, 1> std_maps_;   // (coils, pixels) copy for forward/adjoint in line mode, on demand
-  mutable std::vector<array<cfloat, 1>> batch_;  // per-thread (coils, lines) work buffers (line mode)
-  mutable array<cfloat, 1> expanded_;
-  single_user_flag user_;               // one thread at a time (the buffers above)   // (coils, pixels) work buffer (point mode)
+  mutable std::vector<array<cfloat, 1>> batch_;  // per thread: (coils, lines) (line mode)
+  mutable std::vector<array<cfloat, 1>> panel_;  // per thread, without maps_x_: (line_block, coils, lines)
+  double copy_max_bytes_ = default_copy_max_bytes;
+  array<cfloat, 1> maps_x_;              // line mode, maps <= copy_max_bytes_: (x, coils, lines)
+  std::unique_ptr<sense_point_normal> points_;   // the normal operator for point masks
+  single_user_flag user_;               // one thread at a time (the buffers above)
   std::shared_ptr<const fftw_plan_handle<float>> plan_fwd_;
   std::shared_ptr<const fftw_plan_handle<float>> plan_bwd_;
 };

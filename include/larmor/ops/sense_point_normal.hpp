@@ -13,7 +13,7 @@
 // only, never from the thread count), each summed in coil order and the group sums added in group order,
 // so the result is the same bit for bit on 1 or N threads (iterative solvers would otherwise carry the
 // round-off of one split into every later iterate).
-// Memory: the maps (one copy), 2 images per coil group (at most 8 groups, at most 256 MiB of work buffers).
+// Memory: the caller's maps (referenced, not copied), 2 images per coil group (at most 8 groups, at most 256 MiB of work buffers).
 // Images are ([z,] y, x) row-major flat vectors, maps (coils, [z,] y, x). Threads: parallel over coil
 // groups; one object for one thread at a time (work buffers; checked: core/single_user.hpp).
 #pragma once
@@ -33,7 +33,7 @@ namespace larmor {
 
 class sense_point_normal {
  public:
-  // maps: nc * prod(shape) samples (coils, [z,] y, x), copied; weights: nsets * prod(shape) real weights M
+  // maps: nc * prod(shape) samples (coils, [z,] y, x), referenced (they must outlive this object); weights: nsets * prod(shape) real weights M
   // (standard layout, not shifted): one mask per set (e.g. per frame of dynamic data; apply's `set`).
   sense_point_normal(const cfloat* maps, index_t nc, const std::vector<index_t>& shape, const float* weights,
                      index_t nsets = 1)
@@ -42,8 +42,7 @@ class sense_point_normal {
                      "sense_point_normal: need >= 1 coil, >= 1 mask and 1 to 3 axes");
     npix_ = 1;
     for (index_t s : shape) npix_ *= s;
-    maps_ = array<cfloat, 1>({nc * npix_}, uninitialized);
-    std::copy(maps, maps + nc * npix_, maps_.data());
+    maps_ = maps;
     // W' = ifftshift(M^2) / N
     w_.resize(static_cast<std::size_t>(nsets * npix_));
     const std::size_t d = shape.size();
@@ -90,7 +89,7 @@ class sense_point_normal {
       cfloat* acc = t == 0 ? out : work_[static_cast<std::size_t>(2 * t + 1)].data();
       const float* w = w_.data() + set * npix_;
       for (index_t c = c0; c < c1; ++c) {
-        const cfloat* s = maps_.data() + c * npix_;
+        const cfloat* s = maps_ + c * npix_;
         kernels::cmul(s, in, buf, npix_);
         fwd_->execute(buf, buf);
         for (index_t p = 0; p < npix_; ++p) buf[p] *= w[p];
@@ -114,7 +113,7 @@ class sense_point_normal {
  private:
   index_t nc_ = 0, nsets_ = 1, npix_ = 0;
   std::vector<index_t> shape_;
-  array<cfloat, 1> maps_;
+  const cfloat* maps_ = nullptr;  // the caller's (coils, pixels)
   std::vector<float> w_;
   index_t ng_ = 1;                              // coil groups (coil_groups)
   mutable std::vector<array<cfloat, 1>> work_;  // per coil group: buffer, partial sum
