@@ -12,11 +12,16 @@
 // ifft3  bart fft -u -i 7 IN OUT  [x y z coils]                ifftc over (z, y, x): 3D
 // copy   bart copy IN OUT         any                          read + write only (I/O baseline)
 // ecalib bart ecalib -m1 IN OUT   [x y 1 coils]                espirit_maps (BART defaults)
+// grappa                          [x y 1 coils]                grappa (ACS and lattice found in the data;
+//                                                              kernel 4x5, reg 5e-4: Python's defaults)
 //
 //   larmor_ops cgsense K MAPS OUT ITERS [REPEAT]
 //                                    bart pics -l2 -r 0 -i ITERS -w 1 K MAPS OUT: CG-SENSE with the mask
 //                                    read from K ([x y z coils]) and maps MAPS ([x y z coils]), tol 0
 //                                    (exactly ITERS iterations); writes the image [x y z].
+//   larmor_ops cs K MAPS OUT ITERS LAMBDA [REPEAT]
+//                                    bart pics -l1 -r LAMBDA -i ITERS K MAPS OUT: l1-wavelet CS (larmor::cs,
+//                                    mask = the non-zero samples of K), 2D; writes the image [x y].
 //   larmor_ops undersample RY ACS IN OUT
 //                                    keeps every RY-th y line (y % RY == 0) plus ACS central lines.
 //
@@ -144,6 +149,27 @@ int main(int argc, char** argv) {
     larmor::write_cfl(argv[5], k.cview());
     return 0;
   }
+  if (std::string(argv[1]) == "cs" && argc >= 7) {
+    try {
+      auto k = as_coils_1_y_x(larmor::read_cfl(argv[2]));
+      auto m = as_coils_1_y_x(larmor::read_cfl(argv[3]));
+      LARMOR_CHECK_ARG(k.shape(1) == 1, "larmor_ops cs: expects one slice, got ", k.shape(1));
+      const larmor::extents<3> s{k.shape(0), k.shape(2), k.shape(3)};
+      const auto k3 = std::move(k).reshape(s), m3 = std::move(m).reshape(s);
+      larmor::cs_options o;
+      o.iters = std::max(1, std::atoi(argv[5]));
+      o.wavelet = static_cast<float>(std::atof(argv[6]));
+      const int rep = argc > 7 ? std::max(1, std::atoi(argv[7])) : 1;
+      larmor::array<cfloat, 2> img;
+      const double ms = median_ms(rep, [&] { img = larmor::cs(k3.cview(), m3.cview(), o).image; });
+      larmor::write_cfl(argv[4], img.cview());
+      std::fprintf(stderr, "compute_ms %.3f\n", ms);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "larmor_ops: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  }
   if (std::string(argv[1]) == "cgsense" && argc >= 6) {
     try {
       auto k = as_coils_1_y_x(larmor::read_cfl(argv[2]));
@@ -212,6 +238,12 @@ int main(int argc, char** argv) {
       larmor::array<cfloat, 4> m;
       ms = median_ms(repeat, [&] { m = larmor::espirit_maps(k3.cview()); });
       larmor::write_cfl(out, m.cview());
+    } else if (op == "grappa") {
+      LARMOR_CHECK_ARG(x.shape(1) == 1, "larmor_ops grappa: expects one slice, got ", x.shape(1));
+      const auto k3 = std::move(x).reshape(larmor::extents<3>{x.shape(0), x.shape(2), x.shape(3)});
+      larmor::array<cfloat, 3> g;
+      ms = median_ms(repeat, [&] { g = larmor::grappa(k3.cview()); });
+      larmor::write_cfl(out, g.cview());
     } else if (op == "cc") {  // SVD coil compression to a quarter of the coils (bart cc -S -p N)
       LARMOR_CHECK_ARG(x.shape(1) == 1, "larmor_ops cc: expects one slice, got ", x.shape(1));
       const auto k3 = std::move(x).reshape(larmor::extents<3>{x.shape(0), x.shape(2), x.shape(3)});
