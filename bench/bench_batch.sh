@@ -8,7 +8,8 @@
 # -r REPS (2), then times, as whole processes:
 #   serial T   `larmor recon f -o out --threads T` one file after another (T = 1 and all cores)
 #   dask N x T `python3 -m larmor.batch FILES --out DIR --workers N --threads-per-worker T`
-#              (N = 1 and 2 workers; start-up of the cluster included)
+#              (1 x 1, 1 x all cores, 2 x cores/2; start-up of the cluster included), and the parallel
+#              efficiency of 2 single-thread workers against one: wall(1 x 1) / (2 wall(2 x 1))
 # and prints files per minute, and from the batch manifest the per-task time on the workers (median,
 # min, max) and the batch overhead: wall - sum(task seconds) / N = cluster start-up + scheduling + the
 # client's bookkeeping, per batch and per task. Timings are medians of RUNS (env, default 3) runs.
@@ -87,8 +88,9 @@ for t in "$cores" 1; do
   printf '| serial larmor recon --threads %s | %.2f | %.1f | %.2fx | %.3f (one process per file) | - | - |\n' \
     "$t" "$w" "$(echo "60 * $nfiles / $w" | bc -l)" "$(echo "$ref / $w" | bc -l)" "$(echo "$w / $nfiles" | bc -l)"
 done
-for nw in 1 2; do
-  t=$(( cores / nw > 0 ? cores / nw : 1 ))
+declare -A dask_wall
+for cfg in "1 1" "1 $cores" "2 $(( cores / 2 > 0 ? cores / 2 : 1 ))"; do
+  read -r nw t <<< "$cfg"
   rows=$(for r in $(seq "$runs"); do batch_once "$nw" "$t"; done)
   w=$(echo "$rows" | cut -d' ' -f1 | median)
   read -r _ med mn mx sum < <(echo "$rows" | sort -g | sed -n "$(( (runs + 1) / 2 ))p")
@@ -96,7 +98,12 @@ for nw in 1 2; do
   printf '| dask %s worker(s) x %s thread(s) | %.2f | %.1f | %.2fx | %.3f (%.3f-%.3f) | %.2f | %.0f |\n' \
     "$nw" "$t" "$w" "$(echo "60 * $nfiles / $w" | bc -l)" "$(echo "$ref / $w" | bc -l)" "$med" "$mn" "$mx" \
     "$over" "$(echo "1000 * $over / $nfiles" | bc -l)"
+  dask_wall["$nw x $t"]=$w
 done
+echo
+# Parallel efficiency of the workers: throughput of 2 single-thread workers over twice that of one.
+printf 'efficiency of 2 workers x 1 thread against 1 worker x 1 thread: %.2f (wall %.2f s vs %.2f s)\n' \
+  "$(echo "${dask_wall["1 x 1"]} / (2 * ${dask_wall["2 x 1"]})" | bc -l)" "${dask_wall["2 x 1"]}" "${dask_wall["1 x 1"]}"
 echo
 echo "overhead = wall - (sum of task seconds) / workers: cluster start-up, scheduling, result transfer, manifest."
 fi
