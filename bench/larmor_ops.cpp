@@ -12,6 +12,11 @@
 // ifft3  bart fft -u -i 7 IN OUT  [x y z coils]                ifftc over (z, y, x): 3D
 // copy   bart copy IN OUT         any                          read + write only (I/O baseline)
 // ecalib bart ecalib -m1 IN OUT   [x y 1 coils]                espirit_maps (BART defaults)
+// nufft                           [x y 1 coils]                a plan (eps 1e-6, upsampling 2) on a uniform
+//                                                              radial trajectory (N pi / 2 spokes of 2N
+//                                                              samples; radial_trajectory) and the forward
+//                                                              NUFFT of every coil image: Python's
+//                                                              larmor.nufft(x, coords)
 // grappa                          [x y 1 coils]                grappa (ACS and lattice found in the data;
 //                                                              kernel 4x5, reg 5e-4: Python's defaults)
 //
@@ -38,6 +43,7 @@
 // the process's peak resident memory as "peak_rss_mb <MiB>". Threads: OMP_NUM_THREADS.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -238,6 +244,18 @@ int main(int argc, char** argv) {
       larmor::array<cfloat, 4> m;
       ms = median_ms(repeat, [&] { m = larmor::espirit_maps(k3.cview()); });
       larmor::write_cfl(out, m.cview());
+    } else if (op == "nufft") {
+      LARMOR_CHECK_ARG(x.shape(1) == 1, "larmor_ops nufft: expects one slice, got ", x.shape(1));
+      const index_t nc = x.shape(0), ny = x.shape(2), nx = x.shape(3);
+      const index_t spokes = static_cast<index_t>(std::lround(nx * 3.14159265358979 / 2)), samples = 2 * nx;
+      const auto coords = larmor::radial_trajectory(spokes, samples, static_cast<double>(samples) / 2);
+      larmor::array<cfloat, 2> y({nc, spokes * samples}, larmor::uninitialized);
+      ms = median_ms(repeat, [&] {
+        larmor::nufft_plan<float, 2> plan({ny, nx}, 1e-6, 2.0);
+        plan.set_points(coords.data(), spokes * samples);
+        plan.forward(x.data(), y.data(), nc);
+      });
+      larmor::write_cfl(out, y.cview());
     } else if (op == "grappa") {
       LARMOR_CHECK_ARG(x.shape(1) == 1, "larmor_ops grappa: expects one slice, got ", x.shape(1));
       const auto k3 = std::move(x).reshape(larmor::extents<3>{x.shape(0), x.shape(2), x.shape(3)});

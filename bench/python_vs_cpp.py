@@ -15,6 +15,8 @@ then Python, ROUNDS times (default 3; the VM's speed drifts within seconds, so o
     espirit_maps  larmor::espirit_maps(full)         larmor.espirit_maps(full)
     cgsense       larmor::cgsense(k, maps), 10 it    larmor.cgsense(k, maps, iters=10, tol=0)
     cs            larmor::cs(k, maps), l1 0.005, 20  larmor.cs(k, maps, wavelet=0.005, iters=20)
+    nufft         plan + points + forward NUFFT of the coil images onto N pi / 2 radial spokes of 2N samples
+                                                     larmor.nufft(images, larmor.radial_trajectory(...))
 
 Python's extra steps are inside its time (converting nothing: the arrays are C-contiguous complex64, as
 the bindings use them in place; finding the ACS and the lattice are in both). Prints one line per
@@ -68,6 +70,8 @@ def main():
         kf = np.ascontiguousarray(larmor.read_cfl(full).reshape(coils, n, n))
         ku = np.ascontiguousarray(larmor.read_cfl(under).reshape(coils, n, n))
         m = np.ascontiguousarray(larmor.read_cfl(maps).reshape(coils, n, n))
+        spokes = int(round(n * 3.14159265358979 / 2))
+        coords = larmor.radial_trajectory(spokes, 2 * n)
         rows = [
             ("grappa", ["grappa", under, out, str(repeat)], lambda: larmor.grappa(ku)),
             ("espirit_maps", ["ecalib", full, out, str(repeat)], lambda: larmor.espirit_maps(kf)),
@@ -75,6 +79,8 @@ def main():
              lambda: larmor.cgsense(ku, m, iters=10, tol=0)),
             ("cs 20 it", ["cs", under, maps, out, "20", "0.005", str(repeat)],
              lambda: larmor.cs(ku, m, wavelet=0.005, iters=20)),
+            # (the phantom array stands in for the coil images: the same work)
+            ("nufft", ["nufft", full, out, str(repeat)], lambda: larmor.nufft(kf, coords)),
         ]
         print(f"{coils} coils x {n}^2, R = 4 + 24 ACS, {rounds} rounds of {repeat} runs per side, SIMD target "
               f"{target}, threads {larmor.num_threads()}")

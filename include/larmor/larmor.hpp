@@ -16,6 +16,7 @@
 #include "larmor/coils/rss.hpp"
 #include "larmor/coils/walsh.hpp"
 #include "larmor/cs/cs.hpp"
+#include "larmor/fieldmap/b0_map.hpp"
 #include "larmor/io/cfl.hpp"
 #include "larmor/nufft/density_compensation.hpp"
 #include "larmor/nufft/noncartesian_sense.hpp"
