@@ -164,3 +164,30 @@ def test_read_ismrmrd_kspace_is_read_ismrmrd_and_leaves_no_environment():
     assert all(np.array_equal(x, y) for x, y in zip(a["kspace"], b["kspace"]))
     assert np.array_equal(a["noise"], b["noise"])
     assert "io::read_ismrmrd_kspace" in larmor.read_ismrmrd.__doc__
+
+
+def test_info_reports_the_noise_of_the_scan():
+    """`larmor info`'s noise lines against the noise readouts read with h5py (the reader above) and the
+    statistics computed here in numpy: sigma_c = sqrt(mean |n_c|^2), rho_ij = Psi_ij / sqrt(Psi_ii Psi_jj)."""
+    import re
+    import subprocess
+    from cli_path import find_cli
+    cli = find_cli()
+    if cli is None:
+        pytest.skip("the larmor CLI is not built")
+    out = subprocess.run([cli, "info", DEMO], capture_output=True, text=True, check=True, timeout=60).stdout
+    n = h5py_read_ismrmrd(DEMO)["noise"].astype(np.complex128)  # (coils, samples)
+    psi = n @ n.conj().T / n.shape[1]
+    sigma = np.sqrt(np.real(np.diag(psi)))
+    rho = np.abs(psi) / np.sqrt(np.outer(np.diag(psi).real, np.diag(psi).real))
+    off = rho[np.triu_indices(len(sigma), 1)]
+    m = re.search(r"noise\s+(\d+) samples per coil", out)
+    assert m and int(m.group(1)) == n.shape[1], out
+    m = re.search(r"noise sigma\s+min ([\d.e+-]+), median ([\d.e+-]+), max ([\d.e+-]+)", out)
+    assert m, out
+    s = np.sort(sigma)
+    np.testing.assert_allclose([float(m.group(i)) for i in (1, 2, 3)], [s[0], s[len(s) // 2], s[-1]], rtol=1e-3)
+    m = re.search(r"largest \|correlation\| ([\d.]+) \(coils (\d+) and (\d+)\), mean ([\d.]+)", out)
+    assert m, out
+    assert abs(float(m.group(1)) - off.max()) < 1.5e-3 and abs(float(m.group(4)) - off.mean()) < 1.5e-3
+    assert rho[int(m.group(2)), int(m.group(3))] == pytest.approx(off.max(), abs=1e-9)

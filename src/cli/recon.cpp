@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "larmor/coils/noise_statistics.hpp"
 #include "larmor/io/dicom.hpp"
 #include "larmor/io/dicom_store.hpp"
 #include "larmor/io/ismrmrd.hpp"
@@ -148,13 +149,18 @@ void add_info_command(CLI::App& app) {
     index_t noise = 0, calib = 0, skipped = 0, imaging = 0, channels = 0, readouts = 0;
     std::set<int> slices, contrasts, reps, sets, phases, averages;
     std::vector<io::acquisition> trajectories;
+    noise_statistics_accumulator noise_stats;
+    float noise_dwell_us = 0, imaging_dwell_us = 0;
     const auto count = [&](io::acquisition&& a) {
       ++readouts;
       channels = std::max(channels, a.channels());
       if (a.has(io::acq_flag::is_noise_measurement)) {
         ++noise;
+        noise_dwell_us = a.sample_time_us;
+        if (a.channels() >= 1 && a.samples() >= 1) noise_stats.add(a.data.cview());
         return;
       }
+      if (imaging_dwell_us == 0) imaging_dwell_us = a.sample_time_us;
       if (a.is_auxiliary()) {
         ++skipped;
         return;
@@ -205,6 +211,23 @@ void add_info_command(CLI::App& app) {
                 noise, skipped);
     std::printf("slices %zu, contrasts %zu, phases %zu, repetitions %zu, sets %zu, averages %zu\n", slices.size(),
                 contrasts.size(), phases.size(), reps.size(), sets.size(), averages.size());
+    // The receive chain's noise (coils/noise_statistics.hpp): level per coil and coupling between coils.
+    const auto ns = noise_stats.result();
+    if (ns.samples == 0) {
+      std::printf("noise           none (no noise scans: no pre-whitening, images not in SNR units)\n");
+    } else {
+      auto sorted = ns.sigma;
+      std::sort(sorted.begin(), sorted.end());
+      std::printf("noise           %td samples per coil, dwell %.3g us (imaging %.3g us)\n", ns.samples,
+                  double(noise_dwell_us), double(imaging_dwell_us));
+      std::printf("noise sigma     min %.4g, median %.4g, max %.4g (max/min %.2f)\n", sorted.front(),
+                  sorted[sorted.size() / 2], sorted.back(), sorted.front() > 0 ? sorted.back() / sorted.front() : 0.0);
+      if (ns.sigma.size() > 1)
+        std::printf("noise coupling  largest |correlation| %.3f (coils %td and %td), mean %.3f\n", ns.max_correlation,
+                    ns.max_pair_i, ns.max_pair_j, ns.mean_correlation);
+      if (noise_stats.skipped() > 0)
+        std::printf("noise skipped   %td samples with NaN/Inf in some coil\n", noise_stats.skipped());
+    }
   });
 }
 
