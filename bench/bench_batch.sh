@@ -8,7 +8,7 @@
 # -r REPS (2), then times, as whole processes:
 #   serial T   `larmor recon f -o out --threads T` one file after another (T = 1 and all cores)
 #   dask N x T `python3 -m larmor.batch FILES --out DIR --workers N --threads-per-worker T`
-#              (1 x 1, 1 x all cores, 2 x cores/2; start-up of the cluster included), and the parallel
+#              (1 x 1, 2 x 1, 1 x all cores, 2 x cores/2; start-up of the cluster included), and the parallel
 #              efficiency of 2 single-thread workers against one: wall(1 x 1) / (2 wall(2 x 1))
 # and prints files per minute, and from the batch manifest the per-task time on the workers (median,
 # min, max) and the batch overhead: wall - sum(task seconds) / N = cluster start-up + scheduling + the
@@ -89,7 +89,10 @@ for t in "$cores" 1; do
     "$t" "$w" "$(echo "60 * $nfiles / $w" | bc -l)" "$(echo "$ref / $w" | bc -l)" "$(echo "$w / $nfiles" | bc -l)"
 done
 declare -A dask_wall
-for cfg in "1 1" "1 $cores" "2 $(( cores / 2 > 0 ? cores / 2 : 1 ))"; do
+configs=("1 1" "2 1")  # the efficiency of 2 single-thread workers against one
+[ "$cores" -gt 1 ] && configs+=("1 $cores")
+[ "$(( cores / 2 ))" -gt 1 ] && configs+=("2 $(( cores / 2 ))")
+for cfg in "${configs[@]}"; do
   read -r nw t <<< "$cfg"
   rows=$(for r in $(seq "$runs"); do batch_once "$nw" "$t"; done)
   w=$(echo "$rows" | cut -d' ' -f1 | median)

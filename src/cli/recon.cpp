@@ -160,11 +160,11 @@ void add_info_command(CLI::App& app) {
         if (a.channels() >= 1 && a.samples() >= 1) noise_stats.add(a.data.cview());
         return;
       }
-      if (imaging_dwell_us == 0) imaging_dwell_us = a.sample_time_us;
       if (a.is_auxiliary()) {
         ++skipped;
         return;
       }
+      if (imaging_dwell_us == 0 && !a.has(io::acq_flag::is_parallel_calibration)) imaging_dwell_us = a.sample_time_us;
       if (a.has(io::acq_flag::is_parallel_calibration) || a.has(io::acq_flag::is_parallel_calibration_and_imaging))
         ++calib;
       if (!a.has(io::acq_flag::is_parallel_calibration) || a.has(io::acq_flag::is_parallel_calibration_and_imaging))
@@ -227,6 +227,8 @@ void add_info_command(CLI::App& app) {
                     ns.max_pair_i, ns.max_pair_j, ns.mean_correlation);
       if (noise_stats.skipped() > 0)
         std::printf("noise skipped   %td samples with NaN/Inf in some coil\n", noise_stats.skipped());
+      if (noise_stats.other_coils() > 0)
+        std::printf("noise skipped   %td readouts with another coil count than the first\n", noise_stats.other_coils());
     }
   });
 }

@@ -179,6 +179,9 @@ TEST(B0Map, RefusesBadInput) {
   b0_map_options bad;
   bad.mask_threshold = 1.5f;
   EXPECT_THROW(b0_map<2>(v, te, bad), InvalidArgument);
+  b0_map_options tiny;
+  tiny.smooth = 1e-23f;  // would underflow the Gaussian to 0/0
+  EXPECT_THROW(b0_map<2>(v, te, tiny), InvalidArgument);
   d.echoes(1, 0, 0, 3, 3) = cfloat(std::nanf(""), 0.f);
   EXPECT_THROW(b0_map<2>(v, te, {}), DataError);
   array<cfloat, 4> zero({2, 2, 16, 16});

@@ -207,6 +207,10 @@ TEST(SenseOperator, MatchesTheDirectDftDefinition) {
       }
     check_against_direct<2>(maps, maps.cview(), wl, true, 20);
     check_against_direct<2>(maps, maps.cview(), wp, false, 30);
+    // One coil: the point-mask normal runs its single coil group on all threads.
+    array<cfloat, 3> one(extents<3>{1, ny, nx});
+    std::copy(maps.data(), maps.data() + ny * nx, one.data());
+    check_against_direct<2>(one, one.cview(), wp, false, 35);
   }
   const index_t nz = 6, nx = 10;
   const auto m3 = test::random_array<cfloat>(extents<4>{nc, nz, ny, nx}, 12);

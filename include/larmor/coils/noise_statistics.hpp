@@ -14,7 +14,6 @@
 #include <complex>
 #include <vector>
 
-#include "larmor/core/error.hpp"
 #include "larmor/core/view.hpp"
 
 namespace larmor {
@@ -29,15 +28,18 @@ struct noise_statistics {
 
 class noise_statistics_accumulator {
  public:
-  // One noise readout (coils, samples). The coil count is fixed by the first readout.
+  // One noise readout (coils, samples). The coil count is fixed by the first readout; a readout with
+  // another count (or none) is left out and counted (other_coils()), as describing a file must not fail.
   void add(strided_view<const cfloat, 2> noise) {
     const index_t nc = noise.shape(0), m = noise.shape(1);
+    if (nc < 1 || (nc_ != 0 && nc != nc_)) {
+      ++other_coils_;
+      return;
+    }
     if (nc_ == 0) {
-      LARMOR_CHECK_ARG(nc >= 1, "noise statistics: a noise readout needs at least one coil");
       nc_ = nc;
       psi_.assign(static_cast<std::size_t>(nc * nc), 0.0);
     }
-    LARMOR_CHECK_DATA(nc == nc_, "noise statistics: a noise readout has ", nc, " coils, the first had ", nc_);
     for (index_t s = 0; s < m; ++s) {
       bool finite = true;
       for (index_t c = 0; c < nc; ++c) finite = finite && std::isfinite(noise(c, s).real()) && std::isfinite(noise(c, s).imag());
@@ -54,6 +56,7 @@ class noise_statistics_accumulator {
   }
   index_t samples() const { return samples_; }
   index_t skipped() const { return skipped_; }  // samples left out for a NaN/Inf in some coil
+  index_t other_coils() const { return other_coils_; }  // readouts left out for their coil count
 
   noise_statistics result() const {
     noise_statistics r;
@@ -75,7 +78,7 @@ class noise_statistics_accumulator {
   }
 
  private:
-  index_t nc_ = 0, samples_ = 0, skipped_ = 0;
+  index_t nc_ = 0, samples_ = 0, skipped_ = 0, other_coils_ = 0;
   std::vector<std::complex<double>> psi_;  // lower triangle of sum n n^H
 };
 

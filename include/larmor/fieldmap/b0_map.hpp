@@ -6,7 +6,8 @@
 //     d_e(r) = sum_c conj(I_ec(r)) I_(e+1)c(r),   arg d_e = 2 pi f (TE_(e+1) - TE_e)   (mod 2 pi),
 // which weights every coil by its own signal (Robinson S et al., MRM 65:1638 (2011) compare combinations;
 // the Hermitian product is their "Hermitian inner product" method). Then:
-//  1. mask: the root-sum-of-squares magnitude of the first echo above mask_threshold x its 99th percentile;
+//  1. mask: the root-sum-of-squares magnitude of the first echo above mask_threshold x the 99th percentile
+//     of its non-zero values;
 //  2. the first difference unwrapped in space (fieldmap/phase_unwrap.hpp, quality |d_0|): f_0 = phi_0 /
 //     (2 pi dTE_0), each connected region's median wrapped into (-pi, pi] of phase;
 //  3. with three or more echoes, each later difference unwrapped in time against the field known so far
@@ -50,7 +51,8 @@ inline void smooth_masked(std::vector<float>& v, const std::vector<unsigned char
                           const std::vector<index_t>& shape, float sigma) {
   const index_t n = static_cast<index_t>(v.size()), r = static_cast<index_t>(std::ceil(3 * sigma));
   std::vector<double> g(static_cast<std::size_t>(2 * r + 1));
-  for (index_t i = -r; i <= r; ++i) g[static_cast<std::size_t>(i + r)] = std::exp(-0.5 * double(i * i) / (sigma * sigma));
+  for (index_t i = -r; i <= r; ++i)
+    g[static_cast<std::size_t>(i + r)] = std::exp(-0.5 * double(i * i) / (double(sigma) * double(sigma)));
   std::vector<double> num(static_cast<std::size_t>(n)), den(static_cast<std::size_t>(n)), tn(num.size()), td(num.size());
   for (index_t p = 0; p < n; ++p) num[p] = mask[p] ? v[p] : 0.0, den[p] = mask[p] ? 1.0 : 0.0;
   index_t stride = 1;
@@ -99,8 +101,8 @@ b0_map_result<D> b0_map(strided_view<const cfloat, D + 2> echoes, const std::vec
                    echo_times.back() - echo_times.front(), " s");
   LARMOR_CHECK_ARG(std::isfinite(opt.mask_threshold) && opt.mask_threshold >= 0 && opt.mask_threshold < 1,
                    "b0_map: mask_threshold must be in [0, 1), got ", opt.mask_threshold);
-  LARMOR_CHECK_ARG(std::isfinite(opt.smooth) && opt.smooth >= 0 && opt.smooth <= 64,
-                   "b0_map: smooth must be in [0, 64] pixels, got ", opt.smooth);
+  LARMOR_CHECK_ARG(std::isfinite(opt.smooth) && (opt.smooth == 0 || (opt.smooth >= 0.1f && opt.smooth <= 64)),
+                   "b0_map: smooth must be 0 (none) or in [0.1, 64] pixels, got ", opt.smooth);
   check_finite("b0_map", "echoes", echoes);
   extents<D> sp{};
   for (std::size_t a = 0; a < D; ++a) sp[a] = echoes.shape(a + 2);
@@ -115,10 +117,14 @@ b0_map_result<D> b0_map(strided_view<const cfloat, D + 2> echoes, const std::vec
   for (index_t c = 0; c < nc; ++c)
     for (index_t p = 0; p < n; ++p) mag[p] += std::norm(at(0, c)[p]);
   for (auto& m : mag) m = std::sqrt(m);
-  std::vector<float> sorted = mag;
-  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>((n - 1) * 99 / 100), sorted.end());
-  const float p99 = sorted[static_cast<std::size_t>((n - 1) * 99 / 100)];
-  LARMOR_CHECK_DATA(p99 > 0, "b0_map: the first echo is zero (almost) everywhere");
+  // The 99th percentile of the non-zero magnitudes (a small object in a zero-padded volume still has one).
+  std::vector<float> sorted;
+  for (float m : mag)
+    if (m > 0) sorted.push_back(m);
+  LARMOR_CHECK_DATA(!sorted.empty(), "b0_map: the first echo is zero everywhere");
+  const std::size_t k99 = (sorted.size() - 1) * 99 / 100;
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(k99), sorted.end());
+  const float p99 = sorted[k99];
   std::vector<unsigned char> mask(static_cast<std::size_t>(n));
   for (index_t p = 0; p < n; ++p) mask[p] = mag[p] > opt.mask_threshold * p99;
 

@@ -23,7 +23,8 @@
 // General point masks (Poisson disc, variable density over (y, x)) use the fused per-coil normal operator
 // of ops/sense_point_normal.hpp (two images per coil group).
 // The adjoint runs coil by coil through one image-sized buffer. Memory beyond the caller's maps and the
-// output: at most 256 MiB of transposed maps, else threads x (8 + 1) x coils x lines (line mode), or two
+// output: at most 256 MiB of transposed maps, else threads x (8 + 1) x coils x lines, at most a quarter of the
+// maps (line mode), or two
 // images per coil group (point mode) — never a copy of 3D-sized coil data (docs/scale.md, "Memory of the iterative methods").
 //
 // Threads: parallel over blocks of readout positions (line masks; FFTW single-threaded inside) or over
@@ -323,8 +324,17 @@ class sense_operator {
                                   std::min<index_t>(64, nl - l0), nx_);
       });
     }
-    // Per-thread work: a (coils, lines) batch and, without the copy, the block's map panel.
-    const int nt = std::max(1, num_threads());
+    // Per-thread work: a (coils, lines) batch and, without the copy, the block's map panel. Without the
+    // copy the workers are also capped so that their panels and batches stay within a quarter of the maps
+    // or 256 MiB, whichever is more (many-core machines), and never outnumber the blocks.
+    int nt = std::max(1, num_threads());
+    if (maps_x_.size() == 0) {
+      const double per_worker = static_cast<double>(line_block * panel_stride() + nc_ * nl) * sizeof(cfloat);
+      const double budget = std::max(0.25 * static_cast<double>(nc_) * static_cast<double>(npix_) * sizeof(cfloat),
+                                     default_copy_max_bytes);
+      const index_t nblocks = (nx_ + line_block - 1) / line_block;
+      nt = static_cast<int>(std::clamp<double>(std::floor(budget / per_worker), 1.0, std::min<double>(nt, nblocks)));
+    }
     for (int t = 0; t < nt; ++t) {
       batch_.emplace_back(extents<1>{nc_ * nl}, uninitialized);
       if (maps_x_.size() == 0) panel_.emplace_back(extents<1>{line_block * panel_stride()}, uninitialized);

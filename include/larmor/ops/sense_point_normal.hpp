@@ -13,6 +13,7 @@
 // only, never from the thread count), each summed in coil order and the group sums added in group order,
 // so the result is the same bit for bit on 1 or N threads (iterative solvers would otherwise carry the
 // round-off of one split into every later iterate).
+// One group (images over 128 MiB, or one coil) runs each coil on all threads instead.
 // Memory: the caller's maps (referenced, not copied), 2 images per coil group (at most 8 groups, at most 256 MiB of work buffers).
 // Images are ([z,] y, x) row-major flat vectors, maps (coils, [z,] y, x). Threads: parallel over coil
 // groups; one object for one thread at a time (work buffers; checked: core/single_user.hpp).
@@ -62,8 +63,11 @@ class sense_point_normal {
     ng_ = coil_groups(nc, npix_);
     for (index_t t = 0; t < 2 * ng_; ++t) work_.emplace_back(extents<1>{npix_}, uninitialized);
     const unsigned mask = (1u << d) - 1u;
-    fwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_FORWARD, work_[0].data(), work_[0].data(), 1);
-    bwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_BACKWARD, work_[0].data(), work_[0].data(), 1);
+    // One group (images over 128 MiB, or one coil): the threads work inside each coil instead -- FFTs on
+    // all threads, the loops split over pixels (apply_one_group).
+    const int threads = ng_ == 1 && npix_ >= (index_t{1} << 16) ? num_threads() : 1;
+    fwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_FORWARD, work_[0].data(), work_[0].data(), threads);
+    bwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_BACKWARD, work_[0].data(), work_[0].data(), threads);
   }
 
   index_t coils() const { return nc_; }
@@ -83,6 +87,7 @@ class sense_point_normal {
   void apply(const cfloat* in, cfloat* out, index_t set = 0) const {
     LARMOR_CHECK_ARG(set >= 0 && set < nsets_, "sense_point_normal: mask set ", set, " of ", nsets_);
     const single_user_scope one(user_, "sense_point_normal");
+    if (ng_ == 1) return apply_one_group(in, out, w_.data() + set * npix_);
     parallel_for_dynamic(ng_, [&](index_t t) {
       const index_t c0 = nc_ * t / ng_, c1 = nc_ * (t + 1) / ng_;
       cfloat* buf = work_[static_cast<std::size_t>(2 * t)].data();
@@ -111,6 +116,27 @@ class sense_point_normal {
   }
 
  private:
+  // The same sum, coil after coil through one buffer, every step on all threads (split over pixels).
+  void apply_one_group(const cfloat* in, cfloat* out, const float* w) const {
+    cfloat* buf = work_[0].data();
+    constexpr index_t block = 4096;
+    for (index_t c = 0; c < nc_; ++c) {
+      const cfloat* s = maps_ + c * npix_;
+      parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) { kernels::cmul(s + p0, in + p0, buf + p0, n); });
+      fwd_->execute(buf, buf);
+      parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
+        for (index_t p = p0; p < p0 + n; ++p) buf[p] *= w[p];
+      });
+      bwd_->execute(buf, buf);
+      parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
+        if (c == 0)
+          kernels::cmul_conj(s + p0, buf + p0, out + p0, n);
+        else
+          kernels::cmac_conj(s + p0, buf + p0, out + p0, n);
+      });
+    }
+  }
+
   index_t nc_ = 0, nsets_ = 1, npix_ = 0;
   std::vector<index_t> shape_;
   const cfloat* maps_ = nullptr;  // the caller's (coils, pixels)
