@@ -64,7 +64,7 @@ class sense_point_normal {
     for (index_t t = 0; t < 2 * ng_; ++t) work_.emplace_back(extents<1>{npix_}, uninitialized);
     const unsigned mask = (1u << d) - 1u;
     // One group (images over 128 MiB, or one coil): the threads work inside each coil instead -- FFTs on
-    // all threads, the loops split over pixels (apply_one_group).
+    // all threads, the loops split over pixels (apply).
     const int threads = ng_ == 1 && npix_ >= (index_t{1} << 16) ? num_threads() : 1;
     fwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_FORWARD, work_[0].data(), work_[0].data(), threads);
     bwd_ = fftw_plan_cache<float>::instance().plan(shape_, mask, FFTW_BACKWARD, work_[0].data(), work_[0].data(), threads);
@@ -87,25 +87,36 @@ class sense_point_normal {
   void apply(const cfloat* in, cfloat* out, index_t set = 0) const {
     LARMOR_CHECK_ARG(set >= 0 && set < nsets_, "sense_point_normal: mask set ", set, " of ", nsets_);
     const single_user_scope one(user_, "sense_point_normal");
-    if (ng_ == 1) return apply_one_group(in, out, w_.data() + set * npix_);
-    parallel_for_dynamic(ng_, [&](index_t t) {
+    // Group t sums its coils, coil after coil through one buffer. The pixel loops are split into blocks
+    // that run on all threads when there is one group (images over 128 MiB, or one coil), and serially
+    // inside a group's thread otherwise (parallel_for_blocks within a parallel region).
+    const float* w = w_.data() + set * npix_;
+    auto group = [&](index_t t) {
       const index_t c0 = nc_ * t / ng_, c1 = nc_ * (t + 1) / ng_;
       cfloat* buf = work_[static_cast<std::size_t>(2 * t)].data();
       cfloat* acc = t == 0 ? out : work_[static_cast<std::size_t>(2 * t + 1)].data();
-      const float* w = w_.data() + set * npix_;
+      constexpr index_t block = 4096;
       for (index_t c = c0; c < c1; ++c) {
         const cfloat* s = maps_ + c * npix_;
-        kernels::cmul(s, in, buf, npix_);
+        parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) { kernels::cmul(s + p0, in + p0, buf + p0, n); });
         fwd_->execute(buf, buf);
-        for (index_t p = 0; p < npix_; ++p) buf[p] *= w[p];
+        parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
+          for (index_t p = p0; p < p0 + n; ++p) buf[p] *= w[p];
+        });
         bwd_->execute(buf, buf);
-        if (c == c0)
-          kernels::cmul_conj(s, buf, acc, npix_);
-        else
-          kernels::cmac_conj(s, buf, acc, npix_);
+        parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
+          if (c == c0)
+            kernels::cmul_conj(s + p0, buf + p0, acc + p0, n);
+          else
+            kernels::cmac_conj(s + p0, buf + p0, acc + p0, n);
+        });
       }
       if (c1 == c0) std::fill(acc, acc + npix_, cfloat(0.f, 0.f));
-    });
+    };
+    if (ng_ == 1)
+      group(0);
+    else
+      parallel_for_dynamic(ng_, group);
     if (ng_ > 1)
       parallel_for_blocks(npix_, 4096, [&](index_t p0, index_t n) {
         for (index_t t = 1; t < ng_; ++t) {
@@ -116,27 +127,6 @@ class sense_point_normal {
   }
 
  private:
-  // The same sum, coil after coil through one buffer, every step on all threads (split over pixels).
-  void apply_one_group(const cfloat* in, cfloat* out, const float* w) const {
-    cfloat* buf = work_[0].data();
-    constexpr index_t block = 4096;
-    for (index_t c = 0; c < nc_; ++c) {
-      const cfloat* s = maps_ + c * npix_;
-      parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) { kernels::cmul(s + p0, in + p0, buf + p0, n); });
-      fwd_->execute(buf, buf);
-      parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
-        for (index_t p = p0; p < p0 + n; ++p) buf[p] *= w[p];
-      });
-      bwd_->execute(buf, buf);
-      parallel_for_blocks(npix_, block, [&](index_t p0, index_t n) {
-        if (c == 0)
-          kernels::cmul_conj(s + p0, buf + p0, out + p0, n);
-        else
-          kernels::cmac_conj(s + p0, buf + p0, out + p0, n);
-      });
-    }
-  }
-
   index_t nc_ = 0, nsets_ = 1, npix_ = 0;
   std::vector<index_t> shape_;
   const cfloat* maps_ = nullptr;  // the caller's (coils, pixels)
