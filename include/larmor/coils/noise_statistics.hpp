@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "larmor/core/view.hpp"
+#include "larmor/kernels/dense_decompositions.hpp"
 
 namespace larmor {
 
@@ -40,19 +41,26 @@ class noise_statistics_accumulator {
       nc_ = nc;
       psi_.assign(static_cast<std::size_t>(nc * nc), 0.0);
     }
+    // The samples finite in every coil, as a dense (coils, m') block, and their Gram matrix added to Psi.
+    std::vector<cfloat> dense;
+    dense.reserve(static_cast<std::size_t>(nc * m));
+    std::vector<index_t> keep;
     for (index_t s = 0; s < m; ++s) {
       bool finite = true;
       for (index_t c = 0; c < nc; ++c) finite = finite && std::isfinite(noise(c, s).real()) && std::isfinite(noise(c, s).imag());
-      if (!finite) {
+      if (finite)
+        keep.push_back(s);
+      else
         ++skipped_;
-        continue;
-      }
-      for (index_t i = 0; i < nc; ++i) {
-        const std::complex<double> a(noise(i, s));
-        for (index_t j = 0; j <= i; ++j) psi_[static_cast<std::size_t>(i * nc + j)] += a * std::conj(std::complex<double>(noise(j, s)));
-      }
-      ++samples_;
     }
+    const index_t k = static_cast<index_t>(keep.size());
+    if (k == 0) return;
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t s : keep) dense.push_back(noise(c, s));
+    std::vector<std::complex<double>> g(static_cast<std::size_t>(nc * nc));
+    kernels::gram_rows_double(nc, k, dense.data(), g.data());
+    for (std::size_t i = 0; i < g.size(); ++i) psi_[i] += g[i];
+    samples_ += k;
   }
   index_t samples() const { return samples_; }
   index_t skipped() const { return skipped_; }  // samples left out for a NaN/Inf in some coil
@@ -79,7 +87,7 @@ class noise_statistics_accumulator {
 
  private:
   index_t nc_ = 0, samples_ = 0, skipped_ = 0, other_coils_ = 0;
-  std::vector<std::complex<double>> psi_;  // lower triangle of sum n n^H
+  std::vector<std::complex<double>> psi_;  // sum n n^H
 };
 
 }  // namespace larmor
