@@ -29,6 +29,7 @@
 #include "larmor/core/check_finite.hpp"
 #include "larmor/core/error.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/coils/rss.hpp"
 #include "larmor/fieldmap/phase_unwrap.hpp"
 
 namespace larmor {
@@ -113,10 +114,8 @@ b0_map_result<D> b0_map(strided_view<const cfloat, D + 2> echoes, const std::vec
   auto at = [&](index_t e, index_t c) { return im + (e * nc + c) * n; };
 
   // Mask from the first echo's root-sum-of-squares.
-  std::vector<float> mag(static_cast<std::size_t>(n), 0.f);
-  for (index_t c = 0; c < nc; ++c)
-    for (index_t p = 0; p < n; ++p) mag[p] += std::norm(at(0, c)[p]);
-  for (auto& m : mag) m = std::sqrt(m);
+  const auto first = rss(strided_view<const cfloat, D + 1>(echoes.slice(0)));
+  const std::vector<float> mag(first.begin(), first.end());
   // The 99th percentile of the non-zero magnitudes (a small object in a zero-padded volume still has one).
   std::vector<float> sorted;
   for (float m : mag)
