@@ -1,6 +1,7 @@
 // NUFFT throughput: 32 coils, 256^2 image, 402 radial spokes x 512 samples (2x oversampled readout), both
 // directions, float, at several tolerances; one-coil rows for the per-core comparison with FINUFFT; the
-// non-Cartesian SENSE normal operator with and without Toeplitz embedding. Counters: points/s (all coils)
+// non-Cartesian SENSE normal operator with and without Toeplitz embedding, and with off-resonance correction
+// (BM_offresonance_normal: the cost of an iteration with a field map against the plain operator in one run). Counters: points/s (all coils)
 // and points/s per thread. bench/compare_nufft.sh runs this beside `bart nufft` on the same problem.
 // Scalar vs SIMD in one run: BM_window_* time the inner kernels alone (larmor/kernels/nufft_kernels.hpp:
 // kernel values + spread or interpolate of 2D windows, 4096 points) through the scalar reference (arg 0)
@@ -94,6 +95,38 @@ void BM_sense_normal(benchmark::State& st) {
   }
 }
 
+// One CG/FISTA iteration's normal operator on a 2D spiral: 16 coils, 256^2, 32 interleaves x 2048 samples
+// over a 10.24 ms readout, field map a gradient from -200 to +200 Hz (5 T-like shim). args: segments (-1: no
+// field map; 0: automatic, RMS phasor error <= 1e-3; L), toeplitz. Label: segments used and stated error.
+void BM_offresonance_normal(benchmark::State& st) {
+  const index_t coils = 16, N = 256, inter = 32, samples = 2048, M = inter * samples;
+  const auto k = spiral_trajectory(inter, samples, static_cast<double>(N));
+  const auto m = noise(coils * N * N);
+  std::vector<float> hz(static_cast<std::size_t>(N * N));
+  for (index_t j = 0; j < N * N; ++j) hz[static_cast<std::size_t>(j)] = 400.f * static_cast<float>(j % N) / N - 200.f;
+  std::vector<double> t(static_cast<std::size_t>(M));
+  for (index_t i = 0; i < M; ++i) t[static_cast<std::size_t>(i)] = 5e-6 * static_cast<double>(i % samples);
+  field_map_correction fm;
+  if (st.range(0) >= 0) {
+    fm.fieldmap_hz = hz.data(), fm.sample_times = t.data();
+    fm.segmentation.segments = static_cast<int>(st.range(0));
+  }
+  noncartesian_sense_operator<2> op(strided_view<const cfloat, 3>(m.data(), {coils, N, N}), k.data(), M, 1e-4,
+                                    st.range(1) != 0, fm);
+  const auto x = noise(N * N);
+  std::vector<cfloat> out(x.size());
+  op.normal(x.data(), out.data());
+  for (auto _ : st) {
+    op.normal(x.data(), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  if (op.corrected())
+    st.SetLabel("L=" + std::to_string(op.segmentation().segments()) +
+                " rms=" + std::to_string(op.segmentation().rms_error) + (op.uses_toeplitz() ? " toeplitz" : " nufft"));
+  else
+    st.SetLabel(op.uses_toeplitz() ? "plain toeplitz" : "plain nufft");
+}
+
 // args: simd (0 scalar reference, 1 dispatched), direction (0 spread, 1 interpolate), -log10(eps).
 // One thread: 4096 points at random offsets in a 96^2 grid (L1/L2-resident like one bin's footprint).
 void BM_window_2d(benchmark::State& st) {
@@ -173,5 +206,7 @@ BENCHMARK(BM_nufft_target)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 32}})->Uni
     ->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_nufft_set_points)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sense_normal)->Args({32, 1})->Args({32, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_offresonance_normal)->Args({-1, 1})->Args({0, 1})->Args({-1, 0})->Args({0, 0})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -167,10 +167,47 @@ samples_maps read_samples_maps(const py::object& samples, const py::object& maps
   return r;
 }
 
-py::array cgsense_nc_py(const py::object& samples, const py::object& maps, const py::object& coords, float reg, int iters,
-                        double tol, double eps, bool toeplitz) {
+// fieldmap (image shape, Hz) and sample_times (coords.shape[:-1], seconds) for the off-resonance-corrected
+// operator; both None: no correction.
+struct field_map_arrays {
+  py::array_t<float, py::array::c_style | py::array::forcecast> hz;
+  py::array_t<double, py::array::c_style | py::array::forcecast> times;
+  larmor::field_map_correction correction;
+};
+
+field_map_arrays read_field_map(const py::object& fieldmap, const py::object& sample_times, int segments,
+                                const coords_info& c, const std::vector<py::ssize_t>& image, const std::string& func) {
+  field_map_arrays f;
+  if (fieldmap.is_none() && sample_times.is_none()) return f;
+  if (fieldmap.is_none() || sample_times.is_none())
+    throw larmor::InvalidArgument(func + ": fieldmap and sample_times go together (give both or neither)");
+  f.hz = decltype(f.hz)::ensure(fieldmap);
+  f.times = decltype(f.times)::ensure(sample_times);
+  if (!f.hz || !f.times) throw larmor::InvalidArgument(func + ": fieldmap and sample_times must be real arrays");
+  if (std::vector<py::ssize_t>(f.hz.shape(), f.hz.shape() + f.hz.ndim()) != image)
+    throw larmor::InvalidArgument(func + ": fieldmap must have the image's shape (the maps' image axes)");
+  if (std::vector<py::ssize_t>(f.times.shape(), f.times.shape() + f.times.ndim()) != c.sample_shape)
+    throw larmor::InvalidArgument(func + ": sample_times must have the shape coords.shape[:-1]");
+  f.correction.fieldmap_hz = f.hz.data();
+  f.correction.sample_times = f.times.data();
+  f.correction.segmentation.segments = segments;
+  return f;
+}
+
+void add_segmentation_info(py::dict& info, const larmor::time_segmentation& ts) {
+  info["segments"] = ts.segments();
+  info["segmentation_rms_error"] = ts.rms_error;
+  info["segmentation_max_error"] = ts.max_error;
+}
+
+py::object cgsense_nc_py(const py::object& samples, const py::object& maps, const py::object& coords, float reg, int iters,
+                         double tol, double eps, bool toeplitz, const py::object& fieldmap, const py::object& sample_times,
+                         int segments, bool return_info) {
   auto c = read_coords(coords, "cgsense");
   const auto sm = read_samples_maps(samples, maps, c, "cgsense");
+  const auto fm = read_field_map(fieldmap, sample_times, segments, c, sm.image, "cgsense");
+  larmor::time_segmentation ts;
+  int its = 0;
   const auto &sa = sm.samples, &ma = sm.maps;
   const index_t coils = sm.coils;
   const auto& img = sm.image;
@@ -186,19 +223,29 @@ py::array cgsense_nc_py(const py::object& samples, const py::object& maps, const
       larmor::strided_view<const cfloat, D + 1> mv(ma.data(), ms);
       larmor::cgsense_noncartesian_options o;
       o.reg = reg, o.iters = iters, o.tol = tol, o.eps = eps, o.toeplitz = toeplitz;
+      o.offresonance = fm.correction;
       auto r = larmor::cgsense_noncartesian<D>(sa.data(), mv, c.a.data(), c.points, o);
       std::copy(r.image.begin(), r.image.end(), op);
+      ts = std::move(r.segmentation);
+      its = r.report.iterations;
     });
   }
-  return std::move(out);
+  if (!return_info) return std::move(out);
+  py::dict info;
+  info["iterations"] = its;
+  add_segmentation_info(info, ts);
+  return py::make_tuple(std::move(out), info);
 }
 
 // Non-Cartesian CS (noncartesian_cs.hpp): samples (coils, ...), maps (coils, *image) or (1, coils, *image).
 py::object cs_nc_py(const py::object& samples, const py::object& maps, const py::object& coords, float wavelet, float tv,
                     int iters, const std::string& solver, float scale, double eps, bool toeplitz, std::uint64_t seed,
-                    bool return_info, const py::object& progress) {
+                    bool return_info, const py::object& progress, const py::object& fieldmap,
+                    const py::object& sample_times, int segments) {
   auto c = read_coords(coords, "cs");
   const auto sm = read_samples_maps(samples, maps, c, "cs");
+  const auto fm = read_field_map(fieldmap, sample_times, segments, c, sm.image, "cs");
+  larmor::time_segmentation ts;
   const auto &sa = sm.samples, &ma = sm.maps;
   const index_t coils = sm.coils;
   larmor::cs_options o;
@@ -222,9 +269,10 @@ py::object cs_nc_py(const py::object& samples, const py::object& maps, const py:
       ms[0] = coils;
       for (std::size_t d = 0; d < D; ++d) ms[d + 1] = img[d];
       larmor::strided_view<const cfloat, D + 1> mv(ma.data(), ms);
-      auto r = larmor::cs_noncartesian<D>(sa.data(), mv, c.a.data(), c.points, o, eps, toeplitz);
+      auto r = larmor::cs_noncartesian<D>(sa.data(), mv, c.a.data(), c.points, o, eps, toeplitz, fm.correction);
       std::copy(r.image.begin(), r.image.end(), op);
       used_scale = r.scale, step = r.step, its = r.iterations;
+      ts = std::move(r.segmentation);
     });
   }
   if (!return_info) return std::move(out);
@@ -232,6 +280,7 @@ py::object cs_nc_py(const py::object& samples, const py::object& maps, const py:
   info["scale"] = used_scale;
   info["step"] = step;
   info["iterations"] = its;
+  add_segmentation_info(info, ts);
   return py::make_tuple(std::move(out), info);
 }
 
@@ -432,10 +481,14 @@ void bind_nufft(py::module_& m) {
   m.def("cs_noncartesian", &cs_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"), py::arg("wavelet") = 0.f,
         py::arg("tv") = 0.f, py::arg("iters") = 100, py::arg("solver") = "auto", py::arg("scale") = 0.f,
         py::arg("eps") = 1e-4, py::arg("toeplitz") = true, py::arg("seed") = 0, py::arg("return_info") = false,
-        py::arg("progress") = py::none(),
+        py::arg("progress") = py::none(), py::arg("fieldmap") = py::none(), py::arg("sample_times") = py::none(),
+        py::arg("segments") = 0,
         "Non-Cartesian l1-wavelet / TV compressed sensing (bart pics -t traj -l1 -r wavelet): samples (coils, ...), "
         "maps (coils, *image), coords (..., ndim) in cycles/FOV like the image axes. Lambdas and data scale as "
-        "larmor.cs (docs/compressed_sensing.md); progress: None or a callable(iteration, iters).");
+        "larmor.cs (docs/compressed_sensing.md); progress: None or a callable(iteration, iters). fieldmap (Hz, the "
+        "image's shape) with sample_times (s from excitation, coords.shape[:-1]): off-resonance correction by time "
+        "segmentation (segments: 0 = as few as give an RMS phasor error <= 1e-3; docs/offresonance.md); "
+        "return_info adds segments and segmentation_rms_error / _max_error.");
   m.def("noncartesian_recon", &noncartesian_recon_py, py::arg("data"), py::arg("traj"), py::arg("matrix"),
         py::arg("noise") = py::none(), py::arg("units") = "auto", py::arg("method") = "cgsense",
         py::arg("maps") = "espirit", py::arg("dcf") = "auto", py::arg("reg") = 0.f, py::arg("iters") = 30,
@@ -445,8 +498,12 @@ void bind_nufft(py::module_& m) {
         "matrix (x, y[, z]); the chain of larmor/recon/noncartesian_recon.hpp.");
   m.def("cgsense_noncartesian", &cgsense_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"),
         py::arg("reg") = 0.0f, py::arg("iters") = 30, py::arg("tol") = 1e-6, py::arg("eps") = 1e-6,
-        py::arg("toeplitz") = true,
-        "Non-Cartesian CG-SENSE: samples (coils, *coords.shape[:-1]), maps (coils, *image) -> image.");
+        py::arg("toeplitz") = true, py::arg("fieldmap") = py::none(), py::arg("sample_times") = py::none(),
+        py::arg("segments") = 0, py::arg("return_info") = false,
+        "Non-Cartesian CG-SENSE: samples (coils, *coords.shape[:-1]), maps (coils, *image) -> image. fieldmap (Hz, "
+        "the image's shape) with sample_times (s from excitation, coords.shape[:-1]): off-resonance correction by "
+        "time segmentation (segments: 0 = as few as give an RMS phasor error <= 1e-3; docs/offresonance.md). "
+        "return_info: (image, {iterations, segments, segmentation_rms_error, segmentation_max_error}).");
 }
 
 registrar reg_nufft{"nufft", bind_nufft};

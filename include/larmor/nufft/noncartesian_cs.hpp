@@ -8,7 +8,8 @@
 // fixes it): the 90th percentile of |gridded image|, the gridded image being sum_c conj(S_c)
 // nufft_adjoint(w . y_c) with the Pipe-Menon density compensation w (k-space area per sample, so the
 // gridded image has the scale of the image; its maximum when the 90th percentile is 0). The step is
-// 0.95 / lambda_max(A^H A) (power iteration on the Toeplitz normal operator).
+// 0.95 / lambda_max(A^H A) (power iteration on the Toeplitz normal operator). With a field map
+// (field_map_correction) A is the off-resonance-corrected operator of noncartesian_sense.hpp.
 #pragma once
 
 #include <algorithm>
@@ -20,13 +21,20 @@
 
 namespace larmor {
 
+template <std::size_t D>
+struct cs_noncartesian_result : cs_result<D> {
+  time_segmentation segmentation;  // the off-resonance model used (empty without a field map)
+};
+
 // samples (coils, M) contiguous; maps (coils, N...); coords (M, D) in cycles per FOV, axes like the image;
-// eps: NUFFT tolerance. Returns the image (N...), the scale and step used.
+// eps: NUFFT tolerance; offres: a field map and the sample times, or none. Returns the image (N...), the scale
+// and step used, and the time segmentation.
 template <std::size_t D, class T>
-cs_result<D> cs_noncartesian(const cfloat* samples, strided_view<const cfloat, D + 1> maps, const T* coords, index_t M,
-                             const cs_options& o, double eps = 1e-4, bool toeplitz = true) {
+cs_noncartesian_result<D> cs_noncartesian(const cfloat* samples, strided_view<const cfloat, D + 1> maps, const T* coords,
+                                          index_t M, const cs_options& o, double eps = 1e-4, bool toeplitz = true,
+                                          const field_map_correction& offres = {}) {
   LARMOR_CHECK_ARG(eps > 0 && eps < 1, "cs_noncartesian: eps must be in (0, 1), got ", eps);
-  noncartesian_sense_operator<D> op(maps, coords, M, eps, toeplitz);
+  noncartesian_sense_operator<D> op(maps, coords, M, eps, toeplitz, offres);
   const index_t n = op.input_size(), nc = op.coils();
   array<cfloat, 1> b(extents<1>{n}, uninitialized);
   op.adjoint(samples, b.data());
@@ -48,7 +56,8 @@ cs_result<D> cs_noncartesian(const cfloat* samples, strided_view<const cfloat, D
     s = *p90 > 0 ? *p90 : *std::max_element(mag.begin(), mag.end());
     if (!(s > 0)) s = 1;  // all-zero data: any scale
   }
-  cs_result<D> res;
+  cs_noncartesian_result<D> res;
+  res.segmentation = op.segmentation();
   extents<D> shape{};
   std::vector<index_t> sh;
   for (std::size_t d = 0; d < D; ++d) shape[d] = maps.shape(d + 1), sh.push_back(shape[d]);
