@@ -9,6 +9,7 @@
 
 #include "bind_common.hpp"
 #include "larmor/nufft/density_compensation.hpp"
+#include "larmor/nufft/gradient_delay.hpp"
 #include "larmor/nufft/noncartesian_cs.hpp"
 #include "larmor/recon/noncartesian_recon.hpp"
 #include "larmor/nufft/noncartesian_sense.hpp"
@@ -284,13 +285,65 @@ py::object cs_nc_py(const py::object& samples, const py::object& maps, const py:
   return py::make_tuple(std::move(out), info);
 }
 
+// RING (nufft/gradient_delay.hpp): data (spokes, coils, samples), coords (spokes, samples, 2) in (y, x), any units.
+struct spokes_arrays {
+  cdata_array data;
+  py::array_t<float, py::array::c_style | py::array::forcecast> coords;
+  larmor::radial_spokes spokes;
+  index_t n = 0, coils = 0, samples = 0;
+};
+
+spokes_arrays read_spokes(const py::object& coords, const py::object* data, const char* func) {
+  spokes_arrays s;
+  s.coords = decltype(s.coords)::ensure(coords);
+  if (!s.coords || s.coords.ndim() != 3 || s.coords.shape(2) != 2)
+    throw larmor::InvalidArgument(std::string(func) + ": coords must be (spokes, samples, 2) in (y, x)");
+  s.n = s.coords.shape(0), s.samples = s.coords.shape(1);
+  if (data) {
+    s.data = cdata_array::ensure(*data);
+    if (!s.data || s.data.ndim() != 3 || s.data.shape(0) != s.n || s.data.shape(2) != s.samples)
+      throw larmor::InvalidArgument(std::string(func) + ": data must be (spokes, coils, samples) matching coords");
+    s.coils = s.data.shape(1);
+  }
+  if (s.n < 1 || s.samples < 2) throw larmor::InvalidArgument(std::string(func) + ": no spokes");
+  s.spokes = larmor::find_radial_spokes(s.coords.data(), s.n, s.samples, 2, 1, 0);
+  if (!s.spokes.radial) throw larmor::DataError(std::string(func) + ": " + s.spokes.why_not);
+  return s;
+}
+
+py::dict ring_py(const py::object& data, const py::object& coords, double search, int upsample, const py::object& crop) {
+  const auto s = read_spokes(coords, &data, "ring_gradient_delay");
+  larmor::ring_options o;
+  o.search = search, o.upsample = upsample;
+  o.crop = crop.is_none() ? std::min(1.0, 1.2 * s.spokes.spacing[0]) : crop.cast<double>();
+  larmor::gradient_delay_estimate e;
+  {
+    py::gil_scoped_release nogil;
+    e = larmor::ring_gradient_delay(s.data.data(), s.n, s.coils, s.samples, s.spokes.directions.data(),
+                                    s.spokes.centre.data(), o);
+  }
+  py::dict d;
+  d["sxx"] = e.sxx, d["syy"] = e.syy, d["sxy"] = e.sxy, d["pairs"] = e.pairs, d["residual"] = e.residual_rms;
+  return d;
+}
+
+py::array correct_delay_py(const py::object& coords, double sxx, double syy, double sxy) {
+  auto s = read_spokes(coords, nullptr, "correct_gradient_delay");
+  py::array_t<float> out({s.n, s.samples, index_t{2}});
+  std::copy(s.coords.data(), s.coords.data() + s.coords.size(), out.mutable_data());
+  larmor::gradient_delay_estimate e;
+  e.sxx = sxx, e.syy = syy, e.sxy = sxy;
+  larmor::correct_radial_trajectory(out.mutable_data(), s.n, s.samples, 2, 1, 0, s.spokes, e);
+  return std::move(out);
+}
+
 // The non-Cartesian raw-data chain (noncartesian_recon.hpp) on arrays: data (readouts, coils, samples),
 // traj (readouts, samples, trajectory_dimensions) in ISMRMRD order (kx, ky[, kz]) and any of its units,
 // matrix (x, y[, z]); noise (coils, samples) or None. Returns (magnitude image (z, y, x), trajectory line).
 py::tuple noncartesian_recon_py(const py::object& data, const py::object& traj, const std::vector<index_t>& matrix,
                                 const py::object& noise, const std::string& units, const std::string& method,
                                 const std::string& maps, const std::string& dcf, float reg, int iters, double eps,
-                                const std::string& trajectory) {
+                                const std::string& trajectory, const std::string& gradient_delay) {
   cdata_array da = cdata_array::ensure(data);
   py::array_t<float, py::array::c_style | py::array::forcecast> ta =
       py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(traj);
@@ -308,6 +361,7 @@ py::tuple noncartesian_recon_py(const py::object& data, const py::object& traj, 
   larmor::noncartesian_recon_options o;
   o.units = larmor::parse_trajectory_units(units);
   o.method = method, o.maps = maps, o.dcf = dcf, o.reg = reg, o.iters = iters, o.eps = eps;
+  o.gradient_delay = gradient_delay;
   larmor::noncartesian_assembler as(h, "arrays", o);
   const index_t R = da.shape(0), nc = da.shape(1), ns = da.shape(2), td = ta.shape(2);
   cdata_array na;  // a default-constructed array is an empty (0,) array, not a null handle: test has_noise
@@ -337,6 +391,7 @@ py::tuple noncartesian_recon_py(const py::object& data, const py::object& traj, 
     }
     desc = as.describe();
     imgs = as.finish();
+    if (!as.gradient_delay_note().empty()) desc += "; " + as.gradient_delay_note();
   }
   const auto& m = imgs.at(0).magnitude;
   py::array_t<float> out({m.shape(0), m.shape(1), m.shape(2)});
@@ -489,13 +544,24 @@ void bind_nufft(py::module_& m) {
         "image's shape) with sample_times (s from excitation, coords.shape[:-1]): off-resonance correction by time "
         "segmentation (segments: 0 = as few as give an RMS phasor error <= 1e-3; docs/offresonance.md); "
         "return_info adds segments and segmentation_rms_error / _max_error.");
+  m.def("ring_gradient_delay", &ring_py, py::arg("data"), py::arg("coords"), py::arg("search") = 4.0,
+        py::arg("upsample") = 32, py::arg("crop") = py::none(),
+        "Radial gradient delays by RING (Rosenzweig 2019): data (spokes, coils, samples), coords (spokes, samples, 2) "
+        "in (y, x), cycles per FOV -> {sxx, syy, sxy (samples; x = the last coords axis), pairs, residual}. The spokes "
+        "sample k = (u n + S n) dk; crop defaults to 1.2 x the sample spacing in cycles/FOV (0.6 for 2x readout "
+        "oversampling).");
+  m.def("correct_gradient_delay", &correct_delay_py, py::arg("coords"), py::arg("sxx"), py::arg("syy"),
+        py::arg("sxy") = 0.0,
+        "Radial coords (spokes, samples, 2) in (y, x) shifted by dk S n per spoke: the trajectory the delays "
+        "(ring_gradient_delay's sxx, syy, sxy in samples) actually sampled.");
   m.def("noncartesian_recon", &noncartesian_recon_py, py::arg("data"), py::arg("traj"), py::arg("matrix"),
         py::arg("noise") = py::none(), py::arg("units") = "auto", py::arg("method") = "cgsense",
         py::arg("maps") = "espirit", py::arg("dcf") = "auto", py::arg("reg") = 0.f, py::arg("iters") = 30,
-        py::arg("eps") = 1e-4, py::arg("trajectory") = "radial",
+        py::arg("eps") = 1e-4, py::arg("trajectory") = "radial", py::arg("gradient_delay") = "auto",
         "Non-Cartesian raw data -> magnitude image (z, y, x) and the trajectory line (units detected unless "
         "stated): data (readouts, coils, samples), traj (readouts, samples, dims) in ISMRMRD order (kx, ky[, kz]), "
-        "matrix (x, y[, z]); the chain of larmor/recon/noncartesian_recon.hpp.");
+        "matrix (x, y[, z]); the chain of larmor/recon/noncartesian_recon.hpp. gradient_delay: auto (RING on radial "
+        "spokes, the estimate appended to the line), ring (required) or off.");
   m.def("cgsense_noncartesian", &cgsense_nc_py, py::arg("samples"), py::arg("maps"), py::arg("coords"),
         py::arg("reg") = 0.0f, py::arg("iters") = 30, py::arg("tol") = 1e-6, py::arg("eps") = 1e-6,
         py::arg("toeplitz") = true, py::arg("fieldmap") = py::none(), py::arg("sample_times") = py::none(),

@@ -102,6 +102,8 @@ noncartesian_assembler::noncartesian_assembler(const io::encoding_header& h, std
                    "noncartesian recon: maps must be espirit or inati, got '", opt_.maps, "'");
   LARMOR_CHECK_ARG(opt_.dcf == "auto" || opt_.dcf == "ramp" || opt_.dcf == "pipe-menon",
                    "noncartesian recon: dcf must be auto, ramp or pipe-menon, got '", opt_.dcf, "'");
+  LARMOR_CHECK_ARG(opt_.gradient_delay == "auto" || opt_.gradient_delay == "ring" || opt_.gradient_delay == "off",
+                   "noncartesian recon: gradient_delay must be auto, ring or off, got '", opt_.gradient_delay, "'");
   LARMOR_CHECK_ARG(opt_.iters >= 1 && opt_.dcf_iters >= 1 && opt_.eps > 0 && opt_.eps < 1,
                    "noncartesian recon: iters and dcf_iters must be >= 1 and eps in (0, 1)");
   for (std::size_t d = 0; d < 3; ++d) N_[d] = std::max<index_t>(1, h.encoded_matrix[d]);
@@ -241,6 +243,7 @@ array<cfloat, 3> noncartesian_assembler::reconstruct(const key_t& key, buffer& b
     b.samples[static_cast<std::size_t>(c)] = std::vector<cfloat>();
   }
   if (W.size() > 0) prewhiten_inplace(y.view(), W.cview());
+  if (opt_.gradient_delay != "off") correct_gradient_delay<D>(coords, y);
   // Density compensation and the gridded coil images.
   const bool ramp = opt_.dcf == "ramp" || (opt_.dcf == "auto" && D == 2 &&
                                            (h_.trajectory == "radial" || h_.trajectory == "goldenangle"));
@@ -298,6 +301,52 @@ array<cfloat, 3> noncartesian_assembler::reconstruct(const key_t& key, buffer& b
   extents<3> s3{1, shape[D - 2], shape[D - 1]};
   if constexpr (D == 3) s3[0] = shape[0];
   return std::move(img).reshape(s3);
+}
+
+template <std::size_t D>
+void noncartesian_assembler::correct_gradient_delay(std::vector<float>& coords, const array<cfloat, 2>& y) {
+  const bool required = opt_.gradient_delay == "ring";
+  const index_t M = y.shape(1), nc = y.shape(0), ns = summary_.samples;
+  const bool radial_header = h_.trajectory == "radial" || h_.trajectory == "goldenangle";
+  auto skip = [&](const std::string& why) {
+    LARMOR_CHECK_DATA(!required, "noncartesian recon: ", source_, ": gradient delay (RING): ", why);
+    if (!delay_tried_ && radial_header && opt_.progress) opt_.progress("gradient delay: not estimated (" + why + ")");
+    delay_tried_ = true;
+  };
+  if (D == 3 && summary_.trajectory_dimensions >= 3) return skip("3D radial (kooshball) is not supported by RING here");
+  if (ns < 8 || M % ns != 0) return skip("readouts of different lengths");
+  const index_t R = M / ns;
+  constexpr int ox = static_cast<int>(D) - 1, oy = static_cast<int>(D) - 2;  // coords (z, y, x): x last
+  const auto spokes = find_radial_spokes(coords.data(), R, ns, D, ox, oy);
+  if (!spokes.radial) return skip(spokes.why_not);
+  if (!delay_tried_) {
+    delay_tried_ = true;
+    // the spokes to estimate from: all (2D), or those of the central partition kz = 0 (stack of stars)
+    std::vector<index_t> use;
+    for (index_t r = 0; r < R; ++r)
+      if (D == 2 || coords[static_cast<std::size_t>(r * ns * index_t(D))] == 0.f) use.push_back(r);
+    array<cfloat, 3> data(extents<3>{static_cast<index_t>(use.size()), nc, ns}, uninitialized);
+    std::vector<double> dirs, centre;
+    for (std::size_t i = 0; i < use.size(); ++i) {
+      const index_t r = use[i];
+      for (index_t c = 0; c < nc; ++c) std::copy(y.data() + c * M + r * ns, y.data() + c * M + (r + 1) * ns, &data(static_cast<index_t>(i), c, 0));
+      dirs.push_back(spokes.directions[static_cast<std::size_t>(2 * r)]);
+      dirs.push_back(spokes.directions[static_cast<std::size_t>(2 * r + 1)]);
+      centre.push_back(spokes.centre[static_cast<std::size_t>(r)]);
+    }
+    ring_options ro;
+    // the object fills 1/oversampling of the readout's FOV: keep a margin of 20 % beyond it
+    ro.crop = std::min(1.0, 1.2 * spokes.spacing[static_cast<std::size_t>(use.empty() ? 0 : use[0])]);
+    try {
+      LARMOR_CHECK_DATA(use.size() >= 4, "fewer than 4 spokes in the central partition");
+      delay_ = ring_gradient_delay(data.data(), static_cast<index_t>(use.size()), nc, ns, dirs.data(), centre.data(), ro);
+    } catch (const DataError& e) {
+      return skip(e.what());
+    }
+    delay_note_ = "gradient delay " + delay_->describe() + ", trajectory corrected";
+    if (opt_.progress) opt_.progress(delay_note_);
+  }
+  if (delay_) correct_radial_trajectory(coords.data(), R, ns, D, ox, oy, spokes, *delay_);
 }
 
 std::vector<io::image_record> noncartesian_assembler::finish() {

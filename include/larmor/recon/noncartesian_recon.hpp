@@ -25,6 +25,12 @@
 //    trajectory dimensions (kooshball), or two with encoded z > 1: stack of stars, kz from
 //    kspace_encode_step_1/2's partition counter (kspace_encode_step_2 - e2 centre, Cartesian in cycles).
 // 3. Noise pre-whitening (coils/noise.hpp) when noise scans are present (options.prewhiten, options.noise).
+// 3b. Gradient delays (options.gradient_delay, "auto"): when every readout of a 2D or stack-of-stars scan is a
+//    spoke through the k-space centre, RING (nufft/gradient_delay.hpp) estimates the delay matrix S (in
+//    samples, axes x and y of the encoded matrix) once per scan — from the first buffer reconstructed (its
+//    central partition for stack of stars) — and every spoke's trajectory is shifted by dk S n before
+//    gridding; progress reports S. "off" keeps the nominal trajectory; "ring" also refuses a trajectory
+//    that is not radial. Spiral and 3D radial (kooshball) trajectories are left alone under "auto".
 // 4. Per buffer, on the encoded matrix ([z,] y, x) with k in cycles per FOV (the NUFFT convention of
 //    plan.hpp): density compensation (Pipe & Menon, density_compensation.hpp); gridded coil images
 //    x_c = nufft_adjoint(w . y_c); coil maps per slice from the data — "espirit" (coils/espirit.hpp on the
@@ -54,6 +60,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -62,6 +69,7 @@
 #include "larmor/core/array.hpp"
 #include "larmor/io/acquisition.hpp"
 #include "larmor/io/image_record.hpp"
+#include "larmor/nufft/gradient_delay.hpp"
 
 namespace larmor {
 
@@ -109,6 +117,7 @@ struct noncartesian_recon_options {
   std::string dcf = "auto";
   int dcf_iters = 20;              // Pipe-Menon iterations
   index_t calib = 24;              // ESPIRiT calibration region per axis
+  std::string gradient_delay = "auto";  // "auto" | "ring" | "off" (step 3b)
   io::image_type output = io::image_type::magnitude;
   std::function<void(const std::string&)> progress;  // optional progress messages
 };
@@ -152,6 +161,8 @@ class noncartesian_assembler {
 
   // Reconstructs every buffer (see the top of the file); the assembler is empty afterwards.
   std::vector<io::image_record> finish();
+  // After finish(): what step 3b did ("" when it did not apply), e.g. "gradient delay S_xx 0.512, ...".
+  const std::string& gradient_delay_note() const { return delay_note_; }
 
  private:
   using key_t = std::tuple<std::uint16_t, std::uint16_t, std::uint16_t, std::uint16_t, std::uint16_t>;
@@ -166,6 +177,9 @@ class noncartesian_assembler {
   // One buffer -> its image (1 or z, y, x) on the encoded matrix: dcf, gridding, maps, CG-SENSE or combine.
   template <std::size_t D>
   array<cfloat, 3> reconstruct(const key_t& key, buffer& b, const array<cfloat, 2>& W, trajectory_units units);
+  // Step 3b on one buffer's coords (M, D) in cycles per FOV, larmor axis order, and its samples y (coils, M).
+  template <std::size_t D>
+  void correct_gradient_delay(std::vector<float>& coords, const array<cfloat, 2>& y);
 
   io::encoding_header h_;
   std::string source_;
@@ -178,6 +192,9 @@ class noncartesian_assembler {
   std::map<std::uint16_t, array<cfloat, 1>> maps_;  // per slice, (coils, N...) flattened
   trajectory_summary summary_;
   bool summary_only_ = false;
+  bool delay_tried_ = false;                 // step 3b: estimated (or found not to apply) once per scan
+  std::optional<gradient_delay_estimate> delay_;
+  std::string delay_note_;
 
   friend trajectory_summary describe_trajectory(const io::encoding_header&, const std::vector<io::acquisition>&,
                                                 trajectory_units);
