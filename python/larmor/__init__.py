@@ -118,6 +118,18 @@ def espirit_maps(kspace, calib=24, kernel=6, threshold=0.001, crop=0.8, maps=1, 
         close()
 
 
+def pseudo_replica(recon, kspace, replicas=100, noise_cov=None, mask=None, seed=1, progress=None):
+    """Pseudo-replica SNR and noise maps (Robson 2008) of any reconstruction `recon(kspace) -> image`:
+    returns (snr, noise_std) with the image's shape. progress: None, True (a tqdm bar over the replicas) or a
+    callable(done, replicas). See help(larmor._larmor.pseudo_replica) and docs/snr.md."""
+    update, close = _progress_bar(progress, "pseudo-replicas", "replica", total=replicas)
+    try:
+        return _core.pseudo_replica(recon, kspace, replicas=replicas, noise_cov=noise_cov, mask=mask, seed=seed,
+                                    progress=None if progress is None or progress is False else update)
+    finally:
+        close()
+
+
 def recon(path, method="auto", output="magnitude", partial_fourier="pocs", noise_scaling="unit", slices=None,
           lam=0.0, compress="auto", dataset="dataset", progress=None):
     """Reconstructs a raw-data file (ISMRMRD .h5 or Siemens twix .dat) as `larmor recon` does: (images,
