@@ -11,11 +11,39 @@ from ._larmor import __version__  # noqa: F401
 from . import _larmor as _core
 
 
+def _cartesian_samples(kspace, mask, sample_times, func):
+    """Cartesian k-space (coils, [z,] y, x) as the non-Cartesian operator's samples: (samples (coils, M), coords
+    (M, ndim) in cycles per FOV on the integer grid, where the NUFFT equals fftc, and the acquired samples'
+    times). Acquired: mask (the k-space's image axes), else where any coil is non-zero."""
+    import numpy as np
+    k = np.asarray(kspace)
+    shape = k.shape[1:]
+    acquired = np.any(k != 0, axis=0) if mask is None else np.broadcast_to(np.asarray(mask, bool), shape)
+    t = np.asarray(sample_times, np.float64)
+    if t.shape != shape:
+        raise ValueError(f"{func}: sample_times must have the k-space's image shape {shape} for Cartesian data, "
+                         f"got {t.shape}")
+    idx = np.nonzero(acquired)
+    coords = np.stack([i - n // 2 for i, n in zip(idx, shape)], axis=-1).astype(np.float64)
+    return np.ascontiguousarray(k[(slice(None),) + idx]), coords, np.ascontiguousarray(t[idx])
+
+
 def cgsense(kspace, maps, mask=None, reg=0.0, iters=30, tol=1e-6, return_residuals=False, coords=None, **nufft):
     """CG-SENSE: Cartesian (k-space (coils, [z,] y, x), optional mask) or, with `coords`, non-Cartesian
     (samples (coils, M), coords (M, ndim) in cycles per FOV ordered like the image axes; extra keywords such
     as eps, toeplitz go to cgsense_noncartesian). Minimises ||A x - k||^2 + reg ||x||^2 from x = 0.
+    Off-resonance: fieldmap (Hz, the image's shape) with sample_times (s; coords.shape[:-1], or for Cartesian
+    data the k-space's image shape, e.g. larmor.epi_sample_times) — Cartesian data then run through the same
+    time-segmented operator on the integer grid (docs/offresonance.md).
     See help(larmor._larmor.cgsense) and help(larmor.cgsense_noncartesian) for the details of each."""
+    for key in ("fieldmap", "sample_times"):  # None spelled out: the same as not given
+        if key in nufft and nufft[key] is None:
+            del nufft[key]
+    if coords is None and nufft.get("fieldmap") is not None:
+        if return_residuals:
+            raise ValueError("cgsense: return_residuals is not available with a field map")
+        samples, coords, nufft["sample_times"] = _cartesian_samples(kspace, mask, nufft.get("sample_times"), "cgsense")
+        return _core.cgsense_noncartesian(samples, maps, coords, reg=reg, iters=iters, tol=tol, **nufft)
     if coords is not None:
         if mask is not None:
             raise ValueError("cgsense: give either coords (non-Cartesian) or mask (Cartesian), not both")
@@ -31,18 +59,53 @@ def cs(kspace, maps, mask=None, coords=None, progress=None, **kw):
     """Compressed sensing: Cartesian (k-space (coils, [z,] y, x) or (frames, coils, y, x), optional mask;
     help(larmor._larmor.cs)) or, with `coords`, non-Cartesian (samples (coils, ...), coords (..., ndim) in
     cycles per FOV ordered like the image axes; larmor.cs_noncartesian: wavelet, tv, iters, solver, scale,
-    eps, toeplitz, seed, return_info). progress: None, True (a tqdm bar over the iterations) or a
-    callable(iteration, iters)."""
+    eps, toeplitz, seed, return_info, fieldmap, sample_times, segments). Cartesian data with a fieldmap run
+    through the non-Cartesian operator on the integer grid, as in larmor.cgsense. progress: None, True (a tqdm
+    bar over the iterations) or a callable(iteration, iters)."""
     if coords is not None and mask is not None:
         raise ValueError("cs: give either coords (non-Cartesian) or mask (Cartesian), not both")
     update, close = _progress_bar(progress, "larmor.cs", "it", total=kw.get("iters", 100))
     hook = None if progress is None or progress is False else update
+    for key in ("fieldmap", "sample_times"):
+        if key in kw and kw[key] is None:
+            del kw[key]
     try:
+        if coords is None and kw.get("fieldmap") is not None:
+            kspace, coords, kw["sample_times"] = _cartesian_samples(kspace, mask, kw.get("sample_times"), "cs")
         if coords is not None:
             return _core.cs_noncartesian(kspace, maps, coords, progress=hook, **kw)
         return _core.cs(kspace, maps, mask=mask, progress=hook, **kw)
     finally:
         close()
+
+
+def epi_sample_times(shape, echo_spacing, echo_time=0.0, dwell=0.0, lines=None, alternating=True):
+    """Acquisition time (s) of every sample of a Cartesian EPI k-space (ny, nx) (lines in k-space order, the
+    reversed ones already flipped), for larmor.cgsense / larmor.cs with a fieldmap. Acquired lines (`lines`: a
+    boolean (ny,) or their indices; default all) follow each other at `echo_spacing` in k-space order (the
+    blip direction: line y after line y - R); the line nearest ky = 0 (index ny // 2) is read at `echo_time`.
+    With `dwell` > 0 the time along each line is added, readout directions alternating from the first
+    acquired line (forward: x increasing); 0 neglects it (the readout is ~1/100 of the echo train)."""
+    import numpy as np
+    ny, nx = shape
+    if lines is None:
+        acquired = np.arange(ny)
+    else:
+        lines = np.asarray(lines)
+        acquired = np.nonzero(lines)[0] if lines.dtype == bool else np.sort(lines.astype(int))
+    if acquired.size == 0 or acquired.min() < 0 or acquired.max() >= ny:
+        raise ValueError("epi_sample_times: lines must name acquired lines in 0..ny-1")
+    if not echo_spacing > 0:
+        raise ValueError("epi_sample_times: echo_spacing must be positive (seconds)")
+    rank = np.full(ny, -1)
+    rank[acquired] = np.arange(acquired.size)
+    centre = rank[acquired[np.argmin(np.abs(acquired - ny // 2))]]
+    t = np.zeros((ny, nx))
+    x = np.arange(nx) - nx // 2
+    for y in acquired:
+        forward = (rank[y] % 2 == 0) or not alternating
+        t[y] = echo_time + (rank[y] - centre) * echo_spacing + dwell * (x if forward else -x)
+    return t
 
 
 def recon_stream(source, method="auto", output="magnitude", partial_fourier="pocs", noise_scaling="unit",
