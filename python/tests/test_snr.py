@@ -1,10 +1,14 @@
 """Pseudo-replica noise and SNR maps (larmor.pseudo_replica, Robson 2008) against analytic noise: the unitary
 inverse FFT of white noise, noise coloured by a covariance, and the SENSE g-factor written here in numpy from
 Pruessmann 1999 (g_p = sqrt([(S^H S)^-1]_pp [S^H S]_pp) per aliased pixel set)."""
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
 import larmor
+from cli_path import find_cli
 
 
 def ifftc(k, axes=(-2, -1)):
@@ -106,3 +110,36 @@ def test_pseudo_replica_of_a_nonlinear_method_and_errors():
     sizes = iter([4, 5, 5])
     with pytest.raises(ValueError, match="returned"):
         larmor.pseudo_replica(lambda x: np.zeros(next(sizes), np.complex64), k, replicas=2)
+
+
+GENERATOR = shutil.which("ismrmrd_generate_cartesian_shepp_logan")
+
+
+@pytest.mark.skipif(GENERATOR is None, reason="ismrmrd_generate_cartesian_shepp_logan missing (ismrmrd-tools)")
+def test_chain_writes_gfactor_maps(tmp_path):
+    """larmor.recon(gfactor=True) and `larmor recon --gfactor`: one map per slice and lattice for grappa (the
+    repetitions of an interleaved R = 2 scan share one), g >= 1 on the object and the maps' shape that of the
+    images; sense the same; cs none (said, nothing written). The maps' values against an analytic reference
+    are tested in tests/cpp/test_chain_gfactor.cpp."""
+    raw = tmp_path / "r2.h5"
+    subprocess.run([GENERATOR, "-m", "96", "-c", "8", "-a", "2", "-r", "3", "-n", "0.01", "-o", str(raw)],
+                   check=True, capture_output=True)
+    images, meta, method, gmaps = larmor.recon(raw, gfactor=True)
+    assert method == "grappa" and len(images) >= 3 and len(gmaps) == 1, (method, len(images), len(gmaps))
+    g, gmeta = gmaps[0]
+    assert g.shape == images[0].shape and gmeta["slice"] == 0
+    obj = images[0] > 0.2 * images[0].max()
+    assert np.median(g[obj]) >= 0.99 and g[obj].max() < 3, (np.median(g[obj]), g[obj].max())
+    n = len(images)
+    images, meta, method = larmor.recon(raw)  # without: three elements, as before
+    assert len(images) == n
+    cli = find_cli()
+    if cli is None:
+        pytest.fail("the larmor CLI is not built (build*/larmor or LARMOR_CLI)")
+    out = subprocess.run([cli, "recon", str(raw), "-o", str(tmp_path / "img.h5"), "--gfactor",
+                          str(tmp_path / "g.h5")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "1 g-factor map(s)" in out.stderr and (tmp_path / "g.h5").exists()
+    out = subprocess.run([cli, "recon", str(raw), "-o", str(tmp_path / "cs.h5"), "--method", "cs", "--gfactor",
+                          str(tmp_path / "gcs.h5")], capture_output=True, text=True)
+    assert out.returncode == 0 and "no closed form" in out.stderr and not (tmp_path / "gcs.h5").exists(), out.stderr

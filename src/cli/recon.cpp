@@ -36,11 +36,13 @@ strided_view<const float, 2> middle_slice(const array<float, 3>& m) {
 recon_result run_recon(const std::string& in, const std::string& out, const std::string& method,
                        const std::string& png, const std::string& noise_scaling_name, const std::string& group,
                        const std::string& output, const std::string& partial_fourier, float lambda,
-                       const std::string& compress, double kspace_budget_mb) {
+                       const std::string& compress, double kspace_budget_mb,
+                       std::vector<io::image_record>* gfactors) {
   // The one parser of the chain's options (also Python's and the batch layer's).
   recon_options o = parse_recon_options({method, output, partial_fourier, noise_scaling_name, compress, lambda, {}});
   o.kspace_budget_bytes = kspace_budget_mb * 1024.0 * 1024.0;  // 0: the machine's memory
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
+  if (gfactors) o.gfactor_sink = [gfactors](io::image_record&& r) { gfactors->push_back(std::move(r)); };
   // ISMRMRD streamed into the k-space, never held whole; "-": an ISMRMRD stream on stdin.
   auto res = in == "-" ? recon_stream_input(o) : recon_file(in, o, group);
   if (!out.empty()) io::write_ismrmrd_images(out, res.images);
@@ -52,7 +54,7 @@ void add_recon_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("recon", "reconstruct an ISMRMRD raw-data file into ISMRMRD images");
   struct options {
     std::string in, out, method = "auto", png, noise = "unit", group = "dataset", output = "magnitude",
-        partial_fourier = "pocs", compress = "auto", deprecated_output, format = "ismrmrd", dicom_send;
+        partial_fourier = "pocs", compress = "auto", deprecated_output, format = "ismrmrd", dicom_send, gfactor;
     int threads = 0;
     float lambda = 0;
     double budget_mb = 0;
@@ -71,6 +73,9 @@ void add_recon_command(CLI::App& app) {
   for (const auto& m : recon_methods()) methods += "|" + m;
   cmd->add_option("--method", opt->method, "reconstruction: " + methods)->capture_default_str();
   cmd->add_option("--png", opt->png, "also write a PNG preview of the first image");
+  cmd->add_option("--gfactor", opt->gfactor,
+                  "also write the g-factor maps of grappa/sense/cgsense (one per slice and lattice) to this file or "
+                  "directory, in --format");
   cmd->add_option("--noise-scaling", opt->noise,
                   "pre-whitening scale: unit (BART whiten) or snr (Gadgetron, SNR units)")
       ->capture_default_str();
@@ -102,14 +107,32 @@ void add_recon_command(CLI::App& app) {
     LARMOR_CHECK_ARG(opt->dicom_send.empty() || opt->format == "dicom", "--dicom-send needs --format dicom");
     const auto destination = opt->dicom_send.empty() ? io::dicom_destination{}
                                                      : io::parse_dicom_destination(opt->dicom_send);
+    LARMOR_CHECK_ARG(opt->gfactor.empty() || opt->gfactor != opt->out, "--gfactor must name another file than -o");
+    std::vector<io::image_record> gfactors;
     const auto res = run_recon(opt->in, ismrmrd ? opt->out : std::string(), opt->method, opt->png, opt->noise,
                                opt->group, opt->output, opt->partial_fourier, opt->lambda, opt->compress,
-                               opt->budget_mb);
+                               opt->budget_mb, opt->gfactor.empty() ? nullptr : &gfactors);
+    // Patient, study and sequence from the ISMRMRD header (twix and stdin streams: none, the images alone).
+    io::scan_information scan;
+    if (!ismrmrd && opt->in != "-" && !is_twix_path(opt->in))
+      scan = io::parse_scan_information(io::read_ismrmrd_header_xml(opt->in, opt->group), opt->in);
+    if (!opt->gfactor.empty()) {
+      if (gfactors.empty()) {
+        std::fprintf(stderr, "larmor: no g-factor maps (method %s: none in closed form, or no acceleration); "
+                     "%s not written\n", res.method.c_str(), opt->gfactor.c_str());
+      } else if (ismrmrd) {
+        io::write_ismrmrd_images(opt->gfactor, gfactors);
+      } else if (opt->format == "dicom") {
+        io::dicom_options d;
+        d.method = "g-factor " + res.method;
+        io::write_dicom(gfactors, scan, opt->gfactor, d);
+      } else {
+        io::write_nifti(gfactors, scan, opt->gfactor);
+      }
+      if (!gfactors.empty())
+        std::fprintf(stderr, "larmor: %zu g-factor map(s) -> %s\n", gfactors.size(), opt->gfactor.c_str());
+    }
     if (!ismrmrd) {
-      // Patient, study and sequence from the ISMRMRD header (twix and stdin streams: none, the images alone).
-      io::scan_information scan;
-      if (opt->in != "-" && !is_twix_path(opt->in))
-        scan = io::parse_scan_information(io::read_ismrmrd_header_xml(opt->in, opt->group), opt->in);
       if (opt->format == "dicom") {
         io::dicom_options d;
         d.method = res.method;

@@ -85,12 +85,12 @@ void register_builtin_methods() {
       [scratch](const method_input& in) {
         std::any local;
         return grappa_method(in.kspace, in.calibration, scratch(in, local), in.partial_fourier, in.progress_for,
-                             in.release_calibration);
+                             in.release_calibration, in.gfactor);
       });
   add("sense", stage::image, true, "a regular lattice and a fully sampled centre for ESPIRiT maps; exact unfolding",
       [scratch](const method_input& in) {
         std::any local;
-        return sense_method(in.kspace, in.calibration, scratch(in, local));
+        return sense_method(in.kspace, in.calibration, scratch(in, local), in.gfactor);
       });
   add("cs", stage::image, true,
       "any mask with a fully sampled centre; l1-wavelet (lambda 0.005 on BART-scaled data, --lambda), 100 FISTA "
@@ -104,7 +104,7 @@ void register_builtin_methods() {
   add("cgsense", stage::image, true, "any mask with a fully sampled centre; CG-SENSE (30 iterations), ESPIRiT maps",
       [scratch](const method_input& in) {
         std::any local;
-        return cgsense_method(in.kspace, in.calibration, scratch(in, local));
+        return cgsense_method(in.kspace, in.calibration, scratch(in, local), in.gfactor);
       });
 }
 

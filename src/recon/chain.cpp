@@ -176,9 +176,14 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
         last = q;
       };
     };
+  // The g-factor map, once per slice + calibration + method + lattice, when asked for.
+  array<float, 3> gfactor;
+  const auto gkey = std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt, method, L ? L->ry : 1, L ? L->rz : 1,
+                                    L ? L->shift : 0);
+  const bool want_gfactor = opt_.gfactor_sink && L && L->factor() > 1 && !gfactors_.count(gkey);
   const method_input in{b.kspace, cal, h_, acceleration_y, acceleration_z, &state,
                         pf && pf_stage == partial_fourier_stage::inside ? &*pf : nullptr, opt_.lambda, progress_for,
-                        std::move(release_calibration)};
+                        std::move(release_calibration), want_gfactor ? &gfactor : nullptr};
   auto img = desc.run(in);
   b.kspace = array<cfloat, 4>();  // done with: free it before the next buffer's method runs
   if (checkpoint) checkpoint();   // cancelled while the method ran: no image
@@ -186,6 +191,23 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
   // The recon matrix: crop, or zero-padding interpolation, per axis (x was already brought to the recon
   // FOV with the readout oversampling); 2D buffers stay 2D.
   const bool volume = img.shape(0) > 1;
+  if (want_gfactor) {
+    gfactors_.insert(gkey);
+    if (gfactor.size() > 0) {
+      array<cfloat, 3> g(gfactor.shape(), uninitialized);
+      std::transform(gfactor.begin(), gfactor.end(), g.begin(), [](float v) { return cfloat(v, 0.f); });
+      io::image_record gr = image_record_from(std::move(g), h_, volume, io::image_type::magnitude, b.first.get());
+      gr.slice = b.key.slice, gr.contrast = b.key.contrast, gr.phase = b.key.phase;
+      gr.repetition = b.key.repetition, gr.set = b.key.set;
+      gr.image_index = image_index, gr.series_index = 2;
+      say("g-factor map (" + method + ", R " + std::to_string(L->ry) + " x " + std::to_string(L->rz) + ", slice " +
+          std::to_string(b.key.slice) + ")");
+      opt_.gfactor_sink(std::move(gr));
+    } else if (!said_gfactor_) {
+      say("g-factor: method " + method + " has no closed form (non-linear); larmor.pseudo_replica measures it");
+      said_gfactor_ = true;
+    }
+  }
   io::image_record r = image_record_from(std::move(img), h_, volume, opt_.output, b.first.get());
   r.slice = b.key.slice;
   r.contrast = b.key.contrast;

@@ -28,6 +28,11 @@
 //   4. The recon matrix per axis: central crop, or zero-padding interpolation when it is larger than the
 //      encoded one (recon_matrix.hpp); the magnitude, and the complex image when the output type is
 //      not magnitude; geometry from the buffer's first readout -> io::image_record.
+//   g-factor maps (recon_options::gfactor_sink): the methods that know their noise amplification in closed
+//      form write it once per slice + calibration + method + lattice (grappa: from its unmixing weights and
+//      maps, Breuer 2009; sense and cgsense: Pruessmann 1999's formula on their maps, the limit CG-SENSE
+//      converges to), brought to the recon matrix like the images, series_index 2, the loop indices of the
+//      first image made with it. cs (non-linear) has none: recon/pseudo_replica.hpp measures it.
 // recon_session (recon_session.hpp) runs the four steps as readouts arrive, each buffer as soon as it is
 // complete; recon(raw) and recon_file run through it. recon(assembled_kspace&&, header) here starts at
 // step 2 on buffers a kspace_assembler has finished. Pre-whitening is in place, and each buffer is freed
@@ -42,6 +47,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -73,6 +79,9 @@ struct method_input {
   // (recon_session does for a slice's last image: a 3D recon's peak holds one coil k-space less). Empty
   // when the owner keeps it.
   std::function<void()> release_calibration;
+  // Non-null when the chain wants this buffer's g-factor map (z, y, x) on the encoded matrix: a method that
+  // knows it fills it (see step "g-factor maps" above); others leave it empty.
+  array<float, 3>* gfactor = nullptr;
 };
 using recon_method = std::function<array<cfloat, 3>(const method_input&)>;
 
@@ -160,6 +169,8 @@ struct recon_options {
   // end of the scan); 0 = this machine's physical memory. Beyond it a readout is refused (DataError).
   double kspace_budget_bytes = 0;
   std::function<void(const std::string&)> progress;  // optional progress messages
+  // g-factor maps of the parallel-imaging methods, as they are made (see the top of the file); none when empty.
+  std::function<void(io::image_record&&)> gfactor_sink;
 };
 
 struct recon_result {
@@ -245,6 +256,9 @@ class buffer_reconstructor {
   std::vector<std::string> chosen_;
   std::string said_pf_, said_cc_;
   std::map<std::tuple<std::uint16_t, std::optional<buffer_key>>, std::optional<chain_compression>> compressions_;
+  // g-factor maps written: (slice, calibration, method, ry, rz, shift)
+  std::set<std::tuple<std::uint16_t, std::optional<buffer_key>, std::string, index_t, index_t, index_t>> gfactors_;
+  bool said_gfactor_ = false;
 };
 
 // The loop indices under which `cal` is stored in `calibration` (none when cal is null or not there).

@@ -84,10 +84,13 @@ inline bool same_lattice(const sampling_lattice& a, const sampling_lattice& b) {
 // and the unmixed images of some offsets carry residual aliasing. Otherwise, and with partial Fourier:
 // the k-space fill (acquired lines kept), POCS/homodyne per coil when asked, then the Roemer combination
 // with the same maps.
+// gfactor: when non-null, the g-factor map (z, y, x) from the unmixing weights and the maps (grappa_gfactor;
+// for a lattice that does not repeat across the edge, that of the image-domain equivalent).
 inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache,
                                       const partial_fourier_request* pf = nullptr,
                                       const std::function<progress_fn(const std::string&)>& progress_for = {},
-                                      const std::function<void()>& release_calibration = {}) {
+                                      const std::function<void()>& release_calibration = {},
+                                      array<float, 3>* gfactor = nullptr) {
   const auto step = [&](const char* what) { return progress_for ? progress_for(what) : progress_fn{}; };
   const auto L = grappa_lattice("recon grappa", acquired_lines(k.cview()));
   if (!cache.has_value()) cache = grappa_state{};
@@ -115,6 +118,11 @@ inline array<cfloat, 3> grappa_method(const array<cfloat, 4>& k, const array<cfl
     e = &st.entries.back();
   }
   const bool periodic = k.shape(2) % L.ry == 0 && k.shape(1) % L.rz == 0;
+  if (gfactor) {  // before the volume path below hands the maps to the weights
+    if (e->unmixing.size() == 0) e->unmixing = grappa_unmixing(e->kernel, maps().cview(), step("GRAPPA weights"));
+    *gfactor = grappa_gfactor(e->unmixing.cview(), maps().cview(), L.factor()).reshape(
+        extents<3>{k.shape(1), k.shape(2), k.shape(3)});
+  }
   if (pf || !periodic) {
     auto filled = grappa_apply(k.cview(), e->kernel);
     if (pf) apply_partial_fourier(*pf, filled);
@@ -140,14 +148,28 @@ inline array<cfloat, 4>& cached_maps(const array<cfloat, 4>& k, const array<cflo
   return std::any_cast<array<cfloat, 4>&>(cache);
 }
 
-inline array<cfloat, 3> sense_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache) {
+// The SENSE g-factor (Pruessmann 1999) of k's lattice on the maps (coils, z, y, x), as (z, y, x).
+inline array<float, 3> sense_gfactor_of(const array<cfloat, 4>& k, const array<cfloat, 4>& maps) {
+  const auto L = detect_lattice(acquired_lines(k.cview()));
+  LARMOR_CHECK_DATA(L.has_value(), "recon: g-factor: the buffer has no regular sampling lattice");
+  const extents<4> s = maps.shape();
+  if (s[1] == 1)
+    return sense_gfactor(strided_view<const cfloat, 3>(maps.data(), {s[0], s[2], s[3]}), L->ry).reshape(
+        extents<3>{1, s[2], s[3]});
+  return sense_gfactor(strided_view<const cfloat, 5>(maps.data(), {1, s[0], s[1], s[2], s[3]}), L->ry, L->rz, L->shift);
+}
+
+inline array<cfloat, 3> sense_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration, std::any& cache,
+                                     array<float, 3>* gfactor = nullptr) {
   const auto& maps = cached_maps(k, calibration, cache);
+  if (gfactor) *gfactor = sense_gfactor_of(k, maps);
   return sense(k.cview(), maps.cview());
 }
 
 inline array<cfloat, 3> cgsense_method(const array<cfloat, 4>& k, const array<cfloat, 4>* calibration,
-                                       std::any& cache) {
+                                       std::any& cache, array<float, 3>* gfactor = nullptr) {
   const auto& maps = cached_maps(k, calibration, cache);
+  if (gfactor) *gfactor = sense_gfactor_of(k, maps);  // the limit CG-SENSE converges to (no regularisation)
   return cgsense(k.cview(), maps.cview()).image;
 }
 
