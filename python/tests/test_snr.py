@@ -124,7 +124,8 @@ def test_chain_writes_gfactor_maps(tmp_path):
     raw = tmp_path / "r2.h5"
     subprocess.run([GENERATOR, "-m", "96", "-c", "8", "-a", "2", "-r", "3", "-n", "0.01", "-o", str(raw)],
                    check=True, capture_output=True)
-    images, meta, method, gmaps = larmor.recon(raw, gfactor=True)
+    images, meta, method, derived = larmor.recon(raw, gfactor=True)
+    gmaps = derived["gfactor"]
     assert method == "grappa" and len(images) >= 3 and len(gmaps) == 1, (method, len(images), len(gmaps))
     g, gmeta = gmaps[0]
     assert g.shape == images[0].shape and gmeta["slice"] == 0
@@ -133,6 +134,9 @@ def test_chain_writes_gfactor_maps(tmp_path):
     n = len(images)
     images, meta, method = larmor.recon(raw)  # without: three elements, as before
     assert len(images) == n
+    # one echo, no echo times: no field map (tests/cpp/test_chain_fieldmap.cpp has the multi-echo maps)
+    _, _, _, derived = larmor.recon(raw, gfactor=True, b0_map=True)
+    assert derived["b0_map"] == [] and len(derived["gfactor"]) == 1
     cli = find_cli()
     if cli is None:
         pytest.fail("the larmor CLI is not built (build*/larmor or LARMOR_CLI)")

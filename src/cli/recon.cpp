@@ -37,12 +37,13 @@ recon_result run_recon(const std::string& in, const std::string& out, const std:
                        const std::string& png, const std::string& noise_scaling_name, const std::string& group,
                        const std::string& output, const std::string& partial_fourier, float lambda,
                        const std::string& compress, double kspace_budget_mb,
-                       std::vector<io::image_record>* gfactors) {
+                       std::vector<io::image_record>* gfactors, std::vector<io::image_record>* fieldmaps) {
   // The one parser of the chain's options (also Python's and the batch layer's).
   recon_options o = parse_recon_options({method, output, partial_fourier, noise_scaling_name, compress, lambda, {}});
   o.kspace_budget_bytes = kspace_budget_mb * 1024.0 * 1024.0;  // 0: the machine's memory
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
   if (gfactors) o.gfactor_sink = [gfactors](io::image_record&& r) { gfactors->push_back(std::move(r)); };
+  if (fieldmaps) o.fieldmap_sink = [fieldmaps](io::image_record&& r) { fieldmaps->push_back(std::move(r)); };
   // ISMRMRD streamed into the k-space, never held whole; "-": an ISMRMRD stream on stdin.
   auto res = in == "-" ? recon_stream_input(o) : recon_file(in, o, group);
   if (!out.empty()) io::write_ismrmrd_images(out, res.images);
@@ -54,7 +55,8 @@ void add_recon_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("recon", "reconstruct an ISMRMRD raw-data file into ISMRMRD images");
   struct options {
     std::string in, out, method = "auto", png, noise = "unit", group = "dataset", output = "magnitude",
-        partial_fourier = "pocs", compress = "auto", deprecated_output, format = "ismrmrd", dicom_send, gfactor;
+        partial_fourier = "pocs", compress = "auto", deprecated_output, format = "ismrmrd", dicom_send, gfactor,
+        fieldmap;
     int threads = 0;
     float lambda = 0;
     double budget_mb = 0;
@@ -76,6 +78,9 @@ void add_recon_command(CLI::App& app) {
   cmd->add_option("--gfactor", opt->gfactor,
                   "also write the g-factor maps of grappa/sense/cgsense (one per slice and lattice) to this file or "
                   "directory, in --format");
+  cmd->add_option("--fieldmap", opt->fieldmap,
+                  "also write the B0 field maps (Hz) of a multi-echo scan (echo times from the header) to this file "
+                  "or directory, in --format");
   cmd->add_option("--noise-scaling", opt->noise,
                   "pre-whitening scale: unit (BART whiten) or snr (Gadgetron, SNR units)")
       ->capture_default_str();
@@ -108,30 +113,37 @@ void add_recon_command(CLI::App& app) {
     const auto destination = opt->dicom_send.empty() ? io::dicom_destination{}
                                                      : io::parse_dicom_destination(opt->dicom_send);
     LARMOR_CHECK_ARG(opt->gfactor.empty() || opt->gfactor != opt->out, "--gfactor must name another file than -o");
-    std::vector<io::image_record> gfactors;
+    LARMOR_CHECK_ARG(opt->fieldmap.empty() || (opt->fieldmap != opt->out && opt->fieldmap != opt->gfactor),
+                     "--fieldmap must name another file than -o and --gfactor");
+    std::vector<io::image_record> gfactors, fieldmaps;
     const auto res = run_recon(opt->in, ismrmrd ? opt->out : std::string(), opt->method, opt->png, opt->noise,
                                opt->group, opt->output, opt->partial_fourier, opt->lambda, opt->compress,
-                               opt->budget_mb, opt->gfactor.empty() ? nullptr : &gfactors);
+                               opt->budget_mb, opt->gfactor.empty() ? nullptr : &gfactors,
+                               opt->fieldmap.empty() ? nullptr : &fieldmaps);
     // Patient, study and sequence from the ISMRMRD header (twix and stdin streams: none, the images alone).
     io::scan_information scan;
     if (!ismrmrd && opt->in != "-" && !is_twix_path(opt->in))
       scan = io::parse_scan_information(io::read_ismrmrd_header_xml(opt->in, opt->group), opt->in);
-    if (!opt->gfactor.empty()) {
-      if (gfactors.empty()) {
-        std::fprintf(stderr, "larmor: no g-factor maps (method %s: none in closed form, or no acceleration); "
-                     "%s not written\n", res.method.c_str(), opt->gfactor.c_str());
-      } else if (ismrmrd) {
-        io::write_ismrmrd_images(opt->gfactor, gfactors);
+    // The maps derived beside the images, each to its own file in --format.
+    const auto write_maps = [&](const std::vector<io::image_record>& maps, const std::string& path, const char* what) {
+      if (path.empty()) return;
+      if (maps.empty()) {
+        std::fprintf(stderr, "larmor: no %s maps (see the messages above); %s not written\n", what, path.c_str());
+        return;
+      }
+      if (ismrmrd) {
+        io::write_ismrmrd_images(path, maps);
       } else if (opt->format == "dicom") {
         io::dicom_options d;
-        d.method = "g-factor " + res.method;
-        io::write_dicom(gfactors, scan, opt->gfactor, d);
+        d.method = std::string(what) + " " + res.method;
+        io::write_dicom(maps, scan, path, d);
       } else {
-        io::write_nifti(gfactors, scan, opt->gfactor);
+        io::write_nifti(maps, scan, path);
       }
-      if (!gfactors.empty())
-        std::fprintf(stderr, "larmor: %zu g-factor map(s) -> %s\n", gfactors.size(), opt->gfactor.c_str());
-    }
+      std::fprintf(stderr, "larmor: %zu %s map(s) -> %s\n", maps.size(), what, path.c_str());
+    };
+    write_maps(gfactors, opt->gfactor, "g-factor");
+    write_maps(fieldmaps, opt->fieldmap, "B0 field");
     if (!ismrmrd) {
       if (opt->format == "dicom") {
         io::dicom_options d;

@@ -176,6 +176,9 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
   }
   if (h.acquisitionSystemInformation && h.acquisitionSystemInformation->deviceID)
     out.device_id = *h.acquisitionSystemInformation->deviceID;
+  if (h.sequenceParameters && h.sequenceParameters->TE)
+    for (const float te : *h.sequenceParameters->TE)
+      if (std::isfinite(te)) out.echo_times_ms.push_back(te);
   if (h.userParameters) {
     // Multiband: the names parameter maps in use write (docs/sms.md); the first one present wins.
     std::map<std::string, double> p;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "larmor/coils/rss.hpp"
+#include "larmor/fieldmap/b0_map.hpp"
 #include "larmor/recon/pi_methods.hpp"
 #include "larmor/recon/recon_matrix.hpp"
 
@@ -208,6 +209,7 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
       said_gfactor_ = true;
     }
   }
+  if (opt_.fieldmap_sink) collect_echo(b, img, method, volume, image_index);
   io::image_record r = image_record_from(std::move(img), h_, volume, opt_.output, b.first.get());
   r.slice = b.key.slice;
   r.contrast = b.key.contrast;
@@ -216,6 +218,45 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
   r.set = b.key.set;
   r.image_index = image_index;
   return r;
+}
+
+void buffer_reconstructor::collect_echo(const kspace_buffer& b, const array<cfloat, 3>& img, const std::string& method,
+                                        bool volume, std::uint16_t image_index) {
+  const std::size_t echoes = h_.echo_times_ms.size();
+  const auto once = [&](const std::string& why) {
+    if (!said_fieldmap_) say("B0 field map: " + why), said_fieldmap_ = true;
+  };
+  if (echoes < 2) return once("the header gives " + std::to_string(echoes) + " echo time(s); two or more needed");
+  if (method == "rss") return once("method rss keeps no phase");
+  if (b.key.contrast >= echoes) return;  // a contrast without an echo time
+  auto& set = echoes_[std::make_tuple(b.key.slice, b.key.phase, b.key.repetition, b.key.set)];
+  set[b.key.contrast] = img;
+  if (set.size() < echoes) return;
+  // all echoes: (echoes, 1 "coil", z, y, x), combined images (their common coil phase cancels)
+  const index_t nz = img.shape(0), ny = img.shape(1), nx = img.shape(2), n = nz * ny * nx;
+  array<cfloat, 1> stack(extents<1>{static_cast<index_t>(echoes) * n}, uninitialized);
+  std::vector<double> te;
+  for (std::size_t e = 0; e < echoes; ++e) {
+    const auto& im = set.at(static_cast<std::uint16_t>(e));
+    LARMOR_CHECK_DATA(im.size() == n, "recon: B0 field map: echo ", e, " has another matrix than echo 0");
+    std::copy(im.begin(), im.end(), stack.data() + static_cast<index_t>(e) * n);
+    te.push_back(1e-3 * static_cast<double>(h_.echo_times_ms[e]));
+  }
+  echoes_.erase(std::make_tuple(b.key.slice, b.key.phase, b.key.repetition, b.key.set));
+  array<float, 3> hz;
+  if (nz == 1) {
+    auto r = b0_map<2>(strided_view<const cfloat, 4>(stack.data(), {static_cast<index_t>(echoes), 1, ny, nx}), te);
+    hz = std::move(r.hz).reshape(extents<3>{1, ny, nx});
+  } else {
+    hz = b0_map<3>(strided_view<const cfloat, 5>(stack.data(), {static_cast<index_t>(echoes), 1, nz, ny, nx}), te).hz;
+  }
+  array<cfloat, 3> c(hz.shape(), uninitialized);
+  std::transform(hz.begin(), hz.end(), c.begin(), [](float v) { return cfloat(v, 0.f); });
+  io::image_record r = image_record_from(std::move(c), h_, volume, io::image_type::real, b.first.get());
+  r.slice = b.key.slice, r.phase = b.key.phase, r.repetition = b.key.repetition, r.set = b.key.set;
+  r.image_index = image_index, r.series_index = 3;
+  say("B0 field map (" + std::to_string(echoes) + " echoes, slice " + std::to_string(b.key.slice) + ")");
+  opt_.fieldmap_sink(std::move(r));
 }
 
 }  // namespace detail

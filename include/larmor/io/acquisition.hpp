@@ -127,6 +127,8 @@ struct encoding_header {
   // (sSliceAcceleration.lMultiBandFactor / lFOVShiftFactor; CMRR MB sequences: NMBSliceBands,
   // alICEProgramPara[11] / [14]); docs/sms.md.
   std::uint16_t multiband_factor = 1, multiband_fov_shift = 1;
+  // sequenceParameters TE (ms), one per contrast (echo) when the sequence has several; empty when not given.
+  std::vector<float> echo_times_ms;
 };
 
 // The readout points kept when the readout oversampling is removed: the central

@@ -33,6 +33,10 @@
 //      maps, Breuer 2009; sense and cgsense: Pruessmann 1999's formula on their maps, the limit CG-SENSE
 //      converges to), brought to the recon matrix like the images, series_index 2, the loop indices of the
 //      first image made with it. cs (non-linear) has none: recon/pseudo_replica.hpp measures it.
+//   B0 field maps (recon_options::fieldmap_sink): a scan with two or more echoes (contrasts) and their echo
+//      times in the header (sequenceParameters TE) gets, per slice/phase/repetition/set, the field map in Hz
+//      of fieldmap/b0_map.hpp from its echoes' complex images (combined with the same maps, so the coils'
+//      phase cancels), once its last echo is made; series_index 3, image type real (Hz, signed).
 // recon_session (recon_session.hpp) runs the four steps as readouts arrive, each buffer as soon as it is
 // complete; recon(raw) and recon_file run through it. recon(assembled_kspace&&, header) here starts at
 // step 2 on buffers a kspace_assembler has finished. Pre-whitening is in place, and each buffer is freed
@@ -171,6 +175,8 @@ struct recon_options {
   std::function<void(const std::string&)> progress;  // optional progress messages
   // g-factor maps of the parallel-imaging methods, as they are made (see the top of the file); none when empty.
   std::function<void(io::image_record&&)> gfactor_sink;
+  // B0 field maps (Hz) of multi-echo scans, as each completes (see the top of the file); none when empty.
+  std::function<void(io::image_record&&)> fieldmap_sink;
 };
 
 struct recon_result {
@@ -259,6 +265,13 @@ class buffer_reconstructor {
   // g-factor maps written: (slice, calibration, method, ry, rz, shift)
   std::set<std::tuple<std::uint16_t, std::optional<buffer_key>, std::string, index_t, index_t, index_t>> gfactors_;
   bool said_gfactor_ = false;
+  // The echoes' complex images waiting for the field map: (slice, phase, repetition, set) -> per contrast.
+  std::map<std::tuple<std::uint16_t, std::uint16_t, std::uint16_t, std::uint16_t>, std::map<std::uint16_t, array<cfloat, 3>>>
+      echoes_;
+  bool said_fieldmap_ = false;
+  // Field map step on one made image (complex, (z, y, x) on the encoded matrix).
+  void collect_echo(const kspace_buffer& b, const array<cfloat, 3>& img, const std::string& method, bool volume,
+                    std::uint16_t image_index);
 };
 
 // The loop indices under which `cal` is stored in `calibration` (none when cal is null or not there).
