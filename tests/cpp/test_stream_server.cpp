@@ -597,6 +597,10 @@ TEST(StreamServer, StopCancelsOpenScansAfterTheGraceAndTellsThem) {
   server::fd_stream c(server::tcp_connect("127.0.0.1", s->port()), true, "open", 20);
   const auto part = file_stream_bytes("default.xml", 10);
   c.write_all(part.data(), part.size());
+  // The server must have taken the connection before it is stopped (under a loaded ctest -j2 the stop could
+  // come first, and a connection the server never accepted is not one it can tell): wait for it, bounded.
+  for (int i = 0; i < 500 && !s->logged("connected"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(s->logged("connected"));
   const auto start = std::chrono::steady_clock::now();
   s.reset();  // stop() + run() returns
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
