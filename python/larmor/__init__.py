@@ -194,17 +194,18 @@ def pseudo_replica(recon, kspace, replicas=100, noise_cov=None, mask=None, seed=
 
 
 def recon(path, method="auto", output="magnitude", partial_fourier="pocs", noise_scaling="unit", slices=None,
-          lam=0.0, compress="auto", dataset="dataset", progress=None, gfactor=False, b0_map=False):
+          lam=0.0, compress="auto", dataset="dataset", progress=None, gfactor=False, b0_map=False, normalize="off"):
     """Reconstructs a raw-data file (ISMRMRD .h5 or Siemens twix .dat) as `larmor recon` does: (images,
     metadata dicts, method). progress: None (silent), True (a tqdm bar counting the images as they complete)
     or a callable(images_done). gfactor=True / b0_map=True add a fourth element, a dict of the derived maps
     ('gfactor': grappa/sense/cgsense; 'b0_map': Hz from a multi-echo scan) as (map, meta) pairs (no progress
-    bar then). See help(larmor._larmor.recon) for the others."""
+    bar then); normalize="coils" (receive-field normalisation) adds the unnormalised images there as
+    'unnormalized'. See help(larmor._larmor.recon) for the others."""
     import os
-    if gfactor or b0_map or progress is None or progress is False:
+    if gfactor or b0_map or normalize != "off" or progress is None or progress is False:
         return _core.recon(os.fspath(path), method=method, output=output, partial_fourier=partial_fourier,
                            noise_scaling=noise_scaling, slices=slices, lam=lam, compress=compress, dataset=dataset,
-                           gfactor=gfactor, b0_map=b0_map)
+                           gfactor=gfactor, b0_map=b0_map, normalize=normalize)
     update, close = _progress_bar(progress, f"larmor.recon {os.path.basename(os.fspath(path))}", "image")
     stream = _core._FileStream(os.fspath(path), method=method, output=output, partial_fourier=partial_fourier,
                                noise_scaling=noise_scaling, slices=slices, lam=lam, compress=compress,

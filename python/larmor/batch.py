@@ -72,7 +72,7 @@ MANIFEST_NAME = "manifest.json"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 # recon_to_file's options besides method: the chain's options of `larmor recon`, parsed by the same C++
 # parser (larmor/recon/recon_option_names.hpp) on the worker.
-_OPTION_NAMES = ("noise_scaling", "dataset", "output", "partial_fourier", "lam", "compress")
+_OPTION_NAMES = ("noise_scaling", "dataset", "output", "partial_fourier", "lam", "compress", "normalize")
 
 
 def _cores() -> int:
@@ -437,7 +437,8 @@ def recon_files(inputs, out_dir, method="auto", client=None, retries=2, *, worke
     is complete. progress: a text progress bar on stderr. options: noise_scaling ("unit"|"snr"),
     dataset (HDF5 group of the raw data), output (image type: "magnitude"|"complex"|"phase"|"real"|
     "imaginary"), partial_fourier ("pocs"|"homodyne"|"zero"), lam (the cs weight), compress ("auto"|"off"|N),
-    as `larmor recon --noise-scaling/--dataset/--image-type/--partial-fourier/--lambda/--compress`.
+    normalize ("off"|"coils"), as `larmor recon --noise-scaling/--dataset/--image-type/--partial-fourier/
+    --lambda/--compress/--normalize`.
     split: "auto" | "always" | "off": a multi-slice ISMRMRD file as several tasks of consecutive slices
     (auto: files of at least split_min_mb MB), slices_per_task of them each (default: one task per worker
     thread of the cluster), joined into its one output (see the module doc).
@@ -650,6 +651,7 @@ def main(argv=None) -> int:
     p.add_argument("--partial-fourier", default="pocs", help="as `larmor recon` (default pocs)")
     p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="as `larmor recon` (default 0: cs default)")
     p.add_argument("--compress", default="auto", help="as `larmor recon` (default auto)")
+    p.add_argument("--normalize", default="off", help="as `larmor recon` (off|coils, default off)")
     p.add_argument("--redo", action="store_true", help="reconstruct again inputs whose output is complete")
     p.add_argument("--split-slices", default="auto", choices=SPLIT_MODES,
                    help="reconstruct a multi-slice ISMRMRD file as several tasks of consecutive slices, joined "
@@ -695,7 +697,8 @@ def main(argv=None) -> int:
                               threads_per_worker=a.threads_per_worker, redo=a.redo, progress=sys.stderr.isatty(),
                               split=a.split_slices, split_min_mb=a.split_min_mb, slices_per_task=a.slices_per_task,
                               noise_scaling=a.noise_scaling, dataset=a.dataset, output=a.image_type,
-                              partial_fourier=a.partial_fourier, lam=a.lam, compress=a.compress)
+                              partial_fourier=a.partial_fourier, lam=a.lam, compress=a.compress,
+                              normalize=a.normalize)
     except OSError as e:  # the output directory cannot be made or written
         print(f"{p.prog}: {e}", file=sys.stderr)
         return 1

@@ -23,11 +23,12 @@ void bind_batch(py::module_& m) {
       [](const std::string& path, const std::string& out, const std::string& method,
          const std::string& noise_scaling, const std::string& dataset,
          const std::optional<std::vector<long long>>& slices, const std::string& output,
-         const std::string& partial_fourier, float lam, const std::string& compress) {
+         const std::string& partial_fourier, float lam, const std::string& compress, const std::string& normalize) {
         LARMOR_CHECK_ARG(!out.empty(), "recon_to_file: empty output path");
         // The chain's one option parser (also the CLI's and larmor.recon's). slices: None, every slice; a
         // list, only those (one part of a file split per slice).
-        const auto o = larmor::parse_recon_options({method, output, partial_fourier, noise_scaling, compress, lam, slices});
+        const auto o =
+            larmor::parse_recon_options({method, output, partial_fourier, noise_scaling, compress, lam, slices, normalize});
         larmor::recon_result res;
         {
           py::gil_scoped_release nogil;
@@ -42,12 +43,12 @@ void bind_batch(py::module_& m) {
       py::arg("path"), py::arg("out"), py::arg("method") = "auto", py::arg("noise_scaling") = "unit",
       py::arg("dataset") = "dataset", py::kw_only(), py::arg("slices") = py::none(),
       py::arg("output") = "magnitude", py::arg("partial_fourier") = "pocs", py::arg("lam") = 0.f,
-      py::arg("compress") = "auto",
+      py::arg("compress") = "auto", py::arg("normalize") = "off",
       "Reconstructs the raw-data file `path` (ISMRMRD or Siemens twix) and writes its images to the "
       "ISMRMRD file `out` (written under a temporary name and renamed), exactly as `larmor recon path -o out "
-      "--method M --noise-scaling S --dataset D --image-type T --partial-fourier P --lambda L --compress C` does, "
-      "with the same option parser (larmor/recon/recon_option_names.hpp): output, partial_fourier, lam and compress "
-      "take the values of larmor.recon. slices: None (every slice) or a list of slice indices: only "
+      "--method M --noise-scaling S --dataset D --image-type T --partial-fourier P --lambda L --compress C "
+      "--normalize N` does, with the same option parser (larmor/recon/recon_option_names.hpp): output, "
+      "partial_fourier, lam, compress and normalize take the values of larmor.recon. slices: None (every slice) or a list of slice indices: only "
       "their imaging and calibration readouts are reconstructed (noise scans of the whole file still serve "
       "them), the unit of work of a file split per slice (larmor.batch); image_index then counts 1..n within "
       "this output. Returns {'method': the method that ran, 'images': count}. "

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "bind_common.hpp"
+#include "larmor/coils/receive_field.hpp"
 #include "larmor/larmor.hpp"
 
 namespace larmor_py {
@@ -31,6 +32,29 @@ void bind_coils(py::module_& m) {
         "ESPIRiT maps (maps, coils, [z,] y, x) from k-space (coils, [z,] y, x); defaults as BART ecalib. "
         "progress: None, or a callable(done, total) called after each readout position (larmor.espirit_maps "
         "also takes progress=True: a tqdm bar).");
+  m.def("receive_field", [](const py::object& k, int degree, float mask_threshold, index_t calib) {
+    return spatial_2d_or_3d(k, "receive_field", [&](auto v) -> py::object {
+      larmor::receive_field_options o;
+      o.degree = degree, o.mask_threshold = mask_threshold, o.calib = calib;
+      constexpr std::size_t R = decltype(v)::rank;
+      larmor::array<float, 3> f;
+      {
+        py::gil_scoped_release nogil;
+        if constexpr (R == 3) {
+          const larmor::strided_view<const cfloat, 4> v4(v.data(), {v.shape(0), 1, v.shape(1), v.shape(2)},
+                                                         {v.stride(0), 0, v.stride(1), v.stride(2)});
+          f = larmor::receive_field(v4, o);
+        } else {
+          f = larmor::receive_field(v, o);
+        }
+      }
+      if constexpr (R == 3) return to_numpy(std::move(f).reshape(larmor::extents<2>{f.shape(1), f.shape(2)}));
+      else return to_numpy(std::move(f));
+    });
+  }, py::arg("kspace"), py::arg("degree") = 3, py::arg("mask_threshold") = 0.1f, py::arg("calib") = 24,
+        "Receive field ([z,] y, x) of an array from its k-space (coils, [z,] y, x): exp of a polynomial of `degree` "
+        "fitted to the log of the low-resolution root sum of squares over the object, median 1 there. "
+        "image / field is the intensity-normalised image (docs/snr.md).");
   m.def("walsh_maps", [](const py::object& x, index_t kernel) {
     return spatial_2d_or_3d(x, "walsh_maps", [&](auto v) -> py::object {
       larmor::walsh_options o;

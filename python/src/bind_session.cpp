@@ -29,9 +29,9 @@ using larmor::io::image_record;
 larmor::recon_options session_options(const std::string& method, const std::string& output,
                                       const std::string& partial_fourier, const std::string& noise_scaling,
                                       const std::optional<std::vector<long long>>& slices, float lambda,
-                                      const std::string& compress = "auto") {
+                                      const std::string& compress = "auto", const std::string& normalize = "off") {
   // The chain's one option parser (also the CLI's and recon_to_file's).
-  return larmor::parse_recon_options({method, output, partial_fourier, noise_scaling, compress, lambda, slices});
+  return larmor::parse_recon_options({method, output, partial_fourier, noise_scaling, compress, lambda, slices, normalize});
 }
 
 // (image, meta): the image as its record's type says (float32 (z, y, x), complex64 for 'complex'), meta its
@@ -207,9 +207,11 @@ void bind_session(py::module_& m) {
   m.def("recon", [](const std::string& path, const std::string& method, const std::string& output,
                     const std::string& partial_fourier, const std::string& noise_scaling,
                     const std::optional<std::vector<long long>>& slices, float lambda, const std::string& compress,
-                    const std::string& dataset, bool gfactor, bool b0_map) {
-    auto o = session_options(method, output, partial_fourier, noise_scaling, slices, lambda, compress);
-    std::vector<image_record> gfactors, fieldmaps;
+                    const std::string& dataset, bool gfactor, bool b0_map, const std::string& normalize) {
+    auto o = session_options(method, output, partial_fourier, noise_scaling, slices, lambda, compress, normalize);
+    std::vector<image_record> gfactors, fieldmaps, unnormalized;
+    const bool normalized = o.normalize != "off";
+    if (normalized) o.unnormalized_sink = [&unnormalized](image_record&& r) { unnormalized.push_back(std::move(r)); };
     if (gfactor) o.gfactor_sink = [&gfactors](image_record&& r) { gfactors.push_back(std::move(r)); };
     if (b0_map) o.fieldmap_sink = [&fieldmaps](image_record&& r) { fieldmaps.push_back(std::move(r)); };
     larmor::recon_result res;
@@ -223,15 +225,16 @@ void bind_session(py::module_& m) {
       images.append(t[0]);
       meta.append(t[1]);
     }
-    if (!gfactor && !b0_map) return py::make_tuple(images, meta, res.method);
+    if (!gfactor && !b0_map && !normalized) return py::make_tuple(images, meta, res.method);
     py::dict derived;
+    if (normalized) derived["unnormalized"] = to_list(std::move(unnormalized));
     if (gfactor) derived["gfactor"] = to_list(std::move(gfactors));
     if (b0_map) derived["b0_map"] = to_list(std::move(fieldmaps));
     return py::make_tuple(images, meta, res.method, derived);
   }, py::arg("path"), py::arg("method") = "auto", py::arg("output") = "magnitude",
         py::arg("partial_fourier") = "pocs", py::arg("noise_scaling") = "unit", py::arg("slices") = py::none(),
         py::arg("lam") = 0.f, py::arg("compress") = "auto", py::arg("dataset") = "dataset", py::arg("gfactor") = false,
-        py::arg("b0_map") = false,
+        py::arg("b0_map") = false, py::arg("normalize") = "off",
         "Reconstructs a raw-data file (ISMRMRD .h5 or Siemens twix .dat), the chain of `larmor recon` (a "
         "recon_session: the images in the order they complete, equal to larmor.recon_stream's): (images, "
         "metadata dicts, method). output: 'magnitude' | 'phase' | 'real' | 'imaginary' (float32 (z, y, x)) or "
@@ -240,7 +243,8 @@ void bind_session(py::module_& m) {
         "gfactor=True and/or b0_map=True: a fourth element, a dict of the maps derived beside the images as "
         "(map (z, y, x), meta) pairs: 'gfactor' (grappa/sense/cgsense, one per slice and sampling lattice; "
         "docs/snr.md), 'b0_map' (Hz, signed, per slice of a scan with 2+ echoes and their TEs in the header; "
-        "docs/fieldmap.md).");
+        "docs/fieldmap.md). normalize='coils': receive-field (intensity) normalisation, the unnormalised images "
+        "in the dict's 'unnormalized' (docs/snr.md).");
 
   py::class_<larmor::recon_session>(m, "ReconSession",
       "Streaming reconstruction: push readouts in scan order; push() and finish() return the (image, meta) "

@@ -147,3 +147,43 @@ def test_chain_writes_gfactor_maps(tmp_path):
     out = subprocess.run([cli, "recon", str(raw), "-o", str(tmp_path / "cs.h5"), "--method", "cs", "--gfactor",
                           str(tmp_path / "gcs.h5")], capture_output=True, text=True)
     assert out.returncode == 0 and "no closed form" in out.stderr and not (tmp_path / "gcs.h5").exists(), out.stderr
+
+
+def test_receive_field_follows_simulated_coil_shading():
+    """larmor.receive_field against the true root sum of squares of simulated loop coils (numpy), on a flat
+    object with two inserts; and the chain's normalize='coils' plumbing (the values of the chain's
+    normalisation: tests/cpp/test_receive_field.cpp)."""
+    n, coils = 128, 12
+    yy, xx = np.meshgrid((np.arange(n) - n // 2) / n, (np.arange(n) - n // 2) / n, indexing="ij")
+    rho = ((xx ** 2 / 0.14 + yy ** 2 / 0.18) < 1).astype(float)
+    rho[((xx - 0.08) ** 2 + yy ** 2) < 0.006] = 0.6
+    ang = 2 * np.pi * np.arange(coils) / coils
+    mag = np.stack([1.0 / (0.03 + (xx - 0.55 * np.cos(a)) ** 2 + (yy - 0.55 * np.sin(a)) ** 2) for a in ang])
+    maps = mag * np.exp(1j * (ang[:, None, None] + 4 * xx))
+    k = fftc(maps * rho).astype(np.complex64)
+    f = larmor.receive_field(k)
+    truth = np.sqrt((mag ** 2).sum(0))
+    obj = rho > 0
+    ratio = f[obj] / truth[obj]
+    assert np.sqrt(np.mean((ratio / np.median(ratio) - 1) ** 2)) < 0.08
+    flat = rho == 1
+    before = truth[flat].std() / truth[flat].mean()
+    after = (truth / f)[flat].std() / (truth / f)[flat].mean()
+    assert before > 0.2 and after < 0.35 * before, (before, after)
+    with pytest.raises(ValueError, match="degree"):
+        larmor.receive_field(k, degree=9)
+
+
+@pytest.mark.skipif(GENERATOR is None, reason="ismrmrd_generate_cartesian_shepp_logan missing (ismrmrd-tools)")
+def test_chain_normalize_keeps_the_unnormalised_images(tmp_path):
+    raw = tmp_path / "full.h5"
+    subprocess.run([GENERATOR, "-m", "96", "-c", "8", "-o", str(raw)], check=True, capture_output=True)
+    plain, _, _ = larmor.recon(raw)
+    images, meta, method, derived = larmor.recon(raw, normalize="coils")
+    assert len(derived["unnormalized"]) == len(images) == len(plain)
+    np.testing.assert_allclose(derived["unnormalized"][0][0], plain[0], rtol=1e-4, atol=1e-6 * plain[0].max())
+    assert not np.allclose(images[0], plain[0], rtol=1e-2)
+    with pytest.raises(ValueError, match="normalize"):
+        larmor.recon(raw, normalize="body")
+    out = tmp_path / "n.h5"
+    assert larmor.recon_to_file(str(raw), str(out), normalize="coils")["images"] == len(images)

@@ -28,6 +28,7 @@ recon_result run_recon(const std::string& in, const std::string& out, const std:
                        const std::string& output = "magnitude", const std::string& partial_fourier = "pocs",
                        float lambda = 0, const std::string& compress = "auto", double kspace_budget_mb = 0,
                        std::vector<io::image_record>* gfactors = nullptr,
-                       std::vector<io::image_record>* fieldmaps = nullptr);
+                       std::vector<io::image_record>* fieldmaps = nullptr, const std::string& normalize = "off",
+                       std::vector<io::image_record>* unnormalized = nullptr);
 
 }  // namespace larmor::cli

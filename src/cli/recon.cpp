@@ -37,9 +37,12 @@ recon_result run_recon(const std::string& in, const std::string& out, const std:
                        const std::string& png, const std::string& noise_scaling_name, const std::string& group,
                        const std::string& output, const std::string& partial_fourier, float lambda,
                        const std::string& compress, double kspace_budget_mb,
-                       std::vector<io::image_record>* gfactors, std::vector<io::image_record>* fieldmaps) {
+                       std::vector<io::image_record>* gfactors, std::vector<io::image_record>* fieldmaps,
+                       const std::string& normalize, std::vector<io::image_record>* unnormalized) {
   // The one parser of the chain's options (also Python's and the batch layer's).
-  recon_options o = parse_recon_options({method, output, partial_fourier, noise_scaling_name, compress, lambda, {}});
+  recon_options o =
+      parse_recon_options({method, output, partial_fourier, noise_scaling_name, compress, lambda, {}, normalize});
+  if (unnormalized) o.unnormalized_sink = [unnormalized](io::image_record&& r) { unnormalized->push_back(std::move(r)); };
   o.kspace_budget_bytes = kspace_budget_mb * 1024.0 * 1024.0;  // 0: the machine's memory
   o.progress = [](const std::string& s) { std::fprintf(stderr, "larmor: %s\n", s.c_str()); };
   if (gfactors) o.gfactor_sink = [gfactors](io::image_record&& r) { gfactors->push_back(std::move(r)); };
@@ -56,7 +59,7 @@ void add_recon_command(CLI::App& app) {
   struct options {
     std::string in, out, method = "auto", png, noise = "unit", group = "dataset", output = "magnitude",
         partial_fourier = "pocs", compress = "auto", deprecated_output, format = "ismrmrd", dicom_send, gfactor,
-        fieldmap;
+        fieldmap, normalize = "off", unnormalized;
     int threads = 0;
     float lambda = 0;
     double budget_mb = 0;
@@ -78,6 +81,11 @@ void add_recon_command(CLI::App& app) {
   cmd->add_option("--gfactor", opt->gfactor,
                   "also write the g-factor maps of grappa/sense/cgsense (one per slice and lattice) to this file or "
                   "directory, in --format");
+  cmd->add_option("--normalize", opt->normalize,
+                  "receive-field (intensity) normalisation: off|coils (from the coils' k-space centre; docs/snr.md)")
+      ->capture_default_str();
+  cmd->add_option("--unnormalized", opt->unnormalized,
+                  "with --normalize coils: also write the unnormalised images to this file or directory");
   cmd->add_option("--fieldmap", opt->fieldmap,
                   "also write the B0 field maps (Hz) of a multi-echo scan (echo times from the header) to this file "
                   "or directory, in --format");
@@ -115,11 +123,13 @@ void add_recon_command(CLI::App& app) {
     LARMOR_CHECK_ARG(opt->gfactor.empty() || opt->gfactor != opt->out, "--gfactor must name another file than -o");
     LARMOR_CHECK_ARG(opt->fieldmap.empty() || (opt->fieldmap != opt->out && opt->fieldmap != opt->gfactor),
                      "--fieldmap must name another file than -o and --gfactor");
-    std::vector<io::image_record> gfactors, fieldmaps;
+    LARMOR_CHECK_ARG(opt->unnormalized.empty() || opt->normalize != "off", "--unnormalized needs --normalize coils");
+    std::vector<io::image_record> gfactors, fieldmaps, unnormalized;
     const auto res = run_recon(opt->in, ismrmrd ? opt->out : std::string(), opt->method, opt->png, opt->noise,
                                opt->group, opt->output, opt->partial_fourier, opt->lambda, opt->compress,
                                opt->budget_mb, opt->gfactor.empty() ? nullptr : &gfactors,
-                               opt->fieldmap.empty() ? nullptr : &fieldmaps);
+                               opt->fieldmap.empty() ? nullptr : &fieldmaps, opt->normalize,
+                               opt->unnormalized.empty() ? nullptr : &unnormalized);
     // Patient, study and sequence from the ISMRMRD header (twix and stdin streams: none, the images alone).
     io::scan_information scan;
     if (!ismrmrd && opt->in != "-" && !is_twix_path(opt->in))
@@ -144,6 +154,7 @@ void add_recon_command(CLI::App& app) {
     };
     write_maps(gfactors, opt->gfactor, "g-factor");
     write_maps(fieldmaps, opt->fieldmap, "B0 field");
+    write_maps(unnormalized, opt->unnormalized, "unnormalised image");
     if (!ismrmrd) {
       if (opt->format == "dicom") {
         io::dicom_options d;

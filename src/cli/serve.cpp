@@ -60,7 +60,7 @@ void add_chain_options(CLI::App* cmd, chain_words& w) {
 
 recon_options chain_options(const chain_words& w) {
   recon_options o =
-      parse_recon_options({w.method, w.image_type, w.partial_fourier, w.noise, w.compress, w.lambda, {}});
+      parse_recon_options({w.method, w.image_type, w.partial_fourier, w.noise, w.compress, w.lambda, {}, "off"});
   o.kspace_budget_bytes = w.budget_mb * 1024.0 * 1024.0;
   return o;
 }

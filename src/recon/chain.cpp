@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "larmor/coils/receive_field.hpp"
 #include "larmor/coils/rss.hpp"
 #include "larmor/fieldmap/b0_map.hpp"
 #include "larmor/recon/pi_methods.hpp"
@@ -153,6 +154,21 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
     const auto d = pf->describe(b.kspace.shape());
     if (d != said_pf_) say("partial Fourier: " + d), said_pf_ = d;
   }
+  // The receive field for intensity normalisation: once per slice + calibration, from all the coils (before
+  // compression).
+  array<float, 3>* field = nullptr;
+  if (opt_.normalize == "coils") {
+    auto& f = fields_[std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt)];
+    if (f.size() == 0) {
+      f = receive_field((cal ? *cal : b.kspace).cview());
+      const auto [lo, hi] = std::minmax_element(f.begin(), f.end());
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "intensity normalisation: receive field from the coils' k-space centre, "
+                    "%.2f .. %.2f of its median (slice %d)", *lo, *hi, static_cast<int>(b.key.slice));
+      say(msg);
+    }
+    field = &f;
+  }
   // Coil compression: one per slice + calibration, estimated on the slice's first buffer.
   if (opt_.compression.enabled && (opt_.compression.coils > 0 || desc.combines_with_maps)) {
     auto& cc = compressions_[std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt)];
@@ -208,6 +224,17 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
       say("g-factor: method " + method + " has no closed form (non-linear); larmor.pseudo_replica measures it");
       said_gfactor_ = true;
     }
+  }
+  if (field) {
+    LARMOR_CHECK_DATA(field->shape() == img.shape(), "recon: intensity normalisation: the receive field (",
+                      shape_string(field->shape()), ") does not match the image (", shape_string(img.shape()), ")");
+    if (opt_.unnormalized_sink) {
+      io::image_record u = image_record_from(img, h_, volume, opt_.output, b.first.get());
+      u.slice = b.key.slice, u.contrast = b.key.contrast, u.phase = b.key.phase;
+      u.repetition = b.key.repetition, u.set = b.key.set, u.image_index = image_index, u.series_index = 4;
+      opt_.unnormalized_sink(std::move(u));
+    }
+    for (index_t i = 0; i < img.size(); ++i) img.data()[i] /= field->data()[i];
   }
   if (opt_.fieldmap_sink) collect_echo(b, img, method, volume, image_index);
   io::image_record r = image_record_from(std::move(img), h_, volume, opt_.output, b.first.get());

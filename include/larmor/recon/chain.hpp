@@ -33,6 +33,10 @@
 //      maps, Breuer 2009; sense and cgsense: Pruessmann 1999's formula on their maps, the limit CG-SENSE
 //      converges to), brought to the recon matrix like the images, series_index 2, the loop indices of the
 //      first image made with it. cs (non-linear) has none: recon/pseudo_replica.hpp measures it.
+//   Intensity normalisation (recon_options::normalize = "coils"): the receive field of coils/receive_field.hpp,
+//      estimated once per slice + calibration from the pre-whitened k-space centre (the calibration buffer when
+//      there is one), divides the method's image; the unnormalised image goes to unnormalized_sink when set
+//      (series_index 4).
 //   B0 field maps (recon_options::fieldmap_sink): a scan with two or more echoes (contrasts) and their echo
 //      times in the header (sequenceParameters TE) gets, per slice/phase/repetition/set, the field map in Hz
 //      of fieldmap/b0_map.hpp from its echoes' complex images (combined with the same maps, so the coils'
@@ -177,6 +181,10 @@ struct recon_options {
   std::function<void(io::image_record&&)> gfactor_sink;
   // B0 field maps (Hz) of multi-echo scans, as each completes (see the top of the file); none when empty.
   std::function<void(io::image_record&&)> fieldmap_sink;
+  // Receive-field (intensity) normalisation: "off" or "coils" (see the top of the file), and where the
+  // unnormalised images go meanwhile (none when empty).
+  std::string normalize = "off";
+  std::function<void(io::image_record&&)> unnormalized_sink;
 };
 
 struct recon_result {
@@ -269,6 +277,8 @@ class buffer_reconstructor {
   std::map<std::tuple<std::uint16_t, std::uint16_t, std::uint16_t, std::uint16_t>, std::map<std::uint16_t, array<cfloat, 3>>>
       echoes_;
   bool said_fieldmap_ = false;
+  // Receive fields per (slice, calibration loop indices): the intensity normalisation's divisor.
+  std::map<std::tuple<std::uint16_t, std::optional<buffer_key>>, array<float, 3>> fields_;
   // Field map step on one made image (complex, (z, y, x) on the encoded matrix).
   void collect_echo(const kspace_buffer& b, const array<cfloat, 3>& img, const std::string& method, bool volume,
                     std::uint16_t image_index);
