@@ -52,6 +52,10 @@ def simulate(truth, hz, maps, coords, times):
     return np.stack([E @ (m * truth).ravel() for m in maps]).reshape((maps.shape[0],) + coords.shape[:-1])
 
 
+def ifft2c(k):
+    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+
 def nrmse(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
@@ -181,3 +185,43 @@ def test_epi_distortion_removed_with_a_field_map():
         larmor.cgsense(k, maps, fieldmap=hz, sample_times=t[:, :-1])
     with pytest.raises(ValueError, match="echo_spacing"):
         larmor.epi_sample_times((n, n), echo_spacing=0)
+
+
+def test_field_map_from_a_reversed_phase_encode_pair():
+    """Blip-up / blip-down EPI (64 lines, ESP 0.6 ms: 3 pixels per 80 Hz) simulated with the exact model: the
+    field from larmor.reversed_pe_fieldmap against the true one, and the image corrected with it."""
+    n, coils, esp = 64, 6, 0.6e-3
+    yy, xx = np.meshgrid(np.arange(n) - n // 2, np.arange(n) - n // 2, indexing="ij")
+    truth = ((xx / 22.0) ** 2 + (yy / 25.0) ** 2 < 1) * (1.0 + 0.5 * np.cos(xx / 5.0) * np.sin(yy / 7.0))
+    hz = 70.0 * np.exp(-((xx - 5) ** 2 + (yy + 6) ** 2) / 150.0) + 25.0 * xx / n - 10.0
+    maps = np.stack([np.exp(-((xx / n - 0.6 * np.cos(a)) ** 2 + (yy / n - 0.6 * np.sin(a)) ** 2) / 0.3)
+                     * np.exp(1j * a) for a in 2 * np.pi * np.arange(coils) / coils])
+    t_up = larmor.epi_sample_times((n, n), echo_spacing=esp, echo_time=0.02)
+    t_down = 2 * 0.02 - t_up  # k_y read from high to low: the times mirrored about the centre line
+
+    def simulate(t):
+        ky, kx = np.meshgrid(np.arange(n) - n // 2, np.arange(n) - n // 2, indexing="ij")
+        phase = -2j * np.pi * (np.outer(ky.ravel(), yy.ravel()) + np.outer(kx.ravel(), xx.ravel())) / n
+        E = np.exp(phase + 2j * np.pi * np.outer(t.ravel(), hz.ravel())) / n
+        return np.stack([(E @ (m * truth).ravel()).reshape(n, n) for m in maps]).astype(np.complex64)
+
+    k_up, k_down = simulate(t_up), simulate(t_down)
+    rss = lambda k: np.sqrt((np.abs(ifft2c(k)) ** 2).sum(0))
+    est = larmor.reversed_pe_fieldmap(rss(k_up), rss(k_down), echo_spacing=esp)
+    inner = ((xx / 19.0) ** 2 + (yy / 22.0) ** 2 < 1)
+    err = est[inner] - hz[inner]
+    # measured: RMS 1.26 Hz, max 3.0 Hz (field -16 .. +62 Hz); corrected image NRMSE 0.018 vs 0.079
+    assert np.sqrt(np.mean(err ** 2)) < 3.0 and np.abs(err).max() < 8.0, (np.sqrt(np.mean(err ** 2)), np.abs(err).max())
+    # the opposite sign would be far off: the test tells the directions apart
+    assert np.sqrt(np.mean((-est[inner] - hz[inner]) ** 2)) > 30.0
+    # correction with the estimated map
+    fill = np.where(est != 0, est, 0.0)
+    fixed = larmor.cgsense(k_up, maps, iters=40, fieldmap=fill, sample_times=t_up)
+    plain = larmor.cgsense(k_up, maps, iters=40)
+    e_fixed = nrmse(np.abs(fixed[inner]), truth[inner])
+    e_plain = nrmse(np.abs(plain[inner]), truth[inner])
+    assert e_fixed < 0.4 * e_plain, (e_fixed, e_plain)
+    with pytest.raises(ValueError, match="echo_spacing"):
+        larmor.reversed_pe_fieldmap(rss(k_up), rss(k_down), echo_spacing=0.6)  # milliseconds by mistake
+    with pytest.raises(ValueError, match="shape"):
+        larmor.reversed_pe_fieldmap(rss(k_up), rss(k_down)[:, :-1], echo_spacing=esp)
