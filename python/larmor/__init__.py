@@ -59,8 +59,10 @@ def cs(kspace, maps, mask=None, coords=None, progress=None, **kw):
     """Compressed sensing: Cartesian (k-space (coils, [z,] y, x) or (frames, coils, y, x), optional mask;
     help(larmor._larmor.cs)) or, with `coords`, non-Cartesian (samples (coils, ...), coords (..., ndim) in
     cycles per FOV ordered like the image axes; larmor.cs_noncartesian: wavelet, tv, iters, solver, scale,
-    eps, toeplitz, seed, return_info, fieldmap, sample_times, segments). Cartesian data with a fieldmap run
-    through the non-Cartesian operator on the integer grid, as in larmor.cgsense. progress: None, True (a tqdm
+    eps, toeplitz, seed, return_info, fieldmap, sample_times, segments). Cartesian data with a fieldmap
+    ((coils, [z,] y, x), no frames) run through the non-Cartesian operator on the integer grid, as in
+    larmor.cgsense, with cs_noncartesian's options and data scale (the Cartesian-only ones, e.g. llr, do not
+    apply). progress: None, True (a tqdm
     bar over the iterations) or a callable(iteration, iters)."""
     if coords is not None and mask is not None:
         raise ValueError("cs: give either coords (non-Cartesian) or mask (Cartesian), not both")

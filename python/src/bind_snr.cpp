@@ -16,7 +16,8 @@ py::tuple pseudo_replica_py(const py::object& recon, const py::object& kspace, i
                             const py::object& noise_cov, const py::object& mask, std::uint64_t seed,
                             const py::object& progress) {
   cdata k = cdata::ensure(kspace);
-  if (!k || k.ndim() < 2) throw larmor::InvalidArgument("pseudo_replica: kspace must be a complex array (coils, ...)");
+  if (!k || k.ndim() < 2 || k.shape(0) < 1 || k.size() == 0)
+    throw larmor::InvalidArgument("pseudo_replica: kspace must be a non-empty complex array (coils, ...)");
   const index_t coils = k.shape(0), size = k.size(), per_coil = size / coils;
   std::vector<std::uint8_t> acquired(static_cast<std::size_t>(per_coil), 0);
   if (mask.is_none()) {  // acquired where any coil holds a non-zero sample
@@ -25,7 +26,8 @@ py::tuple pseudo_replica_py(const py::object& recon, const py::object& kspace, i
         if (k.data()[c * per_coil + p] != cfloat(0)) acquired[static_cast<std::size_t>(p)] = 1;
   } else {
     auto m = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(mask);
-    if (!m || m.size() != per_coil)
+    if (!m || std::vector<py::ssize_t>(m.shape(), m.shape() + m.ndim()) !=
+                  std::vector<py::ssize_t>(k.shape() + 1, k.shape() + k.ndim()))
       throw larmor::InvalidArgument("pseudo_replica: mask must have the shape kspace.shape[1:]");
     for (index_t p = 0; p < per_coil; ++p) acquired[static_cast<std::size_t>(p)] = m.data()[p] ? 1 : 0;
   }

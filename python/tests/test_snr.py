@@ -105,6 +105,10 @@ def test_pseudo_replica_of_a_nonlinear_method_and_errors():
     assert np.all(np.isfinite(snr)) and sd.max() > 0
     with pytest.raises(ValueError, match="mask"):
         larmor.pseudo_replica(lambda x: x[0], k, mask=np.ones((3, 3), bool))
+    with pytest.raises(ValueError, match="mask"):
+        larmor.pseudo_replica(lambda x: x[0], k, mask=np.ones(k.shape[1:], bool).T[:, :-1])
+    with pytest.raises(ValueError, match="non-empty"):
+        larmor.pseudo_replica(lambda x: x, np.zeros((0, 4, 4), np.complex64))
     with pytest.raises(ValueError, match="positive definite"):
         larmor.pseudo_replica(lambda x: x[0], k, noise_cov=-np.eye(4))
     sizes = iter([4, 5, 5])
@@ -144,6 +148,9 @@ def test_chain_writes_gfactor_maps(tmp_path):
                           str(tmp_path / "g.h5")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "1 g-factor map(s)" in out.stderr and (tmp_path / "g.h5").exists()
+    same = subprocess.run([cli, "recon", str(raw), "-o", str(tmp_path / "x.h5"), "--gfactor", str(tmp_path / "x.h5")],
+                          capture_output=True, text=True)
+    assert same.returncode != 0 and "different files" in same.stderr, same.stderr
     out = subprocess.run([cli, "recon", str(raw), "-o", str(tmp_path / "cs.h5"), "--method", "cs", "--gfactor",
                           str(tmp_path / "gcs.h5")], capture_output=True, text=True)
     assert out.returncode == 0 and "no closed form" in out.stderr and not (tmp_path / "gcs.h5").exists(), out.stderr

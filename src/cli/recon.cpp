@@ -120,9 +120,13 @@ void add_recon_command(CLI::App& app) {
     LARMOR_CHECK_ARG(opt->dicom_send.empty() || opt->format == "dicom", "--dicom-send needs --format dicom");
     const auto destination = opt->dicom_send.empty() ? io::dicom_destination{}
                                                      : io::parse_dicom_destination(opt->dicom_send);
-    LARMOR_CHECK_ARG(opt->gfactor.empty() || opt->gfactor != opt->out, "--gfactor must name another file than -o");
-    LARMOR_CHECK_ARG(opt->fieldmap.empty() || (opt->fieldmap != opt->out && opt->fieldmap != opt->gfactor),
-                     "--fieldmap must name another file than -o and --gfactor");
+    {  // every output its own file
+      const std::vector<std::string> outs{opt->out, opt->gfactor, opt->fieldmap, opt->unnormalized};
+      for (std::size_t i = 0; i < outs.size(); ++i)
+        for (std::size_t j = i + 1; j < outs.size(); ++j)
+          LARMOR_CHECK_ARG(outs[i].empty() || outs[i] != outs[j], "-o, --gfactor, --fieldmap and --unnormalized must "
+                           "name different files, got '", outs[i], "' twice");
+    }
     LARMOR_CHECK_ARG(opt->unnormalized.empty() || opt->normalize != "off", "--unnormalized needs --normalize coils");
     std::vector<io::image_record> gfactors, fieldmaps, unnormalized;
     const auto res = run_recon(opt->in, ismrmrd ? opt->out : std::string(), opt->method, opt->png, opt->noise,

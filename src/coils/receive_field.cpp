@@ -79,7 +79,8 @@ array<float, 3> receive_field(strided_view<const cfloat, 4> k, const receive_fie
     for (index_t y = 0; y < cy; ++y)
       for (index_t x = 0; x < cx; ++x) {
         bool all = true;
-        for (index_t dz = volume ? -1 : 0; dz <= (volume ? 1 : 0) && all; ++dz)
+        const bool erode_z = volume && cz >= 5;  // a slab of a few partitions: erode in-plane only
+        for (index_t dz = erode_z ? -1 : 0; dz <= (erode_z ? 1 : 0) && all; ++dz)
           for (index_t dy = -1; dy <= 1 && all; ++dy)
             for (index_t dx = -1; dx <= 1 && all; ++dx) all = above(z + dz, y + dy, x + dx);
         mask[static_cast<std::size_t>((z * cy + y) * cx + x)] = all;
@@ -114,9 +115,9 @@ array<float, 3> receive_field(strided_view<const cfloat, 4> k, const receive_fie
   std::vector<double> coef(T, 0.0);
   for (std::size_t j = 0; j < T; ++j) {
     if (!(ev[j] > 1e-10 * ev.back())) continue;
-    double proj = 0;
-    for (std::size_t a = 0; a < T; ++a) proj += std::real(std::conj(V[a * T + j])) * rhs[a];
-    for (std::size_t a = 0; a < T; ++a) coef[a] += std::real(V[a * T + j]) * proj / ev[j];
+    std::complex<double> proj = 0;  // v_j^H rhs, then v_j (v_j^H rhs) / lambda_j; real for the real system
+    for (std::size_t a = 0; a < T; ++a) proj += std::conj(V[a * T + j]) * rhs[a];
+    for (std::size_t a = 0; a < T; ++a) coef[a] += std::real(V[a * T + j] * proj) / ev[j];
   }
   // median of exp(poly) over the object (coarse grid) -> the scale
   std::vector<double> inside;

@@ -5,6 +5,7 @@
 #include <ismrmrd/waveform.h>
 #include <ismrmrd/xml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -176,9 +177,12 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
   }
   if (h.acquisitionSystemInformation && h.acquisitionSystemInformation->deviceID)
     out.device_id = *h.acquisitionSystemInformation->deviceID;
-  if (h.sequenceParameters && h.sequenceParameters->TE)
-    for (const float te : *h.sequenceParameters->TE)
-      if (std::isfinite(te)) out.echo_times_ms.push_back(te);
+  if (h.sequenceParameters && h.sequenceParameters->TE) {
+    // one per contrast, in order: a non-finite entry makes the list unusable (dropping it would shift the rest)
+    const auto& tes = *h.sequenceParameters->TE;
+    if (std::all_of(tes.begin(), tes.end(), [](float te) { return std::isfinite(te); }))
+      out.echo_times_ms.assign(tes.begin(), tes.end());
+  }
   if (h.userParameters) {
     // Multiband: the names parameter maps in use write (docs/sms.md); the first one present wins.
     std::map<std::string, double> p;

@@ -74,10 +74,17 @@ gradient_delay_estimate ring_gradient_delay(const cfloat* data, index_t spokes, 
   for (index_t i = 0; i < coils * samples * spokes; ++i)
     LARMOR_CHECK_DATA(std::isfinite(data[i].real()) && std::isfinite(data[i].imag()),
                       "ring_gradient_delay: the spokes hold NaN or Inf samples");
-  // the spokes used: evenly chosen, at most max_spokes
+  // the spokes used: evenly chosen, at most max_spokes, each crossing its centre at least search + 1 samples
+  // from both ends (the interpolation is periodic along the readout: a centre-out (UTE) spoke would wrap)
   std::vector<index_t> use;
-  const index_t n_use = std::min(spokes, o.max_spokes);
-  for (index_t i = 0; i < n_use; ++i) use.push_back(i * spokes / n_use);
+  const index_t n_try = std::min(spokes, o.max_spokes);
+  for (index_t i = 0; i < n_try; ++i) {
+    const index_t s = i * spokes / n_try;
+    if (centre[s] >= o.search + 1 && centre[s] <= static_cast<double>(samples - 1) - o.search - 1) use.push_back(s);
+  }
+  LARMOR_CHECK_DATA(use.size() >= 2, "ring_gradient_delay: the spokes do not cross k = 0 at least ", o.search + 1,
+                    " samples from both ends of the readout (centre-out or asymmetric-echo spokes)");
+  const index_t n_use = static_cast<index_t>(use.size());
   const index_t G = 2 * static_cast<index_t>(std::ceil(o.search * o.upsample)) + 1;
   array<cfloat, 2> v(extents<2>{n_use, coils * G}, uninitialized);
   parallel_for(n_use, [&](index_t i) {
@@ -92,6 +99,11 @@ gradient_delay_estimate ring_gradient_delay(const cfloat* data, index_t spokes, 
       const double a = fold(directions + 2 * use[static_cast<std::size_t>(i)], directions + 2 * use[static_cast<std::size_t>(j)]);
       if (a > best) best = a, partner[static_cast<std::size_t>(i)] = j;
     }
+  }
+  // each pair once: (i, j) and (j, i) are the same intersection
+  for (index_t i = 0; i < n_use; ++i) {
+    const index_t j = partner[static_cast<std::size_t>(i)];
+    if (j > i && partner[static_cast<std::size_t>(j)] == i) partner[static_cast<std::size_t>(j)] = -1;
   }
   // per pair: the (u, w) that minimises sum_c |v_i(u) - v_j(w)|^2 = E_i(u) + E_j(w) - 2 Re sum_c v_i(u) conj(v_j(w))
   std::vector<double> ui(static_cast<std::size_t>(n_use), 0), uj(ui.size(), 0);

@@ -249,11 +249,19 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
 
 void buffer_reconstructor::collect_echo(const kspace_buffer& b, const array<cfloat, 3>& img, const std::string& method,
                                         bool volume, std::uint16_t image_index) {
-  const std::size_t echoes = h_.echo_times_ms.size();
+  // The echoes: as many as the header has TEs, and no more than the contrasts it encodes.
+  std::size_t echoes = h_.echo_times_ms.size();
+  if (h_.contrast) echoes = std::min<std::size_t>(echoes, static_cast<std::size_t>(h_.contrast->maximum) + 1);
   const auto once = [&](const std::string& why) {
     if (!said_fieldmap_) say("B0 field map: " + why), said_fieldmap_ = true;
   };
-  if (echoes < 2) return once("the header gives " + std::to_string(echoes) + " echo time(s); two or more needed");
+  if (echoes < 2) return once("the header gives " + std::to_string(echoes) + " echo time(s) for its contrasts; two or more needed");
+  for (std::size_t e = 0; e < echoes; ++e) {
+    const float te = h_.echo_times_ms[e];
+    if (!(te > 0 && te < 1000) || (e > 0 && !(te > h_.echo_times_ms[e - 1])))
+      return once("the header's echo times are not a train of increasing echoes (TE " + std::to_string(e) + " = " +
+                  std::to_string(te) + " ms)");
+  }
   if (method == "rss") return once("method rss keeps no phase");
   if (b.key.contrast >= echoes) return;  // a contrast without an echo time
   auto& set = echoes_[std::make_tuple(b.key.slice, b.key.phase, b.key.repetition, b.key.set)];

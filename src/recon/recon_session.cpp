@@ -35,6 +35,9 @@ recon_session::recon_session(const io::encoding_header& header, const recon_opti
     if (opt.partial_fourier.method != partial_fourier_method::pocs)
       unused.push_back(std::string("partial Fourier ") + partial_fourier_method_name(opt.partial_fourier.method));
     if (!opt.compression.enabled || opt.compression.coils > 0) unused.push_back("coil compression");
+    if (opt.normalize != "off") unused.push_back("intensity normalisation");
+    if (opt.gfactor_sink) unused.push_back("g-factor maps");
+    if (opt.fieldmap_sink) unused.push_back("B0 field maps");
     if (opt.progress && !unused.empty()) {
       std::string s;
       for (const auto& u : unused) s += (s.empty() ? "" : ", ") + u;

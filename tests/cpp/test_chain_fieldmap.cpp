@@ -112,6 +112,10 @@ TEST(ChainFieldmap, SaysWhyThereIsNoMap) {
   const auto one = run(p, hz, {2.0f}, "espirit");
   EXPECT_TRUE(one.maps.empty());
   EXPECT_TRUE(one.said("two or more needed"));
+  const auto unordered = run(p, hz, {4.46f, 2.0f}, "espirit");  // TEs that are not an echo train: no map, said
+  EXPECT_TRUE(unordered.maps.empty());
+  EXPECT_EQ(unordered.images.size(), 2u);
+  EXPECT_TRUE(unordered.said("not a train of increasing echoes"));
 }
 
 }  // namespace larmor

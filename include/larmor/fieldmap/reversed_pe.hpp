@@ -35,7 +35,7 @@ namespace larmor {
 struct reversed_pe_options {
   double echo_spacing = 0;      // s between consecutive lines of the echo train (required)
   index_t lines = 0;            // lines of the echo train (0: the image's y size)
-  float mask_threshold = 0.1f;  // object: both images above this x their 99th percentile
+  float mask_threshold = 0.1f;  // object: either image above this x its 99th percentile
   float smooth = 2.0f;          // Gaussian sigma in pixels (0: none)
 };
 
@@ -109,7 +109,7 @@ inline array<float, 3> reversed_pe_fieldmap(strided_view<const float, 3> up, str
       w(z, y, x) = 1.f;
     }
   });
-  // the object: where both images have signal at the undistorted position (approximately: at y) and a
+  // the object: where either image has signal (the undistorted position lies between the two) and a
   // displacement was measured
   for (index_t z = 0; z < nz; ++z)
     for (index_t y = 0; y < ny; ++y)

@@ -20,8 +20,9 @@
 //
 // The stated error is that of the interpolation itself, |exp(i 2 pi f t) - sum_l b_l(t) exp(i 2 pi f tau_l)|
 // (the phasor has modulus 1, so absolute = relative), over the histogram's bins weighted by their pixels and
-// over every sample: its RMS and its maximum (bins with pixels). The encoding operator built from it differs
-// from the exact one by at most that much per pixel and sample. With segments = 0 the smallest L in 1..64
+// over the samples' times (up to 4096 of them, evenly strided): its RMS and its maximum (bins with pixels).
+// The encoding operator built from it differs from the exact one by about that much per pixel and sample (an
+// estimate: a pixel's own frequency between two bin centres may do up to ~1.5x worse). With segments = 0 the smallest L in 1..64
 // whose RMS error is <= tolerance is chosen.
 #pragma once
 

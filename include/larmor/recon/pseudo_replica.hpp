@@ -15,8 +15,8 @@
 // from two runs: g = noise_std_accelerated / (noise_std_full sqrt(R_acc)), with the fully sampled
 // reference reconstructed the same way from the same coils.
 //
-// The standard deviation of the estimate is noise_std / sqrt(2 (R - 1)) (chi distribution): 100 replicas
-// give about 7 % per pixel. Accumulation in double (Welford), the replicas' noise from one seeded
+// The standard deviation of the estimate is about noise_std / (2 sqrt(R - 1)) (the complex standard
+// deviation pools the real and imaginary parts: 2 (R - 1) degrees of freedom): 100 replicas give ~5 %. Accumulation in double (Welford), the replicas' noise from one seeded
 // std::mt19937_64, so a map is reproducible for a seed and independent of the thread count (the recon's own
 // threads aside).
 #pragma once
