@@ -17,6 +17,7 @@
 #include "larmor/core/parallel.hpp"
 #include "larmor/kernels/nufft_kernels.hpp"
 #include "larmor/nufft/es_kernel.hpp"
+#include "larmor/nufft/gradient_delay.hpp"
 #include "larmor/nufft/noncartesian_sense.hpp"
 #include "larmor/nufft/plan.hpp"
 #include "larmor/nufft/trajectory.hpp"
@@ -127,6 +128,28 @@ void BM_offresonance_normal(benchmark::State& st) {
     st.SetLabel(op.uses_toeplitz() ? "plain toeplitz" : "plain nufft");
 }
 
+// RING on a 2D radial scan: args spokes, coils, samples (2x oversampled). The data: the analytic k-space of
+// Gaussian blobs seen by each coil with its own phase ramp (smooth, as a real object's centre is).
+void BM_ring_gradient_delay(benchmark::State& st) {
+  const index_t spokes = st.range(0), coils = st.range(1), ns = st.range(2);
+  const auto k = radial_trajectory(spokes, ns, static_cast<double>(ns / 2));  // (spokes, samples, (y, x))
+  std::vector<cfloat> data(static_cast<std::size_t>(spokes * coils * ns));
+  for (index_t i = 0; i < spokes; ++i)
+    for (index_t c = 0; c < coils; ++c)
+      for (index_t s = 0; s < ns; ++s) {
+        const double ky = k[static_cast<std::size_t>(2 * (i * ns + s))], kx = k[static_cast<std::size_t>(2 * (i * ns + s) + 1)];
+        const double r2 = (kx * kx + ky * ky) / static_cast<double>(ns * ns);
+        const double ph = 0.05 * (static_cast<double>(c) * kx - static_cast<double>(coils - c) * ky);
+        data[static_cast<std::size_t>((i * coils + c) * ns + s)] = cfloat(std::polar(std::exp(-200 * r2), ph));
+      }
+  std::vector<float> kf(k.begin(), k.end());
+  const auto sp = find_radial_spokes(kf.data(), spokes, ns, 2, 1, 0);
+  for (auto _ : st) {
+    auto e = ring_gradient_delay(data.data(), spokes, coils, ns, sp.directions.data(), sp.centre.data());
+    benchmark::DoNotOptimize(e);
+  }
+}
+
 // args: simd (0 scalar reference, 1 dispatched), direction (0 spread, 1 interpolate), -log10(eps).
 // One thread: 4096 points at random offsets in a 96^2 grid (L1/L2-resident like one bin's footprint).
 void BM_window_2d(benchmark::State& st) {
@@ -206,6 +229,8 @@ BENCHMARK(BM_nufft_target)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 32}})->Uni
     ->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_nufft_set_points)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_sense_normal)->Args({32, 1})->Args({32, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ring_gradient_delay)->Args({402, 32, 512})->Args({64, 16, 256})->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_offresonance_normal)->Args({-1, 1})->Args({0, 1})->Args({-1, 0})->Args({0, 0})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 
