@@ -243,12 +243,15 @@ class buffer_reconstructor {
                                index_t acceleration_y, index_t acceleration_z, std::uint16_t image_index,
                                std::function<void()> release_calibration = {});
 
-  // Drops what methods and coil compression keep for `slice` (maps, kernels, weights): the slice is done.
+  // Drops what methods, coil compression and the normalisation keep for `slice` (maps, kernels, weights, the
+  // receive field): the slice is done.
   void forget_slice(std::uint16_t slice) {
     for (auto it = states_.begin(); it != states_.end();)
       it = std::get<0>(it->first) == slice ? states_.erase(it) : std::next(it);
     for (auto it = compressions_.begin(); it != compressions_.end();)
       it = std::get<0>(it->first) == slice ? compressions_.erase(it) : std::next(it);
+    for (auto it = fields_.begin(); it != fields_.end();)
+      it = std::get<0>(it->first) == slice ? fields_.erase(it) : std::next(it);
   }
 
   // The methods that ran, joined by "+" in the order first used.
