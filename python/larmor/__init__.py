@@ -201,8 +201,8 @@ def recon(path, method="auto", output="magnitude", partial_fourier="pocs", noise
     metadata dicts, method). progress: None (silent), True (a tqdm bar counting the images as they complete)
     or a callable(images_done). gfactor=True / b0_map=True add a fourth element, a dict of the derived maps
     ('gfactor': grappa/sense/cgsense; 'b0_map': Hz from a multi-echo scan) as (map, meta) pairs (no progress
-    bar then); normalize="coils" (receive-field normalisation) adds the unnormalised images there as
-    'unnormalized'. See help(larmor._larmor.recon) for the others."""
+    bar then); normalize="auto"/"coils"/"body" (receive-field normalisation) adds the unnormalised images
+    there as 'unnormalized'. See help(larmor._larmor.recon) for the others."""
     import os
     if gfactor or b0_map or normalize != "off" or progress is None or progress is False:
         return _core.recon(os.fspath(path), method=method, output=output, partial_fourier=partial_fourier,

@@ -437,7 +437,7 @@ def recon_files(inputs, out_dir, method="auto", client=None, retries=2, *, worke
     is complete. progress: a text progress bar on stderr. options: noise_scaling ("unit"|"snr"),
     dataset (HDF5 group of the raw data), output (image type: "magnitude"|"complex"|"phase"|"real"|
     "imaginary"), partial_fourier ("pocs"|"homodyne"|"zero"), lam (the cs weight), compress ("auto"|"off"|N),
-    normalize ("off"|"coils"), as `larmor recon --noise-scaling/--dataset/--image-type/--partial-fourier/
+    normalize ("off"|"auto"|"coils"|"body"), as `larmor recon --noise-scaling/--dataset/--image-type/--partial-fourier/
     --lambda/--compress/--normalize`.
     split: "auto" | "always" | "off": a multi-slice ISMRMRD file as several tasks of consecutive slices
     (auto: files of at least split_min_mb MB), slices_per_task of them each (default: one task per worker
@@ -651,7 +651,7 @@ def main(argv=None) -> int:
     p.add_argument("--partial-fourier", default="pocs", help="as `larmor recon` (default pocs)")
     p.add_argument("--lambda", dest="lam", type=float, default=0.0, help="as `larmor recon` (default 0: cs default)")
     p.add_argument("--compress", default="auto", help="as `larmor recon` (default auto)")
-    p.add_argument("--normalize", default="off", help="as `larmor recon` (off|coils, default off)")
+    p.add_argument("--normalize", default="off", help="as `larmor recon` (off|auto|coils|body, default off)")
     p.add_argument("--redo", action="store_true", help="reconstruct again inputs whose output is complete")
     p.add_argument("--split-slices", default="auto", choices=SPLIT_MODES,
                    help="reconstruct a multi-slice ISMRMRD file as several tasks of consecutive slices, joined "

@@ -32,10 +32,10 @@ void bind_coils(py::module_& m) {
         "ESPIRiT maps (maps, coils, [z,] y, x) from k-space (coils, [z,] y, x); defaults as BART ecalib. "
         "progress: None, or a callable(done, total) called after each readout position (larmor.espirit_maps "
         "also takes progress=True: a tqdm bar).");
-  m.def("receive_field", [](const py::object& k, int degree, float mask_threshold, index_t calib) {
+  m.def("receive_field", [](const py::object& k, int degree, float mask_threshold, index_t calib, index_t reference) {
     return spatial_2d_or_3d(k, "receive_field", [&](auto v) -> py::object {
       larmor::receive_field_options o;
-      o.degree = degree, o.mask_threshold = mask_threshold, o.calib = calib;
+      o.degree = degree, o.mask_threshold = mask_threshold, o.calib = calib, o.reference_channel = reference;
       constexpr std::size_t R = decltype(v)::rank;
       larmor::array<float, 3> f;
       {
@@ -52,9 +52,11 @@ void bind_coils(py::module_& m) {
       else return to_numpy(std::move(f));
     });
   }, py::arg("kspace"), py::arg("degree") = 3, py::arg("mask_threshold") = 0.1f, py::arg("calib") = 24,
+        py::arg("reference_channel") = -1,
         "Receive field ([z,] y, x) of an array from its k-space (coils, [z,] y, x): exp of a polynomial of `degree` "
         "fitted to the log of the low-resolution root sum of squares over the object, median 1 there. "
-        "image / field is the intensity-normalised image (docs/snr.md).");
+        "image / field is the intensity-normalised image. reference_channel: a body-coil channel of kspace: the "
+        "field relative to it (the object cancels; the array is the other channels) (docs/snr.md).");
   m.def("walsh_maps", [](const py::object& x, index_t kernel) {
     return spatial_2d_or_3d(x, "walsh_maps", [&](auto v) -> py::object {
       larmor::walsh_options o;

@@ -243,8 +243,8 @@ void bind_session(py::module_& m) {
         "gfactor=True and/or b0_map=True: a fourth element, a dict of the maps derived beside the images as "
         "(map (z, y, x), meta) pairs: 'gfactor' (grappa/sense/cgsense, one per slice and sampling lattice; "
         "docs/snr.md), 'b0_map' (Hz, signed, per slice of a scan with 2+ echoes and their TEs in the header; "
-        "docs/fieldmap.md). normalize='coils': receive-field (intensity) normalisation, the unnormalised images "
-        "in the dict's 'unnormalized' (docs/snr.md).");
+        "docs/fieldmap.md). normalize='auto' | 'coils' | 'body': receive-field (intensity) normalisation, the "
+        "unnormalised images in the dict's 'unnormalized' (docs/snr.md).");
 
   py::class_<larmor::recon_session>(m, "ReconSession",
       "Streaming reconstruction: push readouts in scan order; push() and finish() return the (image, meta) "

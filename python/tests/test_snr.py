@@ -191,6 +191,10 @@ def test_chain_normalize_keeps_the_unnormalised_images(tmp_path):
     np.testing.assert_allclose(derived["unnormalized"][0][0], plain[0], rtol=1e-4, atol=1e-6 * plain[0].max())
     assert not np.allclose(images[0], plain[0], rtol=1e-2)
     with pytest.raises(ValueError, match="normalize"):
-        larmor.recon(raw, normalize="body")
+        larmor.recon(raw, normalize="bodycoil")
+    with pytest.raises(RuntimeError, match="body-coil"):
+        larmor.recon(raw, normalize="body")  # the generator's file has no body-coil channel
+    auto, _, _, _ = larmor.recon(raw, normalize="auto")  # no body coil: the array alone, as coils
+    np.testing.assert_allclose(auto[0], images[0], rtol=1e-5, atol=1e-7 * images[0].max())
     out = tmp_path / "n.h5"
     assert larmor.recon_to_file(str(raw), str(out), normalize="coils")["images"] == len(images)

@@ -82,7 +82,8 @@ void add_recon_command(CLI::App& app) {
                   "also write the g-factor maps of grappa/sense/cgsense (one per slice and lattice) to this file or "
                   "directory, in --format");
   cmd->add_option("--normalize", opt->normalize,
-                  "receive-field (intensity) normalisation: off|coils (from the coils' k-space centre; docs/snr.md)")
+                  "receive-field (intensity) normalisation: off|auto|coils|body (body: relative to the scan's body-coil "
+                  "channel; coils: from the array alone; auto: body when there is one; docs/snr.md)")
       ->capture_default_str();
   cmd->add_option("--unnormalized", opt->unnormalized,
                   "with --normalize coils: also write the unnormalised images to this file or directory");
@@ -127,7 +128,7 @@ void add_recon_command(CLI::App& app) {
           LARMOR_CHECK_ARG(outs[i].empty() || outs[i] != outs[j], "-o, --gfactor, --fieldmap and --unnormalized must "
                            "name different files, got '", outs[i], "' twice");
     }
-    LARMOR_CHECK_ARG(opt->unnormalized.empty() || opt->normalize != "off", "--unnormalized needs --normalize coils");
+    LARMOR_CHECK_ARG(opt->unnormalized.empty() || opt->normalize != "off", "--unnormalized needs --normalize");
     std::vector<io::image_record> gfactors, fieldmaps, unnormalized;
     const auto res = run_recon(opt->in, ismrmrd ? opt->out : std::string(), opt->method, opt->png, opt->noise,
                                opt->group, opt->output, opt->partial_fourier, opt->lambda, opt->compress,

@@ -58,13 +58,22 @@ array<float, 3> receive_field(strided_view<const cfloat, 4> k, const receive_fie
           block(c, z, y, x) = v * static_cast<float>(hann(z, cz) * hann(y, cy) * hann(x, cx));
         }
   const auto low = ifftc(block.cview(), volume ? axis_list{1, 2, 3} : axis_list{2, 3});
-  const index_t n = cz * cy * cx;
-  std::vector<double> L(static_cast<std::size_t>(n), 0.0);
+  const index_t n = cz * cy * cx, ref = o.reference_channel;
+  LARMOR_CHECK_ARG(ref < nc && (ref < 0 || nc >= 2), "receive_field: reference channel ", ref, " of ", nc,
+                   " channels (the array needs at least one other)");
+  // L: the array's root sum of squares (all channels but the reference); B: the reference's magnitude
+  std::vector<double> L(static_cast<std::size_t>(n), 0.0), B(static_cast<std::size_t>(n), 0.0);
   for (index_t c = 0; c < nc; ++c)
-    for (index_t i = 0; i < n; ++i) L[static_cast<std::size_t>(i)] += std::norm(low.data()[c * n + i]);
+    for (index_t i = 0; i < n; ++i) {
+      const double p = std::norm(low.data()[c * n + i]);
+      if (c == ref) B[static_cast<std::size_t>(i)] = std::sqrt(p);
+      else L[static_cast<std::size_t>(i)] += p;
+    }
   for (auto& v : L) v = std::sqrt(v);
+  // What the polynomial is fitted to (log of it) and what defines the object: L alone, or L / B over B's object.
+  const std::vector<double>& M = ref >= 0 ? B : L;
   // 2. the object
-  std::vector<double> sorted(L);
+  std::vector<double> sorted(M);
   std::sort(sorted.begin(), sorted.end());
   const double p99 = sorted[static_cast<std::size_t>(0.99 * static_cast<double>(n - 1))];
   LARMOR_CHECK_DATA(p99 > 0, "receive_field: the k-space centre holds no signal");
@@ -73,7 +82,7 @@ array<float, 3> receive_field(strided_view<const cfloat, 4> k, const receive_fie
   std::vector<char> mask(static_cast<std::size_t>(n), 0);
   const auto above = [&](index_t z, index_t y, index_t x) {
     return z >= 0 && z < cz && y >= 0 && y < cy && x >= 0 && x < cx &&
-           L[static_cast<std::size_t>((z * cy + y) * cx + x)] > o.mask_threshold * p99;
+           M[static_cast<std::size_t>((z * cy + y) * cx + x)] > o.mask_threshold * p99;
   };
   for (index_t z = 0; z < cz; ++z)
     for (index_t y = 0; y < cy; ++y)
@@ -94,10 +103,10 @@ array<float, 3> receive_field(strided_view<const cfloat, 4> k, const receive_fie
   for (index_t z = 0; z < cz; ++z)
     for (index_t y = 0; y < cy; ++y)
       for (index_t x = 0; x < cx; ++x) {
-        const double l = L[static_cast<std::size_t>((z * cy + y) * cx + x)];
-        if (!mask[static_cast<std::size_t>((z * cy + y) * cx + x)]) continue;
+        const std::size_t i = static_cast<std::size_t>((z * cy + y) * cx + x);
+        if (!mask[i] || !(L[i] > 0)) continue;
         ++used;
-        const double w = l / p99, b = std::log(l / p99);
+        const double w = M[i] / p99, b = ref >= 0 ? std::log(L[i] / B[i]) : std::log(L[i] / p99);
         for (std::size_t t = 0; t < T; ++t)
           phi[t] = std::pow(coordinate(x, cx), m[t][0]) * std::pow(coordinate(y, cy), m[t][1]) *
                    std::pow(coordinate(z, cz), m[t][2]);

@@ -177,6 +177,12 @@ encoding_header parse_header(const std::string& xml, const std::string& path) {
   }
   if (h.acquisitionSystemInformation && h.acquisitionSystemInformation->deviceID)
     out.device_id = *h.acquisitionSystemInformation->deviceID;
+  if (h.acquisitionSystemInformation)
+    for (const auto& l : h.acquisitionSystemInformation->coilLabel)
+      if (l.coilNumber < 4096) {
+        if (out.coil_labels.size() <= l.coilNumber) out.coil_labels.resize(l.coilNumber + 1u);
+        out.coil_labels[l.coilNumber] = l.coilName;
+      }
   if (h.sequenceParameters && h.sequenceParameters->TE) {
     // one per contrast, in order: a non-finite entry makes the list unusable (dropping it would shift the rest)
     const auto& tes = *h.sequenceParameters->TE;

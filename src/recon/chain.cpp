@@ -157,17 +157,38 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
   // The receive field for intensity normalisation: once per slice + calibration, from all the coils (before
   // compression).
   array<float, 3>* field = nullptr;
-  if (opt_.normalize == "coils") {
+  array<cfloat, 4> cal_array;  // the calibration without the body-coil channel
+  if (opt_.normalize != "off") {
+    index_t body = body_coil_channel(h_);
+    if (body >= b.kspace.shape(0)) body = -1;
+    LARMOR_CHECK_DATA(opt_.normalize != "body" || body >= 0, "recon: --normalize body: the scan has no body-coil "
+                      "channel (no coil label names one); use coils or auto");
+    if (opt_.normalize == "coils") body = -1;
     auto& f = fields_[std::make_tuple(b.key.slice, cal ? cal_key : std::nullopt)];
     if (f.size() == 0) {
-      f = receive_field((cal ? *cal : b.kspace).cview());
+      receive_field_options ro;
+      ro.reference_channel = body;
+      f = receive_field((cal ? *cal : b.kspace).cview(), ro);
       const auto [lo, hi] = std::minmax_element(f.begin(), f.end());
-      char msg[160];
-      std::snprintf(msg, sizeof msg, "intensity normalisation: receive field from the coils' k-space centre, "
-                    "%.2f .. %.2f of its median (slice %d)", *lo, *hi, static_cast<int>(b.key.slice));
+      char msg[200];
+      std::snprintf(msg, sizeof msg, "intensity normalisation: receive field %s, %.2f .. %.2f of its median (slice %d)",
+                    body >= 0 ? ("relative to the body coil (channel " + std::to_string(body) + ")").c_str()
+                              : "from the coils' k-space centre",
+                    *lo, *hi, static_cast<int>(b.key.slice));
       say(msg);
     }
     field = &f;
+    if (body >= 0) {  // the body coil is the reference, not an element of the array
+      const auto drop = [body](const array<cfloat, 4>& k) {
+        const index_t nc = k.shape(0), per = k.size() / nc;
+        array<cfloat, 4> out(extents<4>{nc - 1, k.shape(1), k.shape(2), k.shape(3)}, uninitialized);
+        for (index_t c = 0, o = 0; c < nc; ++c)
+          if (c != body) std::copy(k.data() + c * per, k.data() + (c + 1) * per, out.data() + (o++) * per);
+        return out;
+      };
+      b.kspace = drop(b.kspace);
+      if (cal) cal_array = drop(*cal), cal = &cal_array;
+    }
   }
   // Coil compression: one per slice + calibration, estimated on the slice's first buffer.
   if (opt_.compression.enabled && (opt_.compression.coils > 0 || desc.combines_with_maps)) {

@@ -18,6 +18,12 @@
 // matter contrast is not slow enough to be), which is why scanners prefer a body-coil reference; degree 3
 // follows the receive field of a head array and leaves tissue contrast in the image. Outside the object the
 // polynomial is extrapolated; clamped to [0.05, 20] x its median.
+//
+// With a body-coil reference (reference_channel >= 0: a channel of the k-space received by the body coil,
+// whose sensitivity is nearly uniform over the object), the object cancels: L is the root sum of squares of
+// the other (array) channels, B = |the reference's low-resolution image| = rho_low |s_body|, and the
+// polynomial is fitted to log(L / B) over the object of B — the array's field relative to the body coil's,
+// as Prescan Normalize measures it, without taking the object's own slow variation.
 #pragma once
 
 #include "larmor/core/array.hpp"
@@ -28,6 +34,7 @@ struct receive_field_options {
   int degree = 3;               // polynomial degree, 0..6
   float mask_threshold = 0.1f;  // object: low-resolution RSS > this x its 99th percentile
   index_t calib = 24;           // central k-space lines used per phase-encode axis (and readout points)
+  index_t reference_channel = -1;  // a body-coil channel of the k-space (see above), or -1: the array alone
 };
 
 // kspace (coils, z, y, x) (z = 1 for 2D), any sampling with a fully sampled centre of `calib` (fewer lines

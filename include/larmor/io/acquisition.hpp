@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -129,7 +130,22 @@ struct encoding_header {
   std::uint16_t multiband_factor = 1, multiband_fov_shift = 1;
   // sequenceParameters TE (ms), one per contrast (echo) when the sequence has several; empty when not given.
   std::vector<float> echo_times_ms;
+  // acquisitionSystemInformation coilLabel: the name of each channel by its number, "" where not given.
+  std::vector<std::string> coil_labels;
 };
+
+// The channel of a body-coil reference among the receive channels: the first whose label names the body
+// coil ("Body", "BODY", "BC", "BC0", ... as scanners write it), or -1.
+inline index_t body_coil_channel(const encoding_header& h) {
+  for (std::size_t c = 0; c < h.coil_labels.size(); ++c) {
+    std::string l;
+    for (char ch : h.coil_labels[c]) l += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const bool bc = l.size() >= 2 && l[0] == 'b' && l[1] == 'c' &&
+                    std::all_of(l.begin() + 2, l.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) != 0; });
+    if (bc || l.find("body") != std::string::npos) return static_cast<index_t>(c);
+  }
+  return -1;
+}
 
 // The readout points kept when the readout oversampling is removed: the central
 // round(Nx * reconFOVx / encodedFOVx) of the Nx encoded points (at least 1); all Nx when either FOV is

@@ -33,10 +33,12 @@
 //      maps, Breuer 2009; sense and cgsense: Pruessmann 1999's formula on their maps, the limit CG-SENSE
 //      converges to), brought to the recon matrix like the images, series_index 2, the loop indices of the
 //      first image made with it. cs (non-linear) has none: recon/pseudo_replica.hpp measures it.
-//   Intensity normalisation (recon_options::normalize = "coils"): the receive field of coils/receive_field.hpp,
+//   Intensity normalisation (recon_options::normalize): the receive field of coils/receive_field.hpp,
 //      estimated once per slice + calibration from the pre-whitened k-space centre (the calibration buffer when
 //      there is one), divides the method's image; the unnormalised image goes to unnormalized_sink when set
-//      (series_index 4).
+//      (series_index 4). "body": relative to the scan's body-coil channel (io::body_coil_channel: a coil
+//      label naming the body coil), which is then left out of the array's reconstruction; refused without
+//      one. "coils": from the array alone. "auto": body when the scan has one, else coils.
 //   B0 field maps (recon_options::fieldmap_sink): a scan with two or more echoes (contrasts) and their echo
 //      times in the header (sequenceParameters TE) gets, per slice/phase/repetition/set, the field map in Hz
 //      of fieldmap/b0_map.hpp from its echoes' complex images (combined with the same maps, so the coils'
@@ -181,8 +183,8 @@ struct recon_options {
   std::function<void(io::image_record&&)> gfactor_sink;
   // B0 field maps (Hz) of multi-echo scans, as each completes (see the top of the file); none when empty.
   std::function<void(io::image_record&&)> fieldmap_sink;
-  // Receive-field (intensity) normalisation: "off" or "coils" (see the top of the file), and where the
-  // unnormalised images go meanwhile (none when empty).
+  // Receive-field (intensity) normalisation: "off", "auto", "coils" or "body" (see the top of the file), and
+  // where the unnormalised images go meanwhile (none when empty).
   std::string normalize = "off";
   std::function<void(io::image_record&&)> unnormalized_sink;
 };

@@ -22,7 +22,7 @@ struct recon_option_names {
   std::string compress = "auto";           // auto | off | N virtual coils
   double lambda = 0;                       // the cs method's l1-wavelet weight; 0: its default
   std::optional<std::vector<long long>> slices;  // none: every slice
-  std::string normalize = "off";           // off | coils: receive-field (intensity) normalisation
+  std::string normalize = "off";           // off | auto | coils | body: receive-field (intensity) normalisation
 };
 
 inline recon_options parse_recon_options(const recon_option_names& n) {
@@ -52,8 +52,9 @@ inline recon_options parse_recon_options(const recon_option_names& n) {
                      n.compress, "'");
     o.compression.coils = static_cast<index_t>(c);
   }
-  LARMOR_CHECK_ARG(n.normalize == "off" || n.normalize == "coils",
-                   "intensity normalisation (--normalize, normalize=) must be off or coils, got '", n.normalize, "'");
+  LARMOR_CHECK_ARG(n.normalize == "off" || n.normalize == "auto" || n.normalize == "coils" || n.normalize == "body",
+                   "intensity normalisation (--normalize, normalize=) must be off, auto, coils or body, got '",
+                   n.normalize, "'");
   o.normalize = n.normalize;
   if (n.slices) {
     LARMOR_CHECK_ARG(!n.slices->empty(), "slices is an empty list (none means every slice)");
