@@ -75,6 +75,23 @@ std::optional<partial_fourier_request> irregular_partial_fourier(const kspace_bu
 // method's error is not clearly below zero filling's (ratio >= 0.9), the y axis is zero filled instead.
 // Measured ratios: the brain 1.11-1.41 (widths 24-64 lines), phantoms 0.64-0.75. 2D buffers, y axis;
 // nullopt when the centre is too narrow (< 16 lines) to tell.
+// The record of an image made from buffer b ((z, y, x) on the encoded matrix): the recon matrix and geometry
+// (image_record_from) and b's loop indices; series 1 for the images, 2-4 for the maps made beside them.
+io::image_record record_of(array<cfloat, 3> img, const io::encoding_header& h, const kspace_buffer& b, bool volume,
+                           io::image_type type, std::uint16_t image_index, std::uint16_t series) {
+  io::image_record r = image_record_from(std::move(img), h, volume, type, b.first.get());
+  r.slice = b.key.slice, r.contrast = b.key.contrast, r.phase = b.key.phase;
+  r.repetition = b.key.repetition, r.set = b.key.set;
+  r.image_index = image_index, r.series_index = series;
+  return r;
+}
+// A real map (g-factor, Hz) as the complex image image_record_from takes.
+array<cfloat, 3> as_complex(const array<float, 3>& map) {
+  array<cfloat, 3> c(map.shape(), uninitialized);
+  std::transform(map.begin(), map.end(), c.begin(), [](float v) { return cfloat(v, 0.f); });
+  return c;
+}
+
 std::optional<double> partial_fourier_trust(const kspace_buffer& b, const line_mask& lines,
                                             const partial_fourier_request& pf, std::size_t axis_index) {
   const auto& k = b.kspace;
@@ -232,15 +249,9 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
   if (want_gfactor) {
     gfactors_.insert(gkey);
     if (gfactor.size() > 0) {
-      array<cfloat, 3> g(gfactor.shape(), uninitialized);
-      std::transform(gfactor.begin(), gfactor.end(), g.begin(), [](float v) { return cfloat(v, 0.f); });
-      io::image_record gr = image_record_from(std::move(g), h_, volume, io::image_type::magnitude, b.first.get());
-      gr.slice = b.key.slice, gr.contrast = b.key.contrast, gr.phase = b.key.phase;
-      gr.repetition = b.key.repetition, gr.set = b.key.set;
-      gr.image_index = image_index, gr.series_index = 2;
       say("g-factor map (" + method + ", R " + std::to_string(L->ry) + " x " + std::to_string(L->rz) + ", slice " +
           std::to_string(b.key.slice) + ")");
-      opt_.gfactor_sink(std::move(gr));
+      opt_.gfactor_sink(record_of(as_complex(gfactor), h_, b, volume, io::image_type::magnitude, image_index, 2));
     } else if (!said_gfactor_) {
       say("g-factor: method " + method + " has no closed form (non-linear); larmor.pseudo_replica measures it");
       said_gfactor_ = true;
@@ -249,23 +260,11 @@ io::image_record buffer_reconstructor::reconstruct(kspace_buffer& b, const array
   if (field) {
     LARMOR_CHECK_DATA(field->shape() == img.shape(), "recon: intensity normalisation: the receive field (",
                       shape_string(field->shape()), ") does not match the image (", shape_string(img.shape()), ")");
-    if (opt_.unnormalized_sink) {
-      io::image_record u = image_record_from(img, h_, volume, opt_.output, b.first.get());
-      u.slice = b.key.slice, u.contrast = b.key.contrast, u.phase = b.key.phase;
-      u.repetition = b.key.repetition, u.set = b.key.set, u.image_index = image_index, u.series_index = 4;
-      opt_.unnormalized_sink(std::move(u));
-    }
+    if (opt_.unnormalized_sink) opt_.unnormalized_sink(record_of(img, h_, b, volume, opt_.output, image_index, 4));
     for (index_t i = 0; i < img.size(); ++i) img.data()[i] /= field->data()[i];
   }
   if (opt_.fieldmap_sink) collect_echo(b, img, method, volume, image_index);
-  io::image_record r = image_record_from(std::move(img), h_, volume, opt_.output, b.first.get());
-  r.slice = b.key.slice;
-  r.contrast = b.key.contrast;
-  r.phase = b.key.phase;
-  r.repetition = b.key.repetition;
-  r.set = b.key.set;
-  r.image_index = image_index;
-  return r;
+  return record_of(std::move(img), h_, b, volume, opt_.output, image_index, 1);
 }
 
 void buffer_reconstructor::collect_echo(const kspace_buffer& b, const array<cfloat, 3>& img, const std::string& method,
@@ -306,11 +305,8 @@ void buffer_reconstructor::collect_echo(const kspace_buffer& b, const array<cflo
   } else {
     hz = b0_map<3>(strided_view<const cfloat, 5>(stack.data(), {static_cast<index_t>(echoes), 1, nz, ny, nx}), te).hz;
   }
-  array<cfloat, 3> c(hz.shape(), uninitialized);
-  std::transform(hz.begin(), hz.end(), c.begin(), [](float v) { return cfloat(v, 0.f); });
-  io::image_record r = image_record_from(std::move(c), h_, volume, io::image_type::real, b.first.get());
-  r.slice = b.key.slice, r.phase = b.key.phase, r.repetition = b.key.repetition, r.set = b.key.set;
-  r.image_index = image_index, r.series_index = 3;
+  io::image_record r = record_of(as_complex(hz), h_, b, volume, io::image_type::real, image_index, 3);
+  r.contrast = 0;  // the map of all the echoes, not of the last one
   say("B0 field map (" + std::to_string(echoes) + " echoes, slice " + std::to_string(b.key.slice) + ")");
   opt_.fieldmap_sink(std::move(r));
 }
