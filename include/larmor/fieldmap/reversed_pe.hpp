@@ -29,6 +29,7 @@
 #include "larmor/core/array.hpp"
 #include "larmor/core/error.hpp"
 #include "larmor/core/parallel.hpp"
+#include "larmor/fieldmap/b0_map.hpp"
 
 namespace larmor {
 
@@ -115,41 +116,20 @@ inline array<float, 3> reversed_pe_fieldmap(strided_view<const float, 3> up, str
     for (index_t y = 0; y < ny; ++y)
       for (index_t x = 0; x < nx; ++x)
         if (!(up(z, y, x) > tu || down(z, y, x) > td)) w(z, y, x) = 0.f;
-  // Gaussian smoothing normalised over the mask, separable in y and x
+  // f = -d / (ESP Ny) on the mask; then, per partition, the Gaussian smoothing normalised over the mask that
+  // b0_map uses (in-plane: y and x)
   array<float, 3> hz(extents<3>{nz, ny, nx});
-  if (o.smooth > 0) {
-    const int r = static_cast<int>(std::ceil(3 * o.smooth));
-    std::vector<double> g(static_cast<std::size_t>(2 * r + 1));
-    for (int i = -r; i <= r; ++i) g[static_cast<std::size_t>(i + r)] = std::exp(-0.5 * i * i / (o.smooth * o.smooth));
-    array<double, 3> num(extents<3>{nz, ny, nx}), den(extents<3>{nz, ny, nx});
-    for (index_t z = 0; z < nz; ++z)
-      for (index_t y = 0; y < ny; ++y)
-        for (index_t x = 0; x < nx; ++x) {
-          double sn = 0, sw = 0;
-          for (int i = -r; i <= r; ++i) {
-            const index_t yy = y + i;
-            if (yy < 0 || yy >= ny) continue;
-            sn += g[static_cast<std::size_t>(i + r)] * w(z, yy, x) * d(z, yy, x);
-            sw += g[static_cast<std::size_t>(i + r)] * w(z, yy, x);
-          }
-          num(z, y, x) = sn, den(z, y, x) = sw;
-        }
-    for (index_t z = 0; z < nz; ++z)
-      for (index_t y = 0; y < ny; ++y)
-        for (index_t x = 0; x < nx; ++x) {
-          if (w(z, y, x) == 0.f) continue;
-          double sn = 0, sw = 0;
-          for (int i = -r; i <= r; ++i) {
-            const index_t xx = x + i;
-            if (xx < 0 || xx >= nx) continue;
-            sn += g[static_cast<std::size_t>(i + r)] * num(z, y, xx);
-            sw += g[static_cast<std::size_t>(i + r)] * den(z, y, xx);
-          }
-          hz(z, y, x) = sw > 0 ? static_cast<float>(-sn / sw / (o.echo_spacing * lines)) : 0.f;
-        }
-  } else {
-    for (index_t i = 0; i < hz.size(); ++i)
-      hz.data()[i] = w.data()[i] > 0 ? static_cast<float>(-d.data()[i] / (o.echo_spacing * lines)) : 0.f;
+  const index_t plane = ny * nx;
+  std::vector<float> v(static_cast<std::size_t>(plane));
+  std::vector<unsigned char> m(static_cast<std::size_t>(plane));
+  for (index_t z = 0; z < nz; ++z) {
+    for (index_t i = 0; i < plane; ++i) {
+      m[static_cast<std::size_t>(i)] = w.data()[z * plane + i] > 0;
+      v[static_cast<std::size_t>(i)] =
+          m[static_cast<std::size_t>(i)] ? static_cast<float>(-d.data()[z * plane + i] / (o.echo_spacing * lines)) : 0.f;
+    }
+    if (o.smooth > 0) detail::smooth_masked(v, m, {ny, nx}, o.smooth);
+    std::copy(v.begin(), v.end(), hz.data() + z * plane);
   }
   return hz;
 }
