@@ -51,6 +51,30 @@ scene make_scene(index_t coils, index_t nz, index_t n, double radius) {
   return s;
 }
 
+// Standard deviation / mean.
+double coefficient_of_variation(const std::vector<double>& v) {
+  double m = 0, q = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  for (double x : v) q += (x - m) * (x - m);
+  return std::sqrt(q / static_cast<double>(v.size())) / m;
+}
+
+// Streams a fully sampled 2D k-space (coils, 1, n, n) through a session, line by line, and finishes it.
+void stream_lines(recon_session& session, const array<cfloat, 4>& k) {
+  const index_t nc = k.shape(0), n = k.shape(2), nx = k.shape(3);
+  for (index_t y = 0; y < n; ++y) {
+    io::acquisition a;
+    a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
+    a.center_sample = static_cast<std::uint16_t>(nx / 2);
+    a.data = array<cfloat, 2>(extents<2>{nc, nx});
+    for (index_t c = 0; c < nc; ++c)
+      for (index_t x = 0; x < nx; ++x) a.data(c, x) = k(c, 0, y, x);
+    session.push(std::move(a));
+  }
+  session.finish();
+}
+
 // Over the object: the relative error of field vs rss_true (both scaled to median 1 there), and the
 // coefficient of variation of the flat region (rho = 1) of rss / field before and after.
 struct quality {
@@ -74,14 +98,7 @@ quality assess(const scene& s, const array<float, 3>& f) {
       after.push_back(s.rss_true.data()[i] / f.data()[i]);
     }
   }
-  const auto cv = [](const std::vector<double>& v) {
-    double m = 0, q = 0;
-    for (double x : v) m += x;
-    m /= static_cast<double>(v.size());
-    for (double x : v) q += (x - m) * (x - m);
-    return std::sqrt(q / static_cast<double>(v.size())) / m;
-  };
-  return {std::sqrt(err / cnt), cv(before), cv(after)};
+  return {std::sqrt(err / cnt), coefficient_of_variation(before), coefficient_of_variation(after)};
 }
 
 }  // namespace
@@ -127,26 +144,14 @@ TEST(ReceiveField, ChainNormalisesAndKeepsTheUnnormalisedImage) {
     if (unnormalized) o.unnormalized_sink = [unnormalized](io::image_record&& r) { unnormalized->push_back(std::move(r)); };
     std::vector<io::image_record> images;
     recon_session session(h, o, [&](io::image_record&& r) { images.push_back(std::move(r)); });
-    for (index_t y = 0; y < n; ++y) {
-      io::acquisition a;
-      a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
-      a.center_sample = static_cast<std::uint16_t>(n / 2);
-      a.data = array<cfloat, 2>(extents<2>{nc, n});
-      for (index_t c = 0; c < nc; ++c)
-        for (index_t x = 0; x < n; ++x) a.data(c, x) = s.kspace(c, 0, y, x);
-      session.push(std::move(a));
-    }
-    session.finish();
+    stream_lines(session, s.kspace);
     return images;
   };
   const auto cv_flat = [&](const array<float, 3>& img) {
-    double m = 0, q = 0, k = 0;
+    std::vector<double> flat;
     for (index_t i = 0; i < img.size(); ++i)
-      if (s.object.data()[i] == 1.f) m += img.data()[i], k += 1;
-    m /= k;
-    for (index_t i = 0; i < img.size(); ++i)
-      if (s.object.data()[i] == 1.f) q += (img.data()[i] - m) * (img.data()[i] - m);
-    return std::sqrt(q / k) / m;
+      if (s.object.data()[i] == 1.f) flat.push_back(img.data()[i]);
+    return coefficient_of_variation(flat);
   };
   std::vector<io::image_record> unnormalized;
   const auto normalised = run("coils", &unnormalized);
@@ -222,16 +227,7 @@ TEST(ReceiveField, BodyCoilReferenceKeepsTheObjectsOwnVariation) {
   o.progress = [&](const std::string& m) { said.push_back(m); };
   std::vector<io::image_record> images;
   recon_session session(h, o, [&](io::image_record&& r) { images.push_back(std::move(r)); });
-  for (index_t y = 0; y < n; ++y) {
-    io::acquisition a;
-    a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
-    a.center_sample = static_cast<std::uint16_t>(n / 2);
-    a.data = array<cfloat, 2>(extents<2>{nc + 1, n});
-    for (index_t c = 0; c <= nc; ++c)
-      for (index_t x = 0; x < n; ++x) a.data(c, x) = k(c, 0, y, x);
-    session.push(std::move(a));
-  }
-  session.finish();
+  stream_lines(session, k);
   ASSERT_EQ(images.size(), 1u);
   EXPECT_TRUE(std::any_of(said.begin(), said.end(), [](const std::string& m) { return m.find("body coil") != std::string::npos; }));
   // the normalised image is the object with its ramp: image / rho flat over the object's interior
@@ -241,25 +237,12 @@ TEST(ReceiveField, BodyCoilReferenceKeepsTheObjectsOwnVariation) {
       const double u = (static_cast<double>(x) - n / 2) / n, v = (static_cast<double>(y) - n / 2) / n;
       if (u * u / 0.14 + v * v / 0.18 < 0.8) q.push_back(images[0].magnitude(0, y, x) / rho(0, y, x));
     }
-  double m = 0, s2 = 0;
-  for (double v : q) m += v;
-  m /= static_cast<double>(q.size());
-  for (double v : q) s2 += (v - m) * (v - m);
-  EXPECT_LT(std::sqrt(s2 / static_cast<double>(q.size())) / m, 0.05);
+  EXPECT_LT(coefficient_of_variation(q), 0.05);
   o.normalize = "body";
   h.coil_labels.clear();
   const auto without_body = [&] {
     recon_session s2(h, o, {});
-    for (index_t y = 0; y < n; ++y) {
-      io::acquisition a;
-      a.idx.kspace_encode_step_1 = static_cast<std::uint16_t>(y);
-      a.center_sample = static_cast<std::uint16_t>(n / 2);
-      a.data = array<cfloat, 2>(extents<2>{nc + 1, n});
-      for (index_t c = 0; c <= nc; ++c)
-        for (index_t x = 0; x < n; ++x) a.data(c, x) = k(c, 0, y, x);
-      s2.push(std::move(a));
-    }
-    s2.finish();
+    stream_lines(s2, k);
   };
   EXPECT_THROW(without_body(), DataError);
 }
